@@ -1,0 +1,97 @@
+"""Errors a user can cause, kept as data, and the one renderer that draws them.
+
+A :class:`Diagnostic` says *where* (a span), *what* (a message) and *how to fix it* (a hint).
+:class:`PPLError` carries one or more diagnostics; ``str(error)`` renders them all as
+``file:line:col: error: message``, the source line, a caret under the place and the hint.
+Bugs in ppl itself are :class:`InternalError`, which asks for a bug report instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ppl.source import NO_SPAN, Source, Span
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem at one place; ``severity`` is ``"error"`` or ``"warning"``."""
+
+    message: str
+    span: Span = NO_SPAN
+    hint: str = ""
+    severity: str = "error"
+
+
+def render(diagnostic: Diagnostic, source: Source | None) -> str:
+    """Draw a diagnostic: position, message, the source line with a caret, and the hint."""
+    span = diagnostic.span
+    name = source.name if source is not None else "<model>"
+    if span.line <= 0:
+        head = f"{name}: {diagnostic.severity}: {diagnostic.message}"
+        return head + (f"\n  hint: {diagnostic.hint}" if diagnostic.hint else "")
+    lines = [f"{name}:{span.line}:{span.column}: {diagnostic.severity}: {diagnostic.message}"]
+    text = source.line(span.line) if source is not None else ""
+    if text:
+        width = 1
+        if span.end_line == span.line and span.end_column >= span.column:
+            width = span.end_column - span.column + 1
+        gutter = f"{span.line:>4} | "
+        lines.append(gutter + text)
+        lines.append(" " * (len(gutter) + span.column - 1) + "^" * max(1, width))
+    if diagnostic.hint:
+        lines.append(f"  hint: {diagnostic.hint}")
+    return "\n".join(lines)
+
+
+class PPLError(Exception):
+    """An error in a model or its data, with one or more located diagnostics."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], source: Source | None = None):
+        self.diagnostics = tuple(diagnostics)
+        self.source = source
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """All diagnostics, rendered and separated by blank lines."""
+        return "\n\n".join(render(d, self.source) for d in self.diagnostics)
+
+    def with_source(self, source: Source) -> PPLError:
+        """The same error, rendered against ``source`` (used once the file is known)."""
+        return type(self)(self.diagnostics, source)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ModelError(PPLError):
+    """The model text is wrong: syntax, names, types, shapes."""
+
+
+class DataError(PPLError):
+    """The data does not fit the model's declarations."""
+
+
+class SamplingError(PPLError):
+    """Inference could not start or went wrong in a way the user can fix."""
+
+
+class InternalError(Exception):
+    """A bug in ppl; the message asks for a report."""
+
+    def __init__(self, message: str):
+        super().__init__(
+            f"internal error in ppl: {message}\n"
+            "This is a bug in ppl, not in your model; please report it with the model that caused it."
+        )
+
+
+def error(message: str, span: Span = NO_SPAN, hint: str = "") -> Diagnostic:
+    """Shorthand for an error diagnostic."""
+    return Diagnostic(message, span, hint)
+
+
+def warning(message: str, span: Span = NO_SPAN, hint: str = "") -> Diagnostic:
+    """Shorthand for a warning diagnostic."""
+    return Diagnostic(message, span, hint, "warning")

@@ -1,0 +1,186 @@
+"""The abstract syntax tree: frozen dataclasses, each carrying its source span.
+
+Spans compare equal to each other (see :class:`ppl.source.Span`), so two trees are equal
+exactly when they have the same structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+from ppl.source import NO_SPAN, Span
+
+# ---------------------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True)
+class Number:
+    value: float | int
+    span: Span = NO_SPAN
+
+    @property
+    def is_int(self) -> bool:
+        return isinstance(self.value, int)
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Argument:
+    """A call argument, positional (``name`` is None) or by keyword."""
+
+    value: Expr
+    name: str | None = None
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Call:
+    func: str
+    args: tuple[Argument, ...]
+    span: Span = NO_SPAN
+    func_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-" or "!"
+    operand: Expr
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Slice:
+    """``lo:hi`` inside brackets, both ends inclusive and 1-based; a missing end is open."""
+
+    lo: Expr | None
+    hi: Expr | None
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Index:
+    base: Expr
+    indices: tuple[Expr | Slice, ...]
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class ArrayLiteral:
+    items: tuple[Expr, ...]
+    span: Span = NO_SPAN
+
+
+Expr = Union[Number, Name, Call, Binary, Unary, Index, ArrayLiteral]
+
+# ---------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """``int``, ``real``, ``vector[n]``, ``matrix[n, m]`` or an array ``int[..]`` / ``real[..]``."""
+
+    kind: str  # "int", "real", "vector", "matrix"
+    dims: tuple[Expr, ...] = ()
+    span: Span = NO_SPAN
+
+    @property
+    def is_int(self) -> bool:
+        return self.kind == "int"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Lower and/or upper bounds; ``strict`` bounds exclude the end point (``> 0``)."""
+
+    lower: Expr | None = None
+    upper: Expr | None = None
+    lower_strict: bool = False
+    upper_strict: bool = False
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Comprehension:
+    """``for var in lo:hi`` -- a map over an integer range, compiled to vectorised code."""
+
+    var: str
+    lo: Expr
+    hi: Expr
+    span: Span = NO_SPAN
+
+
+# ---------------------------------------------------------------------------- statements
+
+
+@dataclass(frozen=True)
+class DataDecl:
+    name: str
+    type: TypeSpec
+    bounds: Bounds | None
+    span: Span = NO_SPAN
+    name_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    name: str
+    type: TypeSpec
+    bounds: Bounds | None
+    span: Span = NO_SPAN
+    name_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Sample:
+    """``name ~ dist(args)``, ``name[i] ~ dist(..) for i in a:b`` or ``name: type ~ dist(..)``."""
+
+    name: str
+    dist: Call
+    index_var: str | None = None
+    comprehension: Comprehension | None = None
+    type: TypeSpec | None = None
+    bounds: Bounds | None = None
+    span: Span = NO_SPAN
+    name_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class Define:
+    """``name = expr`` or ``name[i] = expr for i in a:b``: a deterministic quantity."""
+
+    name: str
+    expr: Expr
+    index_var: str | None = None
+    comprehension: Comprehension | None = None
+    span: Span = NO_SPAN
+    name_span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
+class TargetIncrement:
+    """``target += expr``: adds ``sum(expr)`` to the log-density."""
+
+    expr: Expr
+    span: Span = NO_SPAN
+
+
+Statement = Union[DataDecl, ParamDecl, Sample, Define, TargetIncrement]
+
+
+@dataclass(frozen=True)
+class Program:
+    statements: tuple[Statement, ...]

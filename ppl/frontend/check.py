@@ -1,0 +1,772 @@
+"""Checks: names, types, distributions, cycles and shapes, all before any JAX tracing.
+
+``check(program, source, sizes)`` returns a :class:`CheckedModel` or raises one
+:class:`ModelError` listing every independent problem found. ``sizes`` holds the values of the
+model's integer data; without them, sizes stay symbolic (``J``) and only what can be decided
+without the data is checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from ppl.errors import Diagnostic, ModelError, error, warning
+from ppl.frontend import ast, pretty
+from ppl.frontend.types import ERROR, INT, REAL, Dim, Type, dims_equal, merge_names, same_shape
+from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
+from ppl.library.functions import ARITY, FUNCTIONS
+from ppl.source import NO_SPAN, Source, Span
+
+RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix"}
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A named quantity of the model.
+
+    ``kind``: ``data`` (declared data, never sampled), ``observable`` (declared data that also has
+    a distribution: observed when the data supplies it, simulated otherwise), ``latent`` (has a
+    distribution or a ``param`` declaration, never data), ``defined`` (``name = expr``).
+    """
+
+    name: str
+    kind: str
+    type: Type
+    span: Span
+    data_decl: ast.DataDecl | None = None
+    param_decl: ast.ParamDecl | None = None
+    sample: ast.Sample | None = None
+    define: ast.Define | None = None
+    depends: frozenset[str] = frozenset()
+    data_only: bool = False  # computable from the data alone (data, transformed data)
+
+
+@dataclass(frozen=True)
+class CheckedModel:
+    program: ast.Program
+    source: Source
+    symbols: dict[str, Symbol]  # in dependency order
+    factors: tuple[tuple[ast.TargetIncrement, frozenset[str]], ...]
+    warnings: tuple[Diagnostic, ...]
+
+    def declared_data(self) -> list[str]:
+        return [s.name for s in self.symbols.values() if s.data_decl is not None]
+
+
+# ------------------------------------------------------------------------------ name walking
+
+
+def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[ast.Name]:
+    """Every name an expression (or call, slice, type) refers to, minus ``bound`` names."""
+    if node is None:
+        return
+    if isinstance(node, ast.Name):
+        if node.id not in bound:
+            yield node
+    elif isinstance(node, ast.Call):
+        for a in node.args:
+            yield from free_names(a.value, bound)
+    elif isinstance(node, ast.Binary):
+        yield from free_names(node.left, bound)
+        yield from free_names(node.right, bound)
+    elif isinstance(node, ast.Unary):
+        yield from free_names(node.operand, bound)
+    elif isinstance(node, ast.Index):
+        yield from free_names(node.base, bound)
+        for i in node.indices:
+            yield from free_names(i, bound)
+    elif isinstance(node, ast.Slice):
+        yield from free_names(node.lo, bound)
+        yield from free_names(node.hi, bound)
+    elif isinstance(node, ast.ArrayLiteral):
+        for i in node.items:
+            yield from free_names(i, bound)
+    elif isinstance(node, ast.TypeSpec):
+        for d in node.dims:
+            yield from free_names(d, bound)
+    elif isinstance(node, ast.Bounds):
+        yield from free_names(node.lower, bound)
+        yield from free_names(node.upper, bound)
+
+
+def _calls(node) -> Iterator[ast.Call]:
+    if isinstance(node, ast.Call):
+        yield node
+        for a in node.args:
+            yield from _calls(a.value)
+    elif isinstance(node, ast.Binary):
+        yield from _calls(node.left)
+        yield from _calls(node.right)
+    elif isinstance(node, ast.Unary):
+        yield from _calls(node.operand)
+    elif isinstance(node, ast.Index):
+        yield from _calls(node.base)
+        for i in node.indices:
+            if isinstance(i, ast.Slice):
+                yield from _calls(i.lo)
+                yield from _calls(i.hi)
+            else:
+                yield from _calls(i)
+    elif isinstance(node, ast.ArrayLiteral):
+        for i in node.items:
+            yield from _calls(i)
+
+
+def _suggest(name: str, candidates) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+# ------------------------------------------------------------------------------ the checker
+
+
+class _Checker:
+    def __init__(self, program: ast.Program, source: Source, sizes: Mapping[str, int] | None):
+        self.program = program
+        self.source = source
+        self.sizes = dict(sizes or {})
+        self.errors: list[Diagnostic] = []
+        self.warnings: list[Diagnostic] = []
+        self.types: dict[str, Type] = {}
+        self.values: dict[str, int] = {}  # known integer scalars (data and transformed data)
+        self.data_only: dict[str, bool] = {}
+
+    def err(self, message: str, span: Span, hint: str = "") -> Type:
+        self.errors.append(error(message, span, hint))
+        return ERROR
+
+    # -- collection ----------------------------------------------------------------------
+    def collect(self):
+        entries: dict[str, dict[str, ast.Statement]] = {}
+        factors = []
+        for st in self.program.statements:
+            if isinstance(st, ast.TargetIncrement):
+                factors.append(st)
+                continue
+            slot = {ast.DataDecl: "data", ast.ParamDecl: "param",
+                    ast.Sample: "sample", ast.Define: "define"}[type(st)]
+            if st.name in RESERVED:
+                self.err(f"'{st.name}' is a reserved word", st.name_span, "choose another name")
+                continue
+            entry = entries.setdefault(st.name, {})
+            previous = entry.get(slot)
+            if previous is not None:
+                what = {"data": "declared as data", "param": "declared as a parameter",
+                        "sample": "given a distribution", "define": "defined"}[slot]
+                hint = ("add the terms with `target += ...` instead of a second `~`"
+                        if slot == "sample" else "remove one of the two statements or rename one")
+                self.err(f"'{st.name}' is already {what} on line {previous.span.line}",
+                         st.name_span, hint)
+                continue
+            clash = self._clash(slot, entry)
+            if clash is not None:
+                self.err(
+                    f"'{st.name}' is already used on line {clash.span.line}; a name is declared "
+                    "once and is either data, a parameter, or a definition",
+                    st.name_span, "rename one of them")
+                continue
+            if slot == "sample" and st.type is not None and "param" in entry:
+                self.err(f"'{st.name}' is declared on line {entry['param'].span.line} and given "
+                         "a type again here", st.name_span,
+                         "give the type in one place: drop the annotation or the declaration")
+                continue
+            entry[slot] = st
+        return entries, factors
+
+    @staticmethod
+    def _clash(slot: str, entry: dict) -> ast.Statement | None:
+        allowed = {"data": {"sample"}, "param": {"sample"}, "sample": {"data", "param"},
+                   "define": set()}[slot]
+        for other, st in entry.items():
+            if other not in allowed:
+                return st
+        return None
+
+    # -- dependencies and order ----------------------------------------------------------
+    @staticmethod
+    def parts(entry: dict) -> list:
+        """The AST pieces a symbol's value depends on."""
+        out = []
+        for st in entry.values():
+            if isinstance(st, (ast.DataDecl, ast.ParamDecl)):
+                out += [(st.type, frozenset()), (st.bounds, frozenset())]
+            elif isinstance(st, ast.Sample):
+                bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
+                out += [(a.value, bound) for a in st.dist.args]
+                out += [(st.type, frozenset()), (st.bounds, frozenset())]
+                if st.comprehension:
+                    out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
+            elif isinstance(st, ast.Define):
+                bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
+                out.append((st.expr, bound))
+                if st.comprehension:
+                    out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
+        return out
+
+    def dependencies(self, entries, factors):
+        known = set(entries)
+        deps: dict[str, set[str]] = {}
+        reported: set[tuple] = set()
+
+        def visit(node, bound):
+            found = set()
+            for n in free_names(node, bound):
+                if n.id in known:
+                    found.add(n.id)
+                elif (n.id, n.span.line, n.span.column) not in reported:
+                    reported.add((n.id, n.span.line, n.span.column))
+                    hint = _suggest(n.id, known) or "declare it with `data` or give it a distribution"
+                    if n.id in FUNCTIONS or n.id in DISTRIBUTIONS:
+                        hint = f"'{n.id}' is a function; call it with arguments: {n.id}(...)"
+                    self.err(f"unknown name '{n.id}'", n.span, hint)
+            for c in _calls(node):
+                self.check_callee(c)
+            return found
+
+        for name, entry in entries.items():
+            deps[name] = set()
+            for node, bound in self.parts(entry):
+                deps[name] |= visit(node, bound)
+            deps[name].discard(name) if "sample" in entry and "data" in entry else None
+        factor_deps = [frozenset(visit(f.expr, frozenset())) for f in factors]
+        return deps, factor_deps
+
+    def check_callee(self, call: ast.Call):
+        if call.func in FUNCTIONS:
+            return
+        if call.func in DISTRIBUTIONS:
+            self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
+                     f"use it on the right of '~' (x ~ {call.func}(...)), or add its log density "
+                     "with `target +=` once densities are available as functions")
+            return
+        self.err(f"unknown function '{call.func}'", call.func_span,
+                 _suggest(call.func, FUNCTIONS) or "see the function reference for what exists")
+
+    def order(self, entries, deps) -> list[str]:
+        """Topological order, keeping source order where the dependencies allow it."""
+        first_line = {n: min(s.span.line for s in e.values()) for n, e in entries.items()}
+        done: list[str] = []
+        state: dict[str, int] = {}
+
+        def visit(name, path):
+            if state.get(name) == 2:
+                return
+            if state.get(name) == 1:
+                cycle = path[path.index(name):] + [name]
+                st = next(iter(entries[name].values()))
+                self.err("these definitions depend on each other in a cycle: "
+                         + " -> ".join(cycle), getattr(st, "name_span", st.span),
+                         "a quantity cannot depend on itself; break the cycle")
+                return
+            state[name] = 1
+            for d in sorted(deps[name], key=lambda n: first_line[n]):
+                visit(d, path + [name])
+            state[name] = 2
+            done.append(name)
+
+        for name in sorted(entries, key=lambda n: first_line[n]):
+            visit(name, [])
+        return done
+
+    # -- sizes -----------------------------------------------------------------------------
+    def size(self, e: ast.Expr, what: str) -> Dim:
+        t = self.expr(e, {})
+        if t.is_error:
+            return "?"
+        if t.elem != "int" or t.rank != 0:
+            self.err(f"{what} must be an integer, not {t.describe()}", e.span,
+                     "use an int data value or an integer expression")
+            return "?"
+        if not self.is_data_only(e, {}):
+            self.err(f"{what} must be known from the data, but it depends on a parameter",
+                     e.span, "sizes are fixed before sampling; use int data")
+            return "?"
+        value = self.const(e)
+        return value if value is not None else pretty.expr(e)
+
+    def const(self, e: ast.Expr) -> int | None:
+        """The value of an integer expression of the data, when the data is known."""
+        if isinstance(e, ast.Number):
+            return e.value if isinstance(e.value, int) else None
+        if isinstance(e, ast.Name):
+            return self.values.get(e.id)
+        if isinstance(e, ast.Unary) and e.op == "-":
+            v = self.const(e.operand)
+            return None if v is None else -v
+        if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "%"):
+            a, b = self.const(e.left), self.const(e.right)
+            if a is None or b is None:
+                return None
+            if e.op == "%":
+                return a % b if b else None
+            return {"+": a + b, "-": a - b, "*": a * b}[e.op]
+        return None
+
+    def is_data_only(self, e, local: dict) -> bool:
+        return all(n.id in local or self.data_only.get(n.id, False) for n in free_names(e))
+
+    def type_spec(self, spec: ast.TypeSpec) -> Type:
+        dims = tuple(self.size(d, "a size") for d in spec.dims)
+        names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None for d in spec.dims)
+        for d, e in zip(dims, spec.dims):
+            if isinstance(d, int) and d < 0:
+                self.err(f"a size must not be negative; here it is {d}", e.span,
+                         "check the data value that sets this size")
+        elem = "int" if spec.kind == "int" else "real"
+        return Type(elem, dims, names)
+
+    # -- expressions ---------------------------------------------------------------------
+    def expr(self, e: ast.Expr, local: dict[str, Type]) -> Type:
+        if isinstance(e, ast.Number):
+            return INT if e.is_int else REAL
+        if isinstance(e, ast.Name):
+            if e.id in local:
+                return local[e.id]
+            return self.types.get(e.id, ERROR)
+        if isinstance(e, ast.ArrayLiteral):
+            items = [self.expr(i, local) for i in e.items]
+            if any(t.is_error for t in items):
+                return ERROR
+            first = items[0]
+            for item, node in zip(items[1:], e.items[1:]):
+                if not same_shape(first, item):
+                    return self.err(f"array elements must all have the same shape; this one is "
+                                    f"{item.describe()}, the first is {first.describe()}",
+                                    node.span)
+            elem = "int" if all(t.elem == "int" for t in items) else "real"
+            return Type(elem, (len(items),) + first.shape, (None,) + first.dim_names)
+        if isinstance(e, ast.Unary):
+            t = self.expr(e.operand, local)
+            return t.with_elem("int") if e.op == "!" and not t.is_error else t
+        if isinstance(e, ast.Binary):
+            return self.binary(e, local)
+        if isinstance(e, ast.Call):
+            return self.call(e, local)
+        if isinstance(e, ast.Index):
+            return self.index(e, local)
+        raise TypeError(e)
+
+    def elementwise(self, a: Type, b: Type, node: ast.Expr, what: str) -> Type | None:
+        """The shape of an element-wise combination; None (and an error) when it would need
+        implicit broadcasting between two non-scalars."""
+        if a.rank == 0:
+            return b
+        if b.rank == 0:
+            return a
+        if same_shape(a, b):
+            return Type(a.elem, tuple(x if isinstance(x, int) else y for x, y in
+                                      zip(a.shape, b.shape)), merge_names(a, b))
+        self.err(
+            f"{what} needs operands of the same shape, but the left is {a.describe()} and the "
+            f"right is {b.describe()}", node.span,
+            "broadcasting is explicit in ppl: index or reshape one side so that the shapes "
+            "match (a silent (N,1) x (N) broadcast would build an N x N array)")
+        return None
+
+    def binary(self, e: ast.Binary, local) -> Type:
+        a, b = self.expr(e.left, local), self.expr(e.right, local)
+        if a.is_error or b.is_error:
+            return ERROR
+        op = e.op
+        if op == "*" and a.rank == 2 and b.rank in (1, 2):
+            if dims_equal(a.shape[1], b.shape[0]) is False:
+                return self.err(
+                    f"matrix product of {a.describe()} and {b.describe()}: the left has "
+                    f"{a.shape[1]} columns but the right has {b.shape[0]} rows", e.span,
+                    "the inner sizes of a matrix product must agree")
+            return Type("real", (a.shape[0],) + b.shape[1:], (a.dim_names[0],) + b.dim_names[1:])
+        if op == "*" and a.rank == 1 and b.rank == 2:
+            return self.err(f"cannot multiply {a.describe()} by {b.describe()}", e.span,
+                            "a vector times a matrix is ambiguous; write the matrix on the left")
+        what = {"+": "addition", "-": "subtraction", "*": "multiplication", "/": "division",
+                ".*": "element-wise multiplication", "./": "element-wise division",
+                "%": "the modulus", "^": "the power"}.get(op, f"'{op}'")
+        shape = self.elementwise(a, b, e, what)
+        if shape is None:
+            return ERROR
+        if op in ("==", "!=", "<", "<=", ">", ">=", "&&", "||"):
+            return shape.with_elem("int")
+        both_int = a.elem == "int" and b.elem == "int"
+        elem = "int" if both_int and op in ("+", "-", "*", ".*", "%") else "real"
+        return shape.with_elem(elem)
+
+    def call(self, e: ast.Call, local) -> Type:
+        spec = FUNCTIONS.get(e.func)
+        if spec is None:
+            return ERROR  # reported when names were collected
+        args = [self.expr(a.value, local) for a in e.args]
+        for a in e.args:
+            if a.name is not None:
+                return self.err(f"{e.func}() takes no argument names", a.span,
+                                f"write {e.func}(x) with plain arguments")
+        lo, hi = ARITY[spec.rule]
+        if not lo <= len(args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} or {hi}"
+            return self.err(f"{e.func}() takes {want} argument{'s' if hi > 1 else ''}, "
+                            f"not {len(args)}", e.span, f"{e.func}: {spec.doc}")
+        if any(t.is_error for t in args):
+            return ERROR
+        elem = "int" if spec.keeps_int and all(t.elem == "int" for t in args) else "real"
+        rule = spec.rule
+        if rule == "reduce_or_binary":
+            rule = "reduce" if len(args) == 1 else "binary"
+        if rule == "elementwise":
+            return args[0].with_elem(elem)
+        if rule == "reduce":
+            return Type(elem)
+        if rule == "vector":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return args[0].with_elem(elem)
+        if rule == "dot":
+            if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
+                return self.err(f"dot() needs two vectors of the same length, not "
+                                f"{args[0].describe()} and {args[1].describe()}", e.span)
+            return REAL
+        shape = self.elementwise(args[0], args[1], e, f"{e.func}()")
+        return ERROR if shape is None else shape.with_elem(elem)
+
+    def index(self, e: ast.Index, local) -> Type:
+        base = self.expr(e.base, local)
+        if base.is_error:
+            return ERROR
+        if len(e.indices) > base.rank:
+            return self.err(f"too many indices: {base.describe()} has {base.rank} "
+                            f"dimension{'s' if base.rank != 1 else ''}, but {len(e.indices)} "
+                            "indices are given", e.span, "use one index per dimension")
+        shape: list[Dim] = []
+        names: list[str | None] = []
+        multi = 0
+        for axis, item in enumerate(e.indices):
+            size = base.shape[axis]
+            if isinstance(item, ast.Slice):
+                lo = self.slice_end(item.lo, local, 1)
+                hi = self.slice_end(item.hi, local, size)
+                if lo is None or hi is None:
+                    return ERROR
+                if isinstance(lo, int) and isinstance(hi, int):
+                    width: Dim = hi - lo + 1
+                    if isinstance(size, int) and (lo < 1 or hi > size or width < 0):
+                        return self.err(f"slice {lo}:{hi} is outside 1:{size}", item.span,
+                                        "indices are 1-based and both ends are included")
+                else:
+                    width = f"{pretty.expr(item.hi) if item.hi else size} - " \
+                            f"{pretty.expr(item.lo) if item.lo else 1} + 1"
+                shape.append(width)
+                names.append(base.dim_names[axis] if width == size else None)
+                continue
+            t = self.expr(item, local)
+            if t.is_error:
+                return ERROR
+            if t.elem != "int":
+                return self.err(f"an index must be an integer, not {t.describe()}", item.span,
+                                "indices are 1-based integers")
+            if t.rank == 1:
+                multi += 1
+                shape.append(t.shape[0])
+                names.append(t.dim_names[0])
+            elif t.rank > 1:
+                return self.err(f"an index must be an int or an int array, not {t.describe()}",
+                                item.span)
+            else:
+                value = self.const(item) if not local else None
+                if isinstance(value, int) and isinstance(size, int) and not 1 <= value <= size:
+                    return self.err(f"index {value} is outside 1:{size}", item.span,
+                                    "indices are 1-based")
+        if multi > 1:
+            return self.err("only one index may be an array of indices", e.span,
+                            "index one dimension with an array and the others with scalars")
+        rest = base.shape[len(e.indices):]
+        rest_names = base.dim_names[len(e.indices):]
+        return Type(base.elem, tuple(shape) + rest, tuple(names) + rest_names)
+
+    def slice_end(self, node, local, default) -> Dim | None:
+        if node is None:
+            return default
+        t = self.expr(node, local)
+        if t.is_error:
+            return None
+        if t.elem != "int" or t.rank != 0:
+            self.err(f"a slice end must be an integer, not {t.describe()}", node.span)
+            return None
+        if not self.is_data_only(node, {}):
+            self.err("slice ends must be known from the data", node.span,
+                     "a slice's length is fixed before sampling; use int data or literals")
+            return None
+        value = self.const(node)
+        return value if value is not None else pretty.expr(node)
+
+    # -- comprehensions ------------------------------------------------------------------
+    def comprehension(self, c: ast.Comprehension) -> Dim:
+        lo = self.size(c.lo, "the start of a range")
+        hi = self.size(c.hi, "the end of a range")
+        if isinstance(lo, int) and isinstance(hi, int):
+            if hi < lo - 1:
+                self.err(f"the range {lo}:{hi} runs backwards", c.span,
+                         "ranges count up: write lo:hi with lo <= hi")
+            return max(0, hi - lo + 1)
+        if lo == 1:
+            return hi
+        return f"{hi} - {lo} + 1"
+
+    # -- distributions -------------------------------------------------------------------
+    def distribution(self, call: ast.Call, local) -> tuple[DistributionSpec | None, Type]:
+        spec = DISTRIBUTIONS.get(call.func)
+        if spec is None:
+            if call.func in FUNCTIONS:
+                self.err(f"'{call.func}' is a function, not a distribution", call.func_span,
+                         "the right of '~' must be a distribution such as normal(mu, sigma)")
+            else:
+                self.err(f"unknown distribution '{call.func}'", call.func_span,
+                         _suggest(call.func, DISTRIBUTIONS) or
+                         "see the distribution reference for the names")
+            return None, ERROR
+        bound: dict[str, ast.Argument] = {}
+        ok = True
+        for i, a in enumerate(call.args):
+            if a.name is None:
+                if bound and any(b.name for b in bound.values()):
+                    self.err("a positional argument cannot follow a named one", a.span)
+                    ok = False
+                    continue
+                if i >= len(spec.params):
+                    self.err(f"{spec.name} takes {len(spec.params)} argument"
+                             f"{'s' if len(spec.params) != 1 else ''} "
+                             f"({', '.join(spec.params)}), not {len(call.args)}",
+                             a.span, f"{spec.name}({', '.join(spec.params)}): {spec.doc}")
+                    return spec, ERROR
+                bound[spec.params[i]] = a
+            else:
+                if a.name not in spec.params:
+                    self.err(f"{spec.name} has no argument '{a.name}'", a.span,
+                             f"its arguments are {', '.join(spec.params) or 'none'}")
+                    ok = False
+                elif a.name in bound:
+                    self.err(f"argument '{a.name}' is given twice", a.span)
+                    ok = False
+                else:
+                    bound[a.name] = a
+        missing = [p for p in spec.params if p not in bound]
+        if missing and ok:
+            self.err(f"{spec.name} is missing the argument{'s' if len(missing) > 1 else ''} "
+                     f"{', '.join(missing)}", call.span,
+                     f"{spec.name}({', '.join(spec.params)}): {spec.doc}")
+            return spec, ERROR
+        if not ok:
+            return spec, ERROR
+        types = [self.expr(bound[p].value, local) for p in spec.params]
+        if any(t.is_error for t in types):
+            return spec, ERROR
+        return spec, self.variate_shape(spec, types, [bound[p] for p in spec.params], call)
+
+    def variate_shape(self, spec, types, args, call) -> Type:
+        batch = Type("real")
+        event: tuple = ()
+        event_names: tuple = ()
+        for t, a, rank, pname in zip(types, args, spec.ranks(), spec.params):
+            if t.rank < rank:
+                kind = {1: "a vector", 2: "a matrix"}[rank]
+                return self.err(f"argument {pname} of {spec.name} must be {kind}, not "
+                                f"{t.describe()}", a.span)
+            b = Type("real", t.shape[: t.rank - rank], t.dim_names[: t.rank - rank])
+            merged = self.elementwise(batch, b, a.value,
+                                      f"the arguments of {spec.name}")
+            if merged is None:
+                return ERROR
+            batch = merged
+            if rank:
+                if event and dims_equal(event[0], t.shape[t.rank - rank]) is False:
+                    return self.err(f"argument {pname} of {spec.name} has size "
+                                    f"{t.shape[t.rank - rank]}, but the mean has size {event[0]}",
+                                    a.span, "the sizes of the arguments must agree")
+                if not event:
+                    event = t.shape[t.rank - rank:][:1]
+                    event_names = t.dim_names[t.rank - rank:][:1]
+        if spec.event_rank == 0:
+            event, event_names = (), ()
+        elem = "int" if spec.discrete else "real"
+        return Type(elem, batch.shape + event, batch.dim_names + event_names)
+
+    # -- statements ----------------------------------------------------------------------
+    def declared_type(self, decl) -> Type:
+        return self.type_spec(decl.type)
+
+    def symbol(self, name: str, entry: dict, deps: set[str]) -> Symbol:
+        data = entry.get("data")
+        param = entry.get("param")
+        sample = entry.get("sample")
+        define = entry.get("define")
+        first = data or param or sample or define
+        span = first.name_span
+        if define is not None:
+            t = self.definition(define)
+            only = self.is_data_only(define.expr, {define.index_var: INT} if define.index_var
+                                     else {}) and all(self.data_only.get(d, False) for d in deps)
+            return Symbol(name, "defined", t, span, define=define, depends=frozenset(deps),
+                          data_only=only)
+        declared = None
+        for decl in (data, param):
+            if decl is not None:
+                declared = self.declared_type(decl)
+                self.bounds(decl.bounds, declared)
+        if sample is not None and sample.type is not None:
+            declared = self.type_spec(sample.type)
+            self.bounds(sample.bounds, declared)
+        if sample is None:
+            kind = "data" if data else "latent"
+            return Symbol(name, kind, declared, span, data_decl=data, param_decl=param,
+                          depends=frozenset(deps), data_only=data is not None)
+        t = self.sampled(sample, declared, data)
+        return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
+                      param_decl=param, sample=sample, depends=frozenset(deps))
+
+    def bounds(self, b: ast.Bounds | None, declared: Type):
+        if b is None:
+            return
+        for end in (b.lower, b.upper):
+            if end is None:
+                continue
+            t = self.expr(end, {})
+            if t.is_error:
+                continue
+            if t.rank and not same_shape(t, declared):
+                self.err(f"a bound must be a scalar or have the declared shape "
+                         f"{declared.describe()}, not {t.describe()}", end.span)
+
+    def definition(self, d: ast.Define) -> Type:
+        if d.comprehension is None:
+            if d.index_var is not None:
+                return self.err(f"'{d.name}[{d.index_var}]' needs a range", d.name_span,
+                                f"add `for {d.index_var} in 1:N` at the end of the line")
+            return self.expr(d.expr, {})
+        c = d.comprehension
+        if d.index_var != c.var:
+            return self.err(f"the index '{d.index_var}' must be the variable of the range, "
+                            f"'{c.var}'", d.name_span, f"write {d.name}[{c.var}] = ...")
+        length = self.comprehension(c)
+        item = self.expr(d.expr, {c.var: INT})
+        if item.is_error:
+            return ERROR
+        if c.lo is not None and self.const(c.lo) not in (1, None):
+            self.err("a definition by a range must start at 1", c.lo.span,
+                     f"write for {c.var} in 1:..., so that {d.name}[1] is the first element")
+        name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) else None
+        return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+
+    def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
+        local = {}
+        length = None
+        if s.comprehension is None and s.index_var is not None:
+            return self.err(f"'{s.name}[{s.index_var}]' needs a range", s.name_span,
+                            f"add `for {s.index_var} in 1:N` at the end of the line")
+        if s.comprehension is not None:
+            c = s.comprehension
+            if s.index_var != c.var:
+                return self.err(f"the index '{s.index_var}' must be the variable of the range, "
+                                f"'{c.var}'", s.name_span, f"write {s.name}[{c.var}] ~ ...")
+            length = self.comprehension(c)
+            local = {c.var: INT}
+        spec, item = self.distribution(s.dist, local)
+        if spec is None or item.is_error:
+            return declared if declared is not None else ERROR
+        if spec.discrete and data is None:
+            self.err(f"'{s.name}' has the discrete distribution {spec.name} but is not data",
+                     s.name_span,
+                     "declare it with `data` and supply it; discrete parameters are not "
+                     "supported by gradient-based inference")
+            return ERROR
+        if spec.discrete and declared is not None and declared.elem != "int":
+            self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
+                     f"{declared.describe()}", s.name_span,
+                     f"declare '{s.name}' as int (e.g. int[N])")
+        if spec.name == "lkj_corr_cholesky" and (declared is None or declared.rank != 2):
+            return self.err("lkj_corr_cholesky needs the size of the matrix", s.name_span,
+                            f"declare it: {s.name}: matrix[K, K] ~ lkj_corr_cholesky(eta)")
+        if spec.name == "lkj_corr_cholesky":
+            return declared.with_elem("real")
+        if length is not None:
+            whole = Type(item.elem, (length,) + item.shape,
+                         ((pretty.expr(s.comprehension.hi) if isinstance(s.comprehension.hi,
+                          ast.Name) else None),) + item.dim_names)
+            if declared is None:
+                if self.const(s.comprehension.lo) not in (1, None):
+                    self.err("a parameter defined by a range must start at 1",
+                             s.comprehension.lo.span,
+                             f"write for {s.comprehension.var} in 1:..., or declare "
+                             f"'{s.name}' as data")
+                return whole
+            if declared.rank != whole.rank or not same_shape(
+                    Type("real", declared.shape[1:]), Type("real", whole.shape[1:])):
+                return self.err(f"'{s.name}' is {declared.describe()}, but each "
+                                f"{s.name}[{s.index_var}] here is {item.describe()}",
+                                s.name_span, "make the per-element shape match the declaration")
+            lo = self.const(s.comprehension.lo)
+            hi = self.const(s.comprehension.hi)
+            size = declared.shape[0]
+            if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
+                    lo < 1 or hi > size):
+                self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
+                         s.comprehension.span, "indices are 1-based and both ends included")
+            return declared
+        if declared is None:
+            return item
+        if item.rank and not same_shape(item, declared):
+            return self.err(
+                f"'{s.name}' is {declared.describe()}, but its distribution has shape "
+                f"{item.describe()}", s.dist.span,
+                "the arguments must be scalars or have the variable's shape; broadcasting is "
+                "explicit in ppl")
+        return declared
+
+    # -- driver --------------------------------------------------------------------------
+    def fail(self):
+        ordered = sorted(self.errors, key=lambda d: (d.span.line, d.span.column))
+        raise ModelError(ordered, self.source)
+
+    def run(self) -> CheckedModel:
+        entries, factors = self.collect()
+        deps, factor_deps = self.dependencies(entries, factors)
+        order = self.order(entries, deps)
+        symbols: dict[str, Symbol] = {}
+        for name in order:
+            sym = self.symbol(name, entries[name], deps[name])
+            symbols[name] = sym
+            self.types[name] = sym.type if sym.type is not None else ERROR
+            self.data_only[name] = sym.data_only
+            if sym.data_only and sym.type is not None and sym.type.elem == "int" \
+                    and sym.type.rank == 0:
+                value = self.sizes.get(name) if sym.kind == "data" else (
+                    self.const(sym.define.expr) if sym.define is not None else None)
+                if value is not None:
+                    self.values[name] = value
+        for f in factors:
+            self.expr(f.expr, {})
+        self.unused(symbols, deps, factor_deps)
+        if self.errors:
+            self.fail()
+        return CheckedModel(self.program, self.source, symbols,
+                            tuple(zip(factors, factor_deps)), tuple(self.warnings))
+
+    def unused(self, symbols, deps, factor_deps):
+        used = set().union(*deps.values(), *factor_deps) if deps else set()
+        for sym in symbols.values():
+            if sym.kind == "data" and sym.name not in used:
+                self.warnings.append(warning(f"data '{sym.name}' is declared but never used",
+                                             sym.span, "remove the declaration or use it"))
+            if sym.kind == "latent" and sym.sample is None:
+                self.warnings.append(warning(
+                    f"parameter '{sym.name}' has no distribution, so its prior is improper and "
+                    "flat on its support", sym.span,
+                    f"give it a prior, e.g. {sym.name} ~ normal(0, 10), if flat is not meant"))
+
+
+def check(program: ast.Program, source: Source, sizes: Mapping[str, int] | None = None
+          ) -> CheckedModel:
+    """Check a parsed program; ``sizes`` are the values of integer scalar data, when known."""
+    return _Checker(program, source, sizes).run()
+
+
+__all__ = ["CheckedModel", "Symbol", "check", "free_names", "NO_SPAN"]

@@ -1,0 +1,289 @@
+"""Source text -> AST, with lark. Syntax errors become located :class:`ModelError`s."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import lark
+from lark import Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from ppl.errors import ModelError, error
+from ppl.frontend import ast
+from ppl.source import Source, Span
+
+_OPENERS = {"LPAR", "LSQB"}
+_CLOSERS = {"RPAR", "RSQB"}
+
+
+def _grammar_text() -> str:
+    """The grammar shipped in the package, or the repository's ``grammar/`` in a source tree."""
+    packaged = resources.files("ppl").joinpath("grammar/ppl.lark")
+    if packaged.is_file():
+        return packaged.read_text()
+    return (Path(__file__).resolve().parents[2] / "grammar" / "ppl.lark").read_text()
+
+
+class _BracketNewlines:
+    """Post-lexer dropping newlines inside () and [] so that long expressions can wrap."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream):
+        depth = 0
+        for token in stream:
+            if token.type in _OPENERS:
+                depth += 1
+            elif token.type in _CLOSERS:
+                depth = max(0, depth - 1)
+            elif token.type == "_NL" and depth > 0:
+                continue
+            yield token
+
+
+@lru_cache(maxsize=1)
+def _parser() -> lark.Lark:
+    return lark.Lark(
+        _grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_BracketNewlines(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )
+
+
+def _token_span(token: Token) -> Span:
+    return Span(token.line, token.column, token.end_line, max(token.column, token.end_column - 1))
+
+
+def _meta_span(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span(0, 0, 0, 0)
+    return Span(meta.line, meta.column, meta.end_line, max(meta.column, meta.end_column - 1))
+
+
+def _number(text: str) -> float | int:
+    if any(c in text for c in ".eE"):
+        return float(text)
+    return int(text)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Parse tree -> frozen dataclasses. One method per grammar alias."""
+
+    def start(self, meta, statements):
+        return ast.Program(tuple(statements))
+
+    # declarations -----------------------------------------------------------------------
+    def data_decl(self, meta, children):
+        name, type_, bounds = children
+        return ast.DataDecl(str(name), type_, bounds, _meta_span(meta), _token_span(name))
+
+    def param_decl(self, meta, children):
+        name, type_, bounds = children
+        return ast.ParamDecl(str(name), type_, bounds, _meta_span(meta), _token_span(name))
+
+    def int_type(self, meta, children):
+        return ast.TypeSpec("int", (), _meta_span(meta))
+
+    def real_type(self, meta, children):
+        return ast.TypeSpec("real", (), _meta_span(meta))
+
+    def int_array_type(self, meta, children):
+        return ast.TypeSpec("int", tuple(children[0]), _meta_span(meta))
+
+    def real_array_type(self, meta, children):
+        return ast.TypeSpec("real", tuple(children[0]), _meta_span(meta))
+
+    def vector_type(self, meta, children):
+        return ast.TypeSpec("vector", (children[0],), _meta_span(meta))
+
+    def matrix_type(self, meta, children):
+        return ast.TypeSpec("matrix", (children[0], children[1]), _meta_span(meta))
+
+    def lower_bound(self, meta, children):
+        op, value = children
+        return ast.Bounds(lower=value, lower_strict=str(op) == ">", span=_meta_span(meta))
+
+    def upper_bound(self, meta, children):
+        op, value = children
+        return ast.Bounds(upper=value, upper_strict=str(op) == "<", span=_meta_span(meta))
+
+    def interval(self, meta, children):
+        return ast.Bounds(lower=children[0], upper=children[1], span=_meta_span(meta))
+
+    # statements -------------------------------------------------------------------------
+    def whole_lhs(self, meta, children):
+        return (children[0], None)
+
+    def indexed_lhs(self, meta, children):
+        return (children[0], children[1])
+
+    def comprehension(self, meta, children):
+        var, lo, hi = children
+        return ast.Comprehension(str(var), lo, hi, _meta_span(meta))
+
+    def sample(self, meta, children):
+        (name, index_var), dist, comp = children
+        return ast.Sample(
+            str(name), dist, str(index_var) if index_var else None, comp,
+            span=_meta_span(meta), name_span=_token_span(name),
+        )
+
+    def annotated_sample(self, meta, children):
+        name, type_, bounds, dist = children
+        return ast.Sample(
+            str(name), dist, type=type_, bounds=bounds,
+            span=_meta_span(meta), name_span=_token_span(name),
+        )
+
+    def define(self, meta, children):
+        (name, index_var), expr, comp = children
+        return ast.Define(
+            str(name), expr, str(index_var) if index_var else None, comp,
+            span=_meta_span(meta), name_span=_token_span(name),
+        )
+
+    def target_increment(self, meta, children):
+        return ast.TargetIncrement(children[0], _meta_span(meta))
+
+    # expressions ------------------------------------------------------------------------
+    def expr_list(self, meta, children):
+        return list(children)
+
+    def number(self, meta, children):
+        return ast.Number(_number(str(children[0])), _meta_span(meta))
+
+    def name(self, meta, children):
+        return ast.Name(str(children[0]), _meta_span(meta))
+
+    def call(self, meta, children):
+        name, arguments = children
+        return ast.Call(str(name), tuple(arguments or ()), _meta_span(meta), _token_span(name))
+
+    def arguments(self, meta, children):
+        return list(children)
+
+    def positional(self, meta, children):
+        return ast.Argument(children[0], None, _meta_span(meta))
+
+    def keyword(self, meta, children):
+        return ast.Argument(children[1], str(children[0]), _meta_span(meta))
+
+    def binary(self, meta, children):
+        left, op, right = children
+        return ast.Binary(str(op), left, right, _meta_span(meta))
+
+    def compare(self, meta, children):
+        return self.binary(meta, children)
+
+    def or_op(self, meta, children):
+        return ast.Binary("||", children[0], children[1], _meta_span(meta))
+
+    def and_op(self, meta, children):
+        return ast.Binary("&&", children[0], children[1], _meta_span(meta))
+
+    def pow_op(self, meta, children):
+        return ast.Binary("^", children[0], children[1], _meta_span(meta))
+
+    def neg(self, meta, children):
+        return ast.Unary("-", children[0], _meta_span(meta))
+
+    def not_op(self, meta, children):
+        return ast.Unary("!", children[0], _meta_span(meta))
+
+    def index(self, meta, children):
+        base, items = children
+        return ast.Index(base, tuple(items), _meta_span(meta))
+
+    def index_list(self, meta, children):
+        return list(children)
+
+    def single_index(self, meta, children):
+        return children[0]
+
+    def slice_index(self, meta, children):
+        return ast.Slice(children[0], children[1], _meta_span(meta))
+
+    def array_literal(self, meta, children):
+        return ast.ArrayLiteral(tuple(children[0]), _meta_span(meta))
+
+
+# Friendly names for the tokens lark reports as expected.
+_TOKEN_WORDS = {
+    "NAME": "a name", "NUMBER": "a number", "_NL": "a new line", "TILDE": "'~'",
+    "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
+    "COMMA": "','", "COLON": "':'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
+    "$END": "the end of the file",
+}
+
+
+def _describe(token: Token | None) -> str:
+    if token is None or token.type == "$END":
+        return "the end of the file"
+    if token.type == "_NL":
+        return "the end of the line"
+    return f"'{token}'"
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, source: Source):
+    line = getattr(exc, "line", 0) or 0
+    column = getattr(exc, "column", 0) or 0
+    if isinstance(exc, UnexpectedCharacters):
+        char = source.line(line)[column - 1: column] if line else ""
+        return error(
+            f"unexpected character '{char}'",
+            Span(line, column, line, column),
+            "remove it; names start with a letter and use letters, digits and '_' only",
+        )
+    token = getattr(exc, "token", None)
+    if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
+        lines = source.text.rstrip().splitlines() or [""]
+        last = len(lines)
+        col = max(1, len(lines[-1]))
+        return error(
+            "the model ends in the middle of a statement",
+            Span(last, col, last, col),
+            "complete the statement (a bracket or an argument may be missing)",
+        )
+    expected = sorted(getattr(exc, "expected", set()) or getattr(exc, "accepts", set()))
+    words = [w for w in (_TOKEN_WORDS.get(e) for e in expected) if w]
+    span = _token_span(token) if token.line else Span(line, column, line, column)
+    hint = _hint_for(token, expected, source)
+    if not hint and words:
+        hint = "expected " + ", ".join(words[:6]) + " here"
+    return error(f"unexpected {_describe(token)}", span, hint)
+
+
+def _hint_for(token: Token, expected: list[str], source: Source) -> str:
+    """Hints for the mistakes people coming from Stan, R or Python make most often."""
+    text = str(token)
+    if text == ";":
+        return "statements end at the end of the line; remove the ';'"
+    if token.type == "_NL" and "RPAR" in expected:
+        return "a ')' is missing before the end of the line"
+    if token.type == "_NL" and "RSQB" in expected:
+        return "a ']' is missing before the end of the line"
+    if text == "{" or text == "}":
+        return "ppl has no blocks; write one statement per line (a map is `x[i] = ... for i in 1:N`)"
+    if text == "<-":
+        return "use '=' for a definition and '~' for a distribution"
+    if text == "**":
+        return "write powers with '^'"
+    if token.type == "EQUAL" and "TILDE" in expected:
+        return "use '~' to give a distribution, or '=' on its own line for a definition"
+    return ""
+
+
+def parse(source: Source) -> ast.Program:
+    """Parse ``source`` into a :class:`Program`; raises :class:`ModelError` on a syntax error."""
+    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise ModelError([_syntax_diagnostic(exc, source)], source) from None
+    return _ToAst().transform(tree)

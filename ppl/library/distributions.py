@@ -1,0 +1,151 @@
+"""Distribution registry: names and parameterisations of the language, mapped to NumPyro.
+
+Names and argument orders follow Stan's conventions (``normal(mu, sigma)`` with a standard
+deviation, ``gamma(alpha, beta)`` with a rate, ``inv_gamma(alpha, beta)`` with a scale, ...).
+The registry is the single source of truth for the checker, the code generator and the docs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpyro.distributions as nd
+from numpyro.distributions import constraints
+
+
+@dataclass(frozen=True)
+class DistributionSpec:
+    """One distribution of the language.
+
+    ``param_ranks`` gives the rank each argument has per draw (0 for element-wise arguments that
+    broadcast, 1 for a vector such as a simplex, 2 for a matrix). ``event_rank`` is the rank of one
+    draw (0 scalar, 1 vector, 2 matrix). ``support`` names the support for docs and checks.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    build: Callable[..., nd.Distribution]
+    support: str
+    doc: str
+    discrete: bool = False
+    event_rank: int = 0
+    param_ranks: tuple[int, ...] = ()
+    proper: bool = True
+    one_based: bool = False  # values are 1..K in the language, 0..K-1 in NumPyro
+
+    def ranks(self) -> tuple[int, ...]:
+        return self.param_ranks or (0,) * len(self.params)
+
+
+class _Flat(nd.Distribution):
+    """Improper uniform density (log-density 0) on a real or positive support."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, support, batch_shape=(), event_shape=()):
+        self._support = support
+        super().__init__(batch_shape, event_shape)
+
+    @constraints.dependent_property(is_discrete=False)
+    def support(self):
+        return self._support
+
+    def log_prob(self, value):
+        return jnp.zeros(jnp.shape(value)[: jnp.ndim(value) - len(self.event_shape)])
+
+    def sample(self, key, sample_shape=()):
+        raise NotImplementedError("an improper flat prior cannot be sampled")
+
+
+def _half_student_t(nu, sigma):
+    return nd.FoldedDistribution(nd.StudentT(nu, 0.0, sigma))
+
+
+def _lkj(eta, dimension):
+    return nd.LKJCholesky(dimension, eta)
+
+
+_SPECS = [
+    DistributionSpec("normal", ("mu", "sigma"), nd.Normal, "real",
+                     "Normal with mean mu and standard deviation sigma."),
+    DistributionSpec("half_normal", ("sigma",), nd.HalfNormal, "positive",
+                     "Normal(0, sigma) restricted to positive values."),
+    DistributionSpec("student_t", ("nu", "mu", "sigma"), nd.StudentT, "real",
+                     "Student-t with nu degrees of freedom, location mu, scale sigma."),
+    DistributionSpec("half_student_t", ("nu", "sigma"), _half_student_t, "positive",
+                     "Student-t(nu, 0, sigma) restricted to positive values."),
+    DistributionSpec("cauchy", ("mu", "sigma"), nd.Cauchy, "real",
+                     "Cauchy with location mu and scale sigma."),
+    DistributionSpec("half_cauchy", ("sigma",), nd.HalfCauchy, "positive",
+                     "Cauchy(0, sigma) restricted to positive values."),
+    DistributionSpec("exponential", ("lambda",), nd.Exponential, "positive",
+                     "Exponential with rate lambda (mean 1 / lambda)."),
+    DistributionSpec("gamma", ("alpha", "beta"), nd.Gamma, "positive",
+                     "Gamma with shape alpha and rate beta (mean alpha / beta)."),
+    DistributionSpec("inv_gamma", ("alpha", "beta"), nd.InverseGamma, "positive",
+                     "Inverse gamma with shape alpha and scale beta."),
+    DistributionSpec("lognormal", ("mu", "sigma"), nd.LogNormal, "positive",
+                     "log(x) is normal with mean mu and standard deviation sigma."),
+    DistributionSpec("beta", ("alpha", "beta"), nd.Beta, "unit_interval",
+                     "Beta with density proportional to x^(alpha-1) (1-x)^(beta-1)."),
+    DistributionSpec("uniform", ("alpha", "beta"), nd.Uniform, "interval",
+                     "Uniform on the interval (alpha, beta)."),
+    DistributionSpec("laplace", ("mu", "sigma"), nd.Laplace, "real",
+                     "Laplace (double exponential) with location mu and scale sigma."),
+    DistributionSpec("logistic", ("mu", "sigma"), nd.Logistic, "real",
+                     "Logistic with location mu and scale sigma."),
+    DistributionSpec("weibull", ("alpha", "sigma"), lambda a, s: nd.Weibull(s, a), "positive",
+                     "Weibull with shape alpha and scale sigma."),
+    DistributionSpec("chi_square", ("nu",), nd.Chi2, "positive",
+                     "Chi-square with nu degrees of freedom."),
+    DistributionSpec("bernoulli", ("theta",), lambda p: nd.BernoulliProbs(p), "binary",
+                     "1 with probability theta, else 0.", discrete=True),
+    DistributionSpec("bernoulli_logit", ("alpha",), lambda a: nd.BernoulliLogits(a), "binary",
+                     "Bernoulli with probability inv_logit(alpha).", discrete=True),
+    DistributionSpec("binomial", ("N", "theta"), lambda n, p: nd.BinomialProbs(p, n),
+                     "bounded_integer", "Successes in N trials of probability theta.",
+                     discrete=True),
+    DistributionSpec("binomial_logit", ("N", "alpha"), lambda n, a: nd.BinomialLogits(a, n),
+                     "bounded_integer", "Binomial with probability inv_logit(alpha).",
+                     discrete=True),
+    DistributionSpec("poisson", ("lambda",), nd.Poisson, "nonnegative_integer",
+                     "Poisson with rate lambda.", discrete=True),
+    DistributionSpec("poisson_log", ("alpha",), lambda a: nd.Poisson(jnp.exp(a)),
+                     "nonnegative_integer", "Poisson with log rate alpha.", discrete=True),
+    DistributionSpec("neg_binomial_2", ("mu", "phi"), nd.NegativeBinomial2,
+                     "nonnegative_integer",
+                     "Negative binomial with mean mu and variance mu + mu^2 / phi.",
+                     discrete=True),
+    DistributionSpec("categorical", ("theta",), lambda p: nd.CategoricalProbs(p),
+                     "category", "Outcome k in 1..K with probability theta[k] (a simplex).",
+                     discrete=True, param_ranks=(1,), one_based=True),
+    DistributionSpec("dirichlet", ("alpha",), nd.Dirichlet, "simplex",
+                     "Dirichlet on the simplex with concentrations alpha.",
+                     event_rank=1, param_ranks=(1,)),
+    DistributionSpec("multi_normal", ("mu", "Sigma"),
+                     lambda m, s: nd.MultivariateNormal(m, covariance_matrix=s), "real",
+                     "Multivariate normal with mean vector mu and covariance matrix Sigma.",
+                     event_rank=1, param_ranks=(1, 2)),
+    DistributionSpec("lkj_corr_cholesky", ("eta",), _lkj, "corr_cholesky",
+                     "LKJ prior on the Cholesky factor of a K x K correlation matrix; "
+                     "K comes from the declared type matrix[K, K].",
+                     event_rank=2),
+    DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
+                     "Improper flat density on the real line (log-density 0).", proper=False),
+    DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
+                     "Improper flat density on the positive reals.", proper=False),
+]
+
+DISTRIBUTIONS: dict[str, DistributionSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[int, ...]):
+    """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate."""
+    if spec.name == "lkj_corr_cholesky":
+        return _lkj(args[0], variate_shape[-1])
+    if not spec.proper:
+        base = spec.build()
+        return _Flat(base.support, batch_shape=tuple(variate_shape))
+    return spec.build(*args)

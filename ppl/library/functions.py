@@ -1,0 +1,89 @@
+"""Function registry: the language's math library, each entry with its JAX code and shape rule.
+
+Shape rules (checked before any tracing):
+- ``elementwise``: one argument of any shape; the result has the same shape.
+- ``reduce``: one argument of any shape; the result is a scalar.
+- ``vector``: one vector argument; the result is a vector of the same length.
+- ``dot``: two vectors of the same length; the result is a scalar.
+- ``binary``: two arguments combined element-wise (equal shapes or a scalar).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jsp
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    rule: str
+    impl: Callable
+    doc: str
+    keeps_int: bool = False  # int in, int out (sum of ints, abs of an int, ...)
+
+
+def _sd(x):
+    return jnp.std(x, ddof=1)
+
+
+def _variance(x):
+    return jnp.var(x, ddof=1)
+
+
+_SPECS = [
+    FunctionSpec("exp", "elementwise", jnp.exp, "e^x"),
+    FunctionSpec("log", "elementwise", jnp.log, "natural logarithm"),
+    FunctionSpec("log1p", "elementwise", jnp.log1p, "log(1 + x), accurate near 0"),
+    FunctionSpec("expm1", "elementwise", jnp.expm1, "exp(x) - 1, accurate near 0"),
+    FunctionSpec("log1m", "elementwise", lambda x: jnp.log1p(-x), "log(1 - x)"),
+    FunctionSpec("sqrt", "elementwise", jnp.sqrt, "square root"),
+    FunctionSpec("square", "elementwise", jnp.square, "x^2", keeps_int=True),
+    FunctionSpec("abs", "elementwise", jnp.abs, "absolute value", keeps_int=True),
+    FunctionSpec("inv_logit", "elementwise", jax.nn.sigmoid, "1 / (1 + exp(-x))"),
+    FunctionSpec("logit", "elementwise", jsp.logit, "log(x / (1 - x))"),
+    FunctionSpec("log_inv_logit", "elementwise", jax.nn.log_sigmoid, "log(inv_logit(x))"),
+    FunctionSpec("log1m_inv_logit", "elementwise", lambda x: jax.nn.log_sigmoid(-x),
+                 "log(1 - inv_logit(x))"),
+    FunctionSpec("lgamma", "elementwise", jsp.gammaln, "log of the gamma function"),
+    FunctionSpec("Phi", "elementwise", jsp.ndtr, "standard normal CDF"),
+    FunctionSpec("tanh", "elementwise", jnp.tanh, "hyperbolic tangent"),
+    FunctionSpec("sin", "elementwise", jnp.sin, "sine"),
+    FunctionSpec("cos", "elementwise", jnp.cos, "cosine"),
+    FunctionSpec("log_sum_exp", "reduce", jsp.logsumexp, "log(sum(exp(x))), computed stably"),
+    FunctionSpec("sum", "reduce", jnp.sum, "sum of all elements", keeps_int=True),
+    FunctionSpec("mean", "reduce", jnp.mean, "mean of all elements"),
+    FunctionSpec("sd", "reduce", _sd, "sample standard deviation (denominator n - 1)"),
+    FunctionSpec("variance", "reduce", _variance, "sample variance (denominator n - 1)"),
+    FunctionSpec("softmax", "vector", jax.nn.softmax, "exp(x) / sum(exp(x))"),
+    FunctionSpec("log_softmax", "vector", jax.nn.log_softmax, "x - log_sum_exp(x)"),
+    FunctionSpec("cumulative_sum", "vector", jnp.cumsum, "running sums", keeps_int=True),
+    FunctionSpec("dot", "dot", jnp.dot, "dot product of two vectors"),
+    FunctionSpec("pow", "binary", jnp.power, "x raised to the power y"),
+    FunctionSpec("fmin", "binary", jnp.minimum, "element-wise minimum", keeps_int=True),
+    FunctionSpec("fmax", "binary", jnp.maximum, "element-wise maximum", keeps_int=True),
+]
+
+# min/max: one argument reduces, two arguments compare element-wise.
+_MIN_MAX = [
+    FunctionSpec("min", "reduce_or_binary", (jnp.min, jnp.minimum),
+                 "min(x): smallest element; min(x, y): element-wise minimum", keeps_int=True),
+    FunctionSpec("max", "reduce_or_binary", (jnp.max, jnp.maximum),
+                 "max(x): largest element; max(x, y): element-wise maximum", keeps_int=True),
+]
+
+FUNCTIONS: dict[str, FunctionSpec] = {spec.name: spec for spec in _SPECS + _MIN_MAX}
+
+ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2),
+         "binary": (2, 2), "reduce_or_binary": (1, 2)}
+
+
+def implementation(spec: FunctionSpec, n_args: int) -> Callable:
+    """The JAX function implementing ``spec`` for ``n_args`` arguments."""
+    if spec.rule == "reduce_or_binary":
+        return spec.impl[n_args - 1]
+    return spec.impl
