@@ -1,0 +1,123 @@
+"""The backend interface and registry.
+
+A backend receives a :class:`CompiledModel` (a log-density over a flat unconstrained vector,
+its transforms and an initialiser) and returns draws on the *unconstrained* space plus its own
+diagnostics; :mod:`ppl.results` turns them into an ArviZ DataTree the same way for every backend.
+Third-party packages register backends under the entry-point group ``ppl.backends``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+import jax
+import numpy as np
+
+from ppl.codegen.model import CompiledModel
+from ppl.errors import SamplingError, error
+
+ENTRY_POINT_GROUP = "ppl.backends"
+
+
+@dataclass(frozen=True)
+class BackendResult:
+    """``positions``: (chains, draws, dimension) unconstrained draws.
+    ``sample_stats``: name -> (chains, draws) arrays. ``extra_groups``: further DataTree groups
+    (e.g. an ELBO trace), name -> {variable: array}. ``attrs``: settings worth recording."""
+
+    positions: np.ndarray
+    sample_stats: Mapping[str, np.ndarray] = field(default_factory=dict)
+    extra_groups: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    chains: int = 4
+    draws: int = 1000
+    warmup: int = 1000
+    seed: int = 0
+    progress: bool = False
+
+
+class Backend(Protocol):
+    """What a backend provides: a name, a one-line description and ``run``."""
+
+    name: str
+    description: str
+
+    def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
+        ...
+
+
+def _builtin() -> dict[str, Backend]:
+    from ppl.backends.nuts import HMC, NUTS
+
+    return {b.name: b for b in (NUTS(), HMC())}
+
+
+def available_backends() -> dict[str, Backend]:
+    """Built-in backends plus those registered through the ``ppl.backends`` entry points."""
+    backends = _builtin()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name not in backends:
+            backends[ep.name] = ep.load()()
+    return backends
+
+
+def get_backend(name: str) -> Backend:
+    backends = available_backends()
+    if name not in backends:
+        raise SamplingError([error(f"unknown backend '{name}'",
+                                   hint=f"available backends: {', '.join(sorted(backends))}")])
+    return backends[name]
+
+
+def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 100) -> jax.Array:
+    """Uniform(-2, 2) starting points with a finite log-density, one per chain.
+
+    When no point is found, the error names the statements whose term is not finite.
+    """
+    log_density = jax.jit(jax.vmap(model.log_density))
+    points = []
+    for _ in range(tries):
+        key, sub = jax.random.split(key)
+        candidates = jax.vmap(model.initial_point)(jax.random.split(sub, chains))
+        values = np.asarray(log_density(candidates))
+        points += [c for c, v in zip(candidates, values) if np.isfinite(v)]
+        if len(points) >= chains:
+            return jax.numpy.stack(points[:chains])
+    raise bad_start_error(model, candidates[0])
+
+
+def bad_start_error(model: CompiledModel, point) -> SamplingError:
+    from ppl.errors import Diagnostic
+
+    diagnostics = []
+    values = model.constrain(point)
+    for node, term in model.statement_terms(point):
+        term = float(term)
+        if np.isfinite(term):
+            continue
+        stmt = node.factor or node.symbol.sample or node.symbol.define or node.symbol.data_decl
+        parents = ", ".join(f"{p} = {_short(values[p])}" for p in node.parents if p in values)
+        diagnostics.append(Diagnostic(
+            f"the log-density of this statement is {term} at every random starting point tried"
+            + (f" (e.g. with {parents})" if parents else ""),
+            stmt.span,
+            "check the arguments' supports (a scale must be positive, a probability in [0, 1]) "
+            "and the data against the distribution's support"))
+    if not diagnostics:
+        diagnostics.append(Diagnostic("the log-density is not finite at any starting point tried",
+                                      hint="check the model's constraints"))
+    return SamplingError(diagnostics, model.graph.source)
+
+
+def _short(value) -> str:
+    arr = np.asarray(value)
+    if arr.size <= 3:
+        return np.array2string(arr, precision=3)
+    return np.array2string(arr.ravel()[:3], precision=3)[:-1] + " ...]"

@@ -1,0 +1,88 @@
+"""NUTS and static HMC through NumPyro's kernels, with NumPyro's warmup adaptation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+from numpyro.infer import HMC as NumPyroHMC
+from numpyro.infer import MCMC
+from numpyro.infer import NUTS as NumPyroNUTS
+
+from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.codegen.model import CompiledModel
+
+# Dense mass matrices pay off for correlated posteriors and cost little below this dimension.
+DENSE_MASS_MAX_DIMENSION = 200
+
+_EXTRA_FIELDS = ("diverging", "num_steps", "adapt_state.step_size", "energy",
+                 "potential_energy", "mean_accept_prob")
+
+
+def _dense(option: Any, dimension: int) -> bool:
+    if option == "auto" or option is None:
+        return dimension <= DENSE_MASS_MAX_DIMENSION
+    return bool(option)
+
+
+def default_chain_method(chains: int) -> str:
+    """Chains run vectorised on one device (measured fastest on CPU for typical models, see
+    benchmarks/chains.py); in parallel when there is a device per chain (e.g. several GPUs)."""
+    return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
+
+
+def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
+             target_accept: float = 0.8, dense_mass: Any = "auto",
+             chain_method: str | None = None, **kernel_options) -> BackendResult:
+    dense = _dense(dense_mass, model.dimension)
+    kernel = kernel_cls(potential_fn=lambda u: -model.log_density(u),
+                        target_accept_prob=target_accept, dense_mass=dense, **kernel_options)
+    method = chain_method or default_chain_method(settings.chains)
+    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws,
+                num_chains=settings.chains, chain_method=method,
+                progress_bar=settings.progress and method != "vectorized")
+    key = jax.random.PRNGKey(settings.seed)
+    init_key, run_key = jax.random.split(key)
+    inits = finite_initial_points(model, init_key, settings.chains)
+    mcmc.run(run_key, init_params=inits if settings.chains > 1 else inits[0],
+             extra_fields=_EXTRA_FIELDS)
+    positions = np.asarray(mcmc.get_samples(group_by_chain=True))
+    extra = mcmc.get_extra_fields(group_by_chain=True)
+    num_steps = np.asarray(extra["num_steps"])
+    stats = {
+        "diverging": np.asarray(extra["diverging"], dtype=bool),
+        "n_steps": num_steps,
+        "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
+        "step_size": np.asarray(extra["adapt_state.step_size"]),
+        "energy": np.asarray(extra["energy"]),
+        "lp": -np.asarray(extra["potential_energy"]),
+        "acceptance_rate": np.asarray(extra["mean_accept_prob"]),
+    }
+    attrs = {"target_accept": target_accept, "dense_mass": int(dense), "chain_method": method}
+    if "max_tree_depth" in kernel_options:
+        attrs["max_tree_depth"] = kernel_options["max_tree_depth"]
+    return BackendResult(positions, stats, attrs=attrs)
+
+
+class NUTS:
+    name = "nuts"
+    description = ("No-U-Turn sampler (NumPyro) with step-size and mass-matrix adaptation; "
+                   "options: target_accept, max_tree_depth, dense_mass, chain_method")
+
+    def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
+        options.setdefault("max_tree_depth", 10)
+        return run_mcmc(NumPyroNUTS, model, settings, **options)
+
+
+class HMC:
+    name = "hmc"
+    description = ("static-trajectory Hamiltonian Monte Carlo (NumPyro) with adaptation; "
+                   "options: num_steps, target_accept, dense_mass, chain_method")
+
+    def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
+        options.setdefault("num_steps", 16)
+        return run_mcmc(NumPyroHMC, model, settings, **options)
+
+
+__all__ = ["NUTS", "HMC"]

@@ -1,0 +1,88 @@
+"""Expressions -> JAX operations. Runs while JAX traces, so its Python cost is paid once per
+compilation, never per draw or per data row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from ppl.frontend import ast
+from ppl.library.functions import FUNCTIONS, implementation
+
+_ELEMENTWISE = {
+    "+": jnp.add, "-": jnp.subtract, ".*": jnp.multiply, "/": jnp.true_divide,
+    "./": jnp.true_divide, "%": jnp.mod, "^": jnp.power,
+}
+_COMPARE = {
+    "==": jnp.equal, "!=": jnp.not_equal, "<": jnp.less, "<=": jnp.less_equal,
+    ">": jnp.greater, ">=": jnp.greater_equal, "&&": jnp.logical_and, "||": jnp.logical_or,
+}
+
+
+def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
+    """The value of ``e`` with names looked up in ``env``."""
+    if isinstance(e, ast.Number):
+        return jnp.asarray(e.value) if isinstance(e.value, int) else e.value
+    if isinstance(e, ast.Name):
+        return env[e.id]
+    if isinstance(e, ast.Unary):
+        value = evaluate(e.operand, env)
+        return -value if e.op == "-" else jnp.logical_not(value).astype(jnp.int32)
+    if isinstance(e, ast.Binary):
+        return _binary(e.op, evaluate(e.left, env), evaluate(e.right, env))
+    if isinstance(e, ast.Call):
+        spec = FUNCTIONS[e.func]
+        return implementation(spec, len(e.args))(*(evaluate(a.value, env) for a in e.args))
+    if isinstance(e, ast.Index):
+        return index(evaluate(e.base, env), e.indices, env)
+    if isinstance(e, ast.ArrayLiteral):
+        return jnp.stack([jnp.asarray(evaluate(i, env)) for i in e.items])
+    raise TypeError(f"cannot evaluate {e!r}")
+
+
+def _binary(op: str, a, b):
+    if op == "*":
+        if jnp.ndim(a) == 2 and jnp.ndim(b) in (1, 2):
+            return jnp.matmul(a, b)
+        return jnp.multiply(a, b)
+    if op in _COMPARE:
+        return _COMPARE[op](a, b).astype(jnp.int32)
+    return _ELEMENTWISE[op](a, b)
+
+
+def index(value, items, env) -> jax.Array:
+    """1-based indexing, one axis at a time (outer indexing, as in Stan and R)."""
+    axis = 0
+    for item in items:
+        if isinstance(item, ast.Slice):
+            lo = 1 if item.lo is None else int(evaluate(item.lo, env))
+            hi = value.shape[axis] if item.hi is None else int(evaluate(item.hi, env))
+            value = lax.slice_in_dim(value, lo - 1, hi, axis=axis)
+            axis += 1
+            continue
+        i = jnp.asarray(evaluate(item, env))
+        value = jnp.take(value, i - 1, axis=axis, mode="fill", fill_value=jnp.nan) \
+            if jnp.issubdtype(value.dtype, jnp.floating) else jnp.take(value, i - 1, axis=axis,
+                                                                          mode="clip")
+        axis += jnp.ndim(i)
+    return value
+
+
+def comprehension_range(c: ast.Comprehension, env) -> jax.Array:
+    """The integer range of a ``for i in lo:hi`` as a concrete array (sizes are data)."""
+    lo = int(evaluate(c.lo, env))
+    hi = int(evaluate(c.hi, env))
+    return jnp.arange(lo, hi + 1)
+
+
+def map_over(c: ast.Comprehension, env, body):
+    """``body(env with c.var bound)`` for every value of the range, vectorised with vmap."""
+    values = comprehension_range(c, env)
+
+    def one(i):
+        return body({**env, c.var: i})
+
+    return jax.vmap(one)(values)

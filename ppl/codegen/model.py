@@ -1,0 +1,341 @@
+"""Graph IR + data -> :class:`CompiledModel`: JAX functions over a flat unconstrained vector.
+
+Sign convention: everything here is a log-density (+log p). Backends that want a potential
+energy (NumPyro) negate it at their edge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+
+from ppl.codegen.evaluate import evaluate, map_over
+from ppl.errors import SamplingError, error
+from ppl.ir.graph import Graph, Node
+from ppl.library.distributions import DISTRIBUTIONS, build_distribution
+
+
+@dataclass(frozen=True)
+class Block:
+    """Where one latent variable lives in the flat unconstrained vector."""
+
+    name: str
+    shape: tuple[int, ...]
+    unconstrained_shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.unconstrained_shape)
+
+
+def _layout_constraint(node: Node):
+    """A constraint of the right kind for computing the unconstrained shape."""
+    if node.declared_bounds is not None or node.sample is None:
+        return constraints.real
+    support = DISTRIBUTIONS[node.sample.dist.func].support
+    return {"simplex": constraints.simplex,
+            "corr_cholesky": constraints.corr_cholesky}.get(support, constraints.real)
+
+
+def layout(graph: Graph) -> tuple[Block, ...]:
+    blocks, offset = [], 0
+    for node in graph.of_kind("latent"):
+        shape = tuple(int(d) for d in node.type.shape)
+        ushape = tuple(biject_to(_layout_constraint(node)).inverse_shape(shape))
+        blocks.append(Block(node.name, shape, ushape, offset))
+        offset += blocks[-1].size
+    return tuple(blocks)
+
+
+def _bounds_constraint(bounds, env):
+    lo = None if bounds.lower is None else evaluate(bounds.lower, env)
+    hi = None if bounds.upper is None else evaluate(bounds.upper, env)
+    if lo is not None and hi is not None:
+        return constraints.interval(lo, hi)
+    if lo is not None:
+        return constraints.greater_than(lo)
+    return constraints.less_than(hi)
+
+
+def definition_value(node: Node, env):
+    """The value of a definition ``name = expr`` (or its map over a range)."""
+    d = node.symbol.define
+    if d.comprehension is not None:
+        return map_over(d.comprehension, env, lambda scope: evaluate(d.expr, scope))
+    return evaluate(d.expr, env)
+
+
+def support(node: Node, dist, env):
+    """Where a latent lives: its declared bounds if any, else its prior's support."""
+    if node.declared_bounds is not None:
+        return _bounds_constraint(node.declared_bounds, env)
+    return dist.support if dist is not None else constraints.real
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A model bound to its data, as pure JAX functions of a flat unconstrained vector.
+
+    - ``log_density(u)``: log prior + log likelihood + log |Jacobian| (the sampling target).
+    - ``log_prior(u)`` (Jacobian included) and ``log_likelihood(u)``: the two parts, for
+      tempered methods.
+    - ``constrain(u)`` -> ``{latent: value}``; ``unconstrain(values)`` -> ``u``.
+    - ``initial_point(key)``: uniform(-2, 2) on the unconstrained space, as Stan does.
+    - ``generated(u)``: latent and deterministic values (what goes into the posterior).
+    - ``predictive(key, u)``: draws of the observed variables given the parameters.
+    - ``prior_draw(key)``: one ancestral draw of every latent, deterministic and observed node.
+    """
+
+    graph: Graph
+    data: Mapping[str, jax.Array]
+    blocks: tuple[Block, ...]
+    dtype: jnp.dtype = field(default=jnp.float64)
+
+    @property
+    def dimension(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    @property
+    def latent_names(self) -> list[str]:
+        return [b.name for b in self.blocks]
+
+    @property
+    def deterministic_names(self) -> list[str]:
+        return [n.name for n in self.graph.of_kind("deterministic")]
+
+    @property
+    def observed_names(self) -> list[str]:
+        return [n.name for n in self.graph.of_kind("observed")]
+
+    # -- the core walk over the graph ------------------------------------------------------
+    def distribution(self, node: Node, env):
+        """The NumPyro distribution of a stochastic node given its parents' values."""
+        s = node.sample
+        spec = DISTRIBUTIONS[s.dist.func]
+        shape = tuple(int(d) for d in node.type.shape)
+
+        def args_at(scope):
+            return [evaluate(a.value, scope) for a in _ordered_args(s.dist, spec)]
+
+        if s.comprehension is not None:
+            args = map_over(s.comprehension, env, args_at)
+            length = len(jnp.atleast_1d(args[0])) if args else 0
+            per_item = shape[1:]
+            item_shape = (length,) + per_item
+            return build_distribution(spec, args, item_shape), item_shape
+        return build_distribution(spec, args_at(env), shape), shape
+
+    def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None):
+        """Evaluate every node in order; callbacks collect log-density terms."""
+        env = dict(self.data)
+        for node in self.graph.nodes:
+            if node.kind in ("data", "transformed_data"):
+                continue
+            if node.kind == "deterministic":
+                env[node.name] = definition_value(node, env)
+            elif node.kind == "latent":
+                block = self._block(node.name)
+                raw = jax.lax.dynamic_slice_in_dim(u, block.offset, block.size)
+                raw = raw.reshape(block.unconstrained_shape)
+                dist, shape = self.distribution(node, env) if node.sample else (None, block.shape)
+                transform = biject_to(support(node, dist, env))
+                value = transform(raw)
+                env[node.name] = value
+                if on_latent:
+                    on_latent(node, dist, value, transform.log_abs_det_jacobian(raw, value))
+            elif node.kind == "observed":
+                dist, shape = self.distribution(node, env)
+                value = env[node.name]
+                c = node.sample.comprehension
+                if c is not None:
+                    lo = int(evaluate(c.lo, env))
+                    value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
+                if on_observed:
+                    on_observed(node, dist, _as_variate(node, value))
+            elif node.kind == "factor" and on_factor:
+                on_factor(node, jnp.sum(evaluate(node.factor.expr, env)))
+        return env
+
+    def _block(self, name: str) -> Block:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise KeyError(name)
+
+    # -- log densities -------------------------------------------------------------------
+    def log_density_parts(self, u) -> tuple[jax.Array, jax.Array]:
+        """(log prior with Jacobians, log likelihood) at ``u``."""
+        prior = []
+        lik = []
+
+        def latent(node, dist, value, log_jac):
+            prior.append(jnp.sum(log_jac))
+            if dist is not None:
+                prior.append(jnp.sum(dist.log_prob(_as_variate(node, value))))
+
+        def observed(node, dist, value):
+            lik.append(jnp.sum(dist.log_prob(value)))
+
+        def factor(node, value):
+            lik.append(value)
+
+        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor)
+        zero = jnp.zeros((), self.dtype)
+        return sum(prior, zero), sum(lik, zero)
+
+    def log_density(self, u) -> jax.Array:
+        prior, lik = self.log_density_parts(u)
+        return prior + lik
+
+    def log_prior(self, u) -> jax.Array:
+        return self.log_density_parts(u)[0]
+
+    def log_likelihood(self, u) -> jax.Array:
+        return self.log_density_parts(u)[1]
+
+    def pointwise_log_likelihood(self, u) -> dict[str, jax.Array]:
+        """Element-wise log-likelihood of each observed variable (for LOO and WAIC)."""
+        out = {}
+
+        def observed(node, dist, value):
+            out[node.name] = dist.log_prob(value)
+
+        self._walk(u, on_observed=observed)
+        return out
+
+    def statement_terms(self, u) -> list[tuple[Node, jax.Array]]:
+        """Each statement's log-density term at ``u`` (to explain a non-finite start)."""
+        terms = []
+
+        def latent(node, dist, value, log_jac):
+            total = jnp.sum(log_jac)
+            if dist is not None:
+                total = total + jnp.sum(dist.log_prob(_as_variate(node, value)))
+            terms.append((node, total))
+
+        def observed(node, dist, value):
+            terms.append((node, jnp.sum(dist.log_prob(value))))
+
+        def factor(node, value):
+            terms.append((node, value))
+
+        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor)
+        return terms
+
+    # -- transforms ----------------------------------------------------------------------
+    def constrain(self, u) -> dict[str, jax.Array]:
+        env = self._walk(u)
+        return {name: env[name] for name in self.latent_names}
+
+    def generated(self, u) -> dict[str, jax.Array]:
+        env = self._walk(u)
+        return {name: env[name] for name in self.latent_names + self.deterministic_names}
+
+    def unconstrain(self, values: Mapping[str, jax.Array]) -> jax.Array:
+        """Inverse of :meth:`constrain`, for latent values given on their supports."""
+        env = dict(self.data)
+        pieces = []
+        for node in self.graph.nodes:
+            if node.kind == "deterministic":
+                env[node.name] = definition_value(node, env)
+            elif node.kind == "latent":
+                value = jnp.asarray(values[node.name], self.dtype)
+                dist = self.distribution(node, env)[0] if node.sample else None
+                pieces.append(jnp.ravel(biject_to(support(node, dist, env)).inv(value)))
+                env[node.name] = value
+        return jnp.concatenate(pieces) if pieces else jnp.zeros((0,), self.dtype)
+
+    def initial_point(self, key, radius: float = 2.0) -> jax.Array:
+        return jax.random.uniform(key, (self.dimension,), self.dtype, -radius, radius)
+
+    # -- simulation ----------------------------------------------------------------------
+    def predictive(self, key, u) -> dict[str, jax.Array]:
+        """One draw of every observed variable from its distribution at parameters ``u``."""
+        draws = {}
+        env = self._walk(u)
+        env = dict(env)
+        for node in self.graph.of_kind("observed"):
+            key, sub = jax.random.split(key)
+            dist, shape = self.distribution(node, env)
+            draws[node.name] = _from_variate(node, _sample(dist, sub, shape))
+        return draws
+
+    def prior_draw(self, key) -> dict[str, jax.Array]:
+        """One ancestral draw from the prior of every latent, deterministic and observed node."""
+        env = dict(self.data)
+        out = {}
+        for node in self.graph.nodes:
+            if node.kind == "deterministic":
+                env[node.name] = definition_value(node, env)
+                out[node.name] = env[node.name]
+            elif node.kind in ("latent", "observed"):
+                if node.sample is None or not DISTRIBUTIONS[node.sample.dist.func].proper:
+                    raise improper_prior_error(node, self.graph)
+                key, sub = jax.random.split(key)
+                dist, shape = self.distribution(node, env)
+                value = _from_variate(node, _sample(dist, sub, shape))
+                if node.declared_bounds is not None and node.kind == "latent":
+                    c = _bounds_constraint(node.declared_bounds, env)
+                    value = jnp.where(c(value), value, jnp.nan)
+                env[node.name] = value
+                out[node.name] = value
+        return out
+
+
+def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
+    span = node.symbol.sample.span if node.sample else node.symbol.span
+    return SamplingError([error(
+        f"'{node.name}' has an improper (flat) prior, so it cannot be simulated from the prior",
+        span, f"give '{node.name}' a proper prior distribution to draw prior predictive samples")],
+        graph.source)
+
+
+def _ordered_args(call, spec):
+    by_name = {a.name: a for a in call.args if a.name}
+    positional = [a for a in call.args if a.name is None]
+    return [positional[i] if i < len(positional) else by_name[p] for i, p in enumerate(spec.params)]
+
+
+def _spec(node: Node):
+    return DISTRIBUTIONS[node.sample.dist.func]
+
+
+def _as_variate(node: Node, value):
+    """Language values -> NumPyro values (categories 1..K become 0..K-1)."""
+    return value - 1 if node.sample and _spec(node).one_based else value
+
+
+def _from_variate(node: Node, value):
+    return value + 1 if node.sample and _spec(node).one_based else value
+
+
+def _sample(dist, key, shape):
+    batch_and_event = tuple(dist.batch_shape) + tuple(dist.event_shape)
+    if batch_and_event != tuple(shape):
+        extra = tuple(shape)[: len(shape) - len(dist.event_shape)]
+        dist = dist.expand(extra)
+    return dist.sample(key)
+
+
+def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64
+                  ) -> CompiledModel:
+    """Bind data to the graph: convert it, compute the transformed data once, lay out latents."""
+    env: dict[str, jax.Array] = {}
+    for name, value in data.items():
+        arr = np.asarray(value)
+        env[name] = jnp.asarray(arr, dtype if arr.dtype.kind == "f" else arr.dtype)
+    for node in graph.of_kind("transformed_data"):
+        env[node.name] = jnp.asarray(definition_value(node, env))
+    return CompiledModel(graph, env, layout(graph), dtype)
+
+
+def jit_log_density(model: CompiledModel) -> Callable:
+    return jax.jit(model.log_density)

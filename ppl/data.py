@@ -1,0 +1,202 @@
+"""Data: reading JSON/CSV files, and validating values against the model's declarations.
+
+Every problem is a :class:`DataError` that names the variable, what the declaration expects and
+what was given, pointing at the declaration in the model file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ppl.errors import DataError, Diagnostic, error, warning
+from ppl.frontend.check import CheckedModel
+from ppl.frontend.types import Type
+from ppl.source import Source
+
+
+def read_data_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object (name -> value) or a CSV file (one column per variable)."""
+    path = Path(path)
+    where = Source("", str(path))
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise DataError([error(f"cannot read the data file: {exc.strerror}",
+                               hint="check the path given with --data")], where) from None
+    if path.suffix.lower() == ".csv":
+        return _read_csv(text, where)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError([error(f"the data file is not valid JSON: {exc.msg} (line {exc.lineno}, "
+                               f"column {exc.colno})", hint="fix the JSON syntax")], where) from None
+    if not isinstance(data, dict):
+        raise DataError([error("the data file must hold a JSON object mapping names to values",
+                               hint='write it as {"N": 3, "y": [1, 2, 3]}')], where)
+    return data
+
+
+def _read_csv(text: str, where: Source) -> dict[str, Any]:
+    rows = list(csv.reader(text.splitlines()))
+    if not rows:
+        raise DataError([error("the CSV file is empty", hint="give a header row of names")], where)
+    header, body = rows[0], rows[1:]
+    columns: dict[str, list] = {name.strip(): [] for name in header}
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError([error(f"CSV row {number} has {len(row)} fields, the header has "
+                                   f"{len(header)}", hint="every row needs one value per column")],
+                            where)
+        for name, cell in zip(columns, row):
+            try:
+                columns[name].append(float(cell))
+            except ValueError:
+                raise DataError([error(f"CSV row {number}, column '{name}': '{cell}' is not a "
+                                       "number", hint="data values must be numeric")],
+                                where) from None
+    return {name: _maybe_int(np.asarray(v)) for name, v in columns.items()}
+
+
+def _maybe_int(values: np.ndarray) -> np.ndarray:
+    if values.size and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+        return values.astype(np.int64)
+    return values
+
+
+def as_mapping(data: Any) -> dict[str, Any]:
+    """Accept a dict, or a pandas DataFrame (its columns), as data."""
+    if data is None:
+        return {}
+    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
+        return {str(c): data[c].to_numpy() for c in data.columns}
+    if isinstance(data, Mapping):
+        return {str(k): (v.to_numpy() if hasattr(v, "to_numpy") else v) for k, v in data.items()}
+    raise DataError([error(f"data must be a dict or a pandas DataFrame, not {type(data).__name__}",
+                           hint="pass data={'N': 10, 'y': [...]}")])
+
+
+def _to_array(name: str, value: Any, span, source) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        arr = None
+    if arr is None or arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise DataError([error(f"data '{name}' is not a number or a rectangular array of numbers",
+                               span, "check that every row has the same length and that all "
+                               "entries are numbers")], source)
+    return arr
+
+
+def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, Any],
+                  source: Source) -> dict[str, int]:
+    """Values of the scalar ``int`` data declarations, for sizes (validated first)."""
+    sizes = {}
+    for name, decl in checked_declarations.items():
+        if decl.type.kind != "int" or decl.type.dims or name not in data:
+            continue
+        arr = _to_array(name, data[name], decl.name_span, source)
+        if arr.shape != () or not _integral(arr):
+            raise DataError([error(f"data '{name}' must be a single integer, but it is "
+                                   f"{_describe_value(arr)}", decl.name_span,
+                                   f"supply '{name}' as a whole number")], source)
+        sizes[name] = int(arr)
+    return sizes
+
+
+def _integral(arr: np.ndarray) -> bool:
+    return arr.dtype.kind in "biu" or bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+
+
+def _describe_value(arr: np.ndarray) -> str:
+    if arr.shape == ():
+        return f"{arr.item()!r}"
+    return f"an array of shape {arr.shape}"
+
+
+def validate(checked: CheckedModel, data: Mapping[str, Any]
+             ) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
+    """Check the data against the declarations; returns converted arrays and warnings."""
+    source = checked.source
+    problems: list[Diagnostic] = []
+    out: dict[str, np.ndarray] = {}
+    declared = {s.name: s for s in checked.symbols.values() if s.data_decl is not None}
+    for name, sym in declared.items():
+        decl = sym.data_decl
+        if name not in data:
+            if sym.kind == "data":
+                problems.append(error(f"data '{name}' is missing", decl.name_span,
+                                      f"supply '{name}' ({sym.type.describe()}) in the data"))
+            continue
+        arr = _to_array(name, data[name], decl.name_span, source)
+        problem = _check_value(name, arr, sym.type)
+        if problem:
+            problems.append(error(problem[0], decl.name_span, problem[1]))
+            continue
+        out[name] = arr.astype(np.int64) if sym.type.elem == "int" else arr.astype(np.float64)
+    if problems:
+        raise DataError(problems, source)
+    extra = sorted(set(data) - set(declared))
+    notes = [warning(f"data entries not used by the model: {', '.join(extra)}")] if extra else []
+    return out, notes
+
+
+def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
+    expected = tuple(t.shape)
+    if arr.shape != expected:
+        sizes = ", ".join(f"{n}={d}" for n, d in zip(t.dim_names, expected) if n)
+        return (f"data '{name}' should have shape {expected} ({t.describe()}"
+                f"{'; ' + sizes if sizes else ''}), but it has shape {arr.shape}",
+                "supply an array of the declared shape, or fix the sizes in the data")
+    if t.elem == "int" and not _integral(arr):
+        return (f"data '{name}' is declared int, but it holds non-integer values",
+                f"declare '{name}' as real, or supply whole numbers")
+    if not np.all(np.isfinite(arr)):
+        return (f"data '{name}' holds NaN or infinite values",
+                "remove or impute missing values before fitting")
+    return None
+
+
+def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
+    """Check data values against their declared bounds (bounds may use other data)."""
+    from ppl.codegen.evaluate import evaluate
+
+    problems = []
+    for sym in checked.symbols.values():
+        decl = sym.data_decl
+        if decl is None or decl.bounds is None or sym.name not in env:
+            continue
+        value = np.asarray(env[sym.name])
+        b = decl.bounds
+        for end, strict, side in ((b.lower, b.lower_strict, "lower"),
+                                  (b.upper, b.upper_strict, "upper")):
+            if end is None:
+                continue
+            limit = np.asarray(evaluate(end, env))
+            if side == "lower":
+                bad = value <= limit if strict else value < limit
+            else:
+                bad = value >= limit if strict else value > limit
+            if np.any(bad):
+                where = np.argwhere(np.atleast_1d(bad))[0]
+                position = "" if value.ndim == 0 else f" at [{', '.join(str(i + 1) for i in where)}]"
+                shown = np.atleast_1d(value)[tuple(where)] if value.ndim else value
+                problems.append(error(
+                    f"data '{sym.name}' violates its {side} bound: value {shown}{position}",
+                    b.span, "fix the data or the declared bound"))
+                break
+    if problems:
+        raise DataError(problems, checked.source)
+
+
+def warn_all(notes: list[Diagnostic], source: Source) -> None:
+    from ppl.errors import render
+
+    for note in notes:
+        warnings.warn(render(note, source), stacklevel=3)

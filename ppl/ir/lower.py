@@ -1,0 +1,39 @@
+"""Checked model -> graph IR. Observed versus latent is decided by what the data supplies."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from ppl.frontend.check import CheckedModel
+from ppl.frontend.types import REAL
+from ppl.ir.graph import Graph, Node
+
+
+def _kind(symbol, supplied: Collection[str] | None) -> str:
+    if symbol.kind == "data":
+        return "data"
+    if symbol.kind == "defined":
+        return "transformed_data" if symbol.data_only else "deterministic"
+    if symbol.kind == "observable":
+        is_supplied = supplied is None or symbol.name in supplied
+        return "observed" if is_supplied else "latent"
+    return "latent"
+
+
+def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Graph:
+    """Build the graph; ``supplied`` are the data names given (None: every declared name)."""
+    nodes = []
+    kinds: dict[str, str] = {}
+    for symbol in checked.symbols.values():
+        kind = _kind(symbol, supplied)
+        if kind == "deterministic" and all(kinds.get(p) in ("data", "transformed_data")
+                                           for p in symbol.depends):
+            kind = "transformed_data"
+        if kind == "transformed_data" and any(kinds.get(p) not in ("data", "transformed_data")
+                                              for p in symbol.depends):
+            kind = "deterministic"
+        kinds[symbol.name] = kind
+        nodes.append(Node(symbol.name, kind, symbol.type, tuple(sorted(symbol.depends)), symbol))
+    for i, (factor, deps) in enumerate(checked.factors):
+        nodes.append(Node(f"target[{i + 1}]", "factor", REAL, tuple(sorted(deps)), None, factor))
+    return Graph(tuple(nodes), checked.source)

@@ -1,0 +1,128 @@
+"""The public model object: source text -> checked program, then data -> compiled model -> fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ppl import data as data_module
+from ppl.backends.base import RunSettings, get_backend
+from ppl.codegen.model import CompiledModel, compile_graph
+from ppl.errors import ModelError, PPLError, SamplingError, error
+from ppl.frontend.check import CheckedModel, check
+from ppl.frontend.parse import parse
+from ppl.ir.lower import lower
+from ppl.ir.pretty import dump
+from ppl.results import prior_datatree, to_datatree
+from ppl.source import Source
+
+_DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
+
+
+class Model:
+    """A parsed and checked model. Bind data with :meth:`compile`, fit with :meth:`sample`."""
+
+    def __init__(self, source: Source):
+        self.source = source
+        self.program = parse(source)
+        self.checked: CheckedModel = check(self.program, source)
+
+    @property
+    def warnings(self):
+        """Likely mistakes found without data (unused data, parameters without a prior)."""
+        return self.checked.warnings
+
+    def _declarations(self):
+        return {s.name: s.data_decl for s in self.checked.symbols.values()
+                if s.data_decl is not None}
+
+    def bind(self, data: Any = None) -> tuple[CheckedModel, dict, list]:
+        """Check the model again with the data's sizes and validate the data."""
+        values = data_module.as_mapping(data)
+        sizes = data_module.integer_sizes(self._declarations(), values, self.source)
+        checked = check(self.program, self.source, sizes)
+        arrays, notes = data_module.validate(checked, values)
+        data_module.check_bounds(checked, arrays)
+        return checked, arrays, notes
+
+    def compile(self, data: Any = None, precision: str = "float64") -> CompiledModel:
+        """Bind ``data`` (dict or DataFrame) and compile the model to JAX functions."""
+        if precision not in _DTYPES:
+            raise SamplingError([error(f"unknown precision '{precision}'",
+                                       hint="use 'float64' (default) or 'float32'")])
+        checked, arrays, notes = self.bind(data)
+        data_module.warn_all(notes, self.source)
+        graph = lower(checked, supplied=set(arrays))
+        return compile_graph(graph, arrays, _DTYPES[precision])
+
+    def ir(self, data: Any = None) -> str:
+        """The text dump of the graph IR (sizes concrete when data is given)."""
+        if data is None:
+            return dump(lower(self.checked))
+        checked, arrays, _ = self.bind(data)
+        return dump(lower(checked, supplied=set(arrays)))
+
+    def sample(self, data: Any = None, backend: str = "nuts", chains: int = 4,
+               draws: int = 1000, warmup: int = 1000, seed: int = 0, *,
+               posterior_predictive: bool = False, log_likelihood: bool = False,
+               progress: bool = False, precision: str = "float64", **backend_options: Any):
+        """Fit the model and return an ArviZ DataTree.
+
+        ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
+        ``dense_mass``, ``chain_method``).
+        """
+        _check_counts(chains=chains, draws=draws, warmup=warmup)
+        compiled = self.compile(data, precision)
+        if compiled.dimension == 0:
+            raise SamplingError([error("the model has no parameters to sample",
+                                       hint="every quantity is data; add a parameter with '~'")],
+                                self.source)
+        chosen = get_backend(backend)
+        settings = RunSettings(chains, draws, warmup, seed, progress)
+        result = chosen.run(compiled, settings, **backend_options)
+        return to_datatree(compiled, result, posterior_predictive=posterior_predictive,
+                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name)
+
+    def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0):
+        """Simulate parameters and observables from the prior (``prior`` and
+        ``prior_predictive`` groups). Observed variables may be left out of ``data``."""
+        _check_counts(draws=draws)
+        compiled = self.compile(data)
+        keys = jax.random.split(jax.random.PRNGKey(seed), draws)
+        compiled.prior_draw(keys[0])  # raises a located error for improper priors
+        samples = jax.jit(jax.vmap(compiled.prior_draw))(keys)
+        return prior_datatree(compiled, {k: np.asarray(v) for k, v in samples.items()})
+
+    def __repr__(self) -> str:
+        return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
+
+
+def _check_counts(**counts: int) -> None:
+    for name, value in counts.items():
+        minimum = 0 if name == "warmup" else 1
+        if not isinstance(value, (int, np.integer)) or value < minimum:
+            raise SamplingError([error(f"{name} must be an integer >= {minimum}, not {value!r}",
+                                       hint=f"pass {name}={max(minimum, 1000)} or similar")])
+
+
+def model(source: str, name: str = "<string>") -> Model:
+    """A model from source text."""
+    return Model(Source(source, name))
+
+
+def load(path: str | Path) -> Model:
+    """A model from a ``.ppl`` file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ModelError([error(f"cannot read the model file: {exc.strerror}",
+                                hint="check the path")], Source("", str(path))) from None
+    return Model(Source(text, str(path)))
+
+
+__all__ = ["Model", "load", "model", "PPLError"]

@@ -1,0 +1,79 @@
+"""Backend draws -> ArviZ DataTree, identically for every backend.
+
+Dims are named after the sizes in the model (``vector[J]`` gives the dim ``J``) and coordinates
+are 1-based, like the language's indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import numpy as np
+from arviz_base import from_dict
+
+from ppl.backends.base import BackendResult
+from ppl.codegen.model import CompiledModel
+from ppl.frontend.types import Type
+
+
+def _dims_for(name: str, t: Type) -> list[str]:
+    return [d if d else f"{name}_dim_{i}" for i, d in enumerate(t.dim_names)]
+
+
+def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
+    dims, coords = {}, {}
+    for name in names:
+        node = model.graph[name]
+        dims[name] = _dims_for(name, node.type)
+        for dim, size in zip(dims[name], node.type.shape):
+            coords.setdefault(dim, np.arange(1, int(size) + 1))
+    return dims, coords
+
+
+def _batched(fn, positions: np.ndarray, *extra):
+    """Apply ``fn`` to every draw of a (chains, draws, dim) array, vectorised."""
+    chains, draws = positions.shape[:2]
+    flat = positions.reshape(chains * draws, -1)
+    out = jax.jit(jax.vmap(fn))(flat, *extra)
+    return {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in out.items()}
+
+
+def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predictive: bool = False,
+                log_likelihood: bool = False, seed: int = 0, backend: str = ""):
+    """Build the DataTree: posterior (latent + deterministic), sample_stats, observed_data and,
+    on request, posterior_predictive and log_likelihood."""
+    positions = np.asarray(result.positions)
+    chains, draws = positions.shape[:2]
+    groups: dict[str, dict] = {"posterior": _batched(model.generated, positions)}
+    stats = dict(result.sample_stats)
+    groups["sample_stats"] = stats
+    observed = model.observed_names
+    if observed:
+        groups["observed_data"] = {n: np.asarray(model.data[n]) for n in observed}
+    if posterior_predictive and observed:
+        keys = jax.random.split(jax.random.PRNGKey(seed + 1), chains * draws)
+        groups["posterior_predictive"] = _batched(
+            lambda u, k: model.predictive(k, u), positions, keys)
+    if log_likelihood and observed:
+        groups["log_likelihood"] = _batched(model.pointwise_log_likelihood, positions)
+    for name, group in result.extra_groups.items():
+        groups[name] = dict(group)
+    names = model.latent_names + model.deterministic_names + observed
+    dims, coords = dims_and_coords(model, names)
+    attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs)}}
+    return from_dict(groups, dims=dims, coords=coords, attrs=attrs, index_origin=1)
+
+
+def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):
+    """DataTree for prior simulation: ``prior`` (parameters) and ``prior_predictive``."""
+    predictive_names = [n.name for n in model.graph.nodes if n.symbol is not None
+                        and n.symbol.kind == "observable"]
+    prior = {k: v[None] for k, v in draws.items() if k not in predictive_names}
+    predictive = {k: v[None] for k, v in draws.items() if k in predictive_names}
+    groups = {"prior": prior}
+    if predictive:
+        groups["prior_predictive"] = predictive
+    dims, coords = dims_and_coords(model, list(draws))
+    return from_dict(groups, dims=dims, coords=coords, index_origin=1,
+                     attrs={"/": {"inference_library": "ppl"}})
