@@ -41,7 +41,7 @@ def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
     method = chain_method or default_chain_method(settings.chains)
     mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws,
                 num_chains=settings.chains, chain_method=method,
-                progress_bar=settings.progress and method != "vectorized")
+                progress_bar=settings.progress)
     key = jax.random.PRNGKey(settings.seed)
     init_key, run_key = jax.random.split(key)
     inits = finite_initial_points(model, init_key, settings.chains)

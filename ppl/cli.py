@@ -1,0 +1,127 @@
+"""The ``ppl`` command line: run, check, ir, backends.
+
+Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+
+from ppl.errors import PPLError, render
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ppl", description="Bayesian models, compiled to JAX.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="fit a model to data and print a summary")
+    run.add_argument("model", help="the .ppl model file")
+    run.add_argument("--data", help="data file (.json object, or .csv with one column per name)")
+    run.add_argument("--backend", default="nuts", help="inference backend (see `ppl backends`)")
+    run.add_argument("--chains", type=int, default=4)
+    run.add_argument("--draws", type=int, default=1000)
+    run.add_argument("--warmup", type=int, default=1000)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--output", help="write the draws to this file (.nc netCDF or .json)")
+    run.add_argument("--predictive", action="store_true",
+                     help="also draw from the posterior predictive distribution")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    check = sub.add_parser("check", help="check a model (and its data) for errors")
+    check.add_argument("model")
+    check.add_argument("--data", help="also check the data against the declarations")
+
+    ir = sub.add_parser("ir", help="print the model's graph IR")
+    ir.add_argument("model")
+    ir.add_argument("--data", help="use the data's sizes and observed variables")
+
+    sub.add_parser("backends", help="list the installed inference backends")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ppl`` command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    out = Console()
+    err = Console(stderr=True, highlight=False)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = _COMMANDS[args.command](args, out, err)
+        for w in caught:
+            if "ppl" in str(w.filename) or issubclass(w.category, UserWarning):
+                err.print(f"[yellow]warning:[/] {w.message}", markup=True)
+        return code
+    except PPLError as exc:
+        err.print(exc.render(), markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+
+
+def _load(path: str):
+    import ppl
+
+    return ppl.load(path)
+
+
+def _read(path: str | None):
+    from ppl.data import read_data_file
+
+    return read_data_file(path) if path else {}
+
+
+def _cmd_check(args, out: Console, err: Console) -> int:
+    model = _load(args.model)
+    for diagnostic in model.warnings:
+        err.print(render(diagnostic, model.source), markup=False)
+    if args.data:
+        model.bind(_read(args.data))
+    out.print(f"{args.model}: OK", markup=False)
+    return 0
+
+
+def _cmd_ir(args, out: Console, err: Console) -> int:
+    model = _load(args.model)
+    out.print(model.ir(_read(args.data) if args.data else None), markup=False, end="")
+    return 0
+
+
+def _cmd_backends(args, out: Console, err: Console) -> int:
+    from ppl.backends.base import available_backends
+
+    for name, backend in sorted(available_backends().items()):
+        out.print(f"{name:<12} {backend.description}", markup=False)
+    return 0
+
+
+def _cmd_run(args, out: Console, err: Console) -> int:
+    from ppl.summary import print_summary, save
+
+    model = _load(args.model)
+    data = _read(args.data)
+    for name, value in (("chains", args.chains), ("draws", args.draws), ("warmup", args.warmup)):
+        if value < (0 if name == "warmup" else 1):
+            err.print(f"ppl run: --{name} must be at least {0 if name == 'warmup' else 1}",
+                      markup=False)
+            return 2
+    fit = model.sample(data, backend=args.backend, chains=args.chains, draws=args.draws,
+                       warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
+                       posterior_predictive=args.predictive)
+    print_summary(fit, out, err)
+    if args.output:
+        save(fit, Path(args.output))
+        out.print(f"draws written to {args.output}", markup=False)
+    return 0
+
+
+_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "backends": _cmd_backends}
+
+if __name__ == "__main__":
+    sys.exit(main())
