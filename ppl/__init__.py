@@ -11,6 +11,21 @@ import jax as _jax
 # precision="float32" to sample() for single-precision data and parameters.
 _jax.config.update("jax_enable_x64", True)
 
+
+def _enable_compilation_cache() -> None:
+    """Keep compiled samplers on disk so a second run of a model starts in a couple of seconds.
+    PPL_CACHE_DIR chooses the folder; an empty value turns the cache off."""
+    import os
+
+    folder = os.environ.get("PPL_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache",
+                                                            "ppl", "jax"))
+    if folder and _jax.config.jax_compilation_cache_dir is None:
+        _jax.config.update("jax_compilation_cache_dir", folder)
+        _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+_enable_compilation_cache()
+
 from ppl.backends.base import available_backends  # noqa: E402
 from ppl.codegen.model import CompiledModel  # noqa: E402
 from ppl.errors import DataError, ModelError, PPLError, SamplingError  # noqa: E402

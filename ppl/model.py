@@ -17,7 +17,6 @@ from ppl.frontend.check import CheckedModel, check
 from ppl.frontend.parse import parse
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
-from ppl.results import prior_datatree, to_datatree
 from ppl.source import Source
 
 _DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
@@ -81,6 +80,8 @@ class Model:
             raise SamplingError([error("the model has no parameters to sample",
                                        hint="every quantity is data; add a parameter with '~'")],
                                 self.source)
+        from ppl.results import to_datatree  # ArviZ is imported only when results are made
+
         chosen = get_backend(backend)
         settings = RunSettings(chains, draws, warmup, seed, progress)
         result = chosen.run(compiled, settings, **backend_options)
@@ -90,6 +91,8 @@ class Model:
     def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0):
         """Simulate parameters and observables from the prior (``prior`` and
         ``prior_predictive`` groups). Observed variables may be left out of ``data``."""
+        from ppl.results import prior_datatree
+
         _check_counts(draws=draws)
         compiled = self.compile(data)
         keys = jax.random.split(jax.random.PRNGKey(seed), draws)
