@@ -32,9 +32,10 @@ def default_chain_method(chains: int) -> str:
     return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
 
 
-def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
-             target_accept: float = 0.8, dense_mass: Any = "auto",
-             chain_method: str | None = None, **kernel_options) -> BackendResult:
+def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
+              target_accept: float = 0.8, dense_mass: Any = "auto",
+              chain_method: str | None = None, **kernel_options) -> tuple[MCMC, dict]:
+    """The NumPyro MCMC object for ``model`` (reusable: a second ``run`` skips compilation)."""
     dense = _dense(dense_mass, model.dimension)
     kernel = kernel_cls(potential_fn=lambda u: -model.log_density(u),
                         target_accept_prob=target_accept, dense_mass=dense, **kernel_options)
@@ -42,11 +43,24 @@ def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
     mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws,
                 num_chains=settings.chains, chain_method=method,
                 progress_bar=settings.progress)
-    key = jax.random.PRNGKey(settings.seed)
-    init_key, run_key = jax.random.split(key)
-    inits = finite_initial_points(model, init_key, settings.chains)
-    mcmc.run(run_key, init_params=inits if settings.chains > 1 else inits[0],
+    attrs = {"target_accept": target_accept, "dense_mass": int(dense), "chain_method": method}
+    if "max_tree_depth" in kernel_options:
+        attrs["max_tree_depth"] = kernel_options["max_tree_depth"]
+    return mcmc, attrs
+
+
+def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int) -> None:
+    """Run ``mcmc`` from finite random starting points (uniform(-2, 2), unconstrained)."""
+    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    inits = finite_initial_points(model, init_key, chains)
+    mcmc.run(run_key, init_params=inits if chains > 1 else inits[0],
              extra_fields=_EXTRA_FIELDS)
+
+
+def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings,
+             **options) -> BackendResult:
+    mcmc, attrs = make_mcmc(kernel_cls, model, settings, **options)
+    run_prepared(mcmc, model, settings.seed, settings.chains)
     positions = np.asarray(mcmc.get_samples(group_by_chain=True))
     extra = mcmc.get_extra_fields(group_by_chain=True)
     num_steps = np.asarray(extra["num_steps"])
@@ -59,9 +73,6 @@ def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
         "lp": -np.asarray(extra["potential_energy"]),
         "acceptance_rate": np.asarray(extra["mean_accept_prob"]),
     }
-    attrs = {"target_accept": target_accept, "dense_mass": int(dense), "chain_method": method}
-    if "max_tree_depth" in kernel_options:
-        attrs["max_tree_depth"] = kernel_options["max_tree_depth"]
     return BackendResult(positions, stats, attrs=attrs)
 
 
