@@ -47,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``ppl`` command; returns the exit code."""
     args = _parser().parse_args(argv)
-    out = Console()
-    err = Console(stderr=True, highlight=False)
+    # soft_wrap: messages keep their lines (a caret must stay under its source line) instead of
+    # being re-wrapped at the terminal width, which is 80 columns when output is piped.
+    out = Console(soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -82,7 +84,9 @@ def _cmd_check(args, out: Console, err: Console) -> int:
     for diagnostic in model.warnings:
         err.print(render(diagnostic, model.source), markup=False)
     if args.data:
-        model.bind(_read(args.data))
+        _, _, notes = model.bind(_read(args.data))
+        for diagnostic in notes:  # data entries the model does not use
+            err.print(render(diagnostic, model.source), markup=False)
     out.print(f"{args.model}: OK", markup=False)
     return 0
 

@@ -100,6 +100,27 @@ class Model:
         samples = jax.jit(jax.vmap(compiled.prior_draw))(keys)
         return prior_datatree(compiled, {k: np.asarray(v) for k, v in samples.items()})
 
+    def log_marginal_likelihood(self, data: Any = None, *, num_particles: int = 2000,
+                                seed: int = 0, precision: str = "float64",
+                                **smc_options: Any) -> float:
+        """The log marginal likelihood ``log p(data)``, estimated by adaptive tempered SMC.
+
+        The estimate is relative to the normalised prior (a prior truncated by declared bounds
+        counts as renormalised to them); ``factor`` statements count as likelihood. Every
+        parameter needs a proper prior. ``smc_options`` go to the ``smc`` backend (``kernel``,
+        ``num_mcmc_steps``, ``target_ess``, ...). A model without parameters gives its exact
+        log-likelihood.
+        """
+        from ppl.backends.smc import SMC
+
+        _check_counts(num_particles=num_particles)
+        compiled = self.compile(data, precision)
+        if compiled.dimension == 0:
+            return float(compiled.log_likelihood(jnp.zeros((0,), compiled.dtype)))
+        settings = RunSettings(chains=1, draws=num_particles, warmup=0, seed=seed)
+        result = SMC().run(compiled, settings, num_particles=num_particles, **smc_options)
+        return float(result.attrs["log_marginal_likelihood"])
+
     def __repr__(self) -> str:
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
 

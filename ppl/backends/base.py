@@ -54,9 +54,13 @@ class Backend(Protocol):
 
 
 def _builtin() -> dict[str, Backend]:
+    from ppl.backends.advi import ADVI
+    from ppl.backends.map import MAP
     from ppl.backends.nuts import HMC, NUTS
+    from ppl.backends.pathfinder import Pathfinder
+    from ppl.backends.smc import SMC
 
-    return {b.name: b for b in (NUTS(), HMC())}
+    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder())}
 
 
 def available_backends() -> dict[str, Backend]:

@@ -37,7 +37,10 @@ def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
               chain_method: str | None = None, **kernel_options) -> tuple[MCMC, dict]:
     """The NumPyro MCMC object for ``model`` (reusable: a second ``run`` skips compilation)."""
     dense = _dense(dense_mass, model.dimension)
-    kernel = kernel_cls(potential_fn=lambda u: -model.log_density(u),
+    # Jitted, so that NumPyro's eager set-up (first gradient, step-size search) runs as one
+    # compiled call instead of hundreds of op-by-op dispatches.
+    potential = jax.jit(lambda u: -model.log_density(u))
+    kernel = kernel_cls(potential_fn=potential,
                         target_accept_prob=target_accept, dense_mass=dense, **kernel_options)
     method = chain_method or default_chain_method(settings.chains)
     mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws,

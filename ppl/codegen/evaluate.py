@@ -58,8 +58,8 @@ def index(value, items, env) -> jax.Array:
     axis = 0
     for item in items:
         if isinstance(item, ast.Slice):
-            lo = 1 if item.lo is None else int(evaluate(item.lo, env))
-            hi = value.shape[axis] if item.hi is None else int(evaluate(item.hi, env))
+            lo = 1 if item.lo is None else concrete_int(item.lo, env)
+            hi = value.shape[axis] if item.hi is None else concrete_int(item.hi, env)
             value = lax.slice_in_dim(value, lo - 1, hi, axis=axis)
             axis += 1
             continue
@@ -71,10 +71,17 @@ def index(value, items, env) -> jax.Array:
     return value
 
 
+def concrete_int(e: ast.Expr, env) -> int:
+    """An integer known from the data (a slice end, a range end) as a Python int. Evaluated
+    eagerly: inside a trace even the literal ``1`` would otherwise become a tracer."""
+    with jax.ensure_compile_time_eval():
+        return int(evaluate(e, env))
+
+
 def comprehension_range(c: ast.Comprehension, env) -> jax.Array:
     """The integer range of a ``for i in lo:hi`` as a concrete array (sizes are data)."""
-    lo = int(evaluate(c.lo, env))
-    hi = int(evaluate(c.hi, env))
+    lo = concrete_int(c.lo, env)
+    hi = concrete_int(c.hi, env)
     return jnp.arange(lo, hi + 1)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from ppl.codegen.evaluate import evaluate, map_over
+from ppl.codegen.evaluate import concrete_int, evaluate, map_over
 from ppl.errors import SamplingError, error
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
@@ -122,11 +122,16 @@ class CompiledModel:
         spec = DISTRIBUTIONS[s.dist.func]
         shape = tuple(int(d) for d in node.type.shape)
 
-        def args_at(scope):
-            return [evaluate(a.value, scope) for a in _ordered_args(s.dist, spec)]
+        def args_at(scope, variate_shape=shape):
+            # Each argument is broadcast to the batch shape of one draw here, so that NumPyro
+            # never right-aligns a per-element argument against a vector one (a silent bug
+            # when the sizes happen to agree) and never relies on rank promotion.
+            batch = variate_shape[: len(variate_shape) - spec.event_rank]
+            return [_broadcast_arg(evaluate(a.value, scope), rank, batch)
+                    for a, rank in zip(_ordered_args(s.dist, spec), spec.ranks(), strict=True)]
 
         if s.comprehension is not None:
-            args = map_over(s.comprehension, env, args_at)
+            args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
             length = len(jnp.atleast_1d(args[0])) if args else 0
             per_item = shape[1:]
             item_shape = (length,) + per_item
@@ -156,7 +161,7 @@ class CompiledModel:
                 value = env[node.name]
                 c = node.sample.comprehension
                 if c is not None:
-                    lo = int(evaluate(c.lo, env))
+                    lo = concrete_int(c.lo, env)
                     value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
                 if on_observed:
                     on_observed(node, dist, _as_variate(node, value))
@@ -171,13 +176,16 @@ class CompiledModel:
         raise KeyError(name)
 
     # -- log densities -------------------------------------------------------------------
-    def log_density_parts(self, u) -> tuple[jax.Array, jax.Array]:
-        """(log prior with Jacobians, log likelihood) at ``u``."""
+    def log_density_parts(self, u, jacobian: bool = True) -> tuple[jax.Array, jax.Array]:
+        """(log prior with Jacobians, log likelihood) at ``u``. ``jacobian=False`` leaves the
+        log |Jacobian| terms out: the log prior of the constrained values (for MAP estimates on
+        the constrained space)."""
         prior = []
         lik = []
 
         def latent(node, dist, value, log_jac):
-            prior.append(jnp.sum(log_jac))
+            if jacobian:
+                prior.append(jnp.sum(log_jac))
             if dist is not None:
                 prior.append(jnp.sum(dist.log_prob(_as_variate(node, value))))
 
@@ -298,6 +306,12 @@ def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
         graph.source)
 
 
+def _broadcast_arg(value, rank: int, batch: tuple[int, ...]):
+    """``value`` (whose last ``rank`` axes are one draw's parameter) broadcast to ``batch``."""
+    value = jnp.asarray(value)
+    return jnp.broadcast_to(value, tuple(batch) + jnp.shape(value)[jnp.ndim(value) - rank:])
+
+
 def _ordered_args(call, spec):
     by_name = {a.name: a for a in call.args if a.name}
     positional = [a for a in call.args if a.name is None]
@@ -332,8 +346,9 @@ def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float6
     for name, value in data.items():
         arr = np.asarray(value)
         env[name] = jnp.asarray(arr, dtype if arr.dtype.kind == "f" else arr.dtype)
-    for node in graph.of_kind("transformed_data"):
-        env[node.name] = jnp.asarray(definition_value(node, env))
+    for node in graph.of_kind("transformed_data", "observed"):
+        if node.symbol.define is not None:  # observed definitions are computed here too
+            env[node.name] = jnp.asarray(definition_value(node, env))
     return CompiledModel(graph, env, layout(graph), dtype)
 
 

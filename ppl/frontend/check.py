@@ -177,8 +177,10 @@ class _Checker:
 
     @staticmethod
     def _clash(slot: str, entry: dict) -> ast.Statement | None:
-        allowed = {"data": {"sample"}, "param": {"sample"}, "sample": {"data", "param"},
-                   "define": set()}[slot]
+        # A definition may also be observed (`log_y = log(y)`, `log_y ~ normal(...)`);
+        # symbol() checks that it is computed from the data alone.
+        allowed = {"data": {"sample"}, "param": {"sample"},
+                   "sample": {"data", "param", "define"}, "define": {"sample"}}[slot]
         for other, st in entry.items():
             if other not in allowed:
                 return st
@@ -601,6 +603,8 @@ class _Checker:
         define = entry.get("define")
         first = data or param or sample or define
         span = first.name_span
+        if define is not None and sample is not None:
+            return self.observed_definition(name, define, sample, span, deps)
         if define is not None:
             t = self.definition(define)
             only = self.is_data_only(define.expr, {define.index_var: INT} if define.index_var
@@ -622,6 +626,22 @@ class _Checker:
         t = self.sampled(sample, declared, data)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
+
+    def observed_definition(self, name, define, sample, span, deps) -> Symbol:
+        """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
+        ``~`` on transformed data."""
+        t = self.definition(define)
+        local = {define.index_var: INT} if define.index_var else {}
+        if not t.is_error and not self.is_data_only(define.expr, local):
+            self.err(f"'{name}' has a distribution, so it must be computed from the data "
+                     "alone, but its definition depends on a parameter", define.span,
+                     "only data and definitions from data can be observed")
+        if sample.type is not None:
+            self.err(f"'{name}' is defined on line {define.span.line}; its type comes from "
+                     "the definition", sample.name_span, "drop the type annotation")
+        t = self.sampled(sample, None if t.is_error else t, define)
+        return Symbol(name, "observable", t, span, sample=sample, define=define,
+                      depends=frozenset(deps))
 
     def bounds(self, b: ast.Bounds | None, declared: Type):
         if b is None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import lark
 from lark import Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ppl.errors import ModelError, error
 from ppl.frontend import ast
@@ -213,69 +213,156 @@ class _ToAst(Transformer):
         return ast.ArrayLiteral(tuple(children[0]), _meta_span(meta))
 
 
-# Friendly names for the tokens lark reports as expected.
-_TOKEN_WORDS = {
-    "NAME": "a name", "NUMBER": "a number", "_NL": "a new line", "TILDE": "'~'",
-    "EQUAL": "'='", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'",
-    "COMMA": "','", "COLON": "':'", "ADD_OP": "'+' or '-'", "MUL_OP": "'*' or '/'",
-    "$END": "the end of the file",
+# Friendly names for the tokens lark reports as expected (others are shown by their text).
+_TOKEN_WORDS = {"NAME": "a name", "NUMBER": "a number", "_NL": "the end of the line",
+                "$END": "the end of the file"}
+_EXPRESSION_START = {"NAME", "NUMBER", "LPAR", "LSQB", "MINUS", "BANG"}
+_OPERATORS = {"ADD_OP", "MUL_OP", "COMPARE_OP", "CIRCUMFLEX", "LOWER_OP", "UPPER_OP"}
+_CHARACTER_HINTS = {
+    ";": "statements end at the end of the line; remove the ';'",
+    "{": "ppl has no blocks; write one statement per line (a map is `x[i] = ... for i in 1:N`)",
+    "}": "ppl has no blocks; write one statement per line (a map is `x[i] = ... for i in 1:N`)",
 }
 
 
 def _describe(token: Token | None) -> str:
     if token is None or token.type == "$END":
-        return "the end of the file"
+        return "end of file"
     if token.type == "_NL":
-        return "the end of the line"
+        return "end of line"
     return f"'{token}'"
+
+
+def _terminal_text(name: str) -> str | None:
+    """The fixed text of a terminal ('+=', '||'), or None for a pattern such as NAME."""
+    try:
+        pattern = _parser().get_terminal(name).pattern
+    except KeyError:
+        return None
+    return pattern.value if pattern.type == "str" else None
+
+
+def _expected_words(names: set[str]) -> str:
+    """'a name, ')' or an operator' for a set of terminal names."""
+    names = set(names)
+    words = []
+    if {"NAME", "NUMBER"} <= names:
+        words.append("an expression")
+        names -= _EXPRESSION_START
+    operator = bool(names & _OPERATORS) or any(_terminal_text(n) in ("||", "&&") for n in names)
+    if operator:
+        names = {n for n in names - _OPERATORS - {"LSQB"} if _terminal_text(n) not in ("||", "&&")}
+    for name in sorted(names):
+        word = _TOKEN_WORDS.get(name) or (f"'{_terminal_text(name)}'" if _terminal_text(name)
+                                          else None)
+        if word:
+            words.append(word)
+    if operator:
+        words.append("an operator")
+    if len(words) > 1:
+        return ", ".join(words[:-1]) + " or " + words[-1]
+    return words[0] if words else ""
+
+
+def _open_brackets(source: Source, line: int, column: int) -> list[tuple[str, int, int]]:
+    """Brackets opened and not closed before ``line:column``, as (bracket, line, column)."""
+    stack: list[tuple[str, int, int]] = []
+    for number, text in enumerate(source.text.splitlines()[:line], start=1):
+        for col, char in enumerate(text[: column - 1] if number == line else text, start=1):
+            if char == "#":
+                break
+            if char in "([":
+                stack.append((char, number, col))
+            elif char in ")]" and stack:
+                stack.pop()
+    return stack
+
+
+def _last_code_line(source: Source, before: int) -> int:
+    """The last line before line ``before`` that holds code (not blank, not only a comment)."""
+    for number in range(before - 1, 0, -1):
+        if source.line(number).split("#", 1)[0].strip():
+            return number
+    return max(1, before - 1)
+
+
+def _unclosed(source: Source, line: int, column: int):
+    """The diagnostic for a bracket left open before ``line:column`` (the statement then runs
+    on into the next line, because newlines inside brackets are dropped), or None."""
+    stack = _open_brackets(source, line, column)
+    if not stack or stack[-1][1] >= line:
+        return None
+    char, open_line, open_column = stack[-1]
+    close = ")" if char == "(" else "]"
+    return error(f"this '{char}' is not closed", Span(open_line, open_column, open_line,
+                                                      open_column),
+                 f"add the missing '{close}', probably at the end of line "
+                 f"{_last_code_line(source, line)}")
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, source: Source):
     line = getattr(exc, "line", 0) or 0
     column = getattr(exc, "column", 0) or 0
     if isinstance(exc, UnexpectedCharacters):
-        char = source.line(line)[column - 1: column] if line else ""
+        text = source.line(line) if line else ""
+        char = text[column - 1: column]
+        hint = _CHARACTER_HINTS.get(char, "")
+        if char == "." and ".." in text[max(0, column - 2): column + 1]:
+            hint = "a range is written lo:hi, with both ends included, e.g. 1:N"
         return error(
             f"unexpected character '{char}'",
             Span(line, column, line, column),
-            "remove it; names start with a letter and use letters, digits and '_' only",
+            hint or "remove it; names start with a letter and use letters, digits and '_' only",
         )
     token = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
         lines = source.text.rstrip().splitlines() or [""]
         last = len(lines)
         col = max(1, len(lines[-1]))
+        unclosed = _unclosed(source, last + 1, 1)
+        if unclosed is not None:
+            return unclosed
         return error(
             "the model ends in the middle of a statement",
             Span(last, col, last, col),
             "complete the statement (a bracket or an argument may be missing)",
         )
-    expected = sorted(getattr(exc, "expected", set()) or getattr(exc, "accepts", set()))
-    words = [w for w in (_TOKEN_WORDS.get(e) for e in expected) if w]
+    accepts = set(getattr(exc, "accepts", None) or getattr(exc, "expected", set()) or ())
     span = _token_span(token) if token.line else Span(line, column, line, column)
-    hint = _hint_for(token, expected, source)
-    if not hint and words:
-        hint = "expected " + ", ".join(words[:6]) + " here"
-    return error(f"unexpected {_describe(token)}", span, hint)
+    text = source.line(span.line)
+    if token.type not in ("RPAR", "RSQB") and not text[: span.column - 1].strip():
+        unclosed = _unclosed(source, span.line, span.column)
+        if unclosed is not None:
+            return unclosed
+    what = _describe(token)
+    if str(token) == "<" and text[span.column: span.column + 1] == "-":
+        what, span = "'<-'", Span(span.line, span.column, span.line, span.column + 1)
+    elif str(token) == "*" and text[span.column - 2: span.column - 1] == "*":
+        what, span = "'**'", Span(span.line, span.column - 1, span.line, span.column)
+    hint = _hint_for(token, accepts, source, what)
+    if not hint and accepts:
+        hint = f"expected {_expected_words(accepts)} here"
+    return error(f"unexpected {what}", span, hint)
 
 
-def _hint_for(token: Token, expected: list[str], source: Source) -> str:
+def _hint_for(token: Token, expected: set[str], source: Source, what: str) -> str:
     """Hints for the mistakes people coming from Stan, R or Python make most often."""
-    text = str(token)
-    if text == ";":
-        return "statements end at the end of the line; remove the ';'"
+    if what == "'<-'":
+        return "use '=' for a definition and '~' for a distribution"
+    if what == "'**'":
+        return "write powers with '^'"
+    if token.type in ("RPAR", "RSQB") and not _open_brackets(source, token.line, token.column):
+        return f"there is no opening bracket for this '{token}'; remove it"
     if token.type == "_NL" and "RPAR" in expected:
         return "a ')' is missing before the end of the line"
     if token.type == "_NL" and "RSQB" in expected:
         return "a ']' is missing before the end of the line"
-    if text == "{" or text == "}":
-        return "ppl has no blocks; write one statement per line (a map is `x[i] = ... for i in 1:N`)"
-    if text == "<-":
-        return "use '=' for a definition and '~' for a distribution"
-    if text == "**":
-        return "write powers with '^'"
     if token.type == "EQUAL" and "TILDE" in expected:
         return "use '~' to give a distribution, or '=' on its own line for a definition"
+    if token.type in _EXPRESSION_START and "COMMA" in expected:
+        return "a ',' or an operator is missing before this"
+    if expected == {"NAME"} and source.line(token.line)[: token.column - 1].rstrip().endswith("~"):
+        return "the right of '~' is a distribution, such as normal(0, 1)"
     return ""
 
 

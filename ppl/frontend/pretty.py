@@ -13,6 +13,8 @@ _ATOM = 8
 def _number(value: float | int) -> str:
     if isinstance(value, int):
         return str(value)
+    if value == float("inf"):  # a literal too large for a float, such as 1e999
+        return "1e999"
     text = repr(float(value))
     return text if any(c in text for c in ".e") else text + ".0"
 
@@ -42,7 +44,7 @@ def expr(e: ast.Expr) -> str:
         p = _PRECEDENCE[e.op]
         left, right = expr(e.left), expr(e.right)
         if e.op == "^":  # right-associative, binds tighter than unary minus on its left
-            if _precedence(e.left) <= _UNARY:
+            if _precedence(e.left) < _ATOM:  # the left is a postfix: (a^b)^c, (-a)^b
                 left = f"({left})"
             if _precedence(e.right) < _UNARY:
                 right = f"({right})"

@@ -15,7 +15,8 @@ def _kind(symbol, supplied: Collection[str] | None) -> str:
     if symbol.kind == "defined":
         return "transformed_data" if symbol.data_only else "deterministic"
     if symbol.kind == "observable":
-        is_supplied = supplied is None or symbol.name in supplied
+        is_supplied = (supplied is None or symbol.name in supplied
+                       or symbol.define is not None)  # an observed definition of the data
         return "observed" if is_supplied else "latent"
     return "latent"
 

@@ -15,7 +15,13 @@ def _definition(node: Node) -> str:
         comp = f" for {d.comprehension.var} in {src.expr(d.comprehension.lo)}:" \
                f"{src.expr(d.comprehension.hi)}" if d.comprehension else ""
         lhs = f"[{d.index_var}]" if d.index_var else ""
-        return f"{lhs}= {src.expr(d.expr)}{comp}"
+        text = f"{lhs}= {src.expr(d.expr)}{comp}"
+        if sym.sample is None:
+            return text
+        s = sym.sample  # an observed definition: show its distribution too
+        comp = f" for {s.comprehension.var} in {src.expr(s.comprehension.lo)}:" \
+               f"{src.expr(s.comprehension.hi)}" if s.comprehension else ""
+        return f"{text}; {f'[{s.index_var}]' if s.index_var else ''}~ {src.expr(s.dist)}{comp}"
     if sym.sample is not None:
         s = sym.sample
         comp = f" for {s.comprehension.var} in {src.expr(s.comprehension.lo)}:" \

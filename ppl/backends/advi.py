@@ -1,0 +1,461 @@
+"""Automatic differentiation variational inference (ADVI) on the unconstrained space, with optax.
+
+A variational family ``q_phi`` over the flat unconstrained vector ``u`` is fitted with Adam by
+maximising a Monte Carlo bound on ``log p(data)``; the fitted ``q`` is then sampled
+``chains * draws`` times, and the draws go through the same constrain / posterior predictive
+path as MCMC draws (the chain dimension is a reshaping of i.i.d. draws, not separate fits).
+
+Families (``family=``): ``"meanfield"`` (diagonal Gaussian: location and log-scales) and
+``"fullrank"`` (Gaussian with a lower-triangular Cholesky factor whose diagonal is stored as
+logs). A family is a small object with ``name``, ``init(loc, scale)``, ``sample(params, key, n)``
+(differentiable in ``params``) and ``log_prob(params, z)``, so another family, e.g. a normalising
+flow, can be passed as ``family=MyFlow()``.
+
+Objectives (``objective=``), with importance weights ``w = p(u, data) / q(u)``,
+``K = num_importance`` and ``num_mc`` independent estimates averaged per step:
+
+- ``"elbo"``: ``E_q[log w]`` (``num_importance`` is ignored: K = 1).
+- ``"iwelbo"``: importance-weighted ELBO ``E[log (1/K) sum_k w_k]`` (Burda et al. 2016); tighter
+  than the ELBO, equal to it for K = 1, and tends to ``log p(data)`` as K grows.
+- ``"renyi"``: the variational Rényi bound ``1/(1-alpha) E[log (1/K) sum_k w_k^(1-alpha)]``
+  (Li & Turner 2016); ``alpha = 1`` is the ELBO, ``alpha = 0`` the IWELBO, ``0 < alpha < 1``
+  in between (mass-covering rather than mode-seeking as alpha decreases).
+
+Gradient estimators: every objective uses reparameterisation gradients (``u = T_phi(eps)``),
+never score-function ones. ``gradient="dreg"`` (default) is the doubly-reparameterised
+estimator: the density ``q`` inside ``log w`` is evaluated with stopped parameters, so only the
+path through the draws carries gradient, and each ``log w_k`` is weighted by
+``c_k = wt_k (alpha + (1 - alpha) wt_k)`` with ``wt = softmax((1 - alpha) log w)``. For the ELBO
+this is the "sticking the landing" path-derivative estimator (Roeder et al. 2017), for the IWELBO
+it is DReG (Tucker et al. 2019, ``c_k = wt_k^2``), and for the Rényi bound the same construction
+with the alpha above (derived from Tucker et al.'s identity). It is unbiased for the gradient of
+the same bound, and its variance vanishes when ``q`` equals the posterior, so constant-step Adam
+settles precisely for (near-)Gaussian posteriors. ``gradient="reparam"`` is the plain
+reparameterisation gradient of the Monte Carlo bound (total derivative); for the ELBO it uses
+the family's closed-form entropy when it has one (the estimator of Kucukelbir et al. 2017, as in
+Stan's ADVI).
+
+Convergence: every ``check_every`` steps the mean of the last ``check_every`` bound estimates
+(the smoothed objective) is compared with the previous window's; the fit stops when the relative
+change ``|m_i - m_{i-1}| / max(|m_i|, 1)`` is below ``tol`` on two successive checks, or after
+``max_steps``. The loop is a ``jax.lax.while_loop`` over ``lax.scan`` chunks of ``check_every``
+steps, compiled once. Steps with a non-finite bound or gradient are skipped
+(``optax.apply_if_finite``).
+
+Results: ``sample_stats`` has ``lp`` (log-density of each draw) and ``log_weight``
+(``log p - log q``); the group ``vi_trace`` holds ``objective`` (the optimised bound) and
+``elbo`` (the plain ELBO estimate from the same draws) per optimisation step, stored with dims
+``(chain, draw)`` = ``(1, steps)`` so ``draw`` is the step number. Attributes: ``vi_elbo`` (the
+ELBO from the posterior draws: the mean log-weight), ``vi_objective`` (the last smoothed bound),
+``vi_steps``, ``vi_converged`` (0/1), ``vi_pareto_k`` (the PSIS k-hat of the log-weights, Yao et
+al. 2018: below 0.7 the approximation is usable for importance sampling; above it, the posterior
+is poorly matched by the family) and the settings. ``settings.warmup`` is unused.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.codegen.model import CompiledModel
+from ppl.errors import SamplingError, error
+
+Params = dict[str, jax.Array]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class Family(Protocol):
+    """A reparameterisable variational family over R^d."""
+
+    name: str
+
+    def init(self, loc: jax.Array, scale: float) -> Params:
+        """Parameters of a member centred at ``loc`` with spread about ``scale``."""
+        ...
+
+    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
+        """Standard normal draws ``eps`` (n, d) -> draws of q (n, d), differentiable in
+        ``params`` (the reparameterisation)."""
+        ...
+
+    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
+        """log q(z) for draws of shape (n, d), shape (n,)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MeanField:
+    """Diagonal Gaussian: ``loc`` and ``log_scale`` vectors."""
+
+    name: str = "meanfield"
+
+    def init(self, loc: jax.Array, scale: float) -> Params:
+        return {"loc": loc, "log_scale": jnp.full_like(loc, math.log(scale))}
+
+    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
+        return params["loc"] + jnp.exp(params["log_scale"]) * eps
+
+    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
+        scaled = (z - params["loc"]) * jnp.exp(-params["log_scale"])
+        d = params["loc"].shape[-1]
+        return (-0.5 * jnp.sum(scaled ** 2, axis=-1) - jnp.sum(params["log_scale"])
+                - 0.5 * d * _LOG_2PI)
+
+    def entropy(self, params: Params) -> jax.Array:
+        d = params["loc"].shape[-1]
+        return 0.5 * d * (1.0 + _LOG_2PI) + jnp.sum(params["log_scale"])
+
+    def covariance(self, params: Params) -> jax.Array:
+        return jnp.diag(jnp.exp(2 * params["log_scale"]))
+
+
+@dataclass(frozen=True)
+class FullRank:
+    """Gaussian with a Cholesky factor ``L``: ``chol`` stores L below the diagonal and log of its
+    diagonal on it (so L stays a valid factor without constraints)."""
+
+    name: str = "fullrank"
+
+    def init(self, loc: jax.Array, scale: float) -> Params:
+        d = loc.shape[-1]
+        return {"loc": loc, "chol": jnp.eye(d, dtype=loc.dtype) * math.log(scale)}
+
+    @staticmethod
+    def factor(params: Params) -> jax.Array:
+        raw = params["chol"]
+        return jnp.tril(raw, -1) + jnp.diag(jnp.exp(jnp.diag(raw)))
+
+    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
+        return params["loc"] + eps @ self.factor(params).T
+
+    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
+        chol = self.factor(params)
+        scaled = jax.scipy.linalg.solve_triangular(chol, (z - params["loc"]).T, lower=True)
+        d = params["loc"].shape[-1]
+        return (-0.5 * jnp.sum(scaled ** 2, axis=0) - jnp.sum(jnp.diag(params["chol"]))
+                - 0.5 * d * _LOG_2PI)
+
+    def entropy(self, params: Params) -> jax.Array:
+        d = params["loc"].shape[-1]
+        return 0.5 * d * (1.0 + _LOG_2PI) + jnp.sum(jnp.diag(params["chol"]))
+
+    def covariance(self, params: Params) -> jax.Array:
+        chol = self.factor(params)
+        return chol @ chol.T
+
+
+FAMILIES: dict[str, Family] = {"meanfield": MeanField(), "fullrank": FullRank()}
+OBJECTIVES = ("elbo", "iwelbo", "renyi")
+GRADIENTS = ("dreg", "reparam")
+
+
+@dataclass(frozen=True)
+class ADVIOptions:
+    """The options of the ``advi`` backend (see the module docstring)."""
+
+    family: Any = "meanfield"
+    objective: str = "elbo"
+    num_mc: int = 8
+    num_importance: int = 8
+    alpha: float = 0.5
+    gradient: str = "dreg"
+    antithetic: bool = True
+    learning_rate: Any = 0.02
+    max_steps: int = 20_000
+    check_every: int = 200
+    tol: float = 1e-3
+    plateaus: int = 3
+    init_scale: float = 0.1
+
+
+def _options(cls, options: dict[str, Any], backend: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise SamplingError([error(
+            f"unknown option{'s' if len(unknown) > 1 else ''} for the '{backend}' backend: "
+            f"{', '.join(unknown)}", hint=f"the options are: {', '.join(sorted(known))}")])
+    return cls(**options)
+
+
+def _bad_option(message: str, hint: str) -> SamplingError:
+    return SamplingError([error(message, hint=hint)])
+
+
+def resolve_family(family: Any) -> Family:
+    """A family object from its name, or the object itself."""
+    if isinstance(family, str):
+        if family not in FAMILIES:
+            raise _bad_option(f"unknown variational family '{family}'",
+                              f"use one of: {', '.join(FAMILIES)}, or a family object")
+        return FAMILIES[family]
+    if all(hasattr(family, a) for a in ("init", "sample", "log_prob")):
+        return family
+    raise _bad_option(f"{family!r} is not a variational family",
+                      "pass 'meanfield', 'fullrank', or an object with init, sample, log_prob")
+
+
+def _validate(opts: ADVIOptions) -> None:
+    if opts.objective not in OBJECTIVES:
+        raise _bad_option(f"unknown objective '{opts.objective}'",
+                          f"use one of: {', '.join(OBJECTIVES)}")
+    if opts.gradient not in GRADIENTS:
+        raise _bad_option(f"unknown gradient estimator '{opts.gradient}'",
+                          f"use one of: {', '.join(GRADIENTS)}")
+    for name in ("num_mc", "num_importance", "max_steps", "check_every", "plateaus"):
+        value = getattr(opts, name)
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise _bad_option(f"{name} must be an integer >= 1, not {value!r}",
+                              f"pass {name}={getattr(ADVIOptions, name)} or similar")
+    for name in ("tol", "init_scale"):
+        if not getattr(opts, name) > 0:
+            raise _bad_option(f"{name} must be positive, not {getattr(opts, name)!r}",
+                              f"pass {name}={getattr(ADVIOptions, name)} or similar")
+
+
+def objective_alpha(objective: str, alpha: float) -> float:
+    """The Rényi alpha that each objective is a case of (ELBO: 1, IWELBO: 0)."""
+    return {"elbo": 1.0, "iwelbo": 0.0}.get(objective, float(alpha))
+
+
+def bound(log_w: jax.Array, alpha: float) -> jax.Array:
+    """The Monte Carlo Rényi bound from log-weights of shape (num_mc, K), averaged over rows."""
+    if alpha == 1.0:
+        return jnp.mean(log_w)
+    k = log_w.shape[-1]
+    per_row = (jax.nn.logsumexp((1 - alpha) * log_w, axis=-1) - math.log(k)) / (1 - alpha)
+    return jnp.mean(per_row)
+
+
+def dreg_coefficients(log_w: jax.Array, alpha: float) -> jax.Array:
+    """Weights ``c_k`` of the doubly-reparameterised gradient ``sum_k c_k d log w_k / d phi``
+    (path derivative only): ``wt_k (alpha + (1 - alpha) wt_k)``, ``wt = softmax((1-alpha) log w)``.
+    """
+    wt = jax.nn.softmax((1 - alpha) * log_w, axis=-1)
+    return wt * (alpha + (1 - alpha) * wt)
+
+
+def base_draws(key: jax.Array, num_mc: int, k: int, dimension: int, dtype,
+               antithetic: bool = True) -> jax.Array:
+    """Standard normal draws of shape (num_mc * k, dimension); with ``antithetic`` the second
+    half of the ``num_mc`` replicates mirrors the first (``-eps``), each replicate's ``k`` draws
+    staying independent."""
+    if not antithetic or num_mc < 2:
+        return jax.random.normal(key, (num_mc * k, dimension), dtype)
+    half = jax.random.normal(key, (-(-num_mc // 2), k, dimension), dtype)
+    eps = jnp.concatenate([half, -half])[:num_mc]
+    return eps.reshape(num_mc * k, dimension)
+
+
+def sample(family: Family, params: Params, key: jax.Array, n: int, dimension: int) -> jax.Array:
+    """``n`` independent draws from the fitted ``q``, shape (n, dimension)."""
+    dtype = jax.tree.leaves(params)[0].dtype
+    return family.transform(params, jax.random.normal(key, (n, dimension), dtype))
+
+
+def make_loss(log_density, family: Family, dimension: int, *, objective: str, alpha: float,
+              num_mc: int, num_importance: int, gradient: str, antithetic: bool = True):
+    """``loss(params, key) -> (-surrogate, (bound, elbo))`` whose gradient is the chosen
+    estimator of minus the bound's gradient."""
+    a = objective_alpha(objective, alpha)
+    k = 1 if objective == "elbo" else num_importance
+    batched = jax.vmap(log_density)
+
+    def loss(params: Params, key: jax.Array):
+        dtype = jax.tree.leaves(params)[0].dtype
+        eps = base_draws(key, num_mc, k, dimension, dtype, antithetic)
+        z = family.transform(params, eps)
+        log_p = batched(z)
+        if gradient == "dreg":
+            log_q = family.log_prob(jax.lax.stop_gradient(params), z)
+        else:
+            log_q = family.log_prob(params, z)
+        log_w = (log_p - log_q).reshape(num_mc, k)
+        value = bound(jax.lax.stop_gradient(log_w), a)
+        elbo = jnp.mean(jax.lax.stop_gradient(log_w))
+        if gradient == "dreg":
+            c = jax.lax.stop_gradient(dreg_coefficients(log_w, a))
+            surrogate = jnp.sum(c * log_w) / num_mc
+        elif objective == "elbo" and hasattr(family, "entropy"):
+            surrogate = jnp.mean(log_p) + family.entropy(params)
+        else:
+            surrogate = bound(log_w, a)
+        return -surrogate, (value, elbo)
+
+    return loss
+
+
+def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimension: int, *,
+        objective: str = "elbo", alpha: float = 0.5, num_mc: int = 8, num_importance: int = 8,
+        gradient: str = "dreg", antithetic: bool = True, learning_rate: Any = 0.02,
+        max_steps: int = 20_000, check_every: int = 200, tol: float = 1e-3,
+        plateaus: int = 3) -> dict[str, Any]:
+    """Maximise the bound with Adam from ``init_params``, in compiled chunks of ``check_every``
+    steps; after each chunk the step size is halved on a plateau of the smoothed objective and
+    the fit stops after ``plateaus`` of them (or at ``max_steps``, rounded up to whole chunks).
+
+    Returns ``params`` (averaged over the last chunk), ``steps``, ``converged``, ``objective``
+    (the last chunk's mean) and the per-step traces ``objective_trace`` and ``elbo_trace``."""
+    loss = make_loss(log_density, family, dimension, objective=objective, alpha=alpha,
+                     num_mc=num_mc, num_importance=num_importance, gradient=gradient,
+                     antithetic=antithetic)
+    optimizer = optax.apply_if_finite(optax.adam(learning_rate), max_consecutive_errors=50)
+    chunks = -(-max_steps // check_every)
+    grad_fn = jax.value_and_grad(loss, has_aux=True)
+
+    def step(carry, _):
+        params, state, key, total, scale = carry
+        key, sub = jax.random.split(key)
+        (_, (value, elbo)), grads = grad_fn(params, sub)
+        updates, state = optimizer.update(grads, state, params)
+        params = optax.apply_updates(params, jax.tree.map(lambda x: scale * x, updates))
+        total = jax.tree.map(jnp.add, total, params)
+        return (params, state, key, total, scale), (value, elbo)
+
+    def window_stats(values):
+        finite = jnp.isfinite(values)
+        count = jnp.maximum(jnp.sum(finite), 1)
+        mean = jnp.sum(jnp.where(finite, values, 0.0)) / count
+        var = jnp.sum(jnp.where(finite, (values - mean) ** 2, 0.0)) / jnp.maximum(count - 1, 1)
+        return mean, var / count
+
+    def chunk(carry):
+        i, params, tail, state, key, trace, elbo_trace, previous, scale, flat = carry
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        (params, state, key, total, _), (values, elbos) = jax.lax.scan(
+            step, (params, state, key, zeros, scale), None, length=check_every)
+        average = jax.tree.map(lambda t: t / check_every, total)
+        trace = jax.lax.dynamic_update_slice(trace, values, (i * check_every,))
+        elbo_trace = jax.lax.dynamic_update_slice(elbo_trace, elbos, (i * check_every,))
+        mean, se2 = window_stats(values)
+        change = jnp.abs(mean - previous[0])
+        plateau = (i > 0) & ((change < tol * jnp.maximum(jnp.abs(mean), 1.0))
+                             | (change < 2.0 * jnp.sqrt(se2 + previous[1])))
+        scale = jnp.where(plateau, 0.5 * scale, scale)
+        # A fresh Adam state with the halved step: its second-moment estimate no longer
+        # remembers the large early gradients that would otherwise stall slow directions.
+        fresh = optimizer.init(params)
+        state = jax.tree.map(lambda f, o: jnp.where(plateau, f, o), fresh, state)
+        # Polyak averaging of the iterates since the last plateau (before the first one, of
+        # the last chunk only): the returned parameters.
+        tail_sum, tail_n = tail
+        tail = jax.lax.cond(flat > 0,
+                            lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
+                            lambda: (average, jnp.asarray(1, jnp.int32)))
+        flat = flat + plateau.astype(jnp.int32)
+        restart = plateau & (flat < plateaus)
+        tail = jax.lax.cond(restart,
+                            lambda: (jax.tree.map(jnp.zeros_like, average),
+                                     jnp.asarray(0, jnp.int32)),
+                            lambda: tail)
+        return i + 1, params, tail, state, key, trace, elbo_trace, (mean, se2), scale, flat
+
+    def going(carry):
+        i, flat = carry[0], carry[-1]
+        return (i < chunks) & (flat < plateaus)
+
+    @jax.jit
+    def run(params, key):
+        dtype = jax.tree.leaves(params)[0].dtype
+        empty = jnp.full((chunks * check_every,), jnp.nan, dtype)
+        zero = jnp.asarray(0, jnp.int32)
+        carry = (zero, params, (params, zero), optimizer.init(params), key, empty, empty,
+                 (jnp.asarray(jnp.inf, dtype), jnp.zeros((), dtype)), jnp.ones((), dtype), zero)
+        return jax.lax.while_loop(going, chunk, carry)
+
+    i, _, (tail_sum, tail_n), _, _, trace, elbo_trace, (mean, _), _, flat = run(init_params, key)
+    average = jax.tree.map(lambda t: t / tail_n, tail_sum)
+    steps = int(i) * check_every
+    return {"params": average, "steps": steps, "converged": bool(int(flat) >= plateaus),
+            "objective": float(mean), "objective_trace": np.asarray(trace[:steps]),
+            "elbo_trace": np.asarray(elbo_trace[:steps])}
+
+
+def pareto_k(log_weights: np.ndarray) -> float:
+    """PSIS k-hat of importance log-weights (NaN when it cannot be computed)."""
+    values = np.asarray(log_weights, dtype=float).ravel()
+    if values.size < 10 or not np.all(np.isfinite(values)):
+        return float("nan")
+    try:
+        from arviz_stats.base import array_stats
+
+        return float(array_stats.psislw(values, r_eff=1, axis=-1)[1])
+    except Exception:  # noqa: BLE001 - a diagnostic only; never fail a fit over it
+        return float("nan")
+
+
+def _diverged(family: Family) -> SamplingError:
+    return SamplingError([error(
+        f"the variational fit ({family.name}) diverged: its parameters are not finite",
+        hint="try a smaller learning_rate (e.g. learning_rate=0.005), a smaller init_scale, or "
+             "the 'nuts' backend")])
+
+
+class ADVI:
+    name = "advi"
+    description = ("automatic differentiation variational inference (optax Adam) on the "
+                   "unconstrained space; options: family (meanfield, fullrank), objective "
+                   "(elbo, iwelbo, renyi), num_mc, num_importance, alpha, gradient (dreg, "
+                   "reparam), learning_rate, max_steps, check_every, tol, init_scale")
+
+    def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
+        opts = _options(ADVIOptions, options, self.name)
+        _validate(opts)
+        family = resolve_family(opts.family)
+        init_key, fit_key, draw_key = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
+        loc = finite_initial_points(model, init_key, 1)[0]
+        params = family.init(loc, opts.init_scale)
+        result = fit(model.log_density, family, params, fit_key, model.dimension,
+                     objective=opts.objective, alpha=opts.alpha, num_mc=opts.num_mc,
+                     num_importance=opts.num_importance, gradient=opts.gradient,
+                     antithetic=bool(opts.antithetic), learning_rate=opts.learning_rate,
+                     max_steps=opts.max_steps, check_every=opts.check_every, tol=opts.tol,
+                     plateaus=opts.plateaus)
+        params = result["params"]
+        if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params)):
+            raise _diverged(family)
+
+        n = settings.chains * settings.draws
+
+        @jax.jit
+        def draw(params, key):
+            z = sample(family, params, key, n, model.dimension)
+            return z, jax.vmap(model.log_density)(z), family.log_prob(params, z)
+
+        z, log_p, log_q = (np.asarray(a) for a in draw(params, draw_key))
+        log_w = log_p - log_q
+        shape = (settings.chains, settings.draws)
+        attrs = {
+            "vi_family": family.name, "vi_objective_kind": opts.objective,
+            "vi_gradient": opts.gradient, "vi_num_mc": int(opts.num_mc),
+            "vi_steps": result["steps"], "vi_converged": int(result["converged"]),
+            "vi_objective": result["objective"],
+            "vi_elbo": float(np.mean(log_w[np.isfinite(log_w)])) if np.isfinite(log_w).any()
+            else float("nan"),
+            "vi_pareto_k": pareto_k(log_w), "vi_tol": float(opts.tol),
+        }
+        if opts.objective != "elbo":
+            attrs["vi_num_importance"] = int(opts.num_importance)
+        if opts.objective == "renyi":
+            attrs["vi_alpha"] = float(opts.alpha)
+        if isinstance(opts.learning_rate, (int, float)):
+            attrs["vi_learning_rate"] = float(opts.learning_rate)
+        trace = {"objective": result["objective_trace"][None, :],
+                 "elbo": result["elbo_trace"][None, :]}
+        return BackendResult(
+            positions=z.reshape(shape + (model.dimension,)),
+            sample_stats={"lp": log_p.reshape(shape), "log_weight": log_w.reshape(shape)},
+            extra_groups={"vi_trace": trace},
+            attrs=attrs)
+
+
+__all__ = ["ADVI", "ADVIOptions", "Family", "FullRank", "MeanField", "bound", "fit",
+           "make_loss", "pareto_k", "resolve_family"]

@@ -1,0 +1,313 @@
+"""Adaptive tempered sequential Monte Carlo (BlackJAX), from the prior to the posterior.
+
+The particles start as draws from the prior (ancestral simulation of the model, mapped to the
+unconstrained space, where the prior density is ``log_prior(u)`` including the log-Jacobian) and
+move through the tempered targets ``log_prior(u) + lambda * log_likelihood(u)``. Each stage picks
+the next ``lambda`` so that the effective sample size of the incremental weights is
+``target_ess * num_particles`` (BlackJAX's ``adaptive_tempered_smc``), resamples, and mutates
+every particle with ``num_mcmc_steps`` HMC (or NUTS) transitions whose inverse mass matrix is the
+particles' weighted variance and whose step size is adapted from the previous stage's acceptance
+rate. The stages run inside one ``jax.lax.while_loop``.
+
+Besides the draws, SMC estimates the log marginal likelihood ``log p(y)`` (the sum of the
+stages' log normalising-constant increments) relative to the *normalised* prior; it is recorded
+in the attributes (``log_marginal_likelihood``) together with the tempering schedule, and the
+per-stage trace goes to the ``smc_trace`` group (one row, ``chain`` 1, whose ``draw`` axis is the
+stage).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from blackjax.smc import resampling
+from blackjax.smc.adaptive_tempered import build_kernel as adaptive_tempered_kernel
+from blackjax.smc.tempered import TemperedSMCState
+
+from ppl.backends.base import BackendResult, RunSettings
+from ppl.codegen.model import CompiledModel
+from ppl.errors import SamplingError, error
+
+KERNELS = ("hmc", "nuts")
+# Acceptance rates the step size is steered towards, per mutation kernel.
+DEFAULT_TARGET_ACCEPT = {"hmc": 0.65, "nuts": 0.8}
+DEFAULT_NUM_MCMC_STEPS = {"hmc": 10, "nuts": 5}
+# Each particle's step size is the adapted one times a uniform factor in [1 - j, 1 + j].
+STEP_SIZE_JITTER = 0.2
+
+
+class _Carry(NamedTuple):
+    stage: jax.Array
+    key: jax.Array
+    state: TemperedSMCState
+    step_size: jax.Array
+    log_evidence: jax.Array
+    trace: dict[str, jax.Array]
+    finished: jax.Array  # the last stage started at lambda = 1 (the final mutation ran)
+    moved: dict[str, jax.Array]  # per-particle statistics of the last stage's moves
+
+
+def _invalid(message: str, hint: str) -> SamplingError:
+    return SamplingError([error(message, hint=hint)])
+
+
+def _for_smc(exc: SamplingError) -> SamplingError:
+    """The prior simulator's improper-prior error, with a hint that fits SMC."""
+    diagnostics = [dataclasses.replace(
+        d, hint="the smc backend starts its particles from the prior: give the parameter a "
+                "proper prior distribution, or use a backend that does not need one "
+                "(backend='nuts')") for d in exc.diagnostics]
+    return SamplingError(diagnostics, exc.source)
+
+
+def prior_particles(model: CompiledModel, key: jax.Array, n: int,
+                    max_batches: int = 20) -> jax.Array:
+    """``n`` draws from the prior on the unconstrained space, shape ``(n, dimension)``.
+
+    Draws outside a latent's declared bounds (the prior is then truncated) or with a
+    non-finite prior density are rejected. Raises a located :class:`SamplingError` when a
+    parameter has an improper (flat) prior, which cannot be simulated.
+    """
+    try:
+        model.prior_draw(key)
+    except SamplingError as exc:
+        raise _for_smc(exc) from None
+    names = model.latent_names
+
+    def draw(k):
+        values = model.prior_draw(k)
+        u = model.unconstrain({name: values[name] for name in names})
+        return u, model.log_prior(u), model.log_likelihood(u)
+
+    draws = jax.jit(jax.vmap(draw))
+    kept: list[np.ndarray] = []
+    total = tried = 0
+    for _ in range(max_batches):
+        key, sub = jax.random.split(key)
+        u, lp, ll = (np.asarray(a) for a in draws(jax.random.split(sub, n)))
+        ok = np.all(np.isfinite(u), axis=1) & np.isfinite(lp) & ~np.isnan(ll)
+        kept.append(u[ok])
+        total += int(ok.sum())
+        tried += n
+        if total >= n:
+            return jnp.asarray(np.concatenate(kept)[:n])
+    raise _invalid(
+        f"only {total} of {tried} draws from the prior are valid starting particles for SMC",
+        "the prior puts almost no mass inside the parameters' declared bounds, or its density "
+        "is not finite at its own draws; check the bounds and the prior's arguments")
+
+
+def _weighted_variance(particles: jax.Array, weights: jax.Array) -> jax.Array:
+    weights = weights.astype(particles.dtype)
+    mean = weights @ particles
+    var = weights @ (particles - mean) ** 2
+    return jnp.maximum(var, 1e-10)
+
+
+def _mcmc_step(kernel: str, num_integration_steps: int, max_tree_depth: int):
+    """A BlackJAX step with the signature SMC wants: ``(key, state, logdensity, step_size,
+    inverse_mass_matrix)``, the trajectory length bound in."""
+    if kernel == "hmc":
+        hmc = blackjax.hmc.build_kernel()
+
+        def step(key, state, logdensity_fn, step_size, inverse_mass_matrix):
+            return hmc(key, state, logdensity_fn, step_size, inverse_mass_matrix,
+                       num_integration_steps)
+    else:
+        nuts = blackjax.nuts.build_kernel()
+
+        def step(key, state, logdensity_fn, step_size, inverse_mass_matrix):
+            return nuts(key, state, logdensity_fn, step_size, inverse_mass_matrix,
+                        max_tree_depth)
+    return step
+
+
+def _jittered(key: jax.Array, step_size: jax.Array, n: int) -> jax.Array:
+    return step_size * jax.random.uniform(key, (n,), step_size.dtype,
+                                          1 - STEP_SIZE_JITTER, 1 + STEP_SIZE_JITTER)
+
+
+def _check_options(kernel: str, num_particles: int, num_mcmc_steps: int, target_ess: float,
+                   max_stages: int) -> None:
+    if kernel not in KERNELS:
+        raise _invalid(f"unknown SMC mutation kernel '{kernel}'",
+                       "use kernel='hmc' (default) or kernel='nuts'")
+    if not isinstance(num_particles, (int, np.integer)) or num_particles < 2:
+        raise _invalid(f"num_particles must be an integer >= 2, not {num_particles!r}",
+                       "pass num_particles=2000 or similar")
+    if not isinstance(num_mcmc_steps, (int, np.integer)) or num_mcmc_steps < 1:
+        raise _invalid(f"num_mcmc_steps must be an integer >= 1, not {num_mcmc_steps!r}",
+                       "pass num_mcmc_steps=10 or similar")
+    if not 0 < target_ess < 1:
+        raise _invalid(f"target_ess must lie strictly between 0 and 1, not {target_ess!r}",
+                       "it is the fraction of particles kept effective per stage; 0.5 is usual")
+    if not isinstance(max_stages, (int, np.integer)) or max_stages < 1:
+        raise _invalid(f"max_stages must be an integer >= 1, not {max_stages!r}",
+                       "pass max_stages=500 or similar")
+
+
+def _systematic(rng: np.random.Generator, weights: np.ndarray, m: int) -> np.ndarray:
+    """Systematic resampling of ``m`` indices (on the host: no compilation)."""
+    cdf = np.cumsum(weights / weights.sum())
+    cdf[-1] = 1.0
+    return np.searchsorted(cdf, (rng.random() + np.arange(m)) / m)
+
+
+def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int | None = None,
+            kernel: str = "hmc", num_mcmc_steps: int | None = None, target_ess: float = 0.5,
+            num_integration_steps: int = 10, max_tree_depth: int = 10,
+            step_size: float | None = None, target_accept: float | None = None,
+            max_stages: int = 500, final_mutation: bool = True) -> BackendResult:
+    """Run adaptive tempered SMC and return ``chains * draws`` posterior particles.
+
+    ``num_particles`` defaults to ``chains * draws``; with fewer particles than that the output
+    repeats particles, with more it is a random subset. BlackJAX's stages resample and mutate
+    *before* reweighting, so the particles reweighted to ``lambda = 1`` have not moved at
+    ``lambda = 1``; ``final_mutation`` (default) runs one more stage with ``lambda`` held at 1
+    (its increment is exactly 0), which resamples them and moves them with ``num_mcmc_steps``
+    transitions targeting the posterior. The trace (``smc_trace``) includes that stage.
+    """
+    n_out = settings.chains * settings.draws
+    n = int(num_particles) if num_particles is not None else n_out
+    if num_mcmc_steps is None:
+        num_mcmc_steps = DEFAULT_NUM_MCMC_STEPS.get(kernel, 10)
+    _check_options(kernel, n, num_mcmc_steps, target_ess, max_stages)
+    accept = DEFAULT_TARGET_ACCEPT[kernel] if target_accept is None else float(target_accept)
+    dim = model.dimension
+    dtype = model.dtype
+    wide = jnp.result_type(float)  # weights and tempering in double precision when enabled
+    first_step = (1.0 / dim ** 0.25) if step_size is None else float(step_size)
+    if kernel == "hmc" and step_size is None:
+        first_step = min(first_step, 2.0 / num_integration_steps)
+
+    init_key, loop_key = jax.random.split(jax.random.PRNGKey(settings.seed))
+    particles = prior_particles(model, init_key, n)
+
+    mcmc_step = _mcmc_step(kernel, num_integration_steps, max_tree_depth)
+    smc_step = adaptive_tempered_kernel(model.log_prior, model.log_likelihood, mcmc_step,
+                                        blackjax.hmc.init, resampling.systematic, target_ess)
+
+    def body(carry: _Carry) -> _Carry:
+        key, jitter_key, step_key = jax.random.split(carry.key, 3)
+        state = carry.state
+        params = {"step_size": _jittered(jitter_key, carry.step_size, n),
+                  "inverse_mass_matrix": _weighted_variance(state.particles, state.weights)[None]}
+        new, info = smc_step(step_key, state, num_mcmc_steps, params)
+        lam = new.tempering_param
+        lam = jnp.where(lam > 1 - 1e-9, 1.0, lam)
+        new = jax.tree.map(lambda a, b: jnp.asarray(a).astype(b.dtype),
+                           TemperedSMCState(new.particles, new.weights, lam), state)
+        moves = info.update_info
+        per_particle = jnp.mean(moves.acceptance_rate, axis=1)
+        acc = jnp.nanmean(per_particle)
+        acc = jnp.where(jnp.isnan(acc), 0.0, acc)
+        next_step = jnp.clip(carry.step_size * jnp.exp(acc - accept), 1e-8, 1e3)
+        i = carry.stage
+        record = {"lambda": lam, "log_evidence_increment": info.log_likelihood_increment,
+                  "ess": 1.0 / jnp.sum(new.weights ** 2), "acceptance_rate": acc,
+                  "step_size": carry.step_size}
+        trace = {k: v.at[i].set(record[k].astype(v.dtype)) for k, v in carry.trace.items()}
+        moved = {"acceptance_rate": per_particle.astype(wide),
+                 "diverging": jnp.any(moves.is_divergent, axis=1)}
+        if kernel == "nuts":
+            moved["n_steps"] = moves.num_integration_steps[:, -1].astype(jnp.int32)
+        return _Carry(i + 1, key, new, next_step.astype(carry.step_size.dtype),
+                      (carry.log_evidence + info.log_likelihood_increment).astype(wide), trace,
+                      state.tempering_param >= 1, moved)
+
+    def cond(carry: _Carry) -> jax.Array:
+        # Temper until lambda = 1 (at most max_stages stages), then, with the final mutation,
+        # run the one more stage that starts at lambda = 1. A NaN lambda stops the loop.
+        lam = carry.state.tempering_param
+        return ~carry.finished & (((lam < 1) & (carry.stage < max_stages))
+                                  | ((lam >= 1) & final_mutation))
+
+    @jax.jit
+    def temper(key, particles):
+        state = TemperedSMCState(particles, jnp.full((n,), 1.0 / n, wide), jnp.zeros((), wide))
+        trace = {k: jnp.full((max_stages + 1,), jnp.nan, wide)
+                 for k in ("lambda", "log_evidence_increment", "ess", "acceptance_rate",
+                           "step_size")}
+        moved = {"acceptance_rate": jnp.full((n,), jnp.nan, wide),
+                 "diverging": jnp.zeros((n,), bool)}
+        if kernel == "nuts":
+            moved["n_steps"] = jnp.zeros((n,), jnp.int32)
+        carry = _Carry(jnp.zeros((), jnp.int32), key, state, jnp.asarray(first_step, dtype),
+                       jnp.zeros((), wide), trace, jnp.asarray(False), moved)
+        out = jax.lax.while_loop(cond, body, carry)
+        return out, jax.vmap(model.log_density)(out.state.particles)
+
+    out, lp = temper(loop_key, particles)
+    stages = int(out.stage)
+    lam = float(out.state.tempering_param)
+    if not lam == 1.0:
+        if np.isnan(lam) or not np.isfinite(float(out.log_evidence)):
+            raise _invalid(
+                "SMC failed: the log-likelihood is not finite at the particles",
+                "the data may be impossible under every parameter value the prior proposes; "
+                "check the data against the likelihood's support")
+        raise _invalid(
+            f"SMC did not reach the posterior within max_stages={max_stages} stages "
+            f"(tempering parameter {lam:.3g})",
+            "raise max_stages, lower target_ess, or use more particles; a posterior far from "
+            "the prior needs many stages")
+    log_evidence = float(out.log_evidence)
+    if not math.isfinite(log_evidence):
+        raise _invalid("SMC's log marginal likelihood estimate is not finite",
+                       "check the data against the likelihood's support")
+
+    trace = {k: np.asarray(v)[:stages] for k, v in out.trace.items()}
+    tempering = stages - 1 if final_mutation else stages
+    weights = np.asarray(out.state.weights, dtype=np.float64)
+    final_ess = float(trace["ess"][tempering - 1])
+    rng = np.random.default_rng([settings.seed, 0x5EC])
+    if final_mutation:  # uniform weights after the last stage: shuffle or subsample
+        pick = (rng.permutation(n) if n_out == n
+                else rng.choice(n, n_out, replace=n_out > n))
+    else:
+        pick = rng.permutation(_systematic(rng, weights, n_out))
+    shape = (settings.chains, settings.draws)
+    positions = np.asarray(out.state.particles)[pick].reshape(shape + (dim,))
+    stats = {"lp": np.asarray(lp)[pick].reshape(shape)}
+    if final_mutation:
+        stats.update({k: np.asarray(v)[pick].reshape(shape) for k, v in out.moved.items()})
+    attrs: dict[str, Any] = {
+        "log_marginal_likelihood": log_evidence,
+        "tempering_schedule": [0.0] + [float(x) for x in trace["lambda"][:tempering]],
+        "num_stages": tempering,
+        "num_particles": n,
+        "kernel": kernel,
+        "num_mcmc_steps": int(num_mcmc_steps),
+        "target_ess": float(target_ess),
+        "final_ess": final_ess,
+        "final_mutation": int(final_mutation),
+    }
+    if kernel == "hmc":
+        attrs["num_integration_steps"] = int(num_integration_steps)
+    else:
+        attrs["max_tree_depth"] = int(max_tree_depth)
+    return BackendResult(positions, stats, {"smc_trace": {k: v[None] for k, v in trace.items()}},
+                         attrs)
+
+
+class SMC:
+    """The ``smc`` backend: adaptive tempered SMC (BlackJAX) from the prior."""
+
+    name = "smc"
+    description = ("adaptive tempered sequential Monte Carlo (BlackJAX) from the prior, with "
+                   "the log marginal likelihood; options: num_particles, kernel ('hmc'|'nuts'), "
+                   "num_mcmc_steps, target_ess, num_integration_steps, max_tree_depth, "
+                   "step_size, target_accept, max_stages, final_mutation")
+
+    def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
+        """Run :func:`run_smc` with ``options``."""
+        return run_smc(model, settings, **options)
+
+
+__all__ = ["SMC", "run_smc", "prior_particles"]
