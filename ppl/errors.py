@@ -39,7 +39,9 @@ def render(diagnostic: Diagnostic, source: Source | None) -> str:
             width = span.end_column - span.column + 1
         gutter = f"{span.line:>4} | "
         lines.append(gutter + text)
-        lines.append(" " * (len(gutter) + span.column - 1) + "^" * max(1, width))
+        # Tabs before the place are kept, so that the caret lines up in a terminal.
+        pad = "".join(c if c == "\t" else " " for c in text[: span.column - 1])
+        lines.append(" " * len(gutter) + pad.ljust(span.column - 1) + "^" * max(1, width))
     if diagnostic.hint:
         lines.append(f"  hint: {diagnostic.hint}")
     return "\n".join(lines)

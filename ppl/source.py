@@ -14,8 +14,10 @@ class Source:
 
     def line(self, number: int) -> str:
         """The 1-based source line ``number`` without its newline ('' when out of range)."""
-        lines = self.text.splitlines()
-        return lines[number - 1] if 1 <= number <= len(lines) else ""
+        # Only '\n' ends a line, as in the parser's positions (splitlines() would also split
+        # at form feeds and other characters that the grammar treats as spaces).
+        lines = self.text.split("\n")
+        return lines[number - 1].removesuffix("\r") if 1 <= number <= len(lines) else ""
 
 
 @dataclass(frozen=True)

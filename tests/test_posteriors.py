@@ -264,25 +264,33 @@ def test_check_rejects_wrong_answers_on_a_real_fit(conjugate):
 # 2. Parameter recovery from the model's own prior predictive
 
 
-def recover(source: str, data: dict, observed: str, seed: int, names,
+def recover(source: str, data: dict, observed: str, seed: int, names, informative,
             **options) -> dict[str, np.ndarray]:
     """Simulate ``observed`` (and the parameters) from the prior predictive, fit, and check
     that every element of every named quantity is within Z_RECOVERY posterior sds of the
-    value that generated the data. Returns the z-values."""
+    value that generated the data. Returns the z-values.
+
+    A posterior that ignored the data (the prior) would pass that check, so the posterior
+    sd of the ``informative`` quantities must also be under a third of their prior sd."""
     model = ppl.model(source)
-    prior = model.sample_prior_predictive(data=data, draws=1, seed=seed)
-    truth = {name: np.asarray(prior["prior"][name], dtype=float)[0, 0] for name in names}
+    # Draw 0 generates the data; all 1000 estimate the prior sds.
+    prior = model.sample_prior_predictive(data=data, draws=1000, seed=seed)
+    prior_draws = {name: np.asarray(prior["prior"][name], dtype=float)[0] for name in names}
+    truth = {name: draws[0] for name, draws in prior_draws.items()}
     simulated = np.asarray(prior["prior_predictive"][observed])[0, 0]
     fit = model.sample(data={**data, observed: simulated}, seed=seed, **SAMPLING, **options)
     check_healthy(fit, names)
     zs, failures = {}, []
     for name in names:
         draws = posterior(fit, name)
-        z = (draws.mean(axis=(0, 1)) - truth[name]) / draws.std(axis=(0, 1))
-        zs[name] = z
+        mean, sd = draws.mean(axis=(0, 1)), draws.std(axis=(0, 1))
+        zs[name] = z = (mean - truth[name]) / sd
         if not np.all(np.abs(z) < Z_RECOVERY):
-            failures.append(f"{name}: true {truth[name]}, posterior mean "
-                            f"{draws.mean(axis=(0, 1))}, z = {z}")
+            failures.append(f"{name}: true {truth[name]}, posterior mean {mean}, z = {z}")
+        prior_sd = prior_draws[name].std(axis=0)
+        if name in informative and not np.all(sd < prior_sd / 3):
+            failures.append(f"{name}: posterior sd {sd} not under a third of prior sd "
+                            f"{prior_sd}")
     assert not failures, "; ".join(failures)
     return zs
 
@@ -299,7 +307,8 @@ def test_recovers_linear_regression():
     y ~ normal(alpha + X * beta, sigma)
     """
     X = np.random.default_rng(4).normal(size=(40, 3))
-    recover(source, dict(N=40, K=3, X=X), "y", seed=5, names=["alpha", "beta", "sigma"])
+    recover(source, dict(N=40, K=3, X=X), "y", seed=5, names=["alpha", "beta", "sigma"],
+            informative=["alpha", "beta", "sigma"])
 
 
 def test_recovers_hierarchical_model():
@@ -319,7 +328,7 @@ def test_recovers_hierarchical_model():
     J, per_group = 5, 8
     g = np.repeat(np.arange(1, J + 1), per_group)
     recover(source, dict(N=len(g), J=J, g=g), "y", seed=6, names=["mu", "tau", "a", "sigma"],
-            target_accept=0.95)
+            informative=["a", "sigma"], target_accept=0.95)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,5 +366,6 @@ def test_simulation_based_calibration():
         counts = np.bincount(np.asarray(ranks[name]) // bins, minlength=bins)
         assert counts.sum() == replications
         p = stats.chisquare(counts).pvalue
+        print(f"SBC {name}: rank histogram {counts.tolist()}, chi-square p = {p:.3g}")
         # Two tests at 0.001 each: a correct pipeline fails with probability ~0.002.
         assert p > 0.001, f"{name}: rank histogram {counts.tolist()}, chi-square p = {p:.2g}"

@@ -166,7 +166,7 @@ def laplace_precision_factor(objective: Callable[[jax.Array], jax.Array],
                              mode: jax.Array) -> jax.Array:
     """The lower Cholesky factor ``L`` of the precision ``-H`` (Hessian of ``objective`` at
     ``mode``); NaN where ``-H`` is not positive definite."""
-    hessian = jax.hessian(objective)(mode)
+    hessian = jax.jit(jax.hessian(objective))(mode)
     precision = -0.5 * (hessian + hessian.T)
     return jnp.linalg.cholesky(precision)
 
@@ -244,7 +244,7 @@ class MAP:
         def draw(mode, chol, key):
             eps = jax.random.normal(key, (n, d), mode.dtype)
             # u = mode + L^-T eps has covariance (L L^T)^-1 = (-H)^-1
-            z = mode + jax.scipy.linalg.solve_triangular(chol.T, eps.T, lower=False).T
+            z = mode[None, :] + jax.scipy.linalg.solve_triangular(chol.T, eps.T, lower=False).T
             log_q = (-0.5 * jnp.sum(eps ** 2, axis=1) + jnp.sum(jnp.log(jnp.diag(chol)))
                      - 0.5 * d * jnp.log(2 * jnp.pi))
             return z, jax.vmap(model.log_density)(z), log_q

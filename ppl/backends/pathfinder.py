@@ -12,6 +12,7 @@ weights is recorded in the attributes (``pareto_k``; above 0.7 the approximation
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import jax
@@ -23,6 +24,9 @@ from blackjax.vi.pathfinder import approximate, sample
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
+
+# Above this Pareto k the importance weights (and so the approximation) are unreliable.
+PARETO_K_WARN = 0.7
 
 
 def _invalid(message: str, hint: str) -> SamplingError:
@@ -71,7 +75,9 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
         log_ratio = jnp.where(ok, log_p - log_q, -jnp.inf)
         return elbo, draws.reshape(paths * per_path, -1), log_p.ravel(), log_ratio.ravel()
 
-    elbo, pool, log_p, log_ratio = run_paths(path_key, starts)
+    # BlackJAX's L-BFGS sampling broadcasts across ranks; allow it even where JAX is set strict.
+    with jax.numpy_rank_promotion("allow"):
+        elbo, pool, log_p, log_ratio = run_paths(path_key, starts)
     elbo = np.asarray(elbo)
     usable = np.isfinite(np.asarray(log_ratio))
     if not usable.any():
@@ -79,7 +85,8 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
                        "the log-density may be unbounded or non-finite along the optimisation "
                        "path; try more paths, another seed or the nuts backend")
     if importance_resampling:
-        log_w, pareto_k = jax.jit(psis_weights)(jnp.where(usable, log_ratio, -jnp.inf))
+        with jax.numpy_rank_promotion("allow"):
+            log_w, pareto_k = jax.jit(psis_weights)(jnp.where(usable, log_ratio, -jnp.inf))
         probs = np.exp(np.asarray(log_w, dtype=np.float64))
     else:
         pareto_k = jnp.asarray(jnp.nan)
@@ -94,6 +101,11 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
     stats = {"lp": np.asarray(log_p)[pick].reshape(shape),
              "log_importance_ratio": np.asarray(log_ratio)[pick].reshape(shape)}
     k = float(pareto_k)
+    if k > PARETO_K_WARN:
+        warnings.warn(
+            f"Pathfinder's importance weights have Pareto k = {k:.2f} > {PARETO_K_WARN}: the "
+            "normal approximations fit the posterior poorly and the draws may be biased; "
+            "check with backend='nuts' or backend='smc'", stacklevel=3)
     attrs: dict[str, Any] = {
         "num_paths": paths, "draws_per_path": per_path, "maxiter": maxiter, "maxcor": maxcor,
         "num_elbo_draws": num_elbo_draws, "importance_resampling": int(importance_resampling),

@@ -106,7 +106,7 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
 def _weighted_variance(particles: jax.Array, weights: jax.Array) -> jax.Array:
     weights = weights.astype(particles.dtype)
     mean = weights @ particles
-    var = weights @ (particles - mean) ** 2
+    var = weights @ (particles - mean[None]) ** 2
     return jnp.maximum(var, 1e-10)
 
 

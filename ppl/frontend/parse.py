@@ -267,7 +267,7 @@ def _expected_words(names: set[str]) -> str:
 def _open_brackets(source: Source, line: int, column: int) -> list[tuple[str, int, int]]:
     """Brackets opened and not closed before ``line:column``, as (bracket, line, column)."""
     stack: list[tuple[str, int, int]] = []
-    for number, text in enumerate(source.text.splitlines()[:line], start=1):
+    for number, text in enumerate(source.text.split("\n")[:line], start=1):
         for col, char in enumerate(text[: column - 1] if number == line else text, start=1):
             if char == "#":
                 break
@@ -316,7 +316,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source):
         )
     token = getattr(exc, "token", None)
     if isinstance(exc, UnexpectedEOF) or token is None or token.type == "$END":
-        lines = source.text.rstrip().splitlines() or [""]
+        lines = source.text.rstrip().split("\n")
         last = len(lines)
         col = max(1, len(lines[-1]))
         unclosed = _unclosed(source, last + 1, 1)
