@@ -107,10 +107,9 @@ def ess_ratio(name: str, data: dict, chains: int, draws: int, warmup: int) -> di
     import numpy as np
     from arviz_base import from_dict
     from numpyro.infer import MCMC, NUTS
-
-    from benchmarks.handwritten import MODELS
     from numpyro.infer import NUTS as NumPyroNUTS
 
+    from benchmarks.handwritten import MODELS
     from ppl.backends.base import RunSettings
     from ppl.backends.nuts import _dense, default_chain_method, make_mcmc, run_prepared
 

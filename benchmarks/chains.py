@@ -44,7 +44,8 @@ def main() -> None:
         ess = az.ess(fit["posterior"].to_dataset(), method="bulk")
         min_ess = float(min(np.min(np.asarray(ess[v])) for v in ess.data_vars))
         results[method] = (seconds, min_ess / seconds)
-        print(f"{method:<11} {seconds:7.1f} s   min bulk ESS/s {min_ess / seconds:8.1f}", flush=True)
+        print(f"{method:<11} {seconds:7.1f} s   min bulk ESS/s {min_ess / seconds:8.1f}",
+              flush=True)
     base = results["vectorized"]
     print("relative to vectorized (time, ESS/s):",
           {m: (round(t / base[0], 2), round(e / base[1], 2)) for m, (t, e) in results.items()})

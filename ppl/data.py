@@ -36,7 +36,8 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError([error(f"the data file is not valid JSON: {exc.msg} (line {exc.lineno}, "
-                               f"column {exc.colno})", hint="fix the JSON syntax")], where) from None
+                               f"column {exc.colno})", hint="fix the JSON syntax")],
+                        where) from None
     if not isinstance(data, dict):
         raise DataError([error("the data file must hold a JSON object mapping names to values",
                                hint='write it as {"N": 3, "y": [1, 2, 3]}')], where)
@@ -111,7 +112,9 @@ def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, An
 
 
 def _integral(arr: np.ndarray) -> bool:
-    return arr.dtype.kind in "biu" or bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if arr.dtype.kind in "biu":
+        return True
+    return bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
 
 
 def _describe_value(arr: np.ndarray) -> str:
@@ -155,12 +158,21 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
                 f"{'; ' + sizes if sizes else ''}), but it has shape {arr.shape}",
                 "supply an array of the declared shape, or fix the sizes in the data")
     if t.elem == "int" and not _integral(arr):
-        return (f"data '{name}' is declared int, but it holds non-integer values",
-                f"declare '{name}' as real, or supply whole numbers")
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        return (f"data '{name}' is declared int, but it holds non-integer values"
+                f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or supply whole numbers")
     if not np.all(np.isfinite(arr)):
-        return (f"data '{name}' holds NaN or infinite values",
+        return (f"data '{name}' holds NaN or infinite values{_first_bad(arr, ~np.isfinite(arr))}",
                 "remove or impute missing values before fitting")
     return None
+
+
+def _first_bad(arr: np.ndarray, bad: np.ndarray) -> str:
+    """' (the first is 2.5 at [2])': the first offending entry of an array, 1-based."""
+    if arr.ndim == 0 or not np.any(bad):
+        return ""
+    where = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f" (the first is {arr[where].item()!r} at [{', '.join(str(i + 1) for i in where)}])"
 
 
 def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
@@ -185,7 +197,8 @@ def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
                 bad = value >= limit if strict else value > limit
             if np.any(bad):
                 where = np.argwhere(np.atleast_1d(bad))[0]
-                position = "" if value.ndim == 0 else f" at [{', '.join(str(i + 1) for i in where)}]"
+                at = ", ".join(str(i + 1) for i in where)
+                position = "" if value.ndim == 0 else f" at [{at}]"
                 shown = np.atleast_1d(value)[tuple(where)] if value.ndim else value
                 problems.append(error(
                     f"data '{sym.name}' violates its {side} bound: value {shown}{position}",

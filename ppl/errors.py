@@ -85,7 +85,8 @@ class InternalError(Exception):
     def __init__(self, message: str):
         super().__init__(
             f"internal error in ppl: {message}\n"
-            "This is a bug in ppl, not in your model; please report it with the model that caused it."
+            "This is a bug in ppl, not in your model; please report it with the model "
+            "that caused it."
         )
 
 

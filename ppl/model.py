@@ -96,7 +96,6 @@ class Model:
         _check_counts(draws=draws)
         compiled = self.compile(data)
         keys = jax.random.split(jax.random.PRNGKey(seed), draws)
-        compiled.prior_draw(keys[0])  # raises a located error for improper priors
         samples = jax.jit(jax.vmap(compiled.prior_draw))(keys)
         return prior_datatree(compiled, {k: np.asarray(v) for k, v in samples.items()})
 

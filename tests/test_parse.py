@@ -444,6 +444,10 @@ _TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*|\d+\.?\d*|\.\*|\./|[<>=!]=|&&|\|\||\
 _EXTRA_TOKENS = ["data", "param", "for", "in", "target", "+=", "~", "=", ":", ",", "(", ")",
                  "[", "]", "+", "-", "*", "^", "<", ">=", "!", "&&", "1", "0", "2.5", "1:N",
                  "int", "real", "vector", "matrix", "normal", "poisson", "exp", "N", "\n", ";"]
+_NAME_POOL = ["N", "K", "x", "y", "normal", "poisson", "bernoulli", "categorical", "dirichlet",
+              "half_normal", "multi_normal", "lkj_corr_cholesky", "flat", "exp", "sum", "dot",
+              "softmax", "min", "int", "real", "vector", "matrix", "data", "param", "target"]
+_NUMBER_POOL = ["0", "1", "2", "3", "0.5", "1.5", "100", "-1"]
 _CHARACTERS = list("()[]{},:;~=+-*/^<>!&|.#$0123456789 \nabcNxy_\t\\")
 
 
@@ -452,8 +456,10 @@ def mutated_cases(draw):
     label, text, data = draw(st.sampled_from(CASES))
     for _ in range(draw(st.integers(1, 3))):
         tokens = [m.span() for m in _TOKEN.finditer(text)]
+        pool = None
         kind = draw(st.sampled_from(["delete", "insert", "swap", "delete_token",
-                                     "duplicate_token", "replace_token", "swap_tokens"]))
+                                     "duplicate_token", "replace_token", "swap_tokens",
+                                     "replace_name", "replace_number"]))
         if kind in ("delete", "insert", "swap"):
             i = draw(st.integers(0, max(0, len(text) - 1)))
             if kind == "delete":
@@ -463,6 +469,13 @@ def mutated_cases(draw):
             else:
                 text = text[:i] + text[i + 1: i + 2] + text[i: i + 1] + text[i + 2:]
             continue
+        if kind in ("replace_name", "replace_number"):
+            # Mostly still valid syntax: exercises the checker, the data checks and compile.
+            pattern = r"[A-Za-z]\w*" if kind == "replace_name" else r"\d+\.?\d*"
+            tokens = [m.span() for m in re.finditer(pattern, text)]
+            pool = (_NAME_POOL + [text[x:y] for x, y in tokens] if kind == "replace_name"
+                    else _NUMBER_POOL)
+            kind = "replace_token"
         if not tokens:
             continue
         a, b = tokens[draw(st.integers(0, len(tokens) - 1))]
@@ -471,7 +484,8 @@ def mutated_cases(draw):
         elif kind == "duplicate_token":
             text = text[:b] + " " + text[a:b] + text[b:]
         elif kind == "replace_token":
-            pool = _EXTRA_TOKENS + [text[x:y] for x, y in tokens]
+            if pool is None:
+                pool = _EXTRA_TOKENS + [text[x:y] for x, y in tokens]
             text = text[:a] + draw(st.sampled_from(pool)) + text[b:]
         else:
             c, d = tokens[draw(st.integers(0, len(tokens) - 1))]

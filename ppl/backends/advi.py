@@ -412,7 +412,8 @@ def pareto_k(log_weights: np.ndarray) -> float:
     try:
         from arviz_stats.base import array_stats
 
-        return float(array_stats.psislw(values, r_eff=1, axis=-1)[1])
+        # psislw takes log-likelihood-like values: the log-weights' negatives (as in LOO)
+        return float(array_stats.psislw(-values, r_eff=1, axis=-1)[1])
     except Exception:  # noqa: BLE001 - a diagnostic only; never fail a fit over it
         return float("nan")
 

@@ -3,11 +3,12 @@
 The log-density is maximised on the flat unconstrained space with L-BFGS (``optax.lbfgs`` with
 its zoom line search; ``optimizer="lbfgs"``, the default) or Adam (``optimizer="adam"``, with a
 cosine-decayed ``learning_rate`` so the last steps settle on the optimum), from ``num_starts``
-random uniform(-2, 2) starting points (default: ``settings.chains``), all optimised at once
-(vmapped) in one compiled ``lax.while_loop``; the start with the highest objective wins. An
-optimisation stops when the largest absolute gradient component is below ``tol``, when an
-L-BFGS step changes the objective by less than ten machine epsilons relative to its size, or
-after ``max_steps`` (default 1000 for L-BFGS, 10000 for Adam).
+random uniform(-2, 2) starting points (default: ``settings.chains``), all in one compiled call
+(``lax.while_loop`` per start; L-BFGS runs the starts one after another with ``lax.map``, Adam
+vmaps them); the start with the highest objective wins. An optimisation stops when the largest
+absolute gradient component is below ``tol``, when an L-BFGS step changes the objective by less
+than ten machine epsilons relative to its size, or after ``max_steps`` (default 1000 for L-BFGS,
+10000 for Adam).
 
 Which mode: ``jacobian=True`` (default) maximises the unconstrained log-density, log |Jacobian|
 of the constraining transforms included: the mode of the density that the samplers and the
@@ -143,7 +144,7 @@ def _adam_one(fun: Callable, max_steps: int, tol: float, learning_rate: float) -
 def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
               optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
               learning_rate: float = 0.05) -> dict[str, Any]:
-    """Maximise ``objective`` from each row of ``starts`` (vmapped). Returns the best point
+    """Maximise ``objective`` from each row of ``starts``. Returns the best point
     ``mode`` with its ``objective``, ``steps`` and ``converged``, and every start's
     ``start_objectives``."""
     steps = max_steps or _DEFAULT_STEPS[optimizer]
@@ -153,7 +154,12 @@ def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
 
     one = (_lbfgs_one(fun, steps, tol) if optimizer == "lbfgs"
            else _adam_one(fun, steps, tol, learning_rate))
-    xs, values, counts, converged = jax.jit(jax.vmap(one))(starts)
+    if optimizer == "lbfgs":
+        # One start after another: a vmapped L-BFGS (nested line-search loops) takes about
+        # three times as long to compile, and each run is short.
+        xs, values, counts, converged = jax.jit(lambda s: jax.lax.map(one, s))(starts)
+    else:
+        xs, values, counts, converged = jax.jit(jax.vmap(one))(starts)
     finite = np.all(np.isfinite(np.asarray(xs)), axis=1)
     objectives = np.where(finite, -np.asarray(values), -np.inf)
     objectives = np.where(np.isfinite(objectives), objectives, -np.inf)

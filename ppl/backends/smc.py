@@ -74,8 +74,8 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
     non-finite prior density are rejected. Raises a located :class:`SamplingError` when a
     parameter has an improper (flat) prior, which cannot be simulated.
     """
-    try:
-        model.prior_draw(key)
+    try:  # traced abstractly: only the improper-prior check runs, nothing is evaluated
+        jax.eval_shape(model.prior_draw, key)
     except SamplingError as exc:
         raise _for_smc(exc) from None
     names = model.latent_names
@@ -246,7 +246,7 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
     out, lp = temper(loop_key, particles)
     stages = int(out.stage)
     lam = float(out.state.tempering_param)
-    if not lam == 1.0:
+    if lam != 1.0:
         if np.isnan(lam) or not np.isfinite(float(out.log_evidence)):
             raise _invalid(
                 "SMC failed: the log-likelihood is not finite at the particles",

@@ -289,10 +289,11 @@ class CompiledModel:
                     raise improper_prior_error(node, self.graph)
                 key, sub = jax.random.split(key)
                 dist, shape = self.distribution(node, env)
-                value = _from_variate(node, _sample(dist, sub, shape))
                 if node.declared_bounds is not None and node.kind == "latent":
-                    c = _bounds_constraint(node.declared_bounds, env)
-                    value = jnp.where(c(value), value, jnp.nan)
+                    value = _truncated_sample(dist, sub, shape,
+                                              _bounds_constraint(node.declared_bounds, env))
+                else:
+                    value = _from_variate(node, _sample(dist, sub, shape))
                 env[node.name] = value
                 out[node.name] = value
         return out
@@ -337,6 +338,22 @@ def _sample(dist, key, shape):
         extra = tuple(shape)[: len(shape) - len(dist.event_shape)]
         dist = dist.expand(extra)
     return dist.sample(key)
+
+
+def _truncated_sample(dist, key, shape, constraint):
+    """A draw from ``dist`` restricted to ``constraint`` (declared bounds narrower than the
+    prior's support), by inverting the CDF between the bounds. Distributions without a CDF
+    fall back to plain draws, with out-of-bounds values marked NaN."""
+    lower = getattr(constraint, "lower_bound", -jnp.inf)
+    upper = getattr(constraint, "upper_bound", jnp.inf)
+    try:
+        full = dist.expand(tuple(shape)) if tuple(dist.batch_shape) != tuple(shape) else dist
+        lo, hi = full.cdf(jnp.broadcast_to(lower, shape)), full.cdf(jnp.broadcast_to(upper, shape))
+        u = jax.random.uniform(key, tuple(shape), minval=lo, maxval=hi)
+        return jnp.clip(full.icdf(u), lower, upper)
+    except (NotImplementedError, AttributeError):
+        value = _sample(dist, key, shape)
+        return jnp.where(constraint(value), value, jnp.nan)
 
 
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64

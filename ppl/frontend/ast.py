@@ -7,7 +7,6 @@ exactly when they have the same structure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from ppl.source import NO_SPAN, Span
 
@@ -84,7 +83,7 @@ class ArrayLiteral:
     span: Span = NO_SPAN
 
 
-Expr = Union[Number, Name, Call, Binary, Unary, Index, ArrayLiteral]
+Expr = Number | Name | Call | Binary | Unary | Index | ArrayLiteral
 
 # ---------------------------------------------------------------------------- declarations
 
@@ -178,7 +177,7 @@ class TargetIncrement:
     span: Span = NO_SPAN
 
 
-Statement = Union[DataDecl, ParamDecl, Sample, Define, TargetIncrement]
+Statement = DataDecl | ParamDecl | Sample | Define | TargetIncrement
 
 
 @dataclass(frozen=True)

@@ -219,7 +219,8 @@ class _Checker:
                     found.add(n.id)
                 elif (n.id, n.span.line, n.span.column) not in reported:
                     reported.add((n.id, n.span.line, n.span.column))
-                    hint = _suggest(n.id, known) or "declare it with `data` or give it a distribution"
+                    hint = (_suggest(n.id, known)
+                            or "declare it with `data` or give it a distribution")
                     if n.id in FUNCTIONS or n.id in DISTRIBUTIONS:
                         hint = f"'{n.id}' is a function; call it with arguments: {n.id}(...)"
                     self.err(f"unknown name '{n.id}'", n.span, hint)
@@ -240,8 +241,8 @@ class _Checker:
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
-                     f"use it on the right of '~' (x ~ {call.func}(...)), or add its log density "
-                     "with `target +=` once densities are available as functions")
+                     f"a distribution goes on the right of '~': write `x ~ {call.func}(...)` to "
+                     "give a quantity x this distribution")
             return
         self.err(f"unknown function '{call.func}'", call.func_span,
                  _suggest(call.func, FUNCTIONS) or "see the function reference for what exists")
@@ -615,7 +616,7 @@ class _Checker:
         for decl in (data, param):
             if decl is not None:
                 declared = self.declared_type(decl)
-                self.bounds(decl.bounds, declared)
+                self.bounds(decl.bounds, declared, of_data=decl is data)
         if sample is not None and sample.type is not None:
             declared = self.type_spec(sample.type)
             self.bounds(sample.bounds, declared)
@@ -623,6 +624,10 @@ class _Checker:
             kind = "data" if data else "latent"
             return Symbol(name, kind, declared, span, data_decl=data, param_decl=param,
                           depends=frozenset(deps), data_only=data is not None)
+        if data is not None and declared is not None:
+            # Observed data may appear in its own distribution (`y[n] ~ normal(y[n - 1], s)`);
+            # its declared type is known, so that expression is checked like any other.
+            self.types[name] = declared
         t = self.sampled(sample, declared, data)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
@@ -643,7 +648,7 @@ class _Checker:
         return Symbol(name, "observable", t, span, sample=sample, define=define,
                       depends=frozenset(deps))
 
-    def bounds(self, b: ast.Bounds | None, declared: Type):
+    def bounds(self, b: ast.Bounds | None, declared: Type, of_data: bool = False):
         if b is None:
             return
         for end in (b.lower, b.upper):
@@ -651,6 +656,10 @@ class _Checker:
                 continue
             t = self.expr(end, {})
             if t.is_error:
+                continue
+            if of_data and not self.is_data_only(end, {}):
+                self.err("a bound of data must be known from the data, but this one depends on "
+                         "a parameter", end.span, "use numbers or other data in the bounds of data")
                 continue
             if t.rank and not same_shape(t, declared):
                 self.err(f"a bound must be a scalar or have the declared shape "

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 # A size is an int once the data is known, else the source text of its expression ("J").
-Dim = Union[int, str]
+Dim = int | str
 
 
 @dataclass(frozen=True)

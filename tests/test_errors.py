@@ -1,0 +1,115 @@
+"""User mistakes and their messages, as golden files.
+
+Each ``tests/golden/errors/NAME.ppl`` is a model with a mistake; ``NAME.json`` or ``NAME.csv``
+next to it, when present, is its data. ``NAME.expected`` holds the exact rendered error:
+``file:line:col: error: message``, the source line, a caret and the hint. Run the tests with
+``PPL_UPDATE_GOLDEN=1`` to rewrite the expected files after a deliberate change, and review the
+difference by eye: a message must point at the right place and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+import ppl
+import ppl.cli
+from ppl.data import read_data_file
+
+ERRORS = Path(__file__).resolve().parent / "golden" / "errors"
+CASES = sorted(p.stem for p in ERRORS.glob("*.ppl"))
+
+
+def _data_file(stem: str) -> str | None:
+    for suffix in (".json", ".csv"):
+        if (ERRORS / (stem + suffix)).exists():
+            return stem + suffix
+    return None
+
+
+def _error_of(stem: str) -> ppl.PPLError:
+    """The error that loading the model (and binding its data, if any) raises."""
+    text = (ERRORS / f"{stem}.ppl").read_text()
+    data_file = _data_file(stem)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ppl.PPLError) as info:
+            model = ppl.model(text, name=f"{stem}.ppl")
+            if data_file is not None:
+                model.compile(read_data_file(data_file))  # relative: the golden folder
+    return info.value
+
+
+def test_there_are_enough_cases():
+    assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize("stem", CASES)
+def test_error_message(stem, golden, monkeypatch):
+    monkeypatch.chdir(ERRORS)
+    error = _error_of(stem)
+    rendered = str(error)
+    golden(ERRORS / f"{stem}.expected", rendered + "\n")
+    for diagnostic in error.diagnostics:  # every message says how to fix it
+        assert diagnostic.hint, diagnostic
+        assert diagnostic.severity == "error"
+    assert "Traceback" not in rendered
+
+
+@pytest.mark.parametrize("stem", CASES)
+def test_cli_check_prints_the_same_message(stem, capsys, monkeypatch):
+    """`ppl check` prints exactly the golden text on stderr, unwrapped, and exits with 1."""
+    monkeypatch.chdir(ERRORS)
+    args = ["check", f"{stem}.ppl"]
+    if _data_file(stem):
+        args += ["--data", _data_file(stem)]
+    assert ppl.cli.main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (ERRORS / f"{stem}.expected").read_text()
+
+
+def test_error_kinds(monkeypatch):
+    monkeypatch.chdir(ERRORS)
+    assert type(_error_of("unknown_name")) is ppl.ModelError
+    assert type(_error_of("syntax_arrow")) is ppl.ModelError
+    assert type(_error_of("data_missing")) is ppl.DataError
+    assert type(_error_of("bad_data_file")) is ppl.DataError
+
+
+def test_independent_errors_are_reported_together():
+    error = _error_of("many_errors")
+    lines = [d.span.line for d in error.diagnostics]
+    assert lines == [4, 5, 6, 7]
+    assert len(str(error).split("\n\n")) == 4
+
+
+def test_errors_carry_positions():
+    error = _error_of("unknown_name")
+    (diagnostic,) = error.diagnostics
+    span = diagnostic.span
+    assert (span.line, span.column, span.end_line, span.end_column) == (6, 16, 6, 20)
+    assert diagnostic.message == "unknown name 'sigam'"
+    assert diagnostic.hint == "did you mean 'sigma'?"
+
+
+def test_caret_keeps_tabs():
+    with pytest.raises(ppl.ModelError) as info:
+        ppl.model("data N: int\n\tmu ~ normall(0, 1)\n")
+    assert str(info.value).splitlines()[2] == "       \t     ^^^^^^^"
+
+
+def test_error_without_source_location():
+    with pytest.raises(ppl.PPLError) as info:
+        ppl.model("mu ~ normal(0, 1)").sample(draws=0)
+    assert str(info.value) == ("<model>: error: draws must be an integer >= 1, not 0\n"
+                               "  hint: pass draws=1000 or similar")
+
+
+def test_unreadable_model_file(tmp_path):
+    with pytest.raises(ppl.ModelError) as info:
+        ppl.load(tmp_path / "missing.ppl")
+    assert str(info.value) == (f"{tmp_path / 'missing.ppl'}: error: cannot read the model "
+                               "file: No such file or directory\n  hint: check the path")
