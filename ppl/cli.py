@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--predictive", action="store_true",
                      help="also draw from the posterior predictive distribution")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                     help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
+                          "(repeatable)")
 
     check = sub.add_parser("check", help="check a model (and its data) for errors")
     check.add_argument("model")
@@ -115,14 +118,34 @@ def _cmd_run(args, out: Console, err: Console) -> int:
             err.print(f"ppl run: --{name} must be at least {0 if name == 'warmup' else 1}",
                       markup=False)
             return 2
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"ppl run: --option needs KEY=VALUE, not '{item}'", markup=False)
+            return 2
+        options[key.strip()] = _option_value(value.strip())
     fit = model.sample(data, backend=args.backend, chains=args.chains, draws=args.draws,
                        warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
-                       posterior_predictive=args.predictive)
+                       posterior_predictive=args.predictive, **options)
     print_summary(fit, out, err)
     if args.output:
         save(fit, Path(args.output))
         out.print(f"draws written to {args.output}", markup=False)
     return 0
+
+
+def _option_value(text: str):
+    """Backend option values from the command line: booleans, numbers, else strings."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
 
 
 _COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "backends": _cmd_backends}

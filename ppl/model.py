@@ -80,6 +80,7 @@ class Model:
             raise SamplingError([error("the model has no parameters to sample",
                                        hint="every quantity is data; add a parameter with '~'")],
                                 self.source)
+        _check_no_discrete_latents(compiled)
         from ppl.results import to_datatree  # ArviZ is imported only when results are made
 
         chosen = get_backend(backend)
@@ -122,6 +123,22 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
+
+
+def _check_no_discrete_latents(compiled: CompiledModel) -> None:
+    """Discrete data left out of the data would become a parameter, which gradient-based
+    inference cannot sample (prior simulation can, so compile() allows it)."""
+    from ppl.errors import DataError
+    from ppl.library.distributions import DISTRIBUTIONS
+
+    missing = [n for n in compiled.graph.of_kind("latent")
+               if n.sample is not None and DISTRIBUTIONS[n.sample.dist.func].discrete]
+    if missing:
+        raise DataError([error(
+            f"data '{n.name}' is missing; it has the discrete distribution "
+            f"{n.sample.dist.func}, so it cannot be left out and sampled as a parameter",
+            n.symbol.span, f"supply '{n.name}' in the data") for n in missing],
+            compiled.graph.source)
 
 
 def _check_counts(**counts: int) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import ppl
+from ppl.backends.advi import FullRank, MeanField, resolve_family
 from ppl.backends.base import available_backends
 from ppl.backends.map import laplace_covariance, map_objective
 
@@ -195,3 +196,11 @@ def test_laplace_draws_and_posterior_predictive(gamma_poisson):
 def test_bad_options_are_located_errors(gamma_poisson, backend, options, message):
     with pytest.raises(ppl.SamplingError, match=message):
         gamma_poisson["model"].sample(gamma_poisson["data"], backend=backend, **options)
+
+
+def test_families_are_pluggable_objects():
+    assert resolve_family("fullrank") == FullRank()
+    custom = MeanField(name="my-meanfield")  # any object with name, init, transform, log_prob
+    assert resolve_family(custom) is custom
+    with pytest.raises(ppl.SamplingError, match="not a variational family"):
+        resolve_family(object())

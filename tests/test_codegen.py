@@ -240,6 +240,7 @@ param p: real in [0, 1]
 p ~ beta(2, 3)
 param s: real > 1
 param t: real < -1
+q: vector[3] ~ beta(2, 3)
 """
 
 
@@ -247,10 +248,11 @@ def test_declared_bounds_and_flat_priors():
     compiled = _compile(BOUNDED, {})
 
     def reference(v, u):
-        p, s, t = v["p"], v["s"], v["t"]
+        p, s, t, q = v["p"], v["s"], v["t"], v["q"]
         assert 0 < p < 1 and s > 1 and t < -1
         prior = (stats.beta.logpdf(p, 2, 3) + np.log(p * (1 - p))  # logit transform
-                 + np.log(s - 1) + np.log(-1 - t))  # shifted exp transforms, flat priors
+                 + np.log(s - 1) + np.log(-1 - t)  # shifted exp transforms, flat priors
+                 + (stats.beta.logpdf(q, 2, 3) + np.log(q * (1 - q))).sum())
         return prior, 0.0
 
     check_against(compiled, reference)

@@ -215,10 +215,11 @@ def resolve_family(family: Any) -> Family:
             raise _bad_option(f"unknown variational family '{family}'",
                               f"use one of: {', '.join(FAMILIES)}, or a family object")
         return FAMILIES[family]
-    if all(hasattr(family, a) for a in ("init", "sample", "log_prob")):
+    if all(hasattr(family, a) for a in ("name", "init", "transform", "log_prob")):
         return family
     raise _bad_option(f"{family!r} is not a variational family",
-                      "pass 'meanfield', 'fullrank', or an object with init, sample, log_prob")
+                      "pass 'meanfield', 'fullrank', or an object with name, init, transform "
+                      "and log_prob")
 
 
 def _validate(opts: ADVIOptions) -> None:
@@ -465,8 +466,7 @@ class ADVI:
             "vi_gradient": opts.gradient, "vi_num_mc": int(opts.num_mc),
             "vi_steps": result["steps"], "vi_converged": int(result["converged"]),
             "vi_objective": result["objective"],
-            "vi_elbo": float(np.mean(log_w[np.isfinite(log_w)])) if np.isfinite(log_w).any()
-            else float("nan"),
+            "vi_elbo": float(np.mean(log_w)),
             "vi_pareto_k": pareto_k(log_w), "vi_tol": float(opts.tol),
         }
         if opts.objective != "elbo":
@@ -484,5 +484,5 @@ class ADVI:
             attrs=attrs)
 
 
-__all__ = ["ADVI", "ADVIOptions", "Family", "FullRank", "MeanField", "bound", "fit",
-           "make_loss", "pareto_k", "resolve_family"]
+__all__ = ["ADVI", "ADVIOptions", "FAMILIES", "Family", "FullRank", "MeanField", "bound",
+           "dreg_coefficients", "fit", "make_loss", "pareto_k", "resolve_family", "sample"]

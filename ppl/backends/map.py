@@ -16,7 +16,9 @@ Laplace approximation live on. For a positive parameter this is *not* the mode o
 posterior (for ``lambda ~ gamma(a, b)`` alone it is ``a / b``, not ``(a - 1) / b``).
 ``jacobian=False`` leaves the Jacobian out and so maximises the plain log posterior of the
 constrained values: the MAP estimate Stan's ``optimize`` reports (and the penalised maximum
-likelihood estimate), ``(a - 1) / b`` above.
+likelihood estimate), ``(a - 1) / b`` above. Without the Jacobian a posterior may have no
+interior mode: a hierarchical scale (eight schools' ``tau``) then runs to 0, where the gradient
+on the unconstrained space vanishes too, so the fit reports convergence with the scale at ~0.
 
 Output: with ``laplace=False`` (default) the posterior holds the mode as one chain of one draw
 (shape (1, 1, dimension), whatever ``chains`` and ``draws`` are): a point estimate, with no

@@ -1,0 +1,191 @@
+"""Data: from dicts, lists, numpy arrays, pandas DataFrames, CSV and JSON files; conversion to
+the declared element types; entries the model does not use only warn."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ppl
+from ppl.data import as_mapping, read_data_file
+
+REGRESSION = """
+data N: int >= 1
+data x: vector[N]
+data y: vector[N]
+data k: int[N] >= 0
+a ~ normal(0, 1)
+b ~ normal(0, 1)
+y ~ normal(a + b * x, 1)
+k ~ poisson_log(a)
+"""
+X = [0.0, 1.0, 2.0]
+Y = [0.5, 1.4, 2.6]
+K = [0, 2, 1]
+EXPECTED = {"N": np.int64(3), "x": np.array(X), "y": np.array(Y), "k": np.array(K)}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ppl.model(REGRESSION)
+
+
+def _bound(model, data) -> dict[str, np.ndarray]:
+    """The validated arrays, with their dtypes, for ``data``; no warnings allowed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, arrays, notes = model.bind(data)
+    assert notes == []
+    return arrays
+
+
+def _assert_expected(arrays):
+    assert set(arrays) == set(EXPECTED)
+    for name, want in EXPECTED.items():
+        np.testing.assert_allclose(arrays[name], want, rtol=1e-7)  # float32 input is rounded
+    assert arrays["x"].dtype == np.float64 and arrays["y"].dtype == np.float64
+    assert arrays["k"].dtype == np.int64 and arrays["N"].dtype == np.int64
+
+
+@pytest.mark.parametrize("data", [
+    {"N": 3, "x": X, "y": Y, "k": K},  # lists
+    {"N": np.int32(3), "x": np.array(X), "y": np.array(Y, dtype=np.float32),
+     "k": np.array(K, dtype=np.int16)},  # numpy, other widths
+    {"N": 3, "x": (0, 1, 2), "y": Y, "k": [0.0, 2.0, 1.0]},  # ints for reals, whole floats
+    {"N": np.array(3), "x": pd.Series(X), "y": pd.Series(Y), "k": pd.Series(K)},  # Series
+], ids=["lists", "numpy", "converted", "series"])
+def test_data_from_python_values(model, data):
+    _assert_expected(_bound(model, data))
+
+
+def test_data_from_a_dataframe():
+    model = ppl.model("data x: vector[3]\ndata y: vector[3]\ndata k: int[3]\n"
+                      "b ~ normal(0, 1)\ny ~ normal(b * x, 1)\nk ~ poisson_log(b)\n")
+    frame = pd.DataFrame({"x": X, "y": Y, "k": K})
+    assert set(as_mapping(frame)) == {"x", "y", "k"}
+    arrays = _bound(model, frame)
+    np.testing.assert_array_equal(arrays["y"], Y)
+    assert arrays["k"].dtype == np.int64
+    compiled = model.compile(frame)
+    assert compiled.observed_names == ["y", "k"]
+
+
+def test_data_from_a_dataframe_and_sizes(model):
+    frame = pd.DataFrame({"x": X, "y": Y, "k": K})
+    _assert_expected(_bound(model, {"N": len(frame), **as_mapping(frame)}))
+
+
+def test_data_from_a_json_file(model, tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"N": 3, "x": X, "y": Y, "k": K}))
+    data = read_data_file(path)
+    _assert_expected(_bound(model, data))
+
+
+def test_data_from_a_csv_file(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y,k\n" + "".join(f"{a},{b},{c}\n" for a, b, c in zip(X, Y, K,
+                                                                              strict=True)))
+    data = read_data_file(path)
+    assert set(data) == {"x", "y", "k"}
+    assert data["k"].dtype == np.int64 and data["y"].dtype == np.float64
+    np.testing.assert_array_equal(data["x"], X)  # whole numbers read as integers ...
+    model = ppl.model("data x: vector[3]\ndata y: vector[3]\ndata k: int[3]\n"
+                      "b ~ normal(0, 1)\ny ~ normal(b * x, 1)\nk ~ poisson_log(b)\n")
+    assert _bound(model, data)["x"].dtype == np.float64  # ... and converted where real
+
+
+def test_matrix_data_from_nested_lists():
+    model = ppl.model("data N: int\ndata K: int\ndata X: matrix[N, K]\n"
+                      "b: vector[K] ~ normal(0, 1)\ntarget += sum(X * b)\n")
+    arrays = _bound(model, {"N": 2, "K": 3, "X": [[1, 2, 3], [4, 5, 6]]})
+    assert arrays["X"].shape == (2, 3) and arrays["X"].dtype == np.float64
+    with pytest.raises(ppl.DataError, match=r"should have shape \(2, 3\) \(matrix\[2, 3\]; "
+                                            r"N=2, K=3\), but it has shape \(3, 2\)"):
+        model.bind({"N": 2, "K": 3, "X": [[1, 2], [3, 4], [5, 6]]})
+
+
+def test_unused_entries_only_warn(model):
+    data = {"N": 3, "x": X, "y": Y, "k": K, "extra": [1, 2], "zz": 1}
+    _, arrays, notes = model.bind(data)
+    assert "extra" not in arrays
+    assert [n.message for n in notes] == ["data entries not used by the model: extra, zz"]
+    assert notes[0].severity == "warning"
+    with pytest.warns(UserWarning, match="data entries not used by the model: extra, zz"):
+        compiled = model.compile(data)
+    assert "extra" not in compiled.data
+
+
+def test_observed_data_may_be_left_out(model):
+    _, arrays, _ = model.bind({"N": 3, "x": X})
+    assert set(arrays) == {"N", "x"}
+    compiled = model.compile({"N": 3, "x": X})
+    assert set(compiled.latent_names) == {"a", "b", "y", "k"}  # simulated, not observed
+    assert compiled.observed_names == []
+
+
+def test_data_must_be_a_mapping(model):
+    with pytest.raises(ppl.DataError, match="data must be a dict or a pandas DataFrame, not list"):
+        model.bind([1, 2, 3])
+
+
+def test_size_must_be_a_single_integer(model):
+    with pytest.raises(ppl.DataError) as info:
+        model.bind({"N": [3], "x": X, "y": Y, "k": K})
+    assert info.value.diagnostics[0].message == (
+        "data 'N' must be a single integer, but it is an array of shape (1,)")
+
+
+def test_data_dependent_bounds():
+    model = ppl.model("data G: int\ndata N: int\ndata g: int[N] in [1, G]\n"
+                      "a: vector[G] ~ normal(0, 1)\ntarget += sum(a[g])\n")
+    _bound(model, {"G": 2, "N": 3, "g": [1, 2, 2]})
+    with pytest.raises(ppl.DataError) as info:
+        model.bind({"G": 2, "N": 3, "g": [1, 3, 2]})
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == "data 'g' violates its upper bound: value 3 at [2]"
+    assert (diagnostic.span.line, diagnostic.span.column) == (3, 16)  # `in [1, G]`
+
+
+def test_several_data_problems_are_reported_together(model):
+    with pytest.raises(ppl.DataError) as info:
+        model.bind({"N": 3, "x": [1.0, 2.0], "k": [0.5, 1, 2]})
+    assert [d.message for d in info.value.diagnostics] == [
+        "data 'x' should have shape (3,) (vector[3]; N=3), but it has shape (2,)",
+        "data 'k' is declared int, but it holds non-integer values (the first is 0.5 at [1])",
+    ]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("list.json", "[1, 2]", "the data file must hold a JSON object mapping names to values"),
+    ("ragged.csv", "a,b\n1,2\n3\n", "CSV row 3 has 1 fields, the header has 2"),
+    ("empty.csv", "", "the CSV file is empty"),
+    ("text.csv", "a\nx\n", "CSV row 2, column 'a': 'x' is not a number"),
+])
+def test_bad_data_files(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ppl.DataError) as info:
+        read_data_file(path)
+    assert info.value.diagnostics[0].message == message
+    assert str(info.value).startswith(f"{path}: error: {message}\n  hint: ")
+
+
+def test_missing_data_file(tmp_path):
+    with pytest.raises(ppl.DataError, match="cannot read the data file: No such file"):
+        read_data_file(tmp_path / "nothing.json")
+
+
+def test_missing_discrete_data_cannot_be_sampled(model):
+    """Left out, `k` would be a parameter; the prior can simulate it, NUTS cannot sample it."""
+    compiled = model.compile({"N": 3, "x": X, "y": Y})
+    assert "k" in compiled.latent_names
+    with pytest.raises(ppl.DataError) as info:
+        model.sample({"N": 3, "x": X, "y": Y}, chains=1, draws=1, warmup=0)
+    assert [d.message for d in info.value.diagnostics] == [
+        "data 'k' is missing; it has the discrete distribution poisson_log, so it cannot be "
+        "left out and sampled as a parameter"]
