@@ -68,9 +68,14 @@ class Model:
     def sample(self, data: Any = None, backend: str = "nuts", chains: int = 4,
                draws: int = 1000, warmup: int = 1000, seed: int = 0, *,
                posterior_predictive: bool = False, log_likelihood: bool = False,
-               progress: bool = False, precision: str = "float64", **backend_options: Any):
+               prior: bool = False, progress: bool = False, precision: str = "float64",
+               **backend_options: Any):
         """Fit the model and return an ArviZ DataTree.
 
+        Groups: ``posterior`` (latent and deterministic quantities), ``sample_stats``,
+        ``observed_data``; with ``posterior_predictive=True`` draws of the observed variables,
+        with ``log_likelihood=True`` their pointwise log-likelihood (for LOO/WAIC), with
+        ``prior=True`` also ``prior`` and ``prior_predictive`` (``chains * draws`` draws).
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
         ``dense_mass``, ``chain_method``).
         """
@@ -86,8 +91,13 @@ class Model:
         chosen = get_backend(backend)
         settings = RunSettings(chains, draws, warmup, seed, progress)
         result = chosen.run(compiled, settings, **backend_options)
-        return to_datatree(compiled, result, posterior_predictive=posterior_predictive,
-                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name)
+        fit = to_datatree(compiled, result, posterior_predictive=posterior_predictive,
+                          log_likelihood=log_likelihood, seed=seed, backend=chosen.name)
+        if prior:
+            simulated = self.sample_prior_predictive(data, draws=chains * draws, seed=seed + 2)
+            for group in simulated.children:
+                fit[group] = simulated[group]
+        return fit
 
     def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0):
         """Simulate parameters and observables from the prior (``prior`` and

@@ -503,7 +503,11 @@ def test_mutated_models_raise_only_ppl_errors(case):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            model = ppl.model(text)
-            model.compile(data)
+            compiled = ppl.model(text).compile(data)
         except ppl.PPLError as error:
             _assert_located(error, text)
+            return
+    # What checks and compiles also traces: a scalar log-density (no compilation needed).
+    out = jax.eval_shape(compiled.log_density,
+                         jax.ShapeDtypeStruct((compiled.dimension,), compiled.dtype))
+    assert out.shape == ()
