@@ -29,10 +29,11 @@ _enable_compilation_cache()
 from ppl.backends.base import available_backends  # noqa: E402
 from ppl.codegen.model import CompiledModel  # noqa: E402
 from ppl.errors import DataError, ModelError, PPLError, SamplingError  # noqa: E402
+from ppl.jupyter import load_ipython_extension  # noqa: E402  (%load_ext ppl)
 from ppl.model import Model, load, model  # noqa: E402
 
 __all__ = [
     "CompiledModel", "DataError", "Model", "ModelError", "PPLError", "SamplingError",
-    "available_backends", "load", "model",
+    "available_backends", "load", "load_ipython_extension", "model",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The ``ppl`` command line: run, check, ir, backends.
+"""The ``ppl`` command line: run, check, ir, graph, backends.
 
 Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage.
 """
@@ -42,6 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     ir = sub.add_parser("ir", help="print the model's graph IR")
     ir.add_argument("model")
     ir.add_argument("--data", help="use the data's sizes and observed variables")
+
+    graph = sub.add_parser("graph", help="draw the model graph (.svg, .png, .pdf or .dot)")
+    graph.add_argument("model")
+    graph.add_argument("--data", help="use the data's sizes and observed variables")
+    graph.add_argument("--output", "-o", metavar="FILE",
+                       help="write the graph here; the suffix picks the format: .svg, .png and "
+                            ".pdf need Graphviz's `dot` program, .dot does not (default: DOT "
+                            "source on standard output)")
 
     sub.add_parser("backends", help="list the installed inference backends")
     return parser
@@ -100,6 +108,26 @@ def _cmd_ir(args, out: Console, err: Console) -> int:
     return 0
 
 
+def _cmd_graph(args, out: Console, err: Console) -> int:
+    from ppl.ir import render
+
+    if args.output:
+        suffix = Path(args.output).suffix.lower().lstrip(".")
+        if suffix not in render.FORMATS:
+            err.print(f"ppl graph: cannot write '{args.output}': name the output file with one "
+                      f"of the suffixes {', '.join('.' + s for s in render.FORMATS)}",
+                      markup=False)
+            return 2
+    model = _load(args.model)
+    graph = model.graph_ir(_read(args.data) if args.data else None)
+    if not args.output:
+        out.file.write(render.to_dot(graph))  # verbatim: no markup, emoji or tab expansion
+        return 0
+    render.write(graph, args.output)
+    out.print(f"graph written to {args.output}", markup=False)
+    return 0
+
+
 def _cmd_backends(args, out: Console, err: Console) -> int:
     from ppl.backends.base import available_backends
 
@@ -148,7 +176,8 @@ def _option_value(text: str):
     return text
 
 
-_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "backends": _cmd_backends}
+_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "graph": _cmd_graph,
+             "backends": _cmd_backends}
 
 if __name__ == "__main__":
     sys.exit(main())

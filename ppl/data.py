@@ -152,6 +152,8 @@ def validate(checked: CheckedModel, data: Mapping[str, Any]
 
 def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
     expected = tuple(t.shape)
+    if not all(isinstance(d, (int, np.integer)) for d in expected):
+        return None  # a size is missing from the data, reported on its own
     if arr.shape != expected:
         sizes = ", ".join(f"{n}={d}" for n, d in zip(t.dim_names, expected) if n)
         return (f"data '{name}' should have shape {expected} ({t.describe()}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -15,15 +15,23 @@ from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.errors import ModelError, PPLError, SamplingError, error
 from ppl.frontend.check import CheckedModel, check
 from ppl.frontend.parse import parse
+from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
+from ppl.jupyter import GraphDisplay
 from ppl.source import Source
+
+if TYPE_CHECKING:
+    import graphviz
 
 _DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
 
-class Model:
-    """A parsed and checked model. Bind data with :meth:`compile`, fit with :meth:`sample`."""
+class Model(GraphDisplay):
+    """A parsed and checked model. Bind data with :meth:`compile`, fit with :meth:`sample`.
+
+    In Jupyter a model displays as its graph (see :meth:`graph`).
+    """
 
     def __init__(self, source: Source):
         self.source = source
@@ -58,12 +66,24 @@ class Model:
         graph = lower(checked, supplied=set(arrays))
         return compile_graph(graph, arrays, _DTYPES[precision])
 
+    def graph_ir(self, data: Any = None) -> Graph:
+        """The graph IR (sizes concrete and observed-ness decided when data is given)."""
+        if data is None:
+            return lower(self.checked)
+        checked, arrays, _ = self.bind(data)
+        return lower(checked, supplied=set(arrays))
+
     def ir(self, data: Any = None) -> str:
         """The text dump of the graph IR (sizes concrete when data is given)."""
-        if data is None:
-            return dump(lower(self.checked))
-        checked, arrays, _ = self.bind(data)
-        return dump(lower(checked, supplied=set(arrays)))
+        return dump(self.graph_ir(data))
+
+    def graph(self, data: Any = None) -> graphviz.Digraph:
+        """The model graph as a ``graphviz.Digraph``: node kinds drawn distinctly, plates for
+        indexed families. ``.source`` is its DOT text; ``.render()`` and Jupyter display need
+        Graphviz's ``dot`` program. ``ppl.ir.render.write`` writes it to a file."""
+        from ppl.ir.render import digraph
+
+        return digraph(self.graph_ir(data))
 
     def sample(self, data: Any = None, backend: str = "nuts", chains: int = 4,
                draws: int = 1000, warmup: int = 1000, seed: int = 0, *,

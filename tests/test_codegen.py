@@ -49,6 +49,7 @@ def check_against(compiled, reference, n: int = 3, rtol: float = 1e-9):
     """``reference(values, u) -> (log prior incl. Jacobian, log likelihood)`` at random points."""
     points = _points(compiled, n)
     density, prior, lik, constrained = _evaluate(compiled, points)
+    np.testing.assert_allclose(np.asarray(density), np.asarray(prior + lik), rtol=1e-12)
     for i, u in enumerate(points):
         want_prior, want_lik = reference(_values(constrained, i), u)
         np.testing.assert_allclose(float(prior[i]), want_prior, rtol=rtol, atol=1e-9)

@@ -101,6 +101,18 @@ def test_caret_keeps_tabs():
     assert str(info.value).splitlines()[2] == "       \t     ^^^^^^^"
 
 
+def test_line_endings_and_form_feeds():
+    """Lines end at '\n' only, as the parser counts them: a CRLF file shows no '\r', and a form
+    feed (a space to the grammar) does not start a new line."""
+    with pytest.raises(ppl.ModelError) as info:
+        ppl.model("data N: int\r\n\fmu ~ normall(0, 1)\r\n")
+    assert str(info.value).splitlines()[:3] == [
+        "<string>:2:7: error: unknown distribution 'normall'",
+        "   2 | \fmu ~ normall(0, 1)",
+        "             ^^^^^^^",
+    ]
+
+
 def test_error_without_source_location():
     with pytest.raises(ppl.PPLError) as info:
         ppl.model("mu ~ normal(0, 1)").sample(draws=0)

@@ -355,7 +355,9 @@ def _extend(children):
     binary_ops = st.sampled_from(sorted(pretty._PRECEDENCE))
     argument = st.builds(ast.Argument, children, st.none() | _NAMES)
     index_item = children | st.builds(ast.Slice, st.none() | children, st.none() | children)
+    conditional = getattr(ast, "Conditional", None)  # `if c then a else b`, where supported
     return st.one_of(
+        *([st.builds(conditional, children, children, children)] if conditional else []),
         st.builds(ast.Binary, binary_ops, children, children),
         st.builds(ast.Unary, st.sampled_from(["-", "!"]), children),
         st.builds(ast.Call, st.sampled_from(["f", "normal", "exp"]),

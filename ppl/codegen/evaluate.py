@@ -34,13 +34,42 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.Binary):
         return _binary(e.op, evaluate(e.left, env), evaluate(e.right, env))
     if isinstance(e, ast.Call):
-        spec = FUNCTIONS[e.func]
-        return implementation(spec, len(e.args))(*(evaluate(a.value, env) for a in e.args))
+        args = [evaluate(a.value, env) for a in e.args]
+        if e.func not in FUNCTIONS:
+            return _log_density_call(e.func, args)
+        return implementation(FUNCTIONS[e.func], len(e.args))(*args)
+    if isinstance(e, ast.Conditional):
+        return _conditional(e, env)
     if isinstance(e, ast.Index):
         return index(evaluate(e.base, env), e.indices, env)
     if isinstance(e, ast.ArrayLiteral):
         return jnp.stack([jnp.asarray(evaluate(i, env)) for i in e.items])
     raise TypeError(f"cannot evaluate {e!r}")
+
+
+def _log_density_call(func: str, args: list):
+    """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
+    from ppl.frontend.check import density_spec
+    from ppl.library.distributions import build_distribution
+
+    spec = density_spec(func)
+    shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
+    value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
+    dist = build_distribution(spec, params, shape)
+    return dist.log_prob(value - 1 if spec.one_based else value)
+
+
+def _conditional(e: ast.Conditional, env):
+    """Only the chosen branch runs (lax.cond), so the other may be undefined there: e.g. the
+    first element of a recursion reading x[t - 1]."""
+    then = lambda: evaluate(e.then, env)  # noqa: E731
+    orelse = lambda: evaluate(e.orelse, env)  # noqa: E731
+    kinds = [jax.eval_shape(branch) for branch in (then, orelse)]
+    dtype = jnp.result_type(*(k.dtype for k in kinds))
+    shape = jnp.broadcast_shapes(*(k.shape for k in kinds))
+    cond = jnp.asarray(evaluate(e.cond, env)) != 0
+    return lax.cond(cond, lambda: jnp.broadcast_to(jnp.asarray(then(), dtype), shape),
+                    lambda: jnp.broadcast_to(jnp.asarray(orelse(), dtype), shape))
 
 
 def _binary(op: str, a, b):
@@ -57,6 +86,11 @@ def index(value, items, env) -> jax.Array:
     """1-based indexing, one axis at a time (outer indexing, as in Stan and R)."""
     axis = 0
     for item in items:
+        if isinstance(item, ast.Slice) and _moves(item, env):
+            start, width = _window(item, env, value.shape[axis])
+            value = lax.dynamic_slice_in_dim(value, start - 1, width, axis=axis)
+            axis += 1
+            continue
         if isinstance(item, ast.Slice):
             lo = 1 if item.lo is None else concrete_int(item.lo, env)
             hi = value.shape[axis] if item.hi is None else concrete_int(item.hi, env)
@@ -69,6 +103,29 @@ def index(value, items, env) -> jax.Array:
                                                                           mode="clip")
         axis += jnp.ndim(i)
     return value
+
+
+def _is_range_variable(value) -> bool:
+    """Range variables are the only traced integer scalars (data is concrete)."""
+    return (isinstance(value, jax.core.Tracer) and jnp.ndim(value) == 0
+            and jnp.issubdtype(value.dtype, jnp.integer))
+
+
+def _moves(item: ast.Slice, env) -> bool:
+    from ppl.frontend.check import free_names
+
+    return any(_is_range_variable(env.get(n.id)) for end in (item.lo, item.hi)
+               for n in free_names(end))
+
+
+def _window(item: ast.Slice, env, size: int):
+    """Start (traced) and fixed length of a window such as ``y[t - K:t - 1]``; the checker has
+    made sure the length does not depend on the range variable."""
+    frozen = {k: (0 if _is_range_variable(v) else v) for k, v in env.items()}
+    lo0 = 1 if item.lo is None else concrete_int(item.lo, frozen)
+    hi0 = size if item.hi is None else concrete_int(item.hi, frozen)
+    start = 1 if item.lo is None else evaluate(item.lo, env)
+    return start, hi0 - lo0 + 1
 
 
 def concrete_int(e: ast.Expr, env) -> int:

@@ -16,8 +16,10 @@ import numpy as np
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from ppl.codegen.evaluate import concrete_int, evaluate, map_over
+from ppl.codegen.evaluate import comprehension_range, concrete_int, evaluate, map_over
 from ppl.errors import SamplingError, error
+from ppl.frontend import ast
+from ppl.frontend.check import CONSTRAINED_TYPES, recursion_lag, self_references
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 
@@ -36,8 +38,21 @@ class Block:
         return math.prod(self.unconstrained_shape)
 
 
+def declared_constraint(node: Node):
+    """The constraint of a declared constrained type (``simplex[K]``, ``ordered[K]``, ...)."""
+    if node.symbol is None:
+        return None
+    for holder in (node.symbol.param_decl, node.symbol.sample):
+        spec = getattr(holder, "type", None) if holder is not None else None
+        if spec is not None and spec.kind in CONSTRAINED_TYPES:
+            return getattr(constraints, CONSTRAINED_TYPES[spec.kind][1])
+    return None
+
+
 def _layout_constraint(node: Node):
     """A constraint of the right kind for computing the unconstrained shape."""
+    if declared_constraint(node) is not None:
+        return declared_constraint(node)
     if node.declared_bounds is not None or node.sample is None:
         return constraints.real
     support = DISTRIBUTIONS[node.sample.dist.func].support
@@ -68,13 +83,57 @@ def _bounds_constraint(bounds, env):
 def definition_value(node: Node, env):
     """The value of a definition ``name = expr`` (or its map over a range)."""
     d = node.symbol.define
+    if d.comprehension is not None and self_references(d.expr, d.name):
+        return _recursion(d, env)
     if d.comprehension is not None:
         return map_over(d.comprehension, env, lambda scope: evaluate(d.expr, scope))
     return evaluate(d.expr, env)
 
 
+def _recursion(d, env):
+    """``x[t] = f(x[t - k], ...) for t in 1:T`` as a ``lax.scan`` carrying the last K values
+    (never unrolled). Elements before the first are NaN, so a missing start shows up."""
+    var = d.comprehension.var
+    lags = sorted({recursion_lag(u, var) for u in self_references(d.expr, d.name)})
+    depth = lags[-1]
+    names = {k: f"{d.name}@{k}" for k in lags}
+    body = _replace_lags(d.expr, d.name, var, names)
+    steps = comprehension_range(d.comprehension, env)
+    shape_probe = {**env, var: steps[0], **{n: jnp.nan for n in names.values()}}
+    item = jax.eval_shape(lambda: jnp.asarray(evaluate(body, shape_probe), jnp.float64))
+    dtype = jnp.result_type(float)
+
+    def step(history, t):
+        scope = {**env, var: t, **{n: history[depth - k] for k, n in names.items()}}
+        value = jnp.broadcast_to(jnp.asarray(evaluate(body, scope), dtype), item.shape)
+        return jnp.concatenate([history[1:], value[None]]), value
+
+    start = jnp.full((depth,) + item.shape, jnp.nan, dtype)
+    return jax.lax.scan(step, start, steps)[1]
+
+
+def _replace_lags(node, name, var, names):
+    """The expression with each ``name[var - k]`` replaced by the name ``names[k]``."""
+    import dataclasses
+
+    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) and node.base.id == name:
+        return ast.Name(names[recursion_lag(node, var)], node.span)
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(_replace_lags(v, name, var, names) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _replace_lags(value, name, var, names)
+    return dataclasses.replace(node, **changes)
+
+
 def support(node: Node, dist, env):
-    """Where a latent lives: its declared bounds if any, else its prior's support."""
+    """Where a latent lives: its declared type or bounds if any, else its prior's support."""
+    if declared_constraint(node) is not None:
+        return declared_constraint(node)
     if node.declared_bounds is not None:
         return _bounds_constraint(node.declared_bounds, env)
     return dist.support if dist is not None else constraints.real

@@ -83,7 +83,17 @@ class ArrayLiteral:
     span: Span = NO_SPAN
 
 
-Expr = Number | Name | Call | Binary | Unary | Index | ArrayLiteral
+@dataclass(frozen=True)
+class Conditional:
+    """``if cond then a else b``; only the chosen branch is evaluated for a scalar condition."""
+
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    span: Span = NO_SPAN
+
+
+Expr = Conditional | Number | Name | Call | Binary | Unary | Index | ArrayLiteral
 
 # ---------------------------------------------------------------------------- declarations
 
@@ -92,7 +102,7 @@ Expr = Number | Name | Call | Binary | Unary | Index | ArrayLiteral
 class TypeSpec:
     """``int``, ``real``, ``vector[n]``, ``matrix[n, m]`` or an array ``int[..]`` / ``real[..]``."""
 
-    kind: str  # "int", "real", "vector", "matrix"
+    kind: str  # "int", "real", "vector", "matrix", or a constrained type such as "simplex"
     dims: tuple[Expr, ...] = ()
     span: Span = NO_SPAN
 

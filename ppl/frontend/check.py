@@ -19,7 +19,17 @@ from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
 from ppl.library.functions import ARITY, FUNCTIONS
 from ppl.source import NO_SPAN, Source, Span
 
-RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix"}
+RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix", "if",
+            "then", "else", "simplex", "ordered", "positive_ordered", "unit_vector",
+            "cholesky_factor_corr", "cholesky_factor_cov", "corr_matrix", "cov_matrix"}
+
+# Constrained types: (rank of the value, NumPyro constraint name).
+CONSTRAINED_TYPES = {
+    "simplex": (1, "simplex"), "ordered": (1, "ordered_vector"),
+    "positive_ordered": (1, "positive_ordered_vector"), "unit_vector": (1, "sphere"),
+    "cholesky_factor_corr": (2, "corr_cholesky"), "cholesky_factor_cov": (2, "lower_cholesky"),
+    "corr_matrix": (2, "corr_matrix"), "cov_matrix": (2, "positive_definite"),
+}
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,9 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[ast.Name]:
     elif isinstance(node, ast.ArrayLiteral):
         for i in node.items:
             yield from free_names(i, bound)
+    elif isinstance(node, ast.Conditional):
+        for part in (node.cond, node.then, node.orelse):
+            yield from free_names(part, bound)
     elif isinstance(node, ast.TypeSpec):
         for d in node.dims:
             yield from free_names(d, bound)
@@ -112,6 +125,68 @@ def _calls(node) -> Iterator[ast.Call]:
     elif isinstance(node, ast.ArrayLiteral):
         for i in node.items:
             yield from _calls(i)
+    elif isinstance(node, ast.Conditional):
+        for part in (node.cond, node.then, node.orelse):
+            yield from _calls(part)
+
+
+def self_references(node, name: str) -> list:
+    """Every ``name[...]`` (or bare ``name``) inside an expression."""
+    found = []
+
+    def walk(n):
+        if isinstance(n, ast.Index) and isinstance(n.base, ast.Name) and n.base.id == name:
+            found.append(n)
+            for i in n.indices:
+                walk(i)
+            return
+        if isinstance(n, ast.Name) and n.id == name:
+            found.append(n)
+        for child in _children(n):
+            walk(child)
+
+    walk(node)
+    return found
+
+
+def _children(n) -> list:
+    if isinstance(n, ast.Binary):
+        return [n.left, n.right]
+    if isinstance(n, ast.Unary):
+        return [n.operand]
+    if isinstance(n, ast.Call):
+        return [a.value for a in n.args]
+    if isinstance(n, ast.Index):
+        return [n.base, *n.indices]
+    if isinstance(n, ast.Slice):
+        return [e for e in (n.lo, n.hi) if e is not None]
+    if isinstance(n, ast.ArrayLiteral):
+        return list(n.items)
+    if isinstance(n, ast.Conditional):
+        return [n.cond, n.then, n.orelse]
+    return []
+
+
+def recursion_lag(use, var: str) -> int | None:
+    """k for a use ``x[var - k]`` with an integer literal k >= 1, else None."""
+    if not isinstance(use, ast.Index) or len(use.indices) != 1:
+        return None
+    index = use.indices[0]
+    if (isinstance(index, ast.Binary) and index.op == "-" and isinstance(index.left, ast.Name)
+            and index.left.id == var and isinstance(index.right, ast.Number)
+            and isinstance(index.right.value, int) and index.right.value >= 1):
+        return index.right.value
+    return None
+
+
+def density_spec(func: str) -> DistributionSpec | None:
+    """The distribution of a log-density function such as ``normal_lpdf`` or ``poisson_lpmf``."""
+    for suffix, discrete in (("_lpdf", False), ("_lpmf", True)):
+        if func.endswith(suffix):
+            spec = DISTRIBUTIONS.get(func[: -len(suffix)])
+            if spec is not None and spec.discrete == discrete and spec.proper:
+                return spec
+    return None
 
 
 def _suggest(name: str, candidates) -> str:
@@ -130,7 +205,8 @@ class _Checker:
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
         self.types: dict[str, Type] = {}
-        self.values: dict[str, int] = {}  # known integer scalars (data and transformed data)
+        self.values: dict[str, int] = dict(self.sizes)  # known integer scalars
+        self.observable_decls: dict[str, ast.DataDecl] = {}
         self.data_only: dict[str, bool] = {}
 
     def err(self, message: str, span: Span, hint: str = "") -> Type:
@@ -232,12 +308,14 @@ class _Checker:
             deps[name] = set()
             for node, bound in self.parts(entry):
                 deps[name] |= visit(node, bound)
-            deps[name].discard(name) if "sample" in entry and "data" in entry else None
+            recursive = "define" in entry and entry["define"].comprehension is not None
+            if recursive or ("sample" in entry and "data" in entry):
+                deps[name].discard(name)  # earlier elements of itself (checked later)
         factor_deps = [frozenset(visit(f.expr, frozenset())) for f in factors]
         return deps, factor_deps
 
     def check_callee(self, call: ast.Call):
-        if call.func in FUNCTIONS:
+        if call.func in FUNCTIONS or density_spec(call.func) is not None:
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
@@ -289,17 +367,20 @@ class _Checker:
         value = self.const(e)
         return value if value is not None else pretty.expr(e)
 
-    def const(self, e: ast.Expr) -> int | None:
-        """The value of an integer expression of the data, when the data is known."""
+    def const(self, e: ast.Expr, bindings: dict[str, int] | None = None) -> int | None:
+        """The value of an integer expression of the data, when the data is known
+        (``bindings`` give values to range variables)."""
         if isinstance(e, ast.Number):
             return e.value if isinstance(e.value, int) else None
         if isinstance(e, ast.Name):
+            if bindings and e.id in bindings:
+                return bindings[e.id]
             return self.values.get(e.id)
         if isinstance(e, ast.Unary) and e.op == "-":
-            v = self.const(e.operand)
+            v = self.const(e.operand, bindings)
             return None if v is None else -v
         if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "%"):
-            a, b = self.const(e.left), self.const(e.right)
+            a, b = self.const(e.left, bindings), self.const(e.right, bindings)
             if a is None or b is None:
                 return None
             if e.op == "%":
@@ -311,6 +392,11 @@ class _Checker:
         return all(n.id in local or self.data_only.get(n.id, False) for n in free_names(e))
 
     def type_spec(self, spec: ast.TypeSpec) -> Type:
+        if spec.kind in CONSTRAINED_TYPES:
+            rank = CONSTRAINED_TYPES[spec.kind][0]
+            size = self.size(spec.dims[0], "a size")
+            name = pretty.expr(spec.dims[0]) if isinstance(spec.dims[0], ast.Name) else None
+            return Type("real", (size,) * rank, (name,) * rank)
         dims = tuple(self.size(d, "a size") for d in spec.dims)
         names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None for d in spec.dims)
         for d, e in zip(dims, spec.dims):
@@ -327,6 +413,8 @@ class _Checker:
         if isinstance(e, ast.Name):
             if e.id in local:
                 return local[e.id]
+            if e.id not in self.types and e.id in self.observable_decls:
+                return self.type_spec(self.observable_decls[e.id].type)
             return self.types.get(e.id, ERROR)
         if isinstance(e, ast.ArrayLiteral):
             items = [self.expr(i, local) for i in e.items]
@@ -340,6 +428,8 @@ class _Checker:
                                     node.span)
             elem = "int" if all(t.elem == "int" for t in items) else "real"
             return Type(elem, (len(items),) + first.shape, (None,) + first.dim_names)
+        if isinstance(e, ast.Conditional):
+            return self.conditional(e, local)
         if isinstance(e, ast.Unary):
             t = self.expr(e.operand, local)
             return t.with_elem("int") if e.op == "!" and not t.is_error else t
@@ -395,10 +485,45 @@ class _Checker:
         elem = "int" if both_int and op in ("+", "-", "*", ".*", "%") else "real"
         return shape.with_elem(elem)
 
+    def conditional(self, e: ast.Conditional, local) -> Type:
+        cond = self.expr(e.cond, local)
+        a, b = self.expr(e.then, local), self.expr(e.orelse, local)
+        if cond.is_error or a.is_error or b.is_error:
+            return ERROR
+        if cond.elem != "int" or cond.rank != 0:
+            return self.err(f"the condition of 'if' must be a single integer (a comparison), "
+                            f"not {cond.describe()}", e.cond.span,
+                            "compare scalars, e.g. if t == 1 then ... else ...")
+        if not same_shape(a, b):
+            return self.err(f"the two branches of 'if' must have the same shape, but 'then' is "
+                            f"{a.describe()} and 'else' is {b.describe()}", e.span)
+        return a.with_elem("int" if a.elem == b.elem == "int" else "real")
+
+    def density(self, e: ast.Call, spec: DistributionSpec, local) -> Type:
+        """``normal_lpdf(y, mu, sigma)``: element-wise log-density of a univariate family."""
+        if spec.event_rank or any(spec.ranks()):
+            return self.err(f"{e.func}() is only available for univariate distributions",
+                            e.func_span, f"use {spec.name} with '~' instead")
+        want = 1 + len(spec.params)
+        if len(e.args) != want or any(a.name for a in e.args):
+            return self.err(f"{e.func}() takes {want} plain arguments (the value, then "
+                            f"{', '.join(spec.params)}), not {len(e.args)}", e.span)
+        shape = Type("real")
+        for a in e.args:
+            t = self.expr(a.value, local)
+            if t.is_error:
+                return ERROR
+            merged = self.elementwise(shape, t, a.value, f"the arguments of {e.func}")
+            if merged is None:
+                return ERROR
+            shape = merged
+        return shape.with_elem("real")
+
     def call(self, e: ast.Call, local) -> Type:
         spec = FUNCTIONS.get(e.func)
         if spec is None:
-            return ERROR  # reported when names were collected
+            dspec = density_spec(e.func)
+            return self.density(e, dspec, local) if dspec is not None else ERROR
         args = [self.expr(a.value, local) for a in e.args]
         for a in e.args:
             if a.name is not None:
@@ -424,6 +549,32 @@ class _Checker:
                 return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
                                 e.args[0].span)
             return args[0].with_elem(elem)
+        if rule in ("matrix", "square_matrix"):
+            t = args[0]
+            if t.rank != 2 or (rule == "square_matrix"
+                               and dims_equal(t.shape[0], t.shape[1]) is False):
+                kind = "a square matrix" if rule == "square_matrix" else "a matrix"
+                return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
+            if e.func == "transpose":
+                return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            if e.func == "to_vector":
+                size = (t.shape[0] * t.shape[1] if all(isinstance(d, int) for d in t.shape)
+                        else f"{t.shape[0]} * {t.shape[1]}")
+                return Type(t.elem, (size,))
+            return t.with_elem("real")
+        if rule == "diag":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return Type("real", args[0].shape * 2, args[0].dim_names * 2)
+        if rule == "mix":
+            shape = Type("real")
+            for t, a in zip(args, e.args):
+                merged = self.elementwise(shape, t, a.value, f"the arguments of {e.func}()")
+                if merged is None:
+                    return ERROR
+                shape = merged
+            return shape.with_elem("real")
         if rule == "dot":
             if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
                 return self.err(f"dot() needs two vectors of the same length, not "
@@ -445,6 +596,13 @@ class _Checker:
         multi = 0
         for axis, item in enumerate(e.indices):
             size = base.shape[axis]
+            if isinstance(item, ast.Slice) and self.moves(item, local):
+                width = self.moving_slice(item, local, size)
+                if width is None:
+                    return ERROR
+                shape.append(width)
+                names.append(None)
+                continue
             if isinstance(item, ast.Slice):
                 lo = self.slice_end(item.lo, local, 1)
                 hi = self.slice_end(item.hi, local, size)
@@ -501,6 +659,50 @@ class _Checker:
             return None
         value = self.const(node)
         return value if value is not None else pretty.expr(node)
+
+    @staticmethod
+    def moves(item: ast.Slice, local) -> bool:
+        """Whether a slice's ends depend on a range variable (a window moving with it)."""
+        return any(n.id in local for end in (item.lo, item.hi) for n in free_names(end))
+
+    def moving_slice(self, item: ast.Slice, local, size: Dim) -> Dim | None:
+        """A window such as ``y[t - K:t - 1]``: its ends may move with the range variable,
+        its length may not (lengths are fixed before sampling)."""
+        for end in (item.lo, item.hi):
+            if end is None:
+                continue
+            t = self.expr(end, local)
+            if t.is_error:
+                return None
+            if t.elem != "int" or t.rank != 0:
+                self.err(f"a slice end must be an integer, not {t.describe()}", end.span)
+                return None
+            if not self.is_data_only(end, local):
+                self.err("slice ends must be known from the data and the range variable",
+                         end.span, "a slice's length is fixed before sampling")
+                return None
+        lo = item.lo or ast.Number(1)
+        hi = item.hi or (ast.Number(size) if isinstance(size, int) else None)
+        if hi is None:
+            return "?"
+        variables = {n.id for end in (lo, hi) for n in free_names(end) if n.id in local}
+        widths = set()
+        for value in (0, 1):
+            bound = {v: value for v in variables}
+            a, b = self.const(lo, bound), self.const(hi, bound)
+            if a is None or b is None:
+                return f"{pretty.expr(hi)} - {pretty.expr(lo)} + 1"
+            widths.add(b - a + 1)
+        if len(widths) > 1:
+            self.err(f"the length of this slice changes with {', '.join(sorted(variables))}",
+                     item.span, "a moving window needs a fixed length, e.g. y[t - K:t - 1]")
+            return None
+        width = widths.pop()
+        if width < 0:
+            self.err(f"this slice runs backwards (length {width})", item.span,
+                     "write the lower end first: lo:hi")
+            return None
+        return width
 
     # -- comprehensions ------------------------------------------------------------------
     def comprehension(self, c: ast.Comprehension) -> Dim:
@@ -676,14 +878,39 @@ class _Checker:
             return self.err(f"the index '{d.index_var}' must be the variable of the range, "
                             f"'{c.var}'", d.name_span, f"write {d.name}[{c.var}] = ...")
         length = self.comprehension(c)
-        item = self.expr(d.expr, {c.var: INT})
+        name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) else None
+        if any(n.id == d.name for n in free_names(d.expr)):
+            item = self.recursion(d, length, name)
+        else:
+            item = self.expr(d.expr, {c.var: INT})
         if item.is_error:
             return ERROR
         if c.lo is not None and self.const(c.lo) not in (1, None):
             self.err("a definition by a range must start at 1", c.lo.span,
                      f"write for {c.var} in 1:..., so that {d.name}[1] is the first element")
-        name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) else None
         return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+
+    def recursion(self, d: ast.Define, length: Dim, dim_name: str | None) -> Type:
+        """``x[t] = f(x[t - 1], ...) for t in 1:T``: each element may use earlier ones (it
+        compiles to a scan). Every use must be ``x[t - k]`` with a constant k >= 1."""
+        var = d.comprehension.var
+        bad = [use for use in self_references(d.expr, d.name) if recursion_lag(use, var) is None]
+        for use in bad:
+            self.err(f"'{d.name}' refers to itself here in a way that is not well-founded",
+                     use.span, f"inside its own definition, use only earlier elements: "
+                     f"{d.name}[{var} - 1], {d.name}[{var} - 2], ... (a constant lag >= 1)")
+        if bad:
+            return ERROR
+        item = REAL
+        for _ in range(2):  # the element type may be a vector: settle it in a second pass
+            self.types[d.name] = Type(item.elem, (length,) + item.shape,
+                                      (dim_name,) + item.dim_names)
+            found = self.expr(d.expr, {var: INT})
+            if found.is_error or found == item:
+                break
+            item = found.with_elem("real")
+        self.types.pop(d.name, None)
+        return found if found.is_error else found.with_elem("real")
 
     def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
         local = {}
@@ -758,7 +985,16 @@ class _Checker:
     def run(self) -> CheckedModel:
         entries, factors = self.collect()
         deps, factor_deps = self.dependencies(entries, factors)
-        order = self.order(entries, deps)
+        # Using observed data (y[t - 1] in a recursion for y's own scale, say) reads the data
+        # values, which exist from the start: such uses do not order the statements.
+        observable = {n for n, e in entries.items() if "data" in e and "sample" in e}
+        data_types = {n: e["data"] for n, e in entries.items() if n in observable}
+        ordering = {n: {d for d in ds if d not in observable or "sample" in entries[n]
+                        and n == d} for n, ds in deps.items()}
+        for n in observable:
+            ordering[n] = deps[n]
+        order = self.order(entries, ordering)
+        self.observable_decls = data_types
         symbols: dict[str, Symbol] = {}
         for name in order:
             sym = self.symbol(name, entries[name], deps[name])

@@ -105,6 +105,12 @@ class _ToAst(Transformer):
     def matrix_type(self, meta, children):
         return ast.TypeSpec("matrix", (children[0], children[1]), _meta_span(meta))
 
+    def constrained_type(self, meta, children):
+        return ast.TypeSpec(str(children[0]), (children[1],), _meta_span(meta))
+
+    def conditional(self, meta, children):
+        return ast.Conditional(children[0], children[1], children[2], _meta_span(meta))
+
     def lower_bound(self, meta, children):
         op, value = children
         return ast.Bounds(lower=value, lower_strict=str(op) == ">", span=_meta_span(meta))
@@ -242,13 +248,21 @@ def _terminal_text(name: str) -> str | None:
     return pattern.value if pattern.type == "str" else None
 
 
+@lru_cache(maxsize=1)
+def _expression_start() -> frozenset[str]:
+    """The terminals that can start an expression, asked of the parser (what follows `x =`)."""
+    interactive = _parser().parse_interactive("x = ")
+    interactive.exhaust_lexer()
+    return frozenset(interactive.accepts()) | _EXPRESSION_START
+
+
 def _expected_words(names: set[str]) -> str:
     """'a name, ')' or an operator' for a set of terminal names."""
     names = set(names)
     words = []
     if {"NAME", "NUMBER"} <= names:
         words.append("an expression")
-        names -= _EXPRESSION_START
+        names -= _expression_start()
     operator = bool(names & _OPERATORS) or any(_terminal_text(n) in ("||", "&&") for n in names)
     if operator:
         names = {n for n in names - _OPERATORS - {"LSQB"} if _terminal_text(n) not in ("||", "&&")}

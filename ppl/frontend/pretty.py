@@ -8,6 +8,7 @@ _PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">="
                "+": 4, "-": 4, "*": 5, "/": 5, ".*": 5, "./": 5, "%": 5, "^": 7}
 _UNARY = 6
 _ATOM = 8
+_CONDITIONAL = 0
 
 
 def _number(value: float | int) -> str:
@@ -20,6 +21,8 @@ def _number(value: float | int) -> str:
 
 
 def _precedence(expr: ast.Expr) -> int:
+    if isinstance(expr, ast.Conditional):
+        return _CONDITIONAL
     if isinstance(expr, ast.Binary):
         return _PRECEDENCE[expr.op]
     if isinstance(expr, ast.Unary):
@@ -33,6 +36,8 @@ def expr(e: ast.Expr) -> str:
         return _number(e.value)
     if isinstance(e, ast.Name):
         return e.id
+    if isinstance(e, ast.Conditional):
+        return f"if {expr(e.cond)} then {expr(e.then)} else {expr(e.orelse)}"
     if isinstance(e, ast.Call):
         return f"{e.func}({', '.join(_argument(a) for a in e.args)})"
     if isinstance(e, ast.Unary):
@@ -76,7 +81,7 @@ def _index(i: ast.Expr | ast.Slice) -> str:
 
 def type_spec(t: ast.TypeSpec) -> str:
     dims = ", ".join(expr(d) for d in t.dims)
-    if t.kind in ("vector", "matrix") or dims:
+    if t.kind not in ("int", "real") or dims:
         return f"{t.kind}[{dims}]"
     return t.kind
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from ppl.errors import DataError, error
 from ppl.frontend.check import CheckedModel
 from ppl.frontend.types import REAL
 from ppl.ir.graph import Graph, Node
@@ -21,6 +22,19 @@ def _kind(symbol, supplied: Collection[str] | None) -> str:
     return "latent"
 
 
+def _check_supplied_before_use(checked: CheckedModel, symbol, kinds, supplied) -> None:
+    """A quantity computed from observed data whose distribution depends on that quantity
+    (a GARCH scale from lagged y, say) needs the data: it cannot be simulated in order."""
+    for parent in symbol.depends:
+        later = checked.symbols[parent]
+        if parent not in kinds and later.kind == "observable" and _kind(later, supplied) != \
+                "observed":
+            raise DataError([error(
+                f"data '{parent}' is missing, but '{symbol.name}' is computed from it and "
+                f"'{parent}' depends on '{symbol.name}'", checked.symbols[parent].span,
+                f"supply '{parent}' in the data")], checked.source)
+
+
 def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Graph:
     """Build the graph; ``supplied`` are the data names given (None: every declared name)."""
     nodes = []
@@ -34,6 +48,7 @@ def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Gra
                                               for p in symbol.depends):
             kind = "deterministic"
         kinds[symbol.name] = kind
+        _check_supplied_before_use(checked, symbol, kinds, supplied)
         nodes.append(Node(symbol.name, kind, symbol.type, tuple(sorted(symbol.depends)), symbol))
     for i, (factor, deps) in enumerate(checked.factors):
         nodes.append(Node(f"target[{i + 1}]", "factor", REAL, tuple(sorted(deps)), None, factor))

@@ -31,6 +31,10 @@ def _sd(x):
     return jnp.std(x, ddof=1)
 
 
+def _log_mix(theta, a, b):
+    return jnp.logaddexp(jnp.log(theta) + a, jnp.log1p(-theta) + b)
+
+
 def _variance(x):
     return jnp.var(x, ddof=1)
 
@@ -62,7 +66,20 @@ _SPECS = [
     FunctionSpec("softmax", "vector", jax.nn.softmax, "exp(x) / sum(exp(x))"),
     FunctionSpec("log_softmax", "vector", jax.nn.log_softmax, "x - log_sum_exp(x)"),
     FunctionSpec("cumulative_sum", "vector", jnp.cumsum, "running sums", keeps_int=True),
+    FunctionSpec("reverse", "vector", jnp.flip, "the elements in reverse order",
+                 keeps_int=True),
     FunctionSpec("dot", "dot", jnp.dot, "dot product of two vectors"),
+    FunctionSpec("log_mix", "mix", _log_mix,
+                 "log_mix(theta, a, b) = log(theta * exp(a) + (1 - theta) * exp(b)), stably"),
+    FunctionSpec("transpose", "matrix", jnp.transpose, "the transposed matrix",
+                 keeps_int=True),
+    FunctionSpec("to_vector", "matrix", lambda m: jnp.ravel(m, order="F"),
+                 "the matrix's elements as a vector, column by column (as in Stan)",
+                 keeps_int=True),
+    FunctionSpec("cholesky", "square_matrix", jnp.linalg.cholesky,
+                 "lower Cholesky factor L of a positive-definite matrix (L L' = A)"),
+    FunctionSpec("diag_matrix", "diag", jnp.diag, "the diagonal matrix with the vector on "
+                 "its diagonal"),
     FunctionSpec("pow", "binary", jnp.power, "x raised to the power y"),
     FunctionSpec("fmin", "binary", jnp.minimum, "element-wise minimum", keeps_int=True),
     FunctionSpec("fmax", "binary", jnp.maximum, "element-wise maximum", keeps_int=True),
@@ -79,7 +96,8 @@ _MIN_MAX = [
 FUNCTIONS: dict[str, FunctionSpec] = {spec.name: spec for spec in _SPECS + _MIN_MAX}
 
 ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2),
-         "binary": (2, 2), "reduce_or_binary": (1, 2)}
+         "binary": (2, 2), "reduce_or_binary": (1, 2), "matrix": (1, 1),
+         "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3)}
 
 
 def implementation(spec: FunctionSpec, n_args: int) -> Callable:

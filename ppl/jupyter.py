@@ -1,0 +1,98 @@
+"""Jupyter support: models display as their graph, and a ``%%ppl NAME`` cell magic.
+
+- :class:`GraphDisplay` is mixed into :class:`ppl.Model`: a model shown in a notebook is drawn
+  as its graph (SVG, when Graphviz's ``dot`` program is installed) or, without Graphviz, as
+  the text form of its graph IR in a ``<pre>`` block.
+- ``%load_ext ppl`` registers the cell magic ``%%ppl NAME``: the rest of the cell is a model,
+  checked and bound to ``NAME`` in the notebook's namespace. Errors are shown as ppl renders
+  them (line numbers count the ``%%ppl`` line, as the notebook numbers the cell's lines).
+
+IPython is imported only when the extension is loaded, so ppl does not depend on it.
+"""
+
+from __future__ import annotations
+
+import html
+import keyword
+import sys
+from typing import Any
+
+_MAGIC_USAGE = "usage: %%ppl NAME, then the model on the following lines of the cell"
+
+
+class GraphDisplay:
+    """Rich display of a model in Jupyter: ``_repr_svg_`` and ``_repr_html_``.
+
+    The class using it provides ``graph_ir()`` (the graph IR without data) and ``ir()`` (its
+    text dump), as :class:`ppl.Model` does.
+    """
+
+    def _graph_svg(self) -> str | None:
+        """The SVG drawing of the model graph, or None when Graphviz cannot draw it."""
+        cache = self.__dict__.setdefault("_ppl_display_cache", {})
+        if "svg" not in cache:
+            try:
+                from ppl.ir.render import to_svg
+
+                svg = to_svg(self.graph_ir())  # type: ignore[attr-defined]
+                cache["svg"] = svg[svg.find("<svg"):] if "<svg" in svg else svg
+            except Exception:  # a display hook must never fail: fall back to text
+                cache["svg"] = None
+        return cache["svg"]
+
+    def _repr_svg_(self) -> str | None:
+        """The model graph as SVG (None, so that Jupyter uses another form, without Graphviz)."""
+        return self._graph_svg()
+
+    def _repr_html_(self) -> str:
+        """The model graph as inline SVG, or the graph IR as text when Graphviz is missing."""
+        svg = self._graph_svg()
+        if svg is not None:
+            return f'<div class="ppl-model">{svg}</div>'
+        return text_html(self)
+
+
+def text_html(model: Any) -> str:
+    """The text form of a model's graph IR as an HTML ``<pre>`` block."""
+    name = html.escape(str(model.source.name))
+    body = html.escape(model.ir())
+    return (f'<pre class="ppl-model" title="ppl model {name}">'
+            f"# ppl model {name}\n{body}</pre>")
+
+
+def ppl_cell_magic(line: str, cell: str, namespace: dict[str, Any]) -> Any:
+    """Define a model from ``cell`` and bind it to the name given on the magic ``line``.
+
+    Raises IPython's ``UsageError`` (shown without a traceback) for a missing or invalid name
+    and for errors in the model, whose message is ppl's rendered diagnostic.
+    """
+    from IPython.core.error import UsageError
+
+    from ppl.errors import PPLError, render
+    from ppl.model import Model
+    from ppl.source import Source
+
+    name = line.strip()
+    if not name:
+        raise UsageError(f"%%ppl needs a name for the model; {_MAGIC_USAGE}")
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise UsageError(f"%%ppl: '{name}' is not a valid Python name; {_MAGIC_USAGE}")
+    try:
+        # A leading newline stands for the %%ppl line, so error line numbers match the cell.
+        model = Model(Source("\n" + cell, f"<%%ppl {name}>"))
+    except PPLError as exc:
+        raise UsageError(exc.render()) from None
+    for diagnostic in model.warnings:
+        print(render(diagnostic, model.source), file=sys.stderr)
+    namespace[name] = model
+    return model
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext ppl``: register the ``%%ppl NAME`` cell magic in ``ipython``."""
+
+    def ppl(line: str, cell: str) -> None:
+        """%%ppl NAME -- define a ppl model from the cell and bind it to NAME."""
+        ppl_cell_magic(line, cell, ipython.user_ns)
+
+    ipython.register_magic_function(ppl, magic_kind="cell", magic_name="ppl")
