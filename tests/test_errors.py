@@ -106,7 +106,7 @@ def test_line_endings_and_form_feeds():
     feed (a space to the grammar) does not start a new line."""
     with pytest.raises(ppl.ModelError) as info:
         ppl.model("data N: int\r\n\fmu ~ normall(0, 1)\r\n")
-    assert str(info.value).splitlines()[:3] == [
+    assert str(info.value).split("\n")[:3] == [
         "<string>:2:7: error: unknown distribution 'normall'",
         "   2 | \fmu ~ normall(0, 1)",
         "             ^^^^^^^",

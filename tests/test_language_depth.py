@@ -1,0 +1,137 @@
+"""Recursions, moving windows, conditionals, constrained types and log-density functions."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import ppl
+
+
+def _error(src: str, data=None) -> str:
+    with pytest.raises(ppl.PPLError) as info:
+        model = ppl.model(src, "m.ppl")
+        if data is not None:
+            model.compile(data)
+    return str(info.value)
+
+
+def test_recursion_compiles_to_a_scan_and_matches_a_python_loop():
+    src = """
+data T: int
+data y: real[T]
+param a: real
+s[t] = (if t == 1 then 1.0 else 0.5 * s[t - 1] + a * y[t - 1]) for t in 1:T
+y ~ normal(0, exp(s))
+"""
+    y = np.array([0.3, -1.2, 0.8, 2.0, -0.1])
+    compiled = ppl.model(src).compile({"T": 5, "y": y})
+    u = jnp.array([0.7])
+    s = [1.0]
+    for t in range(1, 5):
+        s.append(0.5 * s[-1] + 0.7 * y[t - 1])
+    expected = stats.norm(0, np.exp(s)).logpdf(y).sum()
+    assert float(compiled.log_density(u)) == pytest.approx(expected, rel=1e-10)
+    jaxpr = str(jax.make_jaxpr(compiled.log_density)(u))
+    assert "scan" in jaxpr
+    assert np.isfinite(np.asarray(jax.grad(compiled.log_density)(u))).all()
+
+
+def test_recursion_with_two_lags():
+    src = """
+data T: int
+f[t] = (if t <= 2 then 1 else f[t - 1] + f[t - 2]) for t in 1:T
+x ~ normal(f[T], 1)
+"""
+    compiled = ppl.model(src).compile({"T": 10})
+    assert compiled.graph["f"].kind == "transformed_data"  # computed once, before sampling
+    assert np.asarray(compiled.data["f"]).tolist() == [1, 1, 2, 3, 5, 8, 13, 21, 34, 55]
+
+
+def test_recursion_that_is_not_well_founded_is_an_error():
+    message = _error("""
+data T: int
+s[t] = s[t + 1] * 2 for t in 1:T
+x ~ normal(s[1], 1)
+""")
+    assert "m.ppl:3:8: error: 's' refers to itself here in a way that is not well-founded" \
+        in message
+    assert "s[t - 1], s[t - 2], ... (a constant lag >= 1)" in message
+
+
+def test_moving_window_matches_explicit_lags():
+    src = """
+data T: int
+data y: real[T]
+b: vector[2] ~ normal(0, 1)
+y[t] ~ normal(dot(b, y[t - 2:t - 1]), 1) for t in 3:T
+"""
+    y = np.array([0.1, 0.4, -0.3, 0.9, 1.1, -0.5])
+    compiled = ppl.model(src).compile({"T": 6, "y": y})
+    b = np.array([0.2, -0.6])
+    mean = b[0] * y[:-2] + b[1] * y[1:-1]
+    expected = stats.norm(0, 1).logpdf(b).sum() + stats.norm(mean, 1).logpdf(y[2:]).sum()
+    assert float(compiled.log_density(jnp.asarray(b))) == pytest.approx(expected, rel=1e-10)
+
+
+def test_window_whose_length_moves_is_an_error():
+    message = _error("""
+data T: int
+data y: real[T]
+y[t] ~ normal(sum(y[1:t - 1]), 1) for t in 2:T
+""", {"T": 4, "y": [1.0, 2.0, 3.0, 4.0]})
+    assert "the length of this slice changes with t" in message
+    assert "m.ppl:4:21" in message
+
+
+def test_conditional_needs_a_scalar_condition():
+    message = _error("""
+data N: int
+data x: vector[N]
+y = if x > 0 then 1 else 2
+""")
+    assert "the condition of 'if' must be a single integer" in message
+
+
+def test_ordered_and_simplex_types_use_their_bijections():
+    src = """
+data K: int
+mu: ordered[K] ~ normal(0, 1)
+w: simplex[K] ~ dirichlet([1, 2, 3])
+"""
+    compiled = ppl.model(src).compile({"K": 3})
+    assert compiled.dimension == 3 + 2  # a simplex of 3 has 2 free coordinates
+    values = compiled.constrain(jnp.array([0.3, -1.0, 2.0, 0.5, -0.5]))
+    assert np.all(np.diff(np.asarray(values["mu"])) > 0)
+    assert float(jnp.sum(values["w"])) == pytest.approx(1.0)
+
+
+def test_density_functions_match_scipy():
+    src = """
+data N: int
+data y: vector[N]
+data k: int[N]
+m ~ normal(0, 1)
+target += normal_lpdf(y, m, 2) + poisson_lpmf(k, exp(m))
+"""
+    y, k = np.array([0.5, -1.0]), np.array([0, 3])
+    compiled = ppl.model(src).compile({"N": 2, "y": y, "k": k})
+    m = 0.25
+    expected = (stats.norm(0, 1).logpdf(m) + stats.norm(m, 2).logpdf(y).sum()
+                + stats.poisson(np.exp(m)).logpmf(k).sum())
+    assert float(compiled.log_density(jnp.array([m]))) == pytest.approx(expected, rel=1e-10)
+
+
+def test_log_mix_is_a_stable_mixture():
+    src = """
+theta ~ beta(2, 2)
+target += log_mix(theta, normal_lpdf(3, 0, 1), normal_lpdf(3, 5, 1))
+"""
+    compiled = ppl.model(src).compile({})
+    theta = 0.3
+    u = jnp.array([np.log(theta / (1 - theta))])
+    mix = np.log(theta * stats.norm(0, 1).pdf(3) + (1 - theta) * stats.norm(5, 1).pdf(3))
+    jac = np.log(theta * (1 - theta))
+    expected = stats.beta(2, 2).logpdf(theta) + jac + mix
+    assert float(compiled.log_density(u)) == pytest.approx(expected, rel=1e-10)
