@@ -6,9 +6,10 @@ so that highlighting cannot drift from the language:
 
 - keywords and type names from the grammar (``grammar/ppl.lark``): every word literal, those
   of the ``type`` rule being types (``int``, ``real``, ``vector``, ``matrix``, ...);
-- distribution names from :data:`ppl.library.DISTRIBUTIONS` and function names from
-  :data:`ppl.library.FUNCTIONS` (highlighted where they are called, before a ``(``, so that a
-  variable named ``beta`` or ``sd`` stays a name).
+- distribution names from :data:`ppl.library.DISTRIBUTIONS`, and function names from
+  :data:`ppl.library.FUNCTIONS` plus each distribution's log-density (``normal_lpdf``,
+  ``poisson_lpmf``); both are highlighted where they are called, before a ``(``, so that a
+  variable named ``beta`` or ``sd`` stays a name.
 
 The lexer never produces ``Error`` tokens: characters outside the language (a ``;`` or ``$``
 in a model with a mistake) are plain text, so snippets with errors still highlight.
@@ -64,7 +65,9 @@ def grammar_words() -> tuple[list[str], list[str]]:
 
 KEYWORDS, TYPES = grammar_words()
 DISTRIBUTION_NAMES = sorted(DISTRIBUTIONS)
-FUNCTION_NAMES = sorted(FUNCTIONS)
+# Functions, and the log-density of each distribution (normal_lpdf, poisson_lpmf, ...).
+FUNCTION_NAMES = sorted({*FUNCTIONS, *(f"{name}_{'lpmf' if spec.discrete else 'lpdf'}"
+                                       for name, spec in DISTRIBUTIONS.items())})
 _DECLARATIONS = [k for k in ("data", "param") if k in KEYWORDS]
 _CALLED = r"(?=[ \t]*\()"  # a name directly followed by '(' is called
 

@@ -18,7 +18,12 @@ from ppl.frontend.types import Type
 
 
 def _dims_for(name: str, t: Type) -> list[str]:
-    return [d if d else f"{name}_dim_{i}" for i, d in enumerate(t.dim_names)]
+    """Dims named after the sizes (``J``); unnamed or repeated axes (an N x N matrix) get
+    ``name_dim_i``."""
+    dims: list[str] = []
+    for i, d in enumerate(t.dim_names):
+        dims.append(d if d and d not in dims else f"{name}_dim_{i}")
+    return dims
 
 
 def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:

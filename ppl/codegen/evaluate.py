@@ -40,6 +40,8 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
         return implementation(FUNCTIONS[e.func], len(e.args))(*args)
     if isinstance(e, ast.Conditional):
         return _conditional(e, env)
+    if isinstance(e, ast.ArrayComprehension):
+        return map_over(e.comprehension, env, lambda scope: evaluate(e.item, scope))
     if isinstance(e, ast.Index):
         return index(evaluate(e.base, env), e.indices, env)
     if isinstance(e, ast.ArrayLiteral):

@@ -93,7 +93,17 @@ class Conditional:
     span: Span = NO_SPAN
 
 
-Expr = Conditional | Number | Name | Call | Binary | Unary | Index | ArrayLiteral
+@dataclass(frozen=True)
+class ArrayComprehension:
+    """``[expr for k in lo:hi]``: an array with one element per value of k (vectorised)."""
+
+    item: Expr
+    comprehension: Comprehension
+    span: Span = NO_SPAN
+
+
+Expr = (ArrayComprehension | Conditional | Number | Name | Call | Binary | Unary | Index
+        | ArrayLiteral)
 
 # ---------------------------------------------------------------------------- declarations
 

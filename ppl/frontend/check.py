@@ -96,6 +96,11 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[ast.Name]:
     elif isinstance(node, ast.Conditional):
         for part in (node.cond, node.then, node.orelse):
             yield from free_names(part, bound)
+    elif isinstance(node, ast.ArrayComprehension):
+        c = node.comprehension
+        yield from free_names(c.lo, bound)
+        yield from free_names(c.hi, bound)
+        yield from free_names(node.item, bound | {c.var})
     elif isinstance(node, ast.TypeSpec):
         for d in node.dims:
             yield from free_names(d, bound)
@@ -128,6 +133,8 @@ def _calls(node) -> Iterator[ast.Call]:
     elif isinstance(node, ast.Conditional):
         for part in (node.cond, node.then, node.orelse):
             yield from _calls(part)
+    elif isinstance(node, ast.ArrayComprehension):
+        yield from _calls(node.item)
 
 
 def self_references(node, name: str) -> list:
@@ -164,6 +171,8 @@ def _children(n) -> list:
         return list(n.items)
     if isinstance(n, ast.Conditional):
         return [n.cond, n.then, n.orelse]
+    if isinstance(n, ast.ArrayComprehension):
+        return [n.item, n.comprehension.lo, n.comprehension.hi]
     return []
 
 
@@ -430,6 +439,15 @@ class _Checker:
             return Type(elem, (len(items),) + first.shape, (None,) + first.dim_names)
         if isinstance(e, ast.Conditional):
             return self.conditional(e, local)
+        if isinstance(e, ast.ArrayComprehension):
+            c = e.comprehension
+            length = self.comprehension(c)
+            item = self.expr(e.item, {**local, c.var: INT})
+            if item.is_error:
+                return ERROR
+            name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) and self.const(c.lo) == 1 \
+                else None
+            return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
         if isinstance(e, ast.Unary):
             t = self.expr(e.operand, local)
             return t.with_elem("int") if e.op == "!" and not t.is_error else t
@@ -562,6 +580,18 @@ class _Checker:
                         else f"{t.shape[0]} * {t.shape[1]}")
                 return Type(t.elem, (size,))
             return t.with_elem("real")
+        if rule == "gp":
+            x, *scales = args
+            if x.rank != 1 or any(t.rank for t in scales):
+                return self.err(f"{e.func}(x, alpha, rho) needs a vector of inputs and scalar "
+                                f"alpha and rho", e.span)
+            return Type("real", x.shape * 2, x.dim_names * 2)
+        if rule == "add_diag":
+            m, d = args
+            if m.rank != 2 or d.rank > 1:
+                return self.err(f"add_diag(M, d) needs a square matrix and a scalar or vector, "
+                                f"not {m.describe()} and {d.describe()}", e.span)
+            return m.with_elem("real")
         if rule == "diag":
             if args[0].rank != 1:
                 return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",

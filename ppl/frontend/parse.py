@@ -215,6 +215,11 @@ class _ToAst(Transformer):
     def slice_index(self, meta, children):
         return ast.Slice(children[0], children[1], _meta_span(meta))
 
+    def array_comprehension(self, meta, children):
+        item, var, lo, hi = children
+        c = ast.Comprehension(str(var), lo, hi, _meta_span(meta))
+        return ast.ArrayComprehension(item, c, _meta_span(meta))
+
     def array_literal(self, meta, children):
         return ast.ArrayLiteral(tuple(children[0]), _meta_span(meta))
 

@@ -64,6 +64,9 @@ def expr(e: ast.Expr) -> str:
         if _precedence(e.base) < _ATOM:
             base = f"({base})"
         return f"{base}[{', '.join(_index(i) for i in e.indices)}]"
+    if isinstance(e, ast.ArrayComprehension):
+        c = e.comprehension
+        return f"[{expr(e.item)} for {c.var} in {expr(c.lo)}:{expr(c.hi)}]"
     if isinstance(e, ast.ArrayLiteral):
         return f"[{', '.join(expr(i) for i in e.items)}]"
     raise TypeError(f"not an expression: {e!r}")

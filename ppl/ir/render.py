@@ -103,13 +103,11 @@ def _expression_names(node: Node) -> set[str]:
 
 
 def plate_of(node: Node) -> str | None:
-    """The plate a node belongs to: the name of its first dimension (None for scalars)."""
+    """The plate a node belongs to: the name of its first dimension (None for scalars and for
+    a first dimension whose size has no name)."""
     if node.type.is_error or node.type.rank == 0:
         return None
-    name = node.type.dim_names[0]
-    if name is None and isinstance(node.type.shape[0], str):
-        name = node.type.shape[0]  # a symbolic size without a name, such as 'N + 1'
-    return name
+    return node.type.dim_names[0]  # None for a size without a name, such as 'N - 1'
 
 
 def plates(graph: Graph) -> dict[str, list[Node]]:

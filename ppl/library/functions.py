@@ -35,6 +35,24 @@ def _log_mix(theta, a, b):
     return jnp.logaddexp(jnp.log(theta) + a, jnp.log1p(-theta) + b)
 
 
+def _distances(x):
+    return jnp.abs(x[:, None] - x[None, :])
+
+
+def _exp_quad(x, alpha, rho):
+    return alpha**2 * jnp.exp(-0.5 * jnp.square(_distances(x) / rho))
+
+
+def _matern32(x, alpha, rho):
+    scaled = jnp.sqrt(3.0) * _distances(x) / rho
+    return alpha**2 * (1.0 + scaled) * jnp.exp(-scaled)
+
+
+def _add_diag(m, d):
+    n = m.shape[0]
+    return m + jnp.diag(jnp.broadcast_to(d, (n,)))
+
+
 def _variance(x):
     return jnp.var(x, ddof=1)
 
@@ -78,6 +96,12 @@ _SPECS = [
                  keeps_int=True),
     FunctionSpec("cholesky", "square_matrix", jnp.linalg.cholesky,
                  "lower Cholesky factor L of a positive-definite matrix (L L' = A)"),
+    FunctionSpec("gp_exp_quad_cov", "gp", _exp_quad,
+                 "squared-exponential covariance: alpha^2 exp(-(x_i - x_j)^2 / (2 rho^2))"),
+    FunctionSpec("gp_matern32_cov", "gp", _matern32,
+                 "Matern 3/2 covariance: alpha^2 (1 + sqrt(3) d / rho) exp(-sqrt(3) d / rho)"),
+    FunctionSpec("add_diag", "add_diag", _add_diag,
+                 "add_diag(M, d): M with d (a scalar or a vector) added to its diagonal"),
     FunctionSpec("diag_matrix", "diag", jnp.diag, "the diagonal matrix with the vector on "
                  "its diagonal"),
     FunctionSpec("pow", "binary", jnp.power, "x raised to the power y"),
@@ -97,7 +121,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {spec.name: spec for spec in _SPECS + _MIN_
 
 ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2),
          "binary": (2, 2), "reduce_or_binary": (1, 2), "matrix": (1, 1),
-         "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3)}
+         "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3), "gp": (3, 3),
+         "add_diag": (2, 2)}
 
 
 def implementation(spec: FunctionSpec, n_args: int) -> Callable:

@@ -43,6 +43,8 @@ POSTERIORS = [
     "arK-arK",
     "garch-garch11",
     "low_dim_gauss_mix-low_dim_gauss_mix",
+    "gp_pois_regr-gp_pois_regr",
+    "hmm_example-hmm_example",
 ]
 
 # Fixed before looking at any result; never changed to make a posterior pass.
