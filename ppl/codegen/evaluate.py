@@ -34,7 +34,11 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.Binary):
         return _binary(e.op, evaluate(e.left, env), evaluate(e.right, env))
     if isinstance(e, ast.Call):
+        if e.func == "ode_solve":
+            return _ode_solve(e, env)
         args = [evaluate(a.value, env) for a in e.args]
+        if function_key(e.func) in env:
+            return _user_call(env[function_key(e.func)], args, env)
         if e.func not in FUNCTIONS:
             return _log_density_call(e.func, args)
         return implementation(FUNCTIONS[e.func], len(e.args))(*args)
@@ -47,6 +51,45 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.ArrayLiteral):
         return jnp.stack([jnp.asarray(evaluate(i, env)) for i in e.items])
     raise TypeError(f"cannot evaluate {e!r}")
+
+
+def function_key(name: str) -> str:
+    """Where a user-defined function lives in an environment (not a valid model name)."""
+    return f"function {name}"
+
+
+def _functions(env) -> dict:
+    return {k: v for k, v in env.items() if k.startswith("function ")}
+
+
+def _user_call(f: ast.FunctionDef, args: list, env):
+    scope = {**_functions(env), **{name: value for (name, _), value in zip(f.params, args)}}
+    return evaluate(f.body, scope)
+
+
+def _ode_solve(e: ast.Call, env):
+    """Solve dz/dt = f(t, z, theta) with diffrax's adaptive Dormand-Prince 5(4) method;
+    differentiable (reverse mode through the solver's checkpointed steps)."""
+    import diffrax
+
+    positional = [a.value for a in e.args if a.name is None]
+    options = {a.name: float(evaluate(a.value, env)) for a in e.args if a.name is not None}
+    f = env[function_key(positional[0].id)]
+    z0, t0, ts, theta = (jnp.asarray(evaluate(a, env), float) for a in positional[1:])
+
+    def rhs(t, z, args):
+        return jnp.asarray(_user_call(f, [t, z, args], env), z.dtype)
+
+    solution = diffrax.diffeqsolve(
+        diffrax.ODETerm(rhs), diffrax.Dopri5(), t0=t0, t1=ts[-1], dt0=None, y0=z0, args=theta,
+        saveat=diffrax.SaveAt(ts=ts),
+        stepsize_controller=diffrax.PIDController(rtol=options.get("rtol", 1e-6),
+                                                  atol=options.get("atol", 1e-6)),
+        max_steps=int(options.get("max_steps", 4096)), throw=False)
+    # A failed solve (too many steps at extreme parameters during warmup) gives NaN, so the
+    # sampler rejects that point instead of the whole run stopping.
+    ok = solution.result == diffrax.RESULTS.successful
+    return jnp.where(ok, solution.ys, jnp.nan)
 
 
 def _log_density_call(func: str, args: list):

@@ -16,7 +16,13 @@ import numpy as np
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-from ppl.codegen.evaluate import comprehension_range, concrete_int, evaluate, map_over
+from ppl.codegen.evaluate import (
+    comprehension_range,
+    concrete_int,
+    evaluate,
+    function_key,
+    map_over,
+)
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, recursion_lag, self_references
@@ -418,7 +424,7 @@ def _truncated_sample(dist, key, shape, constraint):
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64
                   ) -> CompiledModel:
     """Bind data to the graph: convert it, compute the transformed data once, lay out latents."""
-    env: dict[str, jax.Array] = {}
+    env: dict[str, jax.Array] = {function_key(f.name): f for f in graph.functions}
     for name, value in data.items():
         arr = np.asarray(value)
         env[name] = jnp.asarray(arr, dtype if arr.dtype.kind == "f" else arr.dtype)

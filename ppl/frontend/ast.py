@@ -197,7 +197,19 @@ class TargetIncrement:
     span: Span = NO_SPAN
 
 
-Statement = DataDecl | ParamDecl | Sample | Define | TargetIncrement
+@dataclass(frozen=True)
+class FunctionDef:
+    """``function f(x: real, v: vector[2]): vector[2] = expr``: pure, one expression."""
+
+    name: str
+    params: tuple[tuple[str, TypeSpec], ...]
+    returns: TypeSpec
+    body: Expr
+    span: Span = NO_SPAN
+    name_span: Span = NO_SPAN
+
+
+Statement = FunctionDef | DataDecl | ParamDecl | Sample | Define | TargetIncrement
 
 
 @dataclass(frozen=True)

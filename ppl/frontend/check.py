@@ -60,6 +60,7 @@ class CheckedModel:
     symbols: dict[str, Symbol]  # in dependency order
     factors: tuple[tuple[ast.TargetIncrement, frozenset[str]], ...]
     warnings: tuple[Diagnostic, ...]
+    functions: tuple[ast.FunctionDef, ...] = ()
 
     def declared_data(self) -> list[str]:
         return [s.name for s in self.symbols.values() if s.data_decl is not None]
@@ -216,6 +217,7 @@ class _Checker:
         self.types: dict[str, Type] = {}
         self.values: dict[str, int] = dict(self.sizes)  # known integer scalars
         self.observable_decls: dict[str, ast.DataDecl] = {}
+        self.functions: dict[str, ast.FunctionDef] = {}
         self.data_only: dict[str, bool] = {}
 
     def err(self, message: str, span: Span, hint: str = "") -> Type:
@@ -229,6 +231,9 @@ class _Checker:
         for st in self.program.statements:
             if isinstance(st, ast.TargetIncrement):
                 factors.append(st)
+                continue
+            if isinstance(st, ast.FunctionDef):
+                self.declare_function(st)
                 continue
             slot = {ast.DataDecl: "data", ast.ParamDecl: "param",
                     ast.Sample: "sample", ast.Define: "define"}[type(st)]
@@ -259,6 +264,91 @@ class _Checker:
                 continue
             entry[slot] = st
         return entries, factors
+
+    def declare_function(self, f: ast.FunctionDef) -> None:
+        if f.name in self.functions or f.name in FUNCTIONS or f.name in DISTRIBUTIONS \
+                or f.name in RESERVED or f.name == "ode_solve":
+            self.err(f"a function named '{f.name}' already exists", f.name_span,
+                     "choose another name")
+            return
+        self.functions[f.name] = f
+
+    def check_function_bodies(self) -> None:
+        """Each body may use only its arguments (functions are pure) and must return the
+        declared type."""
+        for f in self.functions.values():
+            local = {n: self.signature_type(t) for n, t in f.params}
+            for n in free_names(f.body, frozenset(local)):
+                if n.id not in self.functions:
+                    self.err(f"'{n.id}' is not an argument of {f.name}()", n.span,
+                             "a function sees only its arguments; pass the value in")
+            if self.errors:
+                continue
+            body = self.expr(f.body, local)
+            want = self.signature_type(f.returns)
+            if not body.is_error and not same_shape(body, want):
+                self.err(f"{f.name}() is declared to return {want.describe()}, but its body is "
+                         f"{body.describe()}", f.body.span, "make the body match the return type")
+
+    def signature_type(self, spec: ast.TypeSpec) -> Type:
+        """Types in signatures: sizes are literals or names (left symbolic)."""
+        dims = tuple(d.value if isinstance(d, ast.Number) and d.is_int else pretty.expr(d)
+                     for d in spec.dims)
+        if spec.kind in CONSTRAINED_TYPES:
+            dims = dims * CONSTRAINED_TYPES[spec.kind][0]
+        return Type("int" if spec.kind == "int" else "real", dims)
+
+    def user_call(self, e: ast.Call, f: ast.FunctionDef, local) -> Type:
+        if len(e.args) != len(f.params) or any(a.name for a in e.args):
+            return self.err(f"{f.name}() takes {len(f.params)} plain arguments, not "
+                            f"{len(e.args)}", e.span,
+                            f"its arguments are {', '.join(n for n, _ in f.params)}")
+        for a, (pname, spec) in zip(e.args, f.params):
+            t = self.expr(a.value, local)
+            want = self.signature_type(spec)
+            if t.is_error:
+                return ERROR
+            if not same_shape(t, want):
+                return self.err(f"argument {pname} of {f.name}() must be {want.describe()}, "
+                                f"not {t.describe()}", a.span)
+        return self.signature_type(f.returns)
+
+    def ode_call(self, e: ast.Call, local) -> Type:
+        """``ode_solve(f, z0, t0, ts, theta, rtol = .., atol = .., max_steps = ..)``."""
+        positional = [a for a in e.args if a.name is None]
+        options = [a for a in e.args if a.name is not None]
+        usage = "ode_solve(f, z0, t0, ts, theta) with f(t: real, z: vector[n], theta: ...)"
+        if len(positional) != 5:
+            return self.err(f"ode_solve takes 5 arguments (f, z0, t0, ts, theta), not "
+                            f"{len(positional)}", e.span, usage)
+        for a in options:
+            if a.name not in ("rtol", "atol", "max_steps"):
+                return self.err(f"ode_solve has no option '{a.name}'", a.span,
+                                "its options are rtol, atol and max_steps")
+        rhs = positional[0].value
+        f = self.functions.get(rhs.id) if isinstance(rhs, ast.Name) else None
+        if f is None:
+            return self.err("the first argument of ode_solve must be the name of a function",
+                            positional[0].span, usage)
+        z0, t0, ts, theta = (self.expr(a.value, local) for a in positional[1:])
+        if any(t.is_error for t in (z0, t0, ts, theta)):
+            return ERROR
+        if len(f.params) != 3:
+            return self.err(f"the right-hand side {f.name}() must take (t, z, theta), but it "
+                            f"takes {len(f.params)} arguments", positional[0].span, usage)
+        want = [self.signature_type(t) for _, t in f.params]
+        out = self.signature_type(f.returns)
+        if want[0].rank != 0 or z0.rank != 1 or not same_shape(want[1], z0) \
+                or not same_shape(out, z0) or not same_shape(want[2], theta):
+            return self.err(
+                f"{f.name}() does not fit this ode_solve: it takes "
+                f"({', '.join(t.describe() for t in want)}) and returns {out.describe()}, "
+                f"but the state is {z0.describe()} and theta is "
+                f"{theta.describe()}", positional[0].span, usage)
+        if t0.rank != 0 or ts.rank != 1:
+            return self.err("ode_solve needs a scalar initial time and a vector of output "
+                            "times", e.span, usage)
+        return Type("real", (ts.shape[0], z0.shape[0]), (ts.dim_names[0], None))
 
     @staticmethod
     def _clash(slot: str, entry: dict) -> ast.Statement | None:
@@ -300,6 +390,8 @@ class _Checker:
         def visit(node, bound):
             found = set()
             for n in free_names(node, bound):
+                if n.id in self.functions:
+                    continue
                 if n.id in known:
                     found.add(n.id)
                 elif (n.id, n.span.line, n.span.column) not in reported:
@@ -324,7 +416,8 @@ class _Checker:
         return deps, factor_deps
 
     def check_callee(self, call: ast.Call):
-        if call.func in FUNCTIONS or density_spec(call.func) is not None:
+        if call.func in FUNCTIONS or density_spec(call.func) is not None \
+                or call.func in self.functions or call.func == "ode_solve":
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
@@ -538,6 +631,10 @@ class _Checker:
         return shape.with_elem("real")
 
     def call(self, e: ast.Call, local) -> Type:
+        if e.func in self.functions:
+            return self.user_call(e, self.functions[e.func], local)
+        if e.func == "ode_solve":
+            return self.ode_call(e, local)
         spec = FUNCTIONS.get(e.func)
         if spec is None:
             dspec = density_spec(e.func)
@@ -1014,6 +1111,7 @@ class _Checker:
 
     def run(self) -> CheckedModel:
         entries, factors = self.collect()
+        self.check_function_bodies()
         deps, factor_deps = self.dependencies(entries, factors)
         # Using observed data (y[t - 1] in a recursion for y's own scale, say) reads the data
         # values, which exist from the start: such uses do not order the statements.
@@ -1043,7 +1141,8 @@ class _Checker:
         if self.errors:
             self.fail()
         return CheckedModel(self.program, self.source, symbols,
-                            tuple(zip(factors, factor_deps)), tuple(self.warnings))
+                            tuple(zip(factors, factor_deps)), tuple(self.warnings),
+                            tuple(self.functions.values()))
 
     def unused(self, symbols, deps, factor_deps):
         used = set().union(*deps.values(), *factor_deps) if deps else set()

@@ -154,6 +154,17 @@ class _ToAst(Transformer):
             span=_meta_span(meta), name_span=_token_span(name),
         )
 
+    def function_def(self, meta, children):
+        name, params, returns, body = children
+        return ast.FunctionDef(str(name), tuple(params or ()), returns, body, _meta_span(meta),
+                               _token_span(name))
+
+    def function_params(self, meta, children):
+        return list(children)
+
+    def function_param(self, meta, children):
+        return (str(children[0]), children[1])
+
     def target_increment(self, meta, children):
         return ast.TargetIncrement(children[0], _meta_span(meta))
 

@@ -116,6 +116,9 @@ def statement(s: ast.Statement) -> str:
         return f"{lhs} ~ {expr(s.dist)}{_comprehension(s.comprehension)}"
     if isinstance(s, ast.Define):
         return f"{lhs} = {expr(s.expr)}{_comprehension(s.comprehension)}"
+    if isinstance(s, ast.FunctionDef):
+        params = ", ".join(f"{n}: {type_spec(t)}" for n, t in s.params)
+        return f"function {s.name}({params}): {type_spec(s.returns)} = {expr(s.body)}"
     if isinstance(s, ast.TargetIncrement):
         return f"target += {expr(s.expr)}"
     raise TypeError(f"not a statement: {s!r}")

@@ -51,6 +51,7 @@ class Graph:
 
     nodes: tuple[Node, ...]
     source: Source
+    functions: tuple[ast.FunctionDef, ...] = ()
 
     def __getitem__(self, name: str) -> Node:
         for node in self.nodes:

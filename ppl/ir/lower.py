@@ -52,4 +52,4 @@ def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Gra
         nodes.append(Node(symbol.name, kind, symbol.type, tuple(sorted(symbol.depends)), symbol))
     for i, (factor, deps) in enumerate(checked.factors):
         nodes.append(Node(f"target[{i + 1}]", "factor", REAL, tuple(sorted(deps)), None, factor))
-    return Graph(tuple(nodes), checked.source)
+    return Graph(tuple(nodes), checked.source, checked.functions)

@@ -35,7 +35,7 @@ def _definition(node: Node) -> str:
 
 def dump(graph: Graph) -> str:
     """One line per node: kind, name, type, bounds, definition and parents."""
-    lines = []
+    lines = [f"function         {src.statement(f)[len('function '):]}" for f in graph.functions]
     for node in graph.nodes:
         bounds = src.bounds(node.declared_bounds)
         head = f"{node.kind:<16} {node.name} : {node.type.describe()}{bounds}"

@@ -45,6 +45,7 @@ POSTERIORS = [
     "low_dim_gauss_mix-low_dim_gauss_mix",
     "gp_pois_regr-gp_pois_regr",
     "hmm_example-hmm_example",
+    "hudson_lynx_hare-lotka_volterra",
 ]
 
 # Fixed before looking at any result; never changed to make a posterior pass.
