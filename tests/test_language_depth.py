@@ -135,3 +135,74 @@ target += log_mix(theta, normal_lpdf(3, 0, 1), normal_lpdf(3, 5, 1))
     jac = np.log(theta * (1 - theta))
     expected = stats.beta(2, 2).logpdf(theta) + jac + mix
     assert float(compiled.log_density(u)) == pytest.approx(expected, rel=1e-10)
+
+
+def test_multi_normal_cholesky_matches_scipy():
+    src = """
+data S: matrix[2, 2]
+x: vector[2] ~ multi_normal_cholesky([0, 1], cholesky(S))
+"""
+    cov = np.array([[2.0, 0.3], [0.3, 1.0]])
+    compiled = ppl.model(src).compile({"S": cov})
+    x = np.array([0.4, -0.2])
+    expected = stats.multivariate_normal([0, 1], cov).logpdf(x)
+    assert float(compiled.log_density(jnp.asarray(x))) == pytest.approx(expected, rel=1e-12)
+
+
+def test_triangular_solve_and_appends():
+    src = """
+data L: matrix[2, 2]
+data b: vector[2]
+x = mdivide_left_tri_low(L, b)
+v = append_row(b, x)
+M = append_col(L, L)
+z ~ normal(sum(v) + sum(M), 1)
+"""
+    compiled = ppl.model(src).compile({"L": [[2.0, 0.0], [1.0, 1.0]], "b": [2.0, 3.0]})
+    assert np.allclose(compiled.data["x"], [1.0, 2.0])
+    assert np.allclose(compiled.data["v"], [2.0, 3.0, 1.0, 2.0])
+    assert compiled.data["M"].shape == (2, 4)
+
+
+def test_append_with_mismatched_sizes_is_an_error():
+    message = _error("""
+data A: matrix[2, 3]
+data B: matrix[3, 3]
+C = append_col(A, B)
+""", {"A": np.zeros((2, 3)), "B": np.zeros((3, 3))})
+    assert "append_col() cannot join matrix[2, 3] and matrix[3, 3]" in message
+
+
+def test_user_function_and_ode_solve_match_the_closed_form():
+    src = """
+data T: int
+data ts: real[T]
+function decay(t: real, z: vector[1], k: vector[1]): vector[1] = -k .* z
+k: vector[1] ~ lognormal(0, 1)
+z = ode_solve(decay, [2.0], 0, ts, k, rtol = 1e-9, atol = 1e-9)
+"""
+    ts = np.array([0.5, 1.0, 2.0])
+    compiled = ppl.model(src).compile({"T": 3, "ts": ts})
+    values = compiled.generated(jnp.array([np.log(0.7)]))
+    assert np.allclose(np.asarray(values["z"])[:, 0], 2.0 * np.exp(-0.7 * ts), rtol=1e-6)
+    grad = jax.grad(lambda u: compiled.generated(u)["z"].sum())(jnp.array([np.log(0.7)]))
+    expected = np.sum(2.0 * np.exp(-0.7 * ts) * (-ts) * 0.7)  # d/du with k = exp(u)
+    assert float(grad[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_ode_right_hand_side_with_the_wrong_signature_is_an_error():
+    message = _error("""
+function f(z: vector[2], k: real): vector[2] = z
+k ~ normal(0, 1)
+z = ode_solve(f, [1, 2], 0, [1, 2], k)
+""")
+    assert "the right-hand side f() must take (t, z, theta), but it takes 2 arguments" in message
+
+
+def test_function_body_may_use_only_its_arguments():
+    message = _error("""
+data a: real
+function f(x: real): real = x + a
+y ~ normal(f(1), 1)
+""")
+    assert "'a' is not an argument of f()" in message

@@ -683,6 +683,26 @@ class _Checker:
                 return self.err(f"{e.func}(x, alpha, rho) needs a vector of inputs and scalar "
                                 f"alpha and rho", e.span)
             return Type("real", x.shape * 2, x.dim_names * 2)
+        if rule == "solve":
+            lower, b = args
+            if lower.rank != 2 or b.rank not in (1, 2) or \
+                    dims_equal(lower.shape[1], b.shape[0]) is False:
+                return self.err(f"{e.func}(L, b) needs a square matrix L and a vector or matrix "
+                                f"b with matching rows, not {lower.describe()} and "
+                                f"{b.describe()}", e.span)
+            return b.with_elem("real")
+        if rule == "append":
+            a, b = args
+            axis = 0 if e.func == "append_row" else 1
+            if a.rank != b.rank or a.rank <= axis or any(
+                    dims_equal(x, y) is False for i, (x, y) in enumerate(zip(a.shape, b.shape))
+                    if i != axis):
+                return self.err(f"{e.func}() cannot join {a.describe()} and {b.describe()}",
+                                e.span, "the sizes other than the joined one must agree")
+            x, y = a.shape[axis], b.shape[axis]
+            size = x + y if isinstance(x, int) and isinstance(y, int) else f"{x} + {y}"
+            shape = a.shape[:axis] + (size,) + a.shape[axis + 1:]
+            return Type("int" if a.elem == b.elem == "int" else "real", shape)
         if rule == "add_diag":
             m, d = args
             if m.rank != 2 or d.rank > 1:

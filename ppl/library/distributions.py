@@ -128,6 +128,10 @@ _SPECS = [
                      lambda m, s: nd.MultivariateNormal(m, covariance_matrix=s), "real",
                      "Multivariate normal with mean vector mu and covariance matrix Sigma.",
                      event_rank=1, param_ranks=(1, 2)),
+    DistributionSpec("multi_normal_cholesky", ("mu", "L"),
+                     lambda m, chol: nd.MultivariateNormal(m, scale_tril=chol), "real",
+                     "Multivariate normal with mean mu and covariance L L' (L lower-triangular "
+                     "Cholesky factor).", event_rank=1, param_ranks=(1, 2)),
     DistributionSpec("lkj_corr_cholesky", ("eta",), _lkj, "corr_cholesky",
                      "LKJ prior on the Cholesky factor of a K x K correlation matrix; "
                      "K comes from the declared type matrix[K, K].",

@@ -48,6 +48,18 @@ def _matern32(x, alpha, rho):
     return alpha**2 * (1.0 + scaled) * jnp.exp(-scaled)
 
 
+def _solve_lower(lower, b):
+    return jax.scipy.linalg.solve_triangular(lower, b, lower=True)
+
+
+def _append_row(a, b):
+    return jnp.concatenate([a, b], axis=0)
+
+
+def _append_col(a, b):
+    return jnp.concatenate([a, b], axis=1)
+
+
 def _add_diag(m, d):
     n = m.shape[0]
     return m + jnp.diag(jnp.broadcast_to(d, (n,)))
@@ -102,6 +114,12 @@ _SPECS = [
                  "Matern 3/2 covariance: alpha^2 (1 + sqrt(3) d / rho) exp(-sqrt(3) d / rho)"),
     FunctionSpec("add_diag", "add_diag", _add_diag,
                  "add_diag(M, d): M with d (a scalar or a vector) added to its diagonal"),
+    FunctionSpec("mdivide_left_tri_low", "solve", _solve_lower,
+                 "mdivide_left_tri_low(L, b): x with L x = b, for lower-triangular L"),
+    FunctionSpec("append_row", "append", _append_row,
+                 "append_row(a, b): b below a (vectors joined, or matrices stacked by rows)"),
+    FunctionSpec("append_col", "append", _append_col,
+                 "append_col(A, B): B to the right of A (matrices with the same rows)"),
     FunctionSpec("diag_matrix", "diag", jnp.diag, "the diagonal matrix with the vector on "
                  "its diagonal"),
     FunctionSpec("pow", "binary", jnp.power, "x raised to the power y"),
@@ -122,7 +140,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {spec.name: spec for spec in _SPECS + _MIN_
 ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2),
          "binary": (2, 2), "reduce_or_binary": (1, 2), "matrix": (1, 1),
          "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3), "gp": (3, 3),
-         "add_diag": (2, 2)}
+         "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2)}
 
 
 def implementation(spec: FunctionSpec, n_args: int) -> Callable:
