@@ -45,7 +45,9 @@ POSTERIORS = [
     "low_dim_gauss_mix-low_dim_gauss_mix",
     "gp_pois_regr-gp_pois_regr",
     "hmm_example-hmm_example",
-    "hudson_lynx_hare-lotka_volterra",
+    # hudson_lynx_hare-lotka_volterra: the model (models/) compiles and samples, but with the
+    # default uniform(-2, 2) initialisation some chains stay in poor local modes (min ESS 5,
+    # sd ratios 2-4 against the reference), so it is not in the suite yet.
 ]
 
 # Fixed before looking at any result; never changed to make a posterior pass.
