@@ -6,31 +6,28 @@ from ppl.frontend import pretty as src
 from ppl.ir.graph import Graph, Node
 
 
-def _definition(node: Node) -> str:
+def _range(c) -> str:
+    return f" for {c.var} in {src.expr(c.lo)}:{src.expr(c.hi)}" if c else ""
+
+
+def definition(node: Node, name: str = "", ranges: bool = True) -> str:
+    """A node's right-hand side (``= expr``, ``~ dist(..)``, ``+= expr``), optionally led by
+    ``name`` and followed by its range; shared by the text dump and the drawn graph."""
     if node.factor is not None:
         return f"+= {src.expr(node.factor.expr)}"
     sym = node.symbol
-    if sym.define is not None:
-        d = sym.define
-        comp = f" for {d.comprehension.var} in {src.expr(d.comprehension.lo)}:" \
-               f"{src.expr(d.comprehension.hi)}" if d.comprehension else ""
-        lhs = f"[{d.index_var}]" if d.index_var else ""
-        text = f"{lhs}= {src.expr(d.expr)}{comp}"
-        if sym.sample is None:
-            return text
-        s = sym.sample  # an observed definition: show its distribution too
-        comp = f" for {s.comprehension.var} in {src.expr(s.comprehension.lo)}:" \
-               f"{src.expr(s.comprehension.hi)}" if s.comprehension else ""
-        return f"{text}; {f'[{s.index_var}]' if s.index_var else ''}~ {src.expr(s.dist)}{comp}"
-    if sym.sample is not None:
-        s = sym.sample
-        comp = f" for {s.comprehension.var} in {src.expr(s.comprehension.lo)}:" \
-               f"{src.expr(s.comprehension.hi)}" if s.comprehension else ""
-        lhs = f"[{s.index_var}]" if s.index_var else ""
-        return f"{lhs}~ {src.expr(s.dist)}{comp}"
-    if node.kind == "latent":
-        return "~ flat (no prior given)"
-    return ""
+    parts = []
+    for stmt, op, rhs in ((sym.define, "=", sym.define and sym.define.expr),
+                          (sym.sample, "~", sym.sample and sym.sample.dist)):
+        if stmt is None:
+            continue
+        lhs = f"{name}[{stmt.index_var}] " if stmt.index_var and name else (
+            f"[{stmt.index_var}]" if stmt.index_var else "")
+        comp = _range(stmt.comprehension) if ranges else ""
+        parts.append(f"{lhs}{op} {src.expr(rhs)}{comp}")
+    if parts:
+        return "; ".join(parts)  # an observed definition shows its distribution too
+    return "~ flat (no prior given)" if node.kind == "latent" else ""
 
 
 def dump(graph: Graph) -> str:
@@ -39,7 +36,7 @@ def dump(graph: Graph) -> str:
     for node in graph.nodes:
         bounds = src.bounds(node.declared_bounds)
         head = f"{node.kind:<16} {node.name} : {node.type.describe()}{bounds}"
-        body = _definition(node)
+        body = definition(node)
         line = f"{head}  {body}" if body else head
         if node.parents:
             line += f"    <- {', '.join(node.parents)}"

@@ -25,6 +25,7 @@ from ppl.errors import PPLError, error
 from ppl.frontend import pretty as src
 from ppl.frontend.check import free_names
 from ppl.ir.graph import Graph, Node
+from ppl.ir.pretty import definition
 from ppl.source import Source
 
 #: Graphviz node attributes per node kind.
@@ -52,33 +53,13 @@ def _short(text: str) -> str:
     return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 3].rstrip() + "..."
 
 
-def _definition(node: Node) -> str:
-    """One line saying how the node is defined: ``~ normal(0, 1)``, ``= a + b``, ..."""
-    if node.factor is not None:
-        return f"target += {src.expr(node.factor.expr)}"
-    sym = node.symbol
-    if sym is None:
-        return ""
-    if sym.define is not None:
-        d = sym.define
-        lhs = f"{d.name}[{d.index_var}] " if d.index_var else ""
-        return f"{lhs}= {src.expr(d.expr)}"
-    if sym.sample is not None:
-        s = sym.sample
-        lhs = f"{s.name}[{s.index_var}] " if s.index_var else ""
-        return f"{lhs}~ {src.expr(s.dist)}"
-    if node.kind == "latent":
-        return "~ flat"
-    return ""
-
-
 def _label(node: Node) -> str:
     """The node's label: name, type (with bounds) and definition, one per line."""
     if node.kind == "factor":
-        lines = [node.name, _definition(node)]
+        lines = [node.name, "target " + definition(node)]
     else:
         kind = f"{node.type.describe()}{src.bounds(node.declared_bounds)}"
-        lines = [node.name, kind, _definition(node)]
+        lines = [node.name, kind, definition(node, node.name, ranges=False)]
     return "\\n".join(graphviz.escape(_short(line)) for line in lines if line)
 
 
