@@ -98,7 +98,8 @@ def _to_array(name: str, value: Any, span, source) -> np.ndarray:
 def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, Any],
                   source: Source) -> dict[str, int]:
     """Values of the scalar ``int`` data declarations, for sizes (validated first)."""
-    sizes = {}
+    sizes = {name: len(labels) for name, labels in
+             dimension_labels(checked_declarations, data, source).items()}
     for name, decl in checked_declarations.items():
         if decl.type.kind != "int" or decl.type.dims or name not in data:
             continue
@@ -109,6 +110,28 @@ def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, An
                                    f"supply '{name}' as a whole number")], source)
         sizes[name] = int(arr)
     return sizes
+
+
+def dimension_labels(declarations: Mapping[str, Any], data: Mapping[str, Any],
+                     source: Source) -> dict[str, list]:
+    """Coordinate labels of each ``data NAME: dim``: a list of distinct labels (strings or
+    numbers) from the data, or a count n for the labels 1..n."""
+    labels = {}
+    for name, decl in declarations.items():
+        if decl.type.kind != "dim" or name not in data:
+            continue
+        value = data[name]
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+            labels[name] = list(range(1, int(value) + 1))
+            continue
+        items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else None
+        if items is None or any(np.ndim(v) for v in items) or len(set(map(str, items))) != \
+                len(items):
+            raise DataError([error(f"data '{name}' is a dimension: give a list of distinct "
+                                   "labels (or a count)", decl.name_span,
+                                   f'e.g. "{name}": ["a", "b", "c"]')], source)
+        labels[name] = [v.item() if hasattr(v, "item") else v for v in items]
+    return labels
 
 
 def _integral(arr: np.ndarray) -> bool:
@@ -136,6 +159,9 @@ def validate(checked: CheckedModel, data: Mapping[str, Any]
             if sym.kind == "data":
                 problems.append(error(f"data '{name}' is missing", decl.name_span,
                                       f"supply '{name}' ({sym.type.describe()}) in the data"))
+            continue
+        if decl.type.kind == "dim":  # its value in the model is its size
+            out[name] = np.asarray(len(dimension_labels({name: decl}, data, source)[name]))
             continue
         arr = _to_array(name, data[name], decl.name_span, source)
         problem = _check_value(name, arr, sym.type)

@@ -64,7 +64,9 @@ class Model(GraphDisplay):
         checked, arrays, notes = self.bind(data)
         data_module.warn_all(notes, self.source)
         graph = lower(checked, supplied=set(arrays))
-        return compile_graph(graph, arrays, _DTYPES[precision])
+        labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
+                                              self.source)
+        return compile_graph(graph, arrays, _DTYPES[precision], labels)
 
     def graph_ir(self, data: Any = None) -> Graph:
         """The graph IR (sizes concrete and observed-ness decided when data is given)."""

@@ -32,7 +32,9 @@ def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
         node = model.graph[name]
         dims[name] = _dims_for(name, node.type)
         for dim, size in zip(dims[name], node.type.shape):
-            coords.setdefault(dim, np.arange(1, int(size) + 1))
+            labels = model.coords.get(dim)
+            coords.setdefault(dim, np.asarray(labels) if labels is not None
+                              else np.arange(1, int(size) + 1))
     return dims, coords
 
 

@@ -206,3 +206,39 @@ function f(x: real): real = x + a
 y ~ normal(f(1), 1)
 """)
     assert "'a' is not an argument of f()" in message
+
+
+NAMED = """
+data county: dim
+data obs: dim
+data county_of: int[obs] in [1, county]
+data x: vector[obs]
+data y: vector[obs]
+alpha: vector[county] ~ normal(0, 5)
+sigma ~ half_normal(1)
+y ~ normal(alpha[county_of] + x, sigma)
+"""
+NAMED_DATA = {"county": ["Aitkin", "Anoka"], "obs": 4, "county_of": [1, 2, 2, 1],
+              "x": [0.1, 0.2, 0.3, 0.4], "y": [1.0, 2.0, 1.5, 0.5]}
+
+
+def test_named_dimensions_become_dims_and_coords_of_the_results():
+    fit = ppl.model(NAMED).sample(NAMED_DATA, chains=1, draws=50, warmup=50)
+    alpha = fit["posterior"]["alpha"]
+    assert alpha.dims == ("chain", "draw", "county")
+    assert list(alpha["county"].values) == ["Aitkin", "Anoka"]
+    assert alpha.sel(county="Aitkin").shape == (1, 50)
+    assert fit["observed_data"]["y"].dims == ("obs",)
+
+
+def test_values_over_different_dimensions_cannot_be_combined():
+    src = NAMED.replace("alpha[county_of] + x", "alpha + x")
+    data = {**NAMED_DATA, "obs": 2, "county_of": [1, 2], "x": [0.1, 0.2], "y": [1.0, 2.0]}
+    message = _error(src, data)  # the sizes agree (2 and 2); the dimensions do not
+    assert "addition combines values over different dimensions: the left is over 'county' " \
+        "and the right over 'obs'" in message
+
+
+def test_dimension_labels_must_be_distinct():
+    message = _error(NAMED, {**NAMED_DATA, "county": ["A", "A"]})
+    assert "data 'county' is a dimension: give a list of distinct labels" in message

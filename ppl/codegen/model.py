@@ -163,6 +163,7 @@ class CompiledModel:
     data: Mapping[str, jax.Array]
     blocks: tuple[Block, ...]
     dtype: jnp.dtype = field(default=jnp.float64)
+    coords: Mapping[str, list] = field(default_factory=dict)  # labels of declared dims
 
     @property
     def dimension(self) -> int:
@@ -421,8 +422,8 @@ def _truncated_sample(dist, key, shape, constraint):
         return jnp.where(constraint(value), value, jnp.nan)
 
 
-def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64
-                  ) -> CompiledModel:
+def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
+                  coords: Mapping[str, list] | None = None) -> CompiledModel:
     """Bind data to the graph: convert it, compute the transformed data once, lay out latents."""
     env: dict[str, jax.Array] = {function_key(f.name): f for f in graph.functions}
     for name, value in data.items():
@@ -431,7 +432,7 @@ def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float6
     for node in graph.of_kind("transformed_data", "observed"):
         if node.symbol.define is not None:  # observed definitions are computed here too
             env[node.name] = jnp.asarray(definition_value(node, env))
-    return CompiledModel(graph, env, layout(graph), dtype)
+    return CompiledModel(graph, env, layout(graph), dtype, dict(coords or {}))
 
 
 def jit_log_density(model: CompiledModel) -> Callable:

@@ -19,7 +19,7 @@ from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
 from ppl.library.functions import ARITY, FUNCTIONS
 from ppl.source import NO_SPAN, Source, Span
 
-RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix", "if",
+RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix", "if", "dim",
             "then", "else", "simplex", "ordered", "positive_ordered", "unit_vector",
             "cholesky_factor_corr", "cholesky_factor_cov", "corr_matrix", "cov_matrix"}
 
@@ -218,6 +218,8 @@ class _Checker:
         self.values: dict[str, int] = dict(self.sizes)  # known integer scalars
         self.observable_decls: dict[str, ast.DataDecl] = {}
         self.functions: dict[str, ast.FunctionDef] = {}
+        self.dims = {st.name for st in program.statements
+                     if isinstance(st, ast.DataDecl) and st.type.kind == "dim"}
         self.data_only: dict[str, bool] = {}
 
     def err(self, message: str, span: Span, hint: str = "") -> Type:
@@ -505,7 +507,7 @@ class _Checker:
             if isinstance(d, int) and d < 0:
                 self.err(f"a size must not be negative; here it is {d}", e.span,
                          "check the data value that sets this size")
-        elem = "int" if spec.kind == "int" else "real"
+        elem = "int" if spec.kind in ("int", "dim") else "real"
         return Type(elem, dims, names)
 
     # -- expressions ---------------------------------------------------------------------
@@ -552,6 +554,13 @@ class _Checker:
             return self.index(e, local)
         raise TypeError(e)
 
+    def dim_clash(self, a: Type, b: Type) -> tuple[str, str] | None:
+        """Two axes named after different declared dimensions (``data county: dim``)."""
+        for x, y in zip(a.dim_names, b.dim_names):
+            if x != y and x in self.dims and y in self.dims:
+                return x, y
+        return None
+
     def elementwise(self, a: Type, b: Type, node: ast.Expr, what: str) -> Type | None:
         """The shape of an element-wise combination; None (and an error) when it would need
         implicit broadcasting between two non-scalars."""
@@ -559,6 +568,13 @@ class _Checker:
             return b
         if b.rank == 0:
             return a
+        clash = self.dim_clash(a, b)
+        if clash:
+            self.err(f"{what} combines values over different dimensions: the left is over "
+                     f"'{clash[0]}' and the right over '{clash[1]}'", node.span,
+                     f"map one side onto the other's dimension with an index array, e.g. "
+                     f"v[idx] with data idx: int[{clash[1]}] for v over '{clash[0]}'")
+            return None
         if same_shape(a, b):
             return Type(a.elem, tuple(x if isinstance(x, int) else y for x, y in
                                       zip(a.shape, b.shape)), merge_names(a, b))

@@ -90,6 +90,9 @@ class _ToAst(Transformer):
     def int_type(self, meta, children):
         return ast.TypeSpec("int", (), _meta_span(meta))
 
+    def dim_type(self, meta, children):
+        return ast.TypeSpec("dim", (), _meta_span(meta))
+
     def real_type(self, meta, children):
         return ast.TypeSpec("real", (), _meta_span(meta))
 

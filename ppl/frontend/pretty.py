@@ -84,7 +84,7 @@ def _index(i: ast.Expr | ast.Slice) -> str:
 
 def type_spec(t: ast.TypeSpec) -> str:
     dims = ", ".join(expr(d) for d in t.dims)
-    if t.kind not in ("int", "real") or dims:
+    if t.kind not in ("int", "real", "dim") or dims:
         return f"{t.kind}[{dims}]"
     return t.kind
 
