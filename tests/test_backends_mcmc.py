@@ -1,0 +1,60 @@
+"""NUTS and HMC options, HMC on a conjugate posterior, and LOO/WAIC on MCMC results."""
+
+import arviz as az
+import numpy as np
+import pytest
+
+import ppl
+
+NORMAL = """
+data N: int
+data y: vector[N]
+mu ~ normal(1, 2)
+y ~ normal(mu, 1.5)
+"""
+Y = np.array([0.3, 2.1, 1.7, -0.4, 1.2, 2.8, 0.9, 1.5, 0.1, 1.9])
+
+
+def _closed_form():
+    precision = 1 / 2**2 + len(Y) / 1.5**2
+    mean = (1 / 2**2 + Y.sum() / 1.5**2) / precision
+    return mean, precision**-0.5
+
+
+def test_hmc_recovers_the_conjugate_normal_posterior_within_mcse():
+    fit = ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, backend="hmc", seed=3)
+    draws = fit["posterior"]["mu"]
+    ess = float(az.ess(draws, method="mean"))
+    mean, sd = _closed_form()
+    mcse = float(draws.std()) / np.sqrt(ess)
+    assert abs(float(draws.mean()) - mean) < 4.5 * mcse
+    # sd of the draws: its standard error is about sd / sqrt(2 ess) for a normal posterior
+    assert abs(float(draws.std()) - sd) < 4.5 * sd / np.sqrt(2 * ess)
+    assert ess > 400
+
+
+def test_nuts_options_reach_the_sampler_and_are_recorded():
+    fit = ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, chains=2, draws=200, warmup=200,
+                                   target_accept=0.95, max_tree_depth=4, dense_mass=False)
+    assert fit.attrs["target_accept"] == 0.95
+    assert fit.attrs["max_tree_depth"] == 4
+    assert fit.attrs["dense_mass"] == 0
+    assert int(fit["sample_stats"]["tree_depth"].max()) <= 4
+    assert fit["sample_stats"]["diverging"].dtype == bool
+
+
+def test_loo_and_waic_work_on_nuts_results_with_pointwise_log_likelihood():
+    fit = ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, chains=2, draws=500, warmup=500,
+                                   log_likelihood=True)
+    assert fit["log_likelihood"]["y"].shape == (2, 500, len(Y))
+    loo = az.loo(fit)
+    assert np.isfinite(loo.elpd) and loo.n_data_points == len(Y)
+    # the pointwise log-likelihood is the model's own: a normal density with sd 1.5
+    mu = fit["posterior"]["mu"].values[..., None]
+    expected = -0.5 * ((Y - mu) / 1.5) ** 2 - np.log(1.5 * np.sqrt(2 * np.pi))
+    assert np.allclose(fit["log_likelihood"]["y"].values, expected)
+
+
+def test_unknown_backend_is_a_clean_error():
+    with pytest.raises(ppl.SamplingError, match="unknown backend 'nutz'"):
+        ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, backend="nutz")
