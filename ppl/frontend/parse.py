@@ -52,6 +52,7 @@ def _parser() -> lark.Lark:
         postlex=_BracketNewlines(),
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=True,  # the LALR tables, in a temporary file keyed by the grammar: faster start
     )
 
 
