@@ -141,10 +141,12 @@ class Model(GraphDisplay):
         counts as renormalised to them); ``factor`` statements count as likelihood. Every
         parameter needs a proper prior. ``smc_options`` go to the ``smc`` backend (``kernel``,
         ``num_mcmc_steps``, ``target_ess``, ...). A model without parameters gives its exact
-        log-likelihood.
+        log-likelihood. SMC starts from the prior here (``reference="prior"``), so an improper
+        prior is an error rather than an estimate relative to an arbitrary constant.
         """
         from ppl.backends.smc import SMC
 
+        smc_options.setdefault("reference", "prior")
         _check_counts(num_particles=num_particles)
         compiled = self.compile(data, precision)
         if compiled.dimension == 0:

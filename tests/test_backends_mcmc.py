@@ -58,3 +58,19 @@ def test_loo_and_waic_work_on_nuts_results_with_pointwise_log_likelihood():
 def test_unknown_backend_is_a_clean_error():
     with pytest.raises(ppl.SamplingError, match="unknown backend 'nutz'"):
         ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, backend="nutz")
+
+
+def test_prior_initialisation_starts_around_the_prior_median():
+    from ppl.backends.base import initial_points
+
+    compiled = ppl.model("x ~ normal(100, 1)\ns ~ lognormal(3, 0.1)").compile({})
+    import jax
+
+    points = np.asarray(initial_points(compiled, jax.random.PRNGKey(0), 4, init="prior"))
+    assert points.shape == (4, 2)
+    assert np.all(np.abs(points[:, 0] - 100) < 1.5)   # median ~100, jitter within +-1
+    assert np.all(np.abs(points[:, 1] - 3) < 1.2)     # log s: median ~3 on the log scale
+    uniform = np.asarray(initial_points(compiled, jax.random.PRNGKey(0), 4))
+    assert np.all(np.abs(uniform) <= 2)
+    with pytest.raises(ppl.SamplingError, match="unknown init"):
+        initial_points(compiled, jax.random.PRNGKey(0), 4, init="zeros")

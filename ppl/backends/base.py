@@ -97,6 +97,37 @@ def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 1
     raise bad_start_error(model, candidates[0])
 
 
+def prior_centred_points(model: CompiledModel, key, chains: int, draws: int = 100,
+                         jitter: float = 1.0) -> jax.Array:
+    """Starting points around the prior: the median of ``draws`` prior draws on the
+    unconstrained space plus uniform(-jitter, jitter) noise per chain (PyMC's idea). Starts in
+    the region the prior finds plausible, e.g. for ODE models whose dynamics are wild at
+    uniform(-2, 2) starts. Needs proper priors."""
+    prior_key, jitter_key = jax.random.split(key)
+    samples = jax.jit(jax.vmap(model.prior_draw))(jax.random.split(prior_key, draws))
+    latents = {name: samples[name] for name in model.latent_names}
+    flat = jax.jit(jax.vmap(model.unconstrain))(latents)
+    centre = jax.numpy.nanmedian(flat, axis=0)
+    noise = jax.random.uniform(jitter_key, (chains, model.dimension), centre.dtype,
+                               -jitter, jitter)
+    points = centre[None, :] + noise
+    values = np.asarray(jax.jit(jax.vmap(model.log_density))(points))
+    if not np.all(np.isfinite(values)):
+        return finite_initial_points(model, jitter_key, chains)
+    return points
+
+
+def initial_points(model: CompiledModel, key, chains: int, init: str = "uniform"
+                   ) -> jax.Array:
+    """Starting points by strategy: ``"uniform"`` (uniform(-2, 2) on the unconstrained space,
+    as Stan) or ``"prior"`` (around the prior median, see :func:`prior_centred_points`)."""
+    if init == "uniform":
+        return finite_initial_points(model, key, chains)
+    if init == "prior":
+        return prior_centred_points(model, key, chains)
+    raise SamplingError([error(f"unknown init '{init}'", hint="use init='uniform' or 'prior'")])
+
+
 def bad_start_error(model: CompiledModel, point) -> SamplingError:
     from ppl.errors import Diagnostic
 

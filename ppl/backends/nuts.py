@@ -11,7 +11,7 @@ from numpyro.infer import HMC as NumPyroHMC
 from numpyro.infer import MCMC
 from numpyro.infer import NUTS as NumPyroNUTS
 
-from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.base import BackendResult, RunSettings, initial_points
 from ppl.codegen.model import CompiledModel
 
 # Dense mass matrices pay off for correlated posteriors and cost little below this dimension.
@@ -53,18 +53,21 @@ def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
     return mcmc, attrs
 
 
-def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int) -> None:
-    """Run ``mcmc`` from finite random starting points (uniform(-2, 2), unconstrained)."""
+def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int,
+                 init: str = "uniform") -> None:
+    """Run ``mcmc`` from finite random starting points (see :func:`initial_points`)."""
     init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-    inits = finite_initial_points(model, init_key, chains)
+    inits = initial_points(model, init_key, chains, init)
     mcmc.run(run_key, init_params=inits if chains > 1 else inits[0],
              extra_fields=_EXTRA_FIELDS)
 
 
 def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings,
              **options) -> BackendResult:
+    init = options.pop("init", "uniform")
     mcmc, attrs = make_mcmc(kernel_cls, model, settings, **options)
-    run_prepared(mcmc, model, settings.seed, settings.chains)
+    attrs["init"] = init
+    run_prepared(mcmc, model, settings.seed, settings.chains, init)
     positions = np.asarray(mcmc.get_samples(group_by_chain=True))
     extra = mcmc.get_extra_fields(group_by_chain=True)
     num_steps = np.asarray(extra["num_steps"])

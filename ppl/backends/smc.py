@@ -1,4 +1,5 @@
-"""Adaptive tempered sequential Monte Carlo (BlackJAX), from the prior to the posterior.
+"""Adaptive tempered sequential Monte Carlo (BlackJAX), from the prior (or a Laplace reference)
+to the posterior.
 
 The particles start as draws from the prior (ancestral simulation of the model, mapped to the
 unconstrained space, where the prior density is ``log_prior(u)`` including the log-Jacobian) and
@@ -14,6 +15,25 @@ stages' log normalising-constant increments) relative to the *normalised* prior;
 in the attributes (``log_marginal_likelihood``) together with the tempering schedule, and the
 per-stage trace goes to the ``smc_trace`` group (one row, ``chain`` 1, whose ``draw`` axis is the
 stage).
+
+Reference distribution (``reference``): tempering needs a normalisable starting distribution to
+draw the first particles from. ``reference="prior"`` starts from the prior as above.
+``reference="laplace"`` first fits the posterior mode and the Laplace Gaussian
+``q = N(mode, (-H)^-1)`` on the unconstrained space (the ``map`` backend's
+:func:`~ppl.backends.map.find_mode` and :func:`~ppl.backends.map.laplace_precision_factor`, with
+the log-Jacobian, from ``laplace_starts`` random starts) and tempers from ``q`` instead: the first
+particles are draws from ``q``, the "prior" term is the normalised Gaussian density ``log q(u)``
+and the "likelihood" term is ``log_density(u) - log q(u)``, so the tempered targets are
+``q^(1 - lambda) p^lambda`` and ``lambda = 1`` is still the posterior. This works when a prior is
+improper (flat), as in many regression models, and usually needs far fewer stages because ``q``
+is already close to the posterior. ``reference="auto"`` (default) uses the prior when every
+parameter's prior is proper and the Laplace reference otherwise. The reference used is recorded
+in the attribute ``smc_reference``.
+
+The evidence estimate is ``log ∫ p(data, theta) dtheta`` with either reference. With the Laplace
+reference and an improper prior it is computed with the flat prior's density taken as 1, an
+arbitrary constant: it is then *not* a marginal likelihood that can be compared between models.
+It is only meaningful when every prior is proper (attribute ``priors_proper``).
 """
 
 from __future__ import annotations
@@ -30,11 +50,19 @@ from blackjax.smc import resampling
 from blackjax.smc.adaptive_tempered import build_kernel as adaptive_tempered_kernel
 from blackjax.smc.tempered import TemperedSMCState
 
-from ppl.backends.base import BackendResult, RunSettings
+from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.map import (
+    _no_mode,
+    _not_definite,
+    find_mode,
+    laplace_precision_factor,
+    map_objective,
+)
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 
 KERNELS = ("hmc", "nuts")
+REFERENCES = ("auto", "prior", "laplace")
 # Acceptance rates the step size is steered towards, per mutation kernel.
 DEFAULT_TARGET_ACCEPT = {"hmc": 0.65, "nuts": 0.8}
 DEFAULT_NUM_MCMC_STEPS = {"hmc": 10, "nuts": 5}
@@ -60,9 +88,10 @@ def _invalid(message: str, hint: str) -> SamplingError:
 def _for_smc(exc: SamplingError) -> SamplingError:
     """The prior simulator's improper-prior error, with a hint that fits SMC."""
     diagnostics = [dataclasses.replace(
-        d, hint="the smc backend starts its particles from the prior: give the parameter a "
-                "proper prior distribution, or use a backend that does not need one "
-                "(backend='nuts')") for d in exc.diagnostics]
+        d, hint="with reference='prior' the smc backend starts its particles from the prior: "
+                "give the parameter a proper prior distribution, or start from the Laplace "
+                "approximation (reference='laplace' or 'auto'; the evidence is then relative "
+                "to the flat prior's arbitrary constant)") for d in exc.diagnostics]
     return SamplingError(diagnostics, exc.source)
 
 
@@ -103,6 +132,64 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
         "is not finite at its own draws; check the bounds and the prior's arguments")
 
 
+def priors_proper(model: CompiledModel) -> bool:
+    """Whether the model can be simulated from its prior (every prior is proper).
+
+    Traced abstractly with ``jax.eval_shape``: nothing is evaluated."""
+    try:
+        jax.eval_shape(model.prior_draw, jax.random.PRNGKey(0))
+    except SamplingError:
+        return False
+    return True
+
+
+class LaplaceReference(NamedTuple):
+    """The Laplace Gaussian ``N(mode, (L L^T)^-1)`` on the unconstrained space."""
+
+    mode: jax.Array
+    chol: jax.Array  # lower Cholesky factor of the precision -H
+    fit: dict[str, Any]  # find_mode's result
+
+    def log_density(self, u: jax.Array) -> jax.Array:
+        """The normalised Gaussian log-density ``log q(u)``."""
+        z = self.chol.T @ (u - self.mode)
+        d = self.mode.shape[0]
+        return (-0.5 * jnp.sum(z ** 2) + jnp.sum(jnp.log(jnp.diag(self.chol)))
+                - 0.5 * d * jnp.log(2 * jnp.pi))
+
+    def draw(self, key: jax.Array, n: int) -> jax.Array:
+        """``n`` draws from ``q``, shape ``(n, dimension)``."""
+        eps = jax.random.normal(key, (n, self.mode.shape[0]), self.mode.dtype)
+        # u = mode + L^-T eps has covariance (L L^T)^-1
+        return self.mode[None, :] + jax.scipy.linalg.solve_triangular(
+            self.chol.T, eps.T, lower=False).T
+
+
+def laplace_reference(model: CompiledModel, key: jax.Array,
+                      num_starts: int = 4) -> LaplaceReference:
+    """The posterior mode (log-Jacobian included) and the Laplace Gaussian around it, with
+    the ``map`` backend's functions. Raises a :class:`SamplingError` when no finite mode is
+    found or the Hessian there is not negative definite."""
+    objective = map_objective(model, jacobian=True)
+    starts = finite_initial_points(model, key, num_starts)
+    found = find_mode(objective, starts)
+    if not np.isfinite(found["objective"]):
+        raise _no_mode(model)
+    chol = laplace_precision_factor(objective, found["mode"])
+    if not bool(jnp.all(jnp.isfinite(chol))):
+        raise _not_definite(model)
+    return LaplaceReference(found["mode"], chol, found)
+
+
+def laplace_particles(model: CompiledModel, reference: LaplaceReference, key: jax.Array,
+                      n: int) -> jax.Array:
+    """``n`` draws from the Laplace reference, shape ``(n, dimension)``."""
+    particles = jax.jit(reference.draw, static_argnums=1)(key, n)
+    if not bool(jnp.all(jnp.isfinite(particles))):
+        raise _not_definite(model)
+    return particles
+
+
 def _weighted_variance(particles: jax.Array, weights: jax.Array) -> jax.Array:
     weights = weights.astype(particles.dtype)
     mean = weights @ particles
@@ -134,7 +221,13 @@ def _jittered(key: jax.Array, step_size: jax.Array, n: int) -> jax.Array:
 
 
 def _check_options(kernel: str, num_particles: int, num_mcmc_steps: int, target_ess: float,
-                   max_stages: int) -> None:
+                   max_stages: int, reference: str = "prior", laplace_starts: int = 1) -> None:
+    if reference not in REFERENCES:
+        raise _invalid(f"unknown SMC reference distribution {reference!r}",
+                       "use reference='auto' (default), 'prior' or 'laplace'")
+    if not isinstance(laplace_starts, (int, np.integer)) or laplace_starts < 1:
+        raise _invalid(f"laplace_starts must be an integer >= 1, not {laplace_starts!r}",
+                       "pass laplace_starts=4 or similar")
     if kernel not in KERNELS:
         raise _invalid(f"unknown SMC mutation kernel '{kernel}'",
                        "use kernel='hmc' (default) or kernel='nuts'")
@@ -163,8 +256,13 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
             kernel: str = "hmc", num_mcmc_steps: int | None = None, target_ess: float = 0.5,
             num_integration_steps: int = 10, max_tree_depth: int = 10,
             step_size: float | None = None, target_accept: float | None = None,
-            max_stages: int = 500, final_mutation: bool = True) -> BackendResult:
+            max_stages: int = 500, final_mutation: bool = True, reference: str = "auto",
+            laplace_starts: int = 4) -> BackendResult:
     """Run adaptive tempered SMC and return ``chains * draws`` posterior particles.
+
+    ``reference`` picks the distribution tempering starts from (see the module docstring):
+    ``"prior"``, ``"laplace"`` (the Laplace Gaussian at the mode, found from ``laplace_starts``
+    random starts) or ``"auto"`` (the prior when every prior is proper, else ``"laplace"``).
 
     ``num_particles`` defaults to ``chains * draws``; with fewer particles than that the output
     repeats particles, with more it is a random subset. BlackJAX's stages resample and mutate
@@ -177,7 +275,8 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
     n = int(num_particles) if num_particles is not None else n_out
     if num_mcmc_steps is None:
         num_mcmc_steps = DEFAULT_NUM_MCMC_STEPS.get(kernel, 10)
-    _check_options(kernel, n, num_mcmc_steps, target_ess, max_stages)
+    _check_options(kernel, n, num_mcmc_steps, target_ess, max_stages, reference,
+                   laplace_starts)
     accept = DEFAULT_TARGET_ACCEPT[kernel] if target_accept is None else float(target_accept)
     dim = model.dimension
     dtype = model.dtype
@@ -187,10 +286,30 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
         first_step = min(first_step, 2.0 / num_integration_steps)
 
     init_key, loop_key = jax.random.split(jax.random.PRNGKey(settings.seed))
-    particles = prior_particles(model, init_key, n)
+    proper = priors_proper(model)
+    if reference == "auto":
+        reference = "prior" if proper else "laplace"
+    laplace_attrs: dict[str, Any] = {}
+    if reference == "prior":
+        particles = prior_particles(model, init_key, n)
+        log_reference, log_ratio = model.log_prior, model.log_likelihood
+    else:
+        mode_key, draw_key = jax.random.split(init_key)
+        q = laplace_reference(model, mode_key, int(laplace_starts))
+        particles = laplace_particles(model, q, draw_key, n)
+
+        def log_reference(u):
+            return q.log_density(u).astype(dtype)
+
+        def log_ratio(u):
+            return model.log_density(u) - q.log_density(u).astype(dtype)
+
+        laplace_attrs = {"laplace_map_objective": q.fit["objective"],
+                         "laplace_map_converged": int(q.fit["converged"]),
+                         "laplace_starts": int(laplace_starts)}
 
     mcmc_step = _mcmc_step(kernel, num_integration_steps, max_tree_depth)
-    smc_step = adaptive_tempered_kernel(model.log_prior, model.log_likelihood, mcmc_step,
+    smc_step = adaptive_tempered_kernel(log_reference, log_ratio, mcmc_step,
                                         blackjax.hmc.init, resampling.systematic, target_ess)
 
     def body(carry: _Carry) -> _Carry:
@@ -287,6 +406,9 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
         "target_ess": float(target_ess),
         "final_ess": final_ess,
         "final_mutation": int(final_mutation),
+        "smc_reference": reference,
+        "priors_proper": int(proper),
+        **laplace_attrs,
     }
     if kernel == "hmc":
         attrs["num_integration_steps"] = int(num_integration_steps)
@@ -297,17 +419,21 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
 
 
 class SMC:
-    """The ``smc`` backend: adaptive tempered SMC (BlackJAX) from the prior."""
+    """The ``smc`` backend: adaptive tempered SMC (BlackJAX) from the prior or, when a prior is
+    improper, from the Laplace approximation."""
 
     name = "smc"
-    description = ("adaptive tempered sequential Monte Carlo (BlackJAX) from the prior, with "
-                   "the log marginal likelihood; options: num_particles, kernel ('hmc'|'nuts'), "
-                   "num_mcmc_steps, target_ess, num_integration_steps, max_tree_depth, "
-                   "step_size, target_accept, max_stages, final_mutation")
+    description = ("adaptive tempered sequential Monte Carlo (BlackJAX) from the prior (or the "
+                   "Laplace Gaussian), with the log marginal likelihood; options: "
+                   "num_particles, kernel ('hmc'|'nuts'), num_mcmc_steps, target_ess, "
+                   "num_integration_steps, max_tree_depth, step_size, target_accept, "
+                   "max_stages, final_mutation, reference ('auto'|'prior'|'laplace'), "
+                   "laplace_starts")
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         """Run :func:`run_smc` with ``options``."""
         return run_smc(model, settings, **options)
 
 
-__all__ = ["SMC", "run_smc", "prior_particles"]
+__all__ = ["SMC", "LaplaceReference", "laplace_particles", "laplace_reference", "prior_particles",
+           "priors_proper", "run_smc"]
