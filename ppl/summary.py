@@ -41,6 +41,15 @@ def sampler_warnings(fit) -> list[str]:
         if hits:
             notes.append(f"{hits} draws hit the maximum tree depth: sampling is inefficient; "
                          "consider rescaling or reparameterising")
+    if stats is not None and "energy" in stats and "n_steps" in stats:
+        energy = np.asarray(stats["energy"])
+        bfmi = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / np.sum(
+            (energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        low = [i + 1 for i, b in enumerate(bfmi) if b < 0.3]
+        if low:
+            notes.append(f"low E-BFMI (< 0.3) in chain{'s' if len(low) > 1 else ''} "
+                         f"{', '.join(map(str, low))}: the momentum resampling explores the "
+                         "energy poorly, typical of heavy tails or funnels; reparameterise")
     rows = summary_rows(fit)
     chains = fit["posterior"].sizes.get("chain", 1)
     bad_rhat = [r["name"] for r in rows if r.get("r_hat", 1.0) > RHAT_LIMIT]

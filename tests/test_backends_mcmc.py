@@ -74,3 +74,26 @@ def test_prior_initialisation_starts_around_the_prior_median():
     assert np.all(np.abs(uniform) <= 2)
     with pytest.raises(ppl.SamplingError, match="unknown init"):
         initial_points(compiled, jax.random.PRNGKey(0), 4, init="zeros")
+
+
+def test_a_start_with_no_finite_log_density_names_the_statement():
+    src = "data y: real\nmu ~ normal(0, 1)\ny ~ uniform(mu - 10, mu - 5)\n"
+    with pytest.raises(ppl.SamplingError) as info:
+        ppl.model(src, "m.ppl").sample({"y": 2.0}, chains=1, draws=10, warmup=10)
+    message = str(info.value)
+    assert message.startswith("m.ppl:3:1: error: the log-density of this statement is -inf at "
+                              "every random starting point tried (e.g. with mu = ")
+    assert "y ~ uniform(mu - 10, mu - 5)" in message
+
+
+def test_sampler_warnings_report_divergences_and_low_ess():
+    from ppl.summary import sampler_warnings
+
+    funnel = """
+tau ~ half_cauchy(5)
+theta: vector[8] ~ normal(0, tau)
+"""
+    fit = ppl.model(funnel).sample({}, chains=2, draws=200, warmup=100, seed=1)
+    notes = " ".join(sampler_warnings(fit))
+    assert "diverged" in notes and "target_accept" in notes
+    assert "low effective sample size" in notes

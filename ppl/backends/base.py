@@ -129,11 +129,16 @@ def initial_points(model: CompiledModel, key, chains: int, init: str = "uniform"
 
 
 def bad_start_error(model: CompiledModel, point) -> SamplingError:
+    import warnings
+
     from ppl.errors import Diagnostic
 
     diagnostics = []
     values = model.constrain(point)
-    for node, term in model.statement_terms(point):
+    with warnings.catch_warnings():  # NumPyro's out-of-support warning: we explain it below
+        warnings.simplefilter("ignore")
+        terms = model.statement_terms(point)
+    for node, term in terms:
         term = float(term)
         if np.isfinite(term):
             continue
