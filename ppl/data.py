@@ -112,6 +112,29 @@ def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, An
     return sizes
 
 
+def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    """The data with missing integer sizes filled in from the arrays declared with them: a
+    DataFrame's columns give ``N`` without it being spelt out. Sizes stay missing when the
+    arrays disagree (the shape error then says so)."""
+    from ppl.frontend import ast
+
+    filled = dict(data)
+    for name, decl in declarations.items():
+        if decl.type.kind != "int" or decl.type.dims or name in data:
+            continue
+        lengths = set()
+        for other in declarations.values():
+            if other.name not in data or other.type.kind == "dim":
+                continue
+            shape = np.shape(data[other.name])
+            for axis, dim in enumerate(other.type.dims):
+                if isinstance(dim, ast.Name) and dim.id == name and axis < len(shape):
+                    lengths.add(shape[axis])
+        if len(lengths) == 1:
+            filled[name] = lengths.pop()
+    return filled
+
+
 def dimension_labels(declarations: Mapping[str, Any], data: Mapping[str, Any],
                      source: Source) -> dict[str, list]:
     """Coordinate labels of each ``data NAME: dim``: a list of distinct labels (strings or

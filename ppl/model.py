@@ -49,7 +49,7 @@ class Model(GraphDisplay):
 
     def bind(self, data: Any = None) -> tuple[CheckedModel, dict, list]:
         """Check the model again with the data's sizes and validate the data."""
-        values = data_module.as_mapping(data)
+        values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data))
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
         checked = check(self.program, self.source, sizes)
         arrays, notes = data_module.validate(checked, values)

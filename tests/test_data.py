@@ -189,3 +189,14 @@ def test_missing_discrete_data_cannot_be_sampled(model):
     assert [d.message for d in info.value.diagnostics] == [
         "data 'k' is missing; it has the discrete distribution poisson_log, so it cannot be "
         "left out and sampled as a parameter"]
+
+
+def test_sizes_are_inferred_from_a_dataframes_columns():
+    import pandas as pd
+
+    model = ppl.model("data N: int\ndata x: vector[N]\ndata y: vector[N]\n"
+                      "a ~ normal(0, 1)\ny ~ normal(a * x, 1)\n")
+    compiled = model.compile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [2.0, 4.0, 5.0]}))
+    assert int(compiled.data["N"]) == 3
+    with pytest.raises(ppl.DataError, match="data 'N' is missing"):
+        model.compile({"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]})  # the columns disagree
