@@ -69,7 +69,16 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     names = model.latent_names + model.deterministic_names + observed
     dims, coords = dims_and_coords(model, names)
     attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs)}}
-    return from_dict(groups, dims=dims, coords=coords, attrs=attrs, index_origin=1)
+    # The model's dims apply to the groups of model quantities only: a backend's statistic may
+    # share a model variable's name (ADVI's ``log_weight`` and a data transform ``log_weight``)
+    # without taking its dims.
+    backend_groups = ["sample_stats", *result.extra_groups]
+    tree = from_dict({k: v for k, v in groups.items() if k not in backend_groups},
+                     dims=dims, coords=coords, attrs=attrs, index_origin=1)
+    stats_tree = from_dict({k: groups[k] for k in backend_groups}, index_origin=1)
+    for name in backend_groups:
+        tree[name] = stats_tree[name]
+    return tree
 
 
 def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):

@@ -85,15 +85,16 @@ def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 1
 
     When no point is found, the error names the statements whose term is not finite.
     """
-    log_density = jax.jit(jax.vmap(model.log_density))
+    # Candidates come from NumPy (seeded by the key) and are scored with the model's jitted
+    # log-density, which the samplers compile anyway: no extra compilation before sampling.
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    dtype = np.dtype(model.dtype)
     points = []
     for _ in range(tries):
-        key, sub = jax.random.split(key)
-        candidates = jax.vmap(model.initial_point)(jax.random.split(sub, chains))
-        values = np.asarray(log_density(candidates))
-        points += [c for c, v in zip(candidates, values) if np.isfinite(v)]
+        candidates = rng.uniform(-2.0, 2.0, (chains, model.dimension)).astype(dtype)
+        points += [c for c in candidates if np.isfinite(float(model.jitted_log_density(c)))]
         if len(points) >= chains:
-            return jax.numpy.stack(points[:chains])
+            return jax.numpy.asarray(np.stack(points[:chains]))
     raise bad_start_error(model, candidates[0])
 
 

@@ -124,11 +124,12 @@ def _adam_one(fun: Callable, max_steps: int, tol: float, learning_rate: float) -
     value_and_grad = jax.value_and_grad(fun)
 
     def run(x0: jax.Array):
-        def step(carry):
-            x, state, count, _, _ = carry
-            value, grad = value_and_grad(x)
+        def step(carry):  # value and grad in the carry are those at x, so the stop is exact
+            x, state, count, _, grad = carry
             updates, state = opt.update(grad, state, x)
-            return optax.apply_updates(x, updates), state, count + 1, value, grad
+            x = optax.apply_updates(x, updates)
+            value, grad = value_and_grad(x)
+            return x, state, count + 1, value, grad
 
         def going(carry):
             _, _, count, value, grad = carry

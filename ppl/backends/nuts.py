@@ -40,7 +40,7 @@ def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
     dense = _dense(dense_mass, model.dimension)
     # Jitted, so that NumPyro's eager set-up (first gradient, step-size search) runs as one
     # compiled call instead of hundreds of op-by-op dispatches.
-    potential = jax.jit(lambda u: -model.log_density(u))
+    potential = jax.jit(lambda u: -model.jitted_log_density(u))
     kernel = kernel_cls(potential_fn=potential,
                         target_accept_prob=target_accept, dense_mass=dense, **kernel_options)
     method = chain_method or default_chain_method(settings.chains)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import jax
 import jax.numpy as jnp
@@ -164,6 +165,11 @@ class CompiledModel:
     blocks: tuple[Block, ...]
     dtype: jnp.dtype = field(default=jnp.float64)
     coords: Mapping[str, list] = field(default_factory=dict)  # labels of declared dims
+
+    @cached_property
+    def jitted_log_density(self) -> Callable:
+        """``log_density`` compiled once per model (shared by initialisation and samplers)."""
+        return jax.jit(self.log_density)
 
     @property
     def dimension(self) -> int:

@@ -1,0 +1,133 @@
+"""Conformance of the other backends on the kit's regression posteriors.
+
+The same kit, models and data as ``test_conformance.py`` (read at run time from
+``$PPL_CONFORMANCE_DIR`` or ``../shared/conformance``; skipped without it), run with:
+
+- ``backend="smc"`` with its default options (``reference="auto"``: tempering from the Laplace
+  Gaussian when a prior is flat, as in most of these models, from the prior otherwise), seed 0,
+  ``chains=4, draws=250``, i.e. 1000 particles. The final stage mutates every particle after
+  resampling, so the draws are close to independent; the kit's ``check.py`` with its default
+  thresholds (|z| < 5 for every mean, sd within 15 %) must pass.
+- ``backend="advi", family="fullrank"``. Variational inference is *approximate*: the fitted
+  Gaussian is not the posterior, so the check is looser, computed here from ``reference.json``:
+  ``|mean_est - mean_ref| < 0.25 sd_ref`` and ``|sd_est / sd_ref - 1| < 0.30`` for every
+  reference parameter. ADVI runs with its default options; its default ``init="laplace"``
+  preconditions the optimisation with the Laplace approximation at the mode, without which
+  Adam does not converge on these badly scaled regressions.
+
+diamonds-diamonds is not run here: its 26 strongly correlated coefficients have proper priors,
+so SMC tempers from the prior, which takes minutes and with the diagonal mass matrix does not
+mix (checked: 429 s, FAIL with 1000 particles). Its NUTS conformance is in
+``test_conformance.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ppl
+from ppl.summary import flat_draws
+
+REPO = Path(__file__).resolve().parents[2]
+KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or REPO.parent / "shared" / "conformance")
+MODELS = Path(__file__).resolve().parent / "models"
+
+POSTERIORS = [
+    "kidiq-kidscore_momiq",
+    "kidiq-kidscore_interaction",
+    "earnings-logearn_height",
+    "earnings-logearn_interaction_z",
+    "mesquite-logmesquite",
+    "nes1972-nes",
+    "sblrc-blr",
+    "kilpisjarvi_mod-kilpisjarvi",
+]
+
+# Fixed before looking at any result.
+SEED = 0
+CHAINS, DRAWS = 4, 250  # 1000 SMC particles / ADVI draws
+# ADVI: the looser tolerances for an approximate method (see the module docstring).
+VI_MEAN_TOL = 0.25  # in reference posterior sds
+VI_SD_TOL = 0.30  # relative
+# Default options: ADVI starts from the Laplace approximation at the mode (init="laplace"),
+# which is what makes these badly scaled, strongly correlated regressions converge (from a
+# random start Adam left kidiq_interaction and kilpisjarvi ~2 sd off, sblrc's sds ~50 % off).
+ADVI_OPTIONS = {"family": "fullrank"}
+VI_KNOWN_FAILURES: dict[str, str] = {}
+
+pytestmark = [
+    pytest.mark.conformance,
+    pytest.mark.filterwarnings("ignore:.*data entries not used by the model"),
+]
+
+
+@pytest.fixture(scope="module")
+def kit() -> Path:
+    if not (KIT / "check.py").is_file():
+        pytest.skip(f"conformance kit not found at {KIT} (set PPL_CONFORMANCE_DIR to its folder)")
+    return KIT
+
+
+def _load(kit: Path, name: str) -> tuple[ppl.Model, dict, dict]:
+    posterior = kit / "posteriors" / name
+    if not (posterior / "reference.json").is_file():
+        pytest.skip(f"the conformance kit at {kit} has no posterior '{name}'")
+    reference = json.loads((posterior / "reference.json").read_text())
+    data = json.loads((kit / "data" / f"{reference['data']}.json").read_text())
+    return ppl.load(MODELS / f"{name}.ppl"), data, reference
+
+
+@pytest.mark.parametrize("name", POSTERIORS)
+def test_smc_reference_posterior(name: str, kit: Path, tmp_path: Path, record_property) -> None:
+    model, data, _ = _load(kit, name)
+    start = time.perf_counter()
+    fit = model.sample(data=data, backend="smc", chains=CHAINS, draws=DRAWS, seed=SEED)
+    seconds = time.perf_counter() - start
+    record_property("sampling_seconds", round(seconds, 1))
+
+    draws_file = tmp_path / "draws.json"
+    draws_file.write_text(json.dumps(flat_draws(fit)))
+    result = subprocess.run([sys.executable, str(kit / "check.py"), name, str(draws_file)],
+                            capture_output=True, text=True, timeout=300)
+    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    print(f"{name} smc ({fit.attrs['smc_reference']}, {fit.attrs['num_stages']} stages): "
+          f"{seconds:.1f} s; {summary}")
+    assert result.returncode == 0, (
+        f"check.py exited with {result.returncode} for {name} with smc (seed {SEED}):\n"
+        f"{result.stdout}{result.stderr}")
+
+
+@pytest.mark.parametrize("name", POSTERIORS)
+def test_fullrank_advi_reference_posterior(name: str, kit: Path, record_property) -> None:
+    if name in VI_KNOWN_FAILURES:
+        pytest.xfail(VI_KNOWN_FAILURES[name])
+    model, data, reference = _load(kit, name)
+    start = time.perf_counter()
+    fit = model.sample(data=data, backend="advi", chains=CHAINS, draws=DRAWS, seed=SEED,
+                       **ADVI_OPTIONS)
+    seconds = time.perf_counter() - start
+    record_property("sampling_seconds", round(seconds, 1))
+
+    draws = flat_draws(fit)
+    failures = []
+    worst_mean = worst_sd = 0.0
+    for param, ref in reference["params"].items():
+        x = np.asarray(draws[param], dtype=float).ravel()
+        mean_err = abs(x.mean() - ref["mean"]) / ref["sd"]
+        sd_err = abs(x.std(ddof=1) / ref["sd"] - 1)
+        worst_mean, worst_sd = max(worst_mean, mean_err), max(worst_sd, sd_err)
+        if mean_err >= VI_MEAN_TOL or sd_err >= VI_SD_TOL:
+            failures.append(f"{param}: |mean error| = {mean_err:.3f} sd, "
+                            f"|sd ratio - 1| = {sd_err:.3f}")
+    print(f"{name} advi fullrank: {seconds:.1f} s; max mean error {worst_mean:.3f} sd, "
+          f"max sd error {worst_sd:.3f}")
+    assert not failures, (f"full-rank ADVI misses the reference for {name} (seed {SEED}):\n"
+                          + "\n".join(failures))
