@@ -23,22 +23,14 @@ mix (checked: 429 s, FAIL with 1000 particles). Its NUTS conformance is in
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conformance_kit import load_posterior, run_check
 
-import ppl
 from ppl.summary import flat_draws
-
-REPO = Path(__file__).resolve().parents[2]
-KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or REPO.parent / "shared" / "conformance")
-MODELS = Path(__file__).resolve().parent / "models"
 
 POSTERIORS = [
     "kidiq-kidscore_momiq",
@@ -69,35 +61,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def kit() -> Path:
-    if not (KIT / "check.py").is_file():
-        pytest.skip(f"conformance kit not found at {KIT} (set PPL_CONFORMANCE_DIR to its folder)")
-    return KIT
-
-
-def _load(kit: Path, name: str) -> tuple[ppl.Model, dict, dict]:
-    posterior = kit / "posteriors" / name
-    if not (posterior / "reference.json").is_file():
-        pytest.skip(f"the conformance kit at {kit} has no posterior '{name}'")
-    reference = json.loads((posterior / "reference.json").read_text())
-    data = json.loads((kit / "data" / f"{reference['data']}.json").read_text())
-    return ppl.load(MODELS / f"{name}.ppl"), data, reference
-
-
 @pytest.mark.parametrize("name", POSTERIORS)
 def test_smc_reference_posterior(name: str, kit: Path, tmp_path: Path, record_property) -> None:
-    model, data, _ = _load(kit, name)
+    model, data, _ = load_posterior(kit, name)
     start = time.perf_counter()
     fit = model.sample(data=data, backend="smc", chains=CHAINS, draws=DRAWS, seed=SEED)
     seconds = time.perf_counter() - start
     record_property("sampling_seconds", round(seconds, 1))
 
-    draws_file = tmp_path / "draws.json"
-    draws_file.write_text(json.dumps(flat_draws(fit)))
-    result = subprocess.run([sys.executable, str(kit / "check.py"), name, str(draws_file)],
-                            capture_output=True, text=True, timeout=300)
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    result, summary = run_check(kit, name, fit, tmp_path)
     print(f"{name} smc ({fit.attrs['smc_reference']}, {fit.attrs['num_stages']} stages): "
           f"{seconds:.1f} s; {summary}")
     assert result.returncode == 0, (
@@ -109,7 +81,7 @@ def test_smc_reference_posterior(name: str, kit: Path, tmp_path: Path, record_pr
 def test_fullrank_advi_reference_posterior(name: str, kit: Path, record_property) -> None:
     if name in VI_KNOWN_FAILURES:
         pytest.xfail(VI_KNOWN_FAILURES[name])
-    model, data, reference = _load(kit, name)
+    model, data, reference = load_posterior(kit, name)
     start = time.perf_counter()
     fit = model.sample(data=data, backend="advi", chains=CHAINS, draws=DRAWS, seed=SEED,
                        **ADVI_OPTIONS)

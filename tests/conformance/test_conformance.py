@@ -11,22 +11,12 @@ The kit is read at run time, never copied: from ``$PPL_CONFORMANCE_DIR`` if set,
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-import ppl
-from ppl.summary import flat_draws
-
-REPO = Path(__file__).resolve().parents[2]
-KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or REPO.parent / "shared" / "conformance")
-MODELS = Path(__file__).resolve().parent / "models"
+from conformance_kit import load_posterior, run_check
 
 POSTERIORS = [
     "eight_schools-eight_schools_noncentered",
@@ -63,32 +53,15 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def kit() -> Path:
-    if not (KIT / "check.py").is_file():
-        pytest.skip(f"conformance kit not found at {KIT} (set PPL_CONFORMANCE_DIR to its folder)")
-    return KIT
-
-
 @pytest.mark.parametrize("name", POSTERIORS)
 def test_reference_posterior(name: str, kit: Path, tmp_path: Path, record_property) -> None:
-    posterior = kit / "posteriors" / name
-    if not (posterior / "reference.json").is_file():
-        pytest.skip(f"the conformance kit at {kit} has no posterior '{name}'")
-    reference = json.loads((posterior / "reference.json").read_text())
-    data = json.loads((kit / "data" / f"{reference['data']}.json").read_text())
-
-    model = ppl.load(MODELS / f"{name}.ppl")
+    model, data, _ = load_posterior(kit, name)
     start = time.perf_counter()
     fit = model.sample(data=data, chains=CHAINS, draws=DRAWS, warmup=WARMUP, seed=SEED)
     seconds = time.perf_counter() - start
     record_property("sampling_seconds", round(seconds, 1))
 
-    draws_file = tmp_path / "draws.json"
-    draws_file.write_text(json.dumps(flat_draws(fit)))
-    result = subprocess.run([sys.executable, str(kit / "check.py"), name, str(draws_file)],
-                            capture_output=True, text=True, timeout=300)
-    summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    result, summary = run_check(kit, name, fit, tmp_path)
     print(f"{name}: {seconds:.1f} s; {summary}")
     assert result.returncode == 0, (
         f"check.py exited with {result.returncode} for {name} (seed {SEED}, {seconds:.0f} s):\n"
