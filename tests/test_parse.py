@@ -423,7 +423,8 @@ def _assert_located(error: ppl.PPLError, text: str) -> None:
         assert d.message
         assert 0 <= d.span.line <= len(lines), (d, text)
         if d.span.line:
-            assert 1 <= d.span.column <= len(lines[d.span.line - 1]) + 1, (d, text)
+            assert d.span.column >= 1, (d, text)
+            assert d.span.column <= len(lines[d.span.line - 1]) + 1, (d, text)
 
 
 @settings(PROPERTY, max_examples=100)  # drawing from the grammar is slow: fewer examples
