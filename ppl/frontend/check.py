@@ -540,9 +540,8 @@ class _Checker:
             item = self.expr(e.item, {**local, c.var: INT})
             if item.is_error:
                 return ERROR
-            name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) and self.const(c.lo) == 1 \
-                else None
-            return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+            return Type(item.elem, (length,) + item.shape,
+                        (self.range_dim_name(c),) + item.dim_names)
         if isinstance(e, ast.Unary):
             t = self.expr(e.operand, local)
             return t.with_elem("int") if e.op == "!" and not t.is_error else t
@@ -553,6 +552,16 @@ class _Checker:
         if isinstance(e, ast.Index):
             return self.index(e, local)
         raise TypeError(e)
+
+    def broadcast_all(self, types: list[Type], args: list[ast.Argument], what: str) -> Type:
+        """The real-valued shape of several arguments combined element-wise (strictly)."""
+        shape = Type("real")
+        for t, a in zip(types, args):
+            merged = self.elementwise(shape, t, a.value, what)
+            if merged is None:
+                return ERROR
+            shape = merged
+        return shape.with_elem("real")
 
     def dim_clash(self, a: Type, b: Type) -> tuple[str, str] | None:
         """Two axes named after different declared dimensions (``data county: dim``)."""
@@ -635,16 +644,10 @@ class _Checker:
         if len(e.args) != want or any(a.name for a in e.args):
             return self.err(f"{e.func}() takes {want} plain arguments (the value, then "
                             f"{', '.join(spec.params)}), not {len(e.args)}", e.span)
-        shape = Type("real")
-        for a in e.args:
-            t = self.expr(a.value, local)
-            if t.is_error:
-                return ERROR
-            merged = self.elementwise(shape, t, a.value, f"the arguments of {e.func}")
-            if merged is None:
-                return ERROR
-            shape = merged
-        return shape.with_elem("real")
+        types = [self.expr(a.value, local) for a in e.args]
+        if any(t.is_error for t in types):
+            return ERROR
+        return self.broadcast_all(types, e.args, f"the arguments of {e.func}")
 
     def call(self, e: ast.Call, local) -> Type:
         if e.func in self.functions:
@@ -731,13 +734,7 @@ class _Checker:
                                 e.args[0].span)
             return Type("real", args[0].shape * 2, args[0].dim_names * 2)
         if rule == "mix":
-            shape = Type("real")
-            for t, a in zip(args, e.args):
-                merged = self.elementwise(shape, t, a.value, f"the arguments of {e.func}()")
-                if merged is None:
-                    return ERROR
-                shape = merged
-            return shape.with_elem("real")
+            return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
         if rule == "dot":
             if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
                 return self.err(f"dot() needs two vectors of the same length, not "
@@ -1030,18 +1027,31 @@ class _Checker:
                 self.err(f"a bound must be a scalar or have the declared shape "
                          f"{declared.describe()}, not {t.describe()}", end.span)
 
+    def range_dim_name(self, c: ast.Comprehension) -> str | None:
+        """``for n in 1:N`` makes an axis named ``N``; other ranges give unnamed axes."""
+        starts_at_one = isinstance(c.lo, ast.Number) and c.lo.value == 1
+        return pretty.expr(c.hi) if isinstance(c.hi, ast.Name) and starts_at_one else None
+
+    def indexed_lhs_error(self, st: ast.Define | ast.Sample, op: str) -> Type | None:
+        """``x[i] = ...`` / ``x[i] ~ ...`` needs a range over ``i``; None when it is fine."""
+        c = st.comprehension
+        if c is None and st.index_var is not None:
+            return self.err(f"'{st.name}[{st.index_var}]' needs a range", st.name_span,
+                            f"add `for {st.index_var} in 1:N` at the end of the line")
+        if c is not None and st.index_var != c.var:
+            return self.err(f"the index '{st.index_var}' must be the variable of the range, "
+                            f"'{c.var}'", st.name_span, f"write {st.name}[{c.var}] {op} ...")
+        return None
+
     def definition(self, d: ast.Define) -> Type:
+        problem = self.indexed_lhs_error(d, "=")
+        if problem is not None:
+            return problem
         if d.comprehension is None:
-            if d.index_var is not None:
-                return self.err(f"'{d.name}[{d.index_var}]' needs a range", d.name_span,
-                                f"add `for {d.index_var} in 1:N` at the end of the line")
             return self.expr(d.expr, {})
         c = d.comprehension
-        if d.index_var != c.var:
-            return self.err(f"the index '{d.index_var}' must be the variable of the range, "
-                            f"'{c.var}'", d.name_span, f"write {d.name}[{c.var}] = ...")
         length = self.comprehension(c)
-        name = pretty.expr(c.hi) if isinstance(c.hi, ast.Name) else None
+        name = self.range_dim_name(c)
         if any(n.id == d.name for n in free_names(d.expr)):
             item = self.recursion(d, length, name)
         else:
@@ -1078,14 +1088,11 @@ class _Checker:
     def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
         local = {}
         length = None
-        if s.comprehension is None and s.index_var is not None:
-            return self.err(f"'{s.name}[{s.index_var}]' needs a range", s.name_span,
-                            f"add `for {s.index_var} in 1:N` at the end of the line")
+        problem = self.indexed_lhs_error(s, "~")
+        if problem is not None:
+            return problem
         if s.comprehension is not None:
             c = s.comprehension
-            if s.index_var != c.var:
-                return self.err(f"the index '{s.index_var}' must be the variable of the range, "
-                                f"'{c.var}'", s.name_span, f"write {s.name}[{c.var}] ~ ...")
             length = self.comprehension(c)
             local = {c.var: INT}
         spec, item = self.distribution(s.dist, local)
@@ -1108,8 +1115,7 @@ class _Checker:
             return declared.with_elem("real")
         if length is not None:
             whole = Type(item.elem, (length,) + item.shape,
-                         ((pretty.expr(s.comprehension.hi) if isinstance(s.comprehension.hi,
-                          ast.Name) else None),) + item.dim_names)
+                         (self.range_dim_name(s.comprehension),) + item.dim_names)
             if declared is None:
                 if self.const(s.comprehension.lo) not in (1, None):
                     self.err("a parameter defined by a range must start at 1",

@@ -53,7 +53,6 @@ VI_SD_TOL = 0.30  # relative
 # which is what makes these badly scaled, strongly correlated regressions converge (from a
 # random start Adam left kidiq_interaction and kilpisjarvi ~2 sd off, sblrc's sds ~50 % off).
 ADVI_OPTIONS = {"family": "fullrank"}
-VI_KNOWN_FAILURES: dict[str, str] = {}
 
 pytestmark = [
     pytest.mark.conformance,
@@ -79,8 +78,6 @@ def test_smc_reference_posterior(name: str, kit: Path, tmp_path: Path, record_pr
 
 @pytest.mark.parametrize("name", POSTERIORS)
 def test_fullrank_advi_reference_posterior(name: str, kit: Path, record_property) -> None:
-    if name in VI_KNOWN_FAILURES:
-        pytest.xfail(VI_KNOWN_FAILURES[name])
     model, data, reference = load_posterior(kit, name)
     start = time.perf_counter()
     fit = model.sample(data=data, backend="advi", chains=CHAINS, draws=DRAWS, seed=SEED,
