@@ -48,11 +48,14 @@ def _batched(fn, positions: np.ndarray, *extra):
 
 def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predictive: bool = False,
                 log_likelihood: bool = False, seed: int = 0, backend: str = ""):
-    """Build the DataTree: posterior (latent + deterministic), sample_stats, observed_data and,
-    on request, posterior_predictive and log_likelihood."""
+    """Build the DataTree: posterior (latent, discrete latents drawn from their conditional
+    posterior, deterministic and generated quantities), sample_stats, observed_data and, on
+    request, posterior_predictive and log_likelihood."""
     positions = np.asarray(result.positions)
     chains, draws = positions.shape[:2]
-    groups: dict[str, dict] = {"posterior": _batched(model.generated, positions)}
+    keys = jax.random.split(jax.random.PRNGKey(seed + 3), chains * draws)
+    groups: dict[str, dict] = {"posterior": _batched(
+        lambda u, k: model.generated(u, k), positions, keys)}
     stats = dict(result.sample_stats)
     groups["sample_stats"] = stats
     observed = model.observed_names
@@ -66,7 +69,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
         groups["log_likelihood"] = _batched(model.pointwise_log_likelihood, positions)
     for name, group in result.extra_groups.items():
         groups[name] = dict(group)
-    names = model.latent_names + model.deterministic_names + observed
+    names = model.posterior_names + observed
     dims, coords = dims_and_coords(model, names)
     attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs)}}
     # The model's dims apply to the groups of model quantities only: a backend's statistic may

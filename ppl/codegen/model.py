@@ -24,6 +24,7 @@ from ppl.codegen.evaluate import (
     function_key,
     map_over,
 )
+from ppl.codegen import marginal
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, recursion_lag, self_references
@@ -155,8 +156,11 @@ class CompiledModel:
       tempered methods.
     - ``constrain(u)`` -> ``{latent: value}``; ``unconstrain(values)`` -> ``u``.
     - ``initial_point(key)``: uniform(-2, 2) on the unconstrained space, as Stan does.
-    - ``generated(u)``: latent and deterministic values (what goes into the posterior).
+    - ``generated(u, key)``: latent, discrete (drawn from their conditional posterior),
+      deterministic and generated values: what goes into the posterior.
     - ``predictive(key, u)``: draws of the observed variables given the parameters.
+
+    Discrete latents are summed out of the densities (see :mod:`ppl.codegen.marginal`).
     - ``prior_draw(key)``: one ancestral draw of every latent, deterministic and observed node.
     """
 
@@ -171,6 +175,10 @@ class CompiledModel:
         """``log_density`` compiled once per model (shared by initialisation and samplers)."""
         return jax.jit(self.log_density)
 
+    @cached_property
+    def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
+        return marginal.discrete_groups(self.graph)
+
     @property
     def dimension(self) -> int:
         return sum(b.size for b in self.blocks)
@@ -182,6 +190,12 @@ class CompiledModel:
     @property
     def deterministic_names(self) -> list[str]:
         return [n.name for n in self.graph.of_kind("deterministic")]
+
+    @property
+    def posterior_names(self) -> list[str]:
+        """Everything reported per posterior draw, parameters first."""
+        return self.latent_names + [n.name for n in self.graph.of_kind(
+            "discrete", "deterministic", "generated")]
 
     @property
     def observed_names(self) -> list[str]:
@@ -210,11 +224,25 @@ class CompiledModel:
             return build_distribution(spec, args, item_shape), item_shape
         return build_distribution(spec, args_at(env), shape), shape
 
-    def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None):
-        """Evaluate every node in order; callbacks collect log-density terms."""
+    def variate(self, node: Node, env, shape) -> jax.Array:
+        """A stochastic node's value as its distribution sees it: the range of a statement
+        over part of an observed array, categories counted from 0."""
+        value = env[node.name]
+        c = node.sample.comprehension
+        if node.kind == "observed" and c is not None:
+            lo = concrete_int(c.lo, env)
+            value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
+        return _as_variate(node, value)
+
+    def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None, on_marginal=None):
+        """Evaluate every node in order; callbacks collect log-density terms. Terms that
+        depend on a discrete latent come in summed over it, through ``on_marginal``."""
         env = dict(self.data)
+        deferred = marginal.deferred_terms(self.discrete_groups)
+        for group in self.discrete_groups:  # a stand-in value until the draws of z exist
+            env = marginal.with_value(group, self, env, group.placeholder, definitions=False)
         for node in self.graph.nodes:
-            if node.kind in ("data", "transformed_data"):
+            if node.kind in ("data", "transformed_data", "discrete", "generated"):
                 continue
             if node.kind == "deterministic":
                 env[node.name] = definition_value(node, env)
@@ -227,18 +255,16 @@ class CompiledModel:
                 value = transform(raw)
                 env[node.name] = value
                 if on_latent:
-                    on_latent(node, dist, value, transform.log_abs_det_jacobian(raw, value))
-            elif node.kind == "observed":
+                    on_latent(node, None if node.name in deferred else dist, value,
+                              transform.log_abs_det_jacobian(raw, value))
+            elif node.kind == "observed" and node.name not in deferred and on_observed:
                 dist, shape = self.distribution(node, env)
-                value = env[node.name]
-                c = node.sample.comprehension
-                if c is not None:
-                    lo = concrete_int(c.lo, env)
-                    value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
-                if on_observed:
-                    on_observed(node, dist, _as_variate(node, value))
-            elif node.kind == "factor" and on_factor:
+                on_observed(node, dist, self.variate(node, env, shape))
+            elif node.kind == "factor" and node.name not in deferred and on_factor:
                 on_factor(node, jnp.sum(evaluate(node.factor.expr, env)))
+        if on_marginal:
+            for group in self.discrete_groups:
+                on_marginal(group, marginal.marginal_log_prob(group, self, env))
         return env
 
     def _block(self, name: str) -> Block:
@@ -267,7 +293,11 @@ class CompiledModel:
         def factor(node, value):
             lik.append(value)
 
-        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor)
+        def summed_out(group, value):
+            (lik if group.has_likelihood else prior).append(value)
+
+        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor,
+                   on_marginal=summed_out)
         zero = jnp.zeros((), self.dtype)
         return sum(prior, zero), sum(lik, zero)
 
@@ -288,7 +318,11 @@ class CompiledModel:
         def observed(node, dist, value):
             out[node.name] = dist.log_prob(value)
 
-        self._walk(u, on_observed=observed)
+        env = self._walk(u, on_observed=observed)
+        for group in self.discrete_groups:
+            pointwise = marginal.pointwise_marginal(group, self, env)
+            if pointwise is not None:
+                out[next(t.name for t in group.terms if t.kind == "observed")] = pointwise
         return out
 
     def statement_terms(self, u) -> list[tuple[Node, jax.Array]]:
@@ -307,7 +341,11 @@ class CompiledModel:
         def factor(node, value):
             terms.append((node, value))
 
-        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor)
+        def summed_out(group, value):
+            terms.append((group.latent, value))
+
+        self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor,
+                   on_marginal=summed_out)
         return terms
 
     # -- transforms ----------------------------------------------------------------------
@@ -315,13 +353,37 @@ class CompiledModel:
         env = self._walk(u)
         return {name: env[name] for name in self.latent_names}
 
-    def generated(self, u) -> dict[str, jax.Array]:
+    def posterior_env(self, u, key) -> dict[str, jax.Array]:
+        """Every value at ``u``: discrete latents drawn from their conditional posterior, then
+        the generated quantities (``key`` drives both)."""
         env = self._walk(u)
-        return {name: env[name] for name in self.latent_names + self.deterministic_names}
+        for group in self.discrete_groups:
+            key, sub = jax.random.split(key)
+            draw = marginal.posterior_draw(group, self, env, sub)
+            env = marginal.with_value(group, self, env, draw)
+        for node in self.graph.of_kind("generated"):
+            key, sub = jax.random.split(key)
+            env[node.name] = self._simulate(node, env, sub)
+        return env
+
+    def generated(self, u, key=None) -> dict[str, jax.Array]:
+        """The posterior values at ``u`` (``key``: for discrete latents and random generated
+        quantities; a fixed key when omitted)."""
+        env = self.posterior_env(u, jax.random.PRNGKey(0) if key is None else key)
+        return {name: env[name] for name in self.posterior_names}
+
+    def _simulate(self, node: Node, env, key) -> jax.Array:
+        """A generated quantity's value: its definition, or a draw from its distribution."""
+        if node.symbol.define is not None:
+            return definition_value(node, env)
+        dist, shape = self.distribution(node, env)
+        return _from_variate(node, _sample(dist, key, shape))
 
     def unconstrain(self, values: Mapping[str, jax.Array]) -> jax.Array:
         """Inverse of :meth:`constrain`, for latent values given on their supports."""
         env = dict(self.data)
+        for group in self.discrete_groups:
+            env = marginal.with_value(group, self, env, group.placeholder, definitions=False)
         pieces = []
         for node in self.graph.nodes:
             if node.kind == "deterministic":
@@ -340,8 +402,8 @@ class CompiledModel:
     def predictive(self, key, u) -> dict[str, jax.Array]:
         """One draw of every observed variable from its distribution at parameters ``u``."""
         draws = {}
-        env = self._walk(u)
-        env = dict(env)
+        key, sub = jax.random.split(key)
+        env = self.posterior_env(u, sub)
         for node in self.graph.of_kind("observed"):
             key, sub = jax.random.split(key)
             dist, shape = self.distribution(node, env)
@@ -352,11 +414,20 @@ class CompiledModel:
         """One ancestral draw from the prior of every latent, deterministic and observed node."""
         env = dict(self.data)
         out = {}
+        chains = {g.latent.name: g for g in self.discrete_groups if g.chain}
         for node in self.graph.nodes:
             if node.kind == "deterministic":
                 env[node.name] = definition_value(node, env)
                 out[node.name] = env[node.name]
-            elif node.kind in ("latent", "observed"):
+            elif node.kind == "generated":
+                key, sub = jax.random.split(key)
+                env[node.name] = out[node.name] = self._simulate(node, env, sub)
+            elif node.name in chains:
+                key, sub = jax.random.split(key)
+                group = chains[node.name]
+                draw = marginal.prior_chain_draw(group, self, env, sub)
+                env[node.name] = out[node.name] = draw
+            elif node.kind in ("latent", "observed", "discrete"):
                 if node.sample is None or not DISTRIBUTIONS[node.sample.dist.func].proper:
                     raise improper_prior_error(node, self.graph)
                 key, sub = jax.random.split(key)

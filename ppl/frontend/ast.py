@@ -175,6 +175,7 @@ class Sample:
     bounds: Bounds | None = None
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
+    generated: bool = False  # `generated y_rep ~ ...`: a random draw after sampling
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ class Define:
     comprehension: Comprehension | None = None
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
+    generated: bool = False  # `generated x = ...`: computed after sampling only
 
 
 @dataclass(frozen=True)

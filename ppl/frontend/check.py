@@ -199,6 +199,45 @@ def density_spec(func: str) -> DistributionSpec | None:
     return None
 
 
+# Discrete latents whose support is finite and small are summed out of the log-density.
+FINITE_SUPPORTS = ("binary", "category")
+
+
+def is_discrete_latent(sample: ast.Sample | None) -> bool:
+    """Whether ``sample`` gives a (non-data) quantity a discrete distribution."""
+    spec = DISTRIBUTIONS.get(sample.dist.func) if sample is not None else None
+    return spec is not None and spec.discrete
+
+
+def _is_markov_chain(entry: dict) -> bool:
+    """``z[t] ~ categorical(... z[t - 1] ...) for t in 1:T``: a discrete latent whose
+    distribution uses its own previous element."""
+    s = entry.get("sample")
+    return ("data" not in entry and s is not None and s.comprehension is not None
+            and is_discrete_latent(s)
+            and any(self_references(a.value, s.name) for a in s.dist.args))
+
+
+def _element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[ast.Expr, bool]]:
+    """Each use of one of ``names`` in ``node``, and whether it is the element ``name[var]``."""
+    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) and node.base.id in names:
+        only = node.indices[0] if len(node.indices) == 1 else None
+        yield node, var is not None and isinstance(only, ast.Name) and only.id == var
+        return
+    if isinstance(node, ast.Name):
+        if node.id in names:
+            yield node, False
+        return
+    if isinstance(node, ast.TypeSpec):
+        children = list(node.dims)
+    elif isinstance(node, ast.Bounds):
+        children = [e for e in (node.lower, node.upper) if e is not None]
+    else:
+        children = _children(node)
+    for child in children:
+        yield from _element_uses(child, names, var)
+
+
 def _suggest(name: str, candidates) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
@@ -239,6 +278,8 @@ class _Checker:
                 continue
             slot = {ast.DataDecl: "data", ast.ParamDecl: "param",
                     ast.Sample: "sample", ast.Define: "define"}[type(st)]
+            if getattr(st, "generated", False):
+                slot = "generated"
             if st.name in RESERVED:
                 self.err(f"'{st.name}' is a reserved word", st.name_span, "choose another name")
                 continue
@@ -246,7 +287,8 @@ class _Checker:
             previous = entry.get(slot)
             if previous is not None:
                 what = {"data": "declared as data", "param": "declared as a parameter",
-                        "sample": "given a distribution", "define": "defined"}[slot]
+                        "sample": "given a distribution", "define": "defined",
+                        "generated": "a generated quantity"}[slot]
                 hint = ("add the terms with `target += ...` instead of a second `~`"
                         if slot == "sample" else "remove one of the two statements or rename one")
                 self.err(f"'{st.name}' is already {what} on line {previous.span.line}",
@@ -357,7 +399,8 @@ class _Checker:
         # A definition may also be observed (`log_y = log(y)`, `log_y ~ normal(...)`);
         # symbol() checks that it is computed from the data alone.
         allowed = {"data": {"sample"}, "param": {"sample"},
-                   "sample": {"data", "param", "define"}, "define": {"sample"}}[slot]
+                   "sample": {"data", "param", "define"}, "define": {"sample"},
+                   "generated": set()}[slot]
         for other, st in entry.items():
             if other not in allowed:
                 return st
@@ -411,11 +454,26 @@ class _Checker:
             deps[name] = set()
             for node, bound in self.parts(entry):
                 deps[name] |= visit(node, bound)
-            recursive = "define" in entry and entry["define"].comprehension is not None
-            if recursive or ("sample" in entry and "data" in entry):
+            definition = entry.get("define") or entry.get("generated")
+            recursive = isinstance(definition, ast.Define) and definition.comprehension is not None
+            if recursive or ("sample" in entry and "data" in entry) or _is_markov_chain(entry):
                 deps[name].discard(name)  # earlier elements of itself (checked later)
         factor_deps = [frozenset(visit(f.expr, frozenset())) for f in factors]
+        self.no_model_use_of_generated(entries, factors)
         return deps, factor_deps
+
+    def no_model_use_of_generated(self, entries, factors) -> None:
+        """Generated quantities are computed after sampling, so the model cannot use them."""
+        generated = {n for n, e in entries.items() if "generated" in e}
+        pieces = [(n, part) for n, e in entries.items() if "generated" not in e
+                  for part in self.parts(e)] + [(None, (f.expr, frozenset())) for f in factors]
+        for _, (node, bound) in pieces:
+            for use in free_names(node, bound):
+                if use.id in generated:
+                    self.err(f"'{use.id}' is a generated quantity, computed after sampling, so "
+                             "the model cannot depend on it", use.span,
+                             f"drop `generated` from the statement of '{use.id}' if the model "
+                             "needs it, or move this use into a generated quantity")
 
     def check_callee(self, call: ast.Call):
         if call.func in FUNCTIONS or density_spec(call.func) is not None \
@@ -960,6 +1018,8 @@ class _Checker:
         return self.type_spec(decl.type)
 
     def symbol(self, name: str, entry: dict, deps: set[str]) -> Symbol:
+        if "generated" in entry:
+            return self.generated_quantity(entry["generated"], deps)
         data = entry.get("data")
         param = entry.get("param")
         sample = entry.get("sample")
@@ -993,6 +1053,20 @@ class _Checker:
         t = self.sampled(sample, declared, data)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
+
+    def generated_quantity(self, st: ast.Sample | ast.Define, deps: set[str]) -> Symbol:
+        """``generated x = ...`` or ``generated x ~ ...``: outside the log-density; a ``~``
+        there is a random draw, so discrete distributions are fine."""
+        if isinstance(st, ast.Define):
+            t = self.definition(st)
+            return Symbol(st.name, "generated", t, st.name_span, define=st,
+                          depends=frozenset(deps))
+        declared = None
+        if st.type is not None:
+            declared = self.type_spec(st.type)
+            self.bounds(st.bounds, declared)
+        t = self.sampled(st, declared, st)
+        return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
 
     def observed_definition(self, name, define, sample, span, deps) -> Symbol:
         """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
@@ -1095,14 +1169,18 @@ class _Checker:
             c = s.comprehension
             length = self.comprehension(c)
             local = {c.var: INT}
+            if data is None and _is_markov_chain({"sample": s}) and \
+                    not self.markov_chain(s, length):
+                return ERROR
         spec, item = self.distribution(s.dist, local)
         if spec is None or item.is_error:
             return declared if declared is not None else ERROR
-        if spec.discrete and data is None:
-            self.err(f"'{s.name}' has the discrete distribution {spec.name} but is not data",
+        if spec.discrete and data is None and spec.support not in FINITE_SUPPORTS:
+            self.err(f"'{s.name}' has the discrete distribution {spec.name}, whose support is "
+                     "not a small finite set, so it cannot be summed out of the model",
                      s.name_span,
-                     "declare it with `data` and supply it; discrete parameters are not "
-                     "supported by gradient-based inference")
+                     "declare it with `data` and supply it; only bernoulli and categorical "
+                     "parameters are summed out (marginalised) automatically")
             return ERROR
         if spec.discrete and declared is not None and declared.elem != "int":
             self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
@@ -1146,6 +1224,77 @@ class _Checker:
                 "explicit in ppl")
         return declared
 
+    def markov_chain(self, s: ast.Sample, length: Dim) -> bool:
+        """A discrete chain may use only its previous state ``z[t - 1]`` (the forward
+        algorithm sums it out); while its arguments are checked, ``z`` is an int array."""
+        var = s.comprehension.var
+        bad = [u for a in s.dist.args for u in self_references(a.value, s.name)
+               if recursion_lag(u, var) != 1]
+        for use in bad:
+            self.err(f"'{s.name}' is a Markov chain of discrete states, so its distribution may "
+                     f"use only the previous state {s.name}[{var} - 1]", use.span,
+                     f"write {s.name}[{var} - 1]; longer memories are not summed out "
+                     "automatically")
+        self.types[s.name] = Type("int", (length,), (self.range_dim_name(s.comprehension),))
+        return not bad
+
+    def discrete_uses(self, symbols: dict[str, Symbol], factors, factor_deps) -> None:
+        """A discrete latent ``z`` is summed out element by element (vectorised log-sum-exp, or
+        the forward algorithm for a chain), so element n of ``z`` -- and of definitions
+        computed from it -- may reach only element n of the statements that use it. A scalar
+        ``z`` may be used anywhere."""
+        for z in symbols.values():
+            if z.kind != "latent" or not is_discrete_latent(z.sample) or z.type is None \
+                    or z.type.is_error:
+                continue
+            if z.type.rank > 1:
+                self.err(f"the discrete parameter '{z.name}' has {z.type.rank} dimensions; "
+                         "only scalars and one-dimensional arrays are summed out", z.span,
+                         f"index it by one range: {z.name}[n] ~ ... for n in 1:N")
+                continue
+            reach = {z.name}
+            for s in symbols.values():
+                if s.kind == "defined" and s.depends & reach:
+                    reach.add(s.name)
+            for s in symbols.values():
+                if s.name == z.name or not s.depends & reach or s.kind == "generated":
+                    continue
+                if s.kind == "latent" and is_discrete_latent(s.sample):
+                    self.err(f"the discrete parameter '{s.name}' depends on the discrete "
+                             f"parameter '{z.name}'; discrete parameters are summed out one at "
+                             "a time, so one cannot depend on another", s.span,
+                             f"supply '{s.name}' or '{z.name}' as data, or combine them into one "
+                             "categorical")
+                elif z.type.rank == 1:
+                    self.aligned_uses(z, reach, s.define or s.sample)
+            if z.type.rank == 1:
+                for f, deps in zip(factors, factor_deps):
+                    if deps & reach:
+                        self.aligned_uses(z, reach, f)
+
+    def aligned_uses(self, z: Symbol, reach: set[str], st) -> None:
+        c = getattr(st, "comprehension", None)
+        size = z.type.shape[0]
+        if c is not None and self.const(c.lo) == 1:
+            hi = self.const(c.hi)
+            if dims_equal(hi if hi is not None else pretty.expr(c.hi), size) is False:
+                c = None
+        elif c is not None:
+            c = None
+        parts = self.parts({"st": st}) if not isinstance(st, ast.TargetIncrement) else \
+            [(st.expr, frozenset())]
+        for node, _ in parts:
+            for use, aligned in _element_uses(node, reach, c.var if c else None):
+                if aligned:
+                    continue
+                name = use.base.id if isinstance(use, ast.Index) else use.id
+                via = "" if name == z.name else f" (computed from the discrete parameter " \
+                    f"'{z.name}')"
+                self.err(f"'{name}'{via} is summed out element by element, so it can be used "
+                         f"only as {name}[n] in a statement over the same range n in 1:{size}",
+                         use.span, f"write the statement element-wise, using {name}[n]: "
+                         f"`... for n in 1:{size}`")
+
     # -- driver --------------------------------------------------------------------------
     def fail(self):
         ordered = sorted(self.errors, key=lambda d: (d.span.line, d.span.column))
@@ -1179,12 +1328,14 @@ class _Checker:
                     self.values[name] = value
         for f in factors:
             self.expr(f.expr, {})
+        self.discrete_uses(symbols, factors, factor_deps)
         self.unused(symbols, deps, factor_deps)
         if self.errors:
             self.fail()
-        return CheckedModel(self.program, self.source, symbols,
-                            tuple(zip(factors, factor_deps)), tuple(self.warnings),
-                            tuple(self.functions.values()))
+        from ppl.frontend.lint import with_lint  # imported here: lint.py imports this module
+        return with_lint(CheckedModel(self.program, self.source, symbols,
+                                      tuple(zip(factors, factor_deps)), tuple(self.warnings),
+                                      tuple(self.functions.values())))
 
     def unused(self, symbols, deps, factor_deps):
         used = set().union(*deps.values(), *factor_deps) if deps else set()

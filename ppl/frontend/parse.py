@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -157,6 +158,9 @@ class _ToAst(Transformer):
             str(name), expr, str(index_var) if index_var else None, comp,
             span=_meta_span(meta), name_span=_token_span(name),
         )
+
+    def generated(self, meta, children):
+        return dataclasses.replace(children[0], generated=True, span=_meta_span(meta))
 
     def function_def(self, meta, children):
         name, params, returns, body = children

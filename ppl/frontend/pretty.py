@@ -110,12 +110,13 @@ def statement(s: ast.Statement) -> str:
     if isinstance(s, ast.ParamDecl):
         return f"param {s.name}: {type_spec(s.type)}{bounds(s.bounds)}"
     lhs = f"{s.name}[{s.index_var}]" if getattr(s, "index_var", None) else getattr(s, "name", "")
+    prefix = "generated " if getattr(s, "generated", False) else ""
     if isinstance(s, ast.Sample):
         if s.type is not None:
             lhs = f"{s.name}: {type_spec(s.type)}{bounds(s.bounds)}"
-        return f"{lhs} ~ {expr(s.dist)}{_comprehension(s.comprehension)}"
+        return f"{prefix}{lhs} ~ {expr(s.dist)}{_comprehension(s.comprehension)}"
     if isinstance(s, ast.Define):
-        return f"{lhs} = {expr(s.expr)}{_comprehension(s.comprehension)}"
+        return f"{prefix}{lhs} = {expr(s.expr)}{_comprehension(s.comprehension)}"
     if isinstance(s, ast.FunctionDef):
         params = ", ".join(f"{n}: {type_spec(t)}" for n, t in s.params)
         return f"function {s.name}({params}): {type_spec(s.returns)} = {expr(s.body)}"

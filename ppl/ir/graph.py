@@ -4,9 +4,13 @@ Node kinds:
 - ``data``: supplied by the user.
 - ``transformed_data``: a definition computable from the data alone (computed once).
 - ``latent``: has a distribution (or a ``param`` declaration) and is not supplied: sampled.
+- ``discrete``: a latent with a finite discrete distribution (bernoulli, categorical): summed
+  out of the log-density, and drawn from its conditional posterior afterwards.
 - ``observed``: has a distribution and is supplied by the data: contributes a likelihood.
 - ``deterministic``: a definition that depends on latent quantities; recorded in the results.
 - ``factor``: a ``target +=`` term.
+- ``generated``: a ``generated`` statement, computed (or drawn) from each posterior draw after
+  sampling; never part of the log-density.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from ppl.frontend.check import Symbol
 from ppl.frontend.types import Type
 from ppl.source import Source
 
-KINDS = ("data", "transformed_data", "latent", "observed", "deterministic", "factor")
+KINDS = ("data", "transformed_data", "latent", "discrete", "observed", "deterministic", "factor",
+         "generated")
 
 
 @dataclass(frozen=True)

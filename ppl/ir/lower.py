@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ppl.errors import DataError, error
-from ppl.frontend.check import CheckedModel
+from ppl.frontend.check import CheckedModel, is_discrete_latent
 from ppl.frontend.types import REAL
 from ppl.ir.graph import Graph, Node
 
 
 def _kind(symbol, supplied: Collection[str] | None) -> str:
-    if symbol.kind == "data":
-        return "data"
+    if symbol.kind in ("data", "generated"):
+        return symbol.kind
     if symbol.kind == "defined":
         return "transformed_data" if symbol.data_only else "deterministic"
     if symbol.kind == "observable":
         is_supplied = (supplied is None or symbol.name in supplied
                        or symbol.define is not None)  # an observed definition of the data
         return "observed" if is_supplied else "latent"
-    return "latent"
+    return "discrete" if is_discrete_latent(symbol.sample) else "latent"
 
 
 def _check_supplied_before_use(checked: CheckedModel, symbol, kinds, supplied) -> None:

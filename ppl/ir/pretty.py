@@ -47,7 +47,8 @@ def dump(graph: Graph) -> str:
 def dot(graph: Graph) -> str:
     """The graph in Graphviz dot format, node kinds drawn distinctly."""
     shapes = {"data": "box", "transformed_data": "box", "latent": "ellipse",
-              "observed": "ellipse", "deterministic": "diamond", "factor": "octagon"}
+              "discrete": "doublecircle", "observed": "ellipse", "deterministic": "diamond",
+              "factor": "octagon", "generated": "diamond"}
     lines = ["digraph model {"]
     for node in graph.nodes:
         style = ', style=filled, fillcolor="#d0d0d0"' if node.kind == "observed" else ""

@@ -33,9 +33,11 @@ NODE_STYLES: dict[str, dict[str, str]] = {
     "data": {"shape": "box"},
     "transformed_data": {"shape": "box", "style": "dashed"},
     "latent": {"shape": "ellipse"},
+    "discrete": {"shape": "ellipse", "peripheries": "2"},  # summed out, recovered after
     "observed": {"shape": "ellipse", "style": "filled", "fillcolor": "#d0d0d0"},
     "deterministic": {"shape": "ellipse", "style": "dashed"},
     "factor": {"shape": "octagon"},
+    "generated": {"shape": "ellipse", "style": "dotted"},
 }
 
 #: Output formats by file suffix; ``None`` means DOT source, written without Graphviz.

@@ -23,20 +23,24 @@ MODELS = Path(__file__).resolve().parent / "models"
 
 
 def load_posterior(kit: Path, name: str) -> tuple[ppl.Model, dict, dict]:
-    """The project's model for ``name``, the kit's data (unchanged) and its reference."""
+    """The project's model for ``name``, the kit's data (unchanged) and its reference.
+    ``posterior:variant`` names another formulation of the same posterior, in the file
+    ``models/<posterior>.<variant>.ppl``."""
+    name, _, variant = name.partition(":")
     posterior = kit / "posteriors" / name
     if not (posterior / "reference.json").is_file():
         pytest.skip(f"the conformance kit at {kit} has no posterior '{name}'")
     reference = json.loads((posterior / "reference.json").read_text())
     data = json.loads((kit / "data" / f"{reference['data']}.json").read_text())
-    return ppl.load(MODELS / f"{name}.ppl"), data, reference
+    return ppl.load(MODELS / f"{name}{'.' + variant if variant else ''}.ppl"), data, reference
 
 
 def run_check(kit: Path, name: str, fit, folder: Path) -> tuple[subprocess.CompletedProcess, str]:
     """The kit's check.py on the fit's draws: its result and its one-line summary."""
     draws_file = folder / "draws.json"
     draws_file.write_text(json.dumps(flat_draws(fit)))
-    result = subprocess.run([sys.executable, str(kit / "check.py"), name, str(draws_file)],
+    posterior = name.partition(":")[0]
+    result = subprocess.run([sys.executable, str(kit / "check.py"), posterior, str(draws_file)],
                             capture_output=True, text=True, timeout=300)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     return result, summary
