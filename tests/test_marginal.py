@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -75,10 +76,10 @@ def test_summed_out_mixture_equals_log_mix_exactly():
     discrete = ppl.model(MIXTURE).compile(data)
     by_hand = ppl.model(MIXTURE_BY_HAND).compile(data)
     assert discrete.dimension == by_hand.dimension == 5  # z is not a sampled coordinate
-    for u in _points(discrete):
-        np.testing.assert_allclose(discrete.log_density(u), by_hand.log_density(u), rtol=1e-12)
-        np.testing.assert_allclose(jax.grad(discrete.log_density)(u),
-                                   jax.grad(by_hand.log_density)(u), rtol=1e-9, atol=1e-9)
+    points = jnp.stack(_points(discrete))
+    for fn in (lambda m: m.log_density, lambda m: jax.grad(m.log_density)):
+        np.testing.assert_allclose(jax.jit(jax.vmap(fn(discrete)))(points),
+                                   jax.jit(jax.vmap(fn(by_hand)))(points), rtol=1e-9, atol=1e-9)
 
 
 def test_pointwise_log_likelihood_of_a_summed_out_mixture_is_the_mixture_density():
@@ -127,6 +128,11 @@ def _hmm_data(T=6):
     return {"T": T, "y": np.array([-1.0, 1.5])[states] + rng.normal(0, 1, T)}
 
 
+def _parts(compiled, u):
+    """(log prior, log likelihood) without Jacobians, compiled: eager evaluation is slow."""
+    return jax.jit(lambda x: compiled.log_density_parts(x, jacobian=False))(u)
+
+
 def _hmm_values():
     return {"rho": np.array([0.6, 0.4]), "stay": np.array([0.85, 0.7]),
             "mu": np.array([-1.0, 1.5])}
@@ -147,7 +153,7 @@ def test_forward_algorithm_equals_brute_force_enumeration():
     u = compiled.unconstrain(values)
     joint = [_hmm_joint(data["y"], **values, states=s)
              for s in itertools.product([0, 1], repeat=data["T"])]
-    prior, likelihood = compiled.log_density_parts(u, jacobian=False)
+    prior, likelihood = _parts(compiled, u)
     by_hand_prior = (stats.dirichlet.logpdf(values["rho"], [2, 2])
                      + stats.beta.logpdf(values["stay"], 8, 2).sum()
                      + stats.norm.logpdf(values["mu"], 0, 3).sum())
@@ -179,9 +185,9 @@ def test_a_scalar_discrete_parameter_may_be_used_anywhere():
     terms = [np.log(1 / len(y)) + sum(stats.poisson.logpmf(y[t], 4.2 if t + 1 < s else 1.1)
                                       for t in range(len(y))) for s in range(1, len(y) + 1)]
     prior = stats.expon.logpdf([4.2, 1.1], scale=2).sum()
-    _, likelihood = compiled.log_density_parts(u, jacobian=False)
+    prior_here, likelihood = _parts(compiled, u)
     np.testing.assert_allclose(likelihood, logsumexp(terms), rtol=1e-10)
-    np.testing.assert_allclose(compiled.log_density_parts(u, jacobian=False)[0], prior)
+    np.testing.assert_allclose(prior_here, prior)
     n = 4000
     s = _draws(compiled, u, "s", n)
     exact = np.exp(np.array(terms) - logsumexp(terms))
@@ -190,7 +196,7 @@ def test_a_scalar_discrete_parameter_may_be_used_anywhere():
 
 def test_prior_draws_of_a_chain_follow_its_transitions():
     compiled = ppl.model(HMM).compile({"T": 400, "y": np.zeros(400)})
-    z = np.asarray(compiled.prior_draw(jax.random.PRNGKey(0))["z"]) - 1
+    z = np.asarray(jax.jit(compiled.prior_draw)(jax.random.PRNGKey(0))["z"]) - 1
     assert z.shape == (400,) and set(np.unique(z)) <= {0, 1}
     # Both states appear and runs are long: draws follow a sticky chain, not independent.
     switches = np.mean(z[1:] != z[:-1])
@@ -226,7 +232,8 @@ generated mean_y = mean(y)
 """).compile(data)
     assert with_generated.dimension == plain.dimension
     for u in _points(plain, 2):
-        assert float(with_generated.log_density(u)) == float(plain.log_density(u))
+        assert float(jax.jit(with_generated.log_density)(u)) == float(
+            jax.jit(plain.log_density)(u))
     values = with_generated.generated(_points(plain, 1)[0], jax.random.PRNGKey(2))
     assert values["y_rep"].shape == (40,) and values["k"].dtype.kind == "i"
     np.testing.assert_allclose(values["mean_y"], np.mean(data["y"]))
