@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -260,7 +259,7 @@ def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
 
 
 def warn_all(notes: list[Diagnostic], source: Source) -> None:
-    from ppl.errors import render
+    from ppl.errors import render, warn_user
 
     for note in notes:
-        warnings.warn(render(note, source), stacklevel=3)
+        warn_user(render(note, source))

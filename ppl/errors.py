@@ -8,8 +8,10 @@ Bugs in ppl itself are :class:`InternalError`, which asks for a bug report inste
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ppl.source import NO_SPAN, Source, Span
 
@@ -98,3 +100,12 @@ def error(message: str, span: Span = NO_SPAN, hint: str = "") -> Diagnostic:
 def warning(message: str, span: Span = NO_SPAN, hint: str = "") -> Diagnostic:
     """Shorthand for a warning diagnostic."""
     return Diagnostic(message, span, hint, "warning")
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def warn_user(message: str) -> None:
+    """A warning attributed to the user's code (the first frame outside ppl), so that Python
+    shows the line that called ppl rather than a line inside it."""
+    warnings.warn(message, stacklevel=2, skip_file_prefixes=(_PACKAGE,))

@@ -255,15 +255,21 @@ def test_a_start_at_nan_names_the_statement_and_the_values():
     assert d.hint == START_HINT
 
 
-@pytest.mark.xfail(raises=ValueError, strict=True, reason=(
-    "bad_start_error evaluates the statements outside jit, where NumPyro's argument validation "
-    "raises 'Normal distribution got invalid scale parameter' before the NaN can be explained"))
 def test_a_start_at_nan_from_an_invalid_argument_names_the_statement():
+    # NumPyro validates arguments eagerly outside jit; the explanation must not trip on it.
     error = _start_error("data y: real\nmu ~ normal(0, 1)\ny ~ normal(mu, -exp(mu))\n",
                          {"y": 1.0})
     (d,) = error.diagnostics
     assert d.message.startswith("the log-density of this statement is nan")
     assert (d.span.line, d.span.column) == (3, 1)
+
+
+def test_invalid_data_in_a_distribution_names_the_statement():
+    error = _start_error("data y: real\ndata s: real\nmu ~ normal(0, 1)\ny ~ normal(mu, s)\n",
+                         {"y": 1.0, "s": -1.0})
+    (d,) = error.diagnostics
+    assert d.message.startswith("the log-density of this statement is nan")
+    assert (d.span.line, d.span.column) == (4, 1)
 
 
 def test_run_command_prints_the_bad_start(tmp_path, capsys, monkeypatch):

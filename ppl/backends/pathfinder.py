@@ -12,7 +12,6 @@ weights is recorded in the attributes (``pareto_k``; above 0.7 the approximation
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import jax
@@ -23,7 +22,7 @@ from blackjax.vi.pathfinder import approximate, sample
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
 from ppl.codegen.model import CompiledModel
-from ppl.errors import SamplingError, error
+from ppl.errors import SamplingError, error, warn_user
 
 # Above this Pareto k the importance weights (and so the approximation) are unreliable.
 PARETO_K_WARN = 0.7
@@ -102,10 +101,10 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
              "log_importance_ratio": np.asarray(log_ratio)[pick].reshape(shape)}
     k = float(pareto_k)
     if k > PARETO_K_WARN:
-        warnings.warn(
+        warn_user(
             f"Pathfinder's importance weights have Pareto k = {k:.2f} > {PARETO_K_WARN}: the "
             "normal approximations fit the posterior poorly and the draws may be biased; "
-            "check with backend='nuts' or backend='smc'", stacklevel=3)
+            "check with backend='nuts' or backend='smc'")
     attrs: dict[str, Any] = {
         "num_paths": paths, "draws_per_path": per_path, "maxiter": maxiter, "maxcor": maxcor,
         "num_elbo_draws": num_elbo_draws, "importance_resampling": int(importance_resampling),

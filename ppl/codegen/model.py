@@ -14,9 +14,11 @@ from functools import cached_property
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import validation_enabled
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
+from ppl.codegen import marginal
 from ppl.codegen.evaluate import (
     comprehension_range,
     concrete_int,
@@ -24,7 +26,6 @@ from ppl.codegen.evaluate import (
     function_key,
     map_over,
 )
-from ppl.codegen import marginal
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, recursion_lag, self_references
@@ -216,13 +217,15 @@ class CompiledModel:
             return [_broadcast_arg(evaluate(a.value, scope), rank, batch)
                     for a, rank in zip(_ordered_args(s.dist, spec), spec.ranks(), strict=True)]
 
-        if s.comprehension is not None:
-            args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
-            length = len(jnp.atleast_1d(args[0])) if args else 0
-            per_item = shape[1:]
-            item_shape = (length,) + per_item
-            return build_distribution(spec, args, item_shape), item_shape
-        return build_distribution(spec, args_at(env), shape), shape
+        # Invalid arguments give NaN densities, which the samplers reject and a bad start
+        # explains by statement; NumPyro's eager validation would raise instead.
+        with validation_enabled(False):
+            if s.comprehension is not None:
+                args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
+                length = len(jnp.atleast_1d(args[0])) if args else 0
+                item_shape = (length,) + shape[1:]
+                return build_distribution(spec, args, item_shape), item_shape
+            return build_distribution(spec, args_at(env), shape), shape
 
     def variate(self, node: Node, env, shape) -> jax.Array:
         """A stochastic node's value as its distribution sees it: the range of a statement
