@@ -1266,13 +1266,16 @@ class _Checker:
                              f"supply '{s.name}' or '{z.name}' as data, or combine them into one "
                              "categorical")
                 elif z.type.rank == 1:
-                    self.aligned_uses(z, reach, s.define or s.sample)
+                    self.aligned_uses(z, reach, s.define or s.sample,
+                                      [st for st in (s.param_decl, s.sample, s.define) if st])
             if z.type.rank == 1:
                 for f, deps in zip(factors, factor_deps):
                     if deps & reach:
-                        self.aligned_uses(z, reach, f)
+                        self.aligned_uses(z, reach, f, [])
 
-    def aligned_uses(self, z: Symbol, reach: set[str], st) -> None:
+    def aligned_uses(self, z: Symbol, reach: set[str], st, statements: list) -> None:
+        """Every use of ``reach`` in ``statements`` (``st``'s range decides the element) must be
+        ``name[n]`` for the range variable n of a range 1:size of ``z``."""
         c = getattr(st, "comprehension", None)
         size = z.type.shape[0]
         if c is not None and self.const(c.lo) == 1:
@@ -1281,7 +1284,7 @@ class _Checker:
                 c = None
         elif c is not None:
             c = None
-        parts = self.parts({"st": st}) if not isinstance(st, ast.TargetIncrement) else \
+        parts = self.parts(dict(enumerate(statements))) if statements else \
             [(st.expr, frozenset())]
         for node, _ in parts:
             for use, aligned in _element_uses(node, reach, c.var if c else None):
