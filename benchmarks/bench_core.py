@@ -10,6 +10,9 @@ ESS/s: higher is better; times to first draw: lower is better):
     python benchmarks/bench_core.py [--models eight_schools,diamonds,logistic] [--quick]
 
 Absolute times drift on shared machines; compare only the ratios printed by one run.
+
+The measuring functions (:func:`hand_kwargs`, :func:`nuts_ess_comparison`,
+:func:`first_draw_times`, ...) are shared with ``bench_conformance.py``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR", HERE.parent.parent / "shared" / "conformance"))
+KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or HERE.parent.parent / "shared" / "conformance")
 
 
 def model_data(name: str) -> dict:
@@ -47,17 +51,21 @@ def model_data(name: str) -> dict:
     return json.loads(path.read_text())
 
 
-def numpyro_args(name: str, data: dict) -> dict:
+def hand_kwargs(model_fn: Callable, data: Mapping) -> dict:
+    """The keyword arguments of a hand-written NumPyro model: the data entries it names in its
+    signature (a data file may hold entries a model does not use), lists as JAX arrays."""
+    import inspect
+
     import jax.numpy as jnp
 
+    wanted = inspect.signature(model_fn).parameters
     return {k: (jnp.asarray(v) if isinstance(v, list) or hasattr(v, "shape") else v)
-            for k, v in data.items()}
+            for k, v in data.items() if k in wanted}
 
 
 def _potentials(name: str, data: dict):
     """(dsl potential, hand potential, dsl init, hand init) on each one's unconstrained space."""
     import jax
-    import numpyro
     from numpyro.infer.util import initialize_model
 
     import ppl
@@ -65,19 +73,19 @@ def _potentials(name: str, data: dict):
 
     compiled = ppl.load(HERE / f"{name}.ppl").compile(data)
     info = initialize_model(jax.random.PRNGKey(0), MODELS[name],
-                            model_kwargs=numpyro_args(name, data), dynamic_args=False)
+                            model_kwargs=hand_kwargs(MODELS[name], data), dynamic_args=False)
     hand_potential = info.potential_fn
     hand_init = info.param_info.z
     flat_init, unravel = jax.flatten_util.ravel_pytree(hand_init)
-    del numpyro
     return (lambda u: -compiled.log_density(u), lambda u: hand_potential(unravel(u)),
-            compiled.initial_point(jax.random.PRNGKey(1)), flat_init, compiled)
+            compiled.initial_point(jax.random.PRNGKey(1)), flat_init)
 
 
 def gradient_ratio(name: str, data: dict, repeats: int = 7, inner: int = 200) -> dict:
+    """Median time of one log-density gradient, DSL and hand-written, and their ratio."""
     import jax
 
-    dsl, hand, dsl_init, hand_init, _ = _potentials(name, data)
+    dsl, hand, dsl_init, hand_init = _potentials(name, data)
     g_dsl, g_hand = jax.jit(jax.grad(dsl)), jax.jit(jax.grad(hand))
     g_dsl(dsl_init).block_until_ready()
     g_hand(hand_init).block_until_ready()
@@ -93,63 +101,111 @@ def gradient_ratio(name: str, data: dict, repeats: int = 7, inner: int = 200) ->
     return {"grad_us_dsl": t_dsl * 1e6, "grad_us_hand": t_hand * 1e6, "grad_ratio": t_dsl / t_hand}
 
 
-def _min_bulk_ess(posterior) -> float:
+def stan_names(values: Mapping) -> dict:
+    """``{name: (chains, draws, *shape)}`` -> Stan-style flattened scalar names (``beta[1]``,
+    ``L[2,1]``, 1-based, as in the conformance kit) -> (chains, draws) NumPy arrays."""
+    import numpy as np
+
+    out = {}
+    for name, array in values.items():
+        array = np.asarray(array)
+        event = array.shape[2:]
+        for idx in np.ndindex(*event) if event else [()]:
+            label = name if not idx else f"{name}[{','.join(str(i + 1) for i in idx)}]"
+            out[label] = array[(slice(None), slice(None)) + idx]
+    return out
+
+
+def min_bulk_ess(values: Mapping, names: Iterable[str]) -> float:
+    """The smallest bulk ESS (ArviZ, rank-normalised) over the scalar ``names`` (Stan-style)
+    of ``values`` (``{name: (chains, draws, *shape)}``)."""
     import arviz as az
-    import numpy as np
 
-    ess = az.ess(posterior, method="bulk")
-    return float(min(np.min(np.asarray(ess[v])) for v in ess.data_vars))
+    flat = stan_names(values)
+    missing = [n for n in names if n not in flat]
+    if missing:
+        raise KeyError(f"no draws for {', '.join(missing)} (have {', '.join(flat)})")
+    return min(float(az.ess(flat[n], method="bulk")) for n in names)
 
 
-def ess_ratio(name: str, data: dict, chains: int, draws: int, warmup: int) -> dict:
-    """NUTS with the same settings on both sides; each timed on its second run (compiled)."""
+def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int) -> tuple[float, dict]:
+    """Seconds of a DSL NUTS run (the second of two with the same settings, so compilation is
+    excluded) and its draws of every latent and deterministic quantity, (chains, draws, ...)."""
     import jax
-    import numpy as np
-    from arviz_base import from_dict
-    from numpyro.infer import MCMC, NUTS
     from numpyro.infer import NUTS as NumPyroNUTS
 
-    from benchmarks.handwritten import MODELS
     from ppl.backends.base import RunSettings
-    from ppl.backends.nuts import _dense, default_chain_method, make_mcmc, run_prepared
+    from ppl.backends.nuts import make_mcmc, run_prepared
 
-    _, _, _, _, compiled = _potentials(name, data)
-    dense = _dense("auto", compiled.dimension)
     settings = RunSettings(chains, draws, warmup, seed=0)
-    result = {}
     mcmc, _ = make_mcmc(NumPyroNUTS, compiled, settings, max_tree_depth=10)
     run_prepared(mcmc, compiled, 0, chains)  # compile
     start = time.perf_counter()
     run_prepared(mcmc, compiled, 1, chains)
     positions = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(positions)
-    result["dsl_seconds"] = time.perf_counter() - start
-    draws_dsl = jax.vmap(jax.vmap(compiled.constrain))(positions)
-    result["dsl_min_ess"] = _min_bulk_ess(from_dict({"posterior": {
-        k: np.asarray(v) for k, v in draws_dsl.items()}})["posterior"].to_dataset())
+    seconds = time.perf_counter() - start
+    # Deterministic quantities are computed from the draws afterwards, as ppl.sample does.
+    return seconds, jax.jit(jax.vmap(jax.vmap(compiled.generated)))(positions)
 
-    kernel = NUTS(MODELS[name], dense_mass=dense, target_accept_prob=0.8, max_tree_depth=10)
+
+def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int, draws: int,
+                   warmup: int) -> tuple[float, dict]:
+    """Seconds of a hand-written NumPyro NUTS run (the second of two, compilation excluded)
+    with the DSL's settings, and its draws, (chains, draws, ...) per sample or deterministic
+    site."""
+    import jax
+    from numpyro.infer import MCMC, NUTS
+
+    from ppl.backends.nuts import default_chain_method
+
+    kernel = NUTS(model_fn, dense_mass=dense, target_accept_prob=0.8, max_tree_depth=10)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method=default_chain_method(chains), progress_bar=False)
-    args = numpyro_args(name, data)
-    mcmc.run(jax.random.PRNGKey(0), **args)  # compile
+    mcmc.run(jax.random.PRNGKey(0), **kwargs)  # compile
     start = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(1), **args)
+    mcmc.run(jax.random.PRNGKey(1), **kwargs)
     samples = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(samples)
-    result["hand_seconds"] = time.perf_counter() - start
-    hand = from_dict({"posterior": {k: v for k, v in samples.items() if k != "theta"}})
-    result["hand_min_ess"] = _min_bulk_ess(hand["posterior"].to_dataset())
-    result["ess_per_s_dsl"] = result["dsl_min_ess"] / result["dsl_seconds"]
-    result["ess_per_s_hand"] = result["hand_min_ess"] / result["hand_seconds"]
+    return time.perf_counter() - start, samples
+
+
+def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: int, draws: int,
+                        warmup: int, names: Iterable[str] | None = None) -> dict:
+    """NUTS on the compiled DSL model and on the hand-written ``model_fn`` with the same
+    settings (chains, draws, warmup, target acceptance, tree depth, mass matrix), each timed on
+    its second, compiled run; min bulk ESS over the Stan-style scalar ``names`` (default: every
+    latent of the DSL model) per second of sampling, and the ratio DSL / hand."""
+    from ppl.backends.nuts import _dense
+
+    dense = _dense("auto", compiled.dimension)
+    dsl_seconds, dsl_values = time_dsl_nuts(compiled, chains, draws, warmup)
+    if names is None:
+        names = list(stan_names({k: dsl_values[k] for k in compiled.latent_names}))
+    names = list(names)
+    hand_seconds, hand_values = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup)
+    result = {"dsl_seconds": dsl_seconds, "dsl_min_ess": min_bulk_ess(dsl_values, names),
+              "hand_seconds": hand_seconds, "hand_min_ess": min_bulk_ess(hand_values, names)}
+    result["ess_per_s_dsl"] = result["dsl_min_ess"] / dsl_seconds
+    result["ess_per_s_hand"] = result["hand_min_ess"] / hand_seconds
     result["ess_per_s_ratio"] = result["ess_per_s_dsl"] / result["ess_per_s_hand"]
     return result
+
+
+def ess_ratio(name: str, data: dict, chains: int, draws: int, warmup: int) -> dict:
+    """NUTS with the same settings on both sides; each timed on its second run (compiled)."""
+    import ppl
+    from benchmarks.handwritten import MODELS
+
+    compiled = ppl.load(HERE / f"{name}.ppl").compile(data)
+    return nuts_ess_comparison(compiled, MODELS[name], hand_kwargs(MODELS[name], data),
+                               chains, draws, warmup)
 
 
 _FIRST_DRAW = r"""
 import time, sys, json
 start = time.perf_counter()
-which, name, data_path, model_path = sys.argv[1:5]
+which, data_path, model_path, hand_model, repo, dense = sys.argv[1:7]
 import jax
 if which == "dsl":
     import ppl
@@ -160,41 +216,47 @@ else:
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_compilation_cache_dir", __import__("os").environ["PPL_CACHE_DIR"])
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    sys.path.insert(0, sys.argv[5])
-    from benchmarks.handwritten import MODELS
-    from benchmarks.bench_core import numpyro_args
+    sys.path.insert(0, repo)
+    import importlib
+    module, function = hand_model.split(":")
+    model = getattr(importlib.import_module(module), function)
+    from benchmarks.bench_core import hand_kwargs
     from numpyro.infer import MCMC, NUTS
     data = json.load(open(data_path))
-    mcmc = MCMC(NUTS(MODELS[name], dense_mass=True), num_warmup=1, num_samples=1,
+    mcmc = MCMC(NUTS(model, dense_mass=dense == "1"), num_warmup=1, num_samples=1,
                 num_chains=1, progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(0), **numpyro_args(name, data))
+    mcmc.run(jax.random.PRNGKey(0), **hand_kwargs(model, data))
     first = float(next(iter(mcmc.get_samples().values())).ravel()[0])
 print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
-def first_draw_times(name: str, data: dict) -> dict:
-    """Seconds from a fresh interpreter to the first draw, cold cache then warm cache.
+def first_draw_times(model_path: Path, hand_model: Callable, data_path: Path, dense: bool,
+                     repeat: bool = True) -> dict:
+    """Seconds from a fresh interpreter to the first draw, with a cold compilation cache and
+    (``repeat``) again in a new process with the cache the first one left.
 
-    The clock starts at the top of the child script (interpreter start-up itself, the same
-    for both, is excluded)."""
-    import numpy as np
-
+    The DSL side runs ``ppl.load(model_path).sample(data, ...)``, the hand side NumPyro's NUTS
+    on ``hand_model`` (an importable module-level function), both on the JSON data at
+    ``data_path`` with one chain, one warmup iteration and one draw. The clock starts at the
+    top of the child script (interpreter start-up itself, the same for both, is excluded)."""
+    runs = ("first", "repeat") if repeat else ("first",)
+    spec = f"{hand_model.__module__}:{hand_model.__name__}"
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data_path = Path(tmp) / "data.json"
-        data_path.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in data.items()}))
         for which in ("dsl", "hand"):
             env = dict(os.environ, PPL_CACHE_DIR=str(Path(tmp) / f"cache-{which}"))
-            for run in ("first", "repeat"):
+            for run in runs:
                 proc = subprocess.run(
-                    [sys.executable, "-c", _FIRST_DRAW, which, name, str(data_path),
-                     str(HERE / f"{name}.ppl"), str(HERE.parent)],
-                    env=env, capture_output=True, text=True, check=True)
+                    [sys.executable, "-c", _FIRST_DRAW, which, str(data_path), str(model_path),
+                     spec, str(HERE.parent), "1" if dense else "0"],
+                    env=env, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"first draw ({which}) failed:\n{proc.stderr[-2000:]}")
                 out[f"{which}_{run}_s"] = json.loads(proc.stdout.strip().splitlines()[-1])[
                     "seconds"]
-    out["first_ratio"] = out["dsl_first_s"] / out["hand_first_s"]
-    out["repeat_ratio"] = out["dsl_repeat_s"] / out["hand_repeat_s"]
+    for run in runs:
+        out[f"{run}_ratio"] = out[f"dsl_{run}_s"] / out[f"hand_{run}_s"]
     return out
 
 
@@ -205,7 +267,11 @@ def main() -> None:
     parser.add_argument("--skip-ess", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    import ppl  # noqa: F401  (double precision for both sides)
+    import numpy as np
+
+    import ppl
+    from benchmarks.handwritten import MODELS
+    from ppl.backends.nuts import _dense
 
     rows = []
     for name in args.models.split(","):
@@ -214,7 +280,12 @@ def main() -> None:
         if not args.skip_ess:
             draws = 200 if args.quick else (500 if name == "logistic" else 1000)
             row.update(ess_ratio(name, data, chains=4, draws=draws, warmup=draws))
-        row.update(first_draw_times(name, data))
+        dimension = ppl.load(HERE / f"{name}.ppl").compile(data).dimension
+        with tempfile.TemporaryDirectory() as tmp:
+            data_path = Path(tmp) / "data.json"
+            data_path.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in data.items()}))
+            row.update(first_draw_times(HERE / f"{name}.ppl", MODELS[name], data_path,
+                                        _dense("auto", dimension)))
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()
