@@ -112,10 +112,11 @@ def distributions_markdown() -> str:
                      f"{_value(spec)} | {_cell(spec.doc)} |")
     lines += [
         "",
-        "Discrete distributions are for data (observed variables); a discrete latent variable",
-        "cannot be sampled by the gradient-based backends. `flat()` and `half_flat()` are",
-        "improper: fine as priors when the posterior is proper, but they cannot be simulated",
-        "from (prior predictive draws need proper priors).",
+        "A parameter with a bernoulli or categorical distribution is summed out of the model",
+        "by the compiler and drawn back after sampling (see the language reference); the other",
+        "discrete distributions are for data and generated quantities. `flat()` and",
+        "`half_flat()` are improper: fine as priors when the posterior is proper, but they",
+        "cannot be simulated from (prior predictive draws need proper priors).",
         "",
     ]
     return "\n".join(lines)

@@ -71,7 +71,11 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
         groups[name] = dict(group)
     names = model.posterior_names + observed
     dims, coords = dims_and_coords(model, names)
-    attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs)}}
+    # Quantities drawn after sampling (discrete latents, generated quantities) are exact
+    # conditional draws or simulations: the summary leaves them out of R-hat and ESS warnings.
+    after = [n.name for n in model.graph.of_kind("discrete", "generated")]
+    attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs),
+                   **({"drawn_after_sampling": ",".join(after)} if after else {})}}
     # The model's dims apply to the groups of model quantities only: a backend's statistic may
     # share a model variable's name (ADVI's ``log_weight`` and a data transform ``log_weight``)
     # without taking its dims.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +21,17 @@ RHAT_LIMIT = 1.01
 ESS_PER_CHAIN = 100
 
 
-def summary_rows(fit) -> list[dict]:
+def drawn_after_sampling(fit) -> set[str]:
+    """Discrete latents and generated quantities of a fit: drawn from each posterior draw after
+    sampling, so R-hat and ESS say nothing about the sampler for them."""
+    return {n for n in str(fit.attrs.get("drawn_after_sampling", "")).split(",") if n}
+
+
+def summary_rows(fit, var_names: list[str] | None = None) -> list[dict]:
     """One row per scalar parameter: mean, sd, 94% HDI, bulk/tail ESS and R-hat."""
-    table = az.summary(fit, kind="all", ci_prob=0.94, ci_kind="hdi")
+    with warnings.catch_warnings():  # a label constant over the draws has no R-hat: NaN is fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = az.summary(fit, var_names=var_names, kind="all", ci_prob=0.94, ci_kind="hdi")
     rows = []
     for label, row in table.iterrows():
         rows.append({"name": str(label), **{k: float(v) for k, v in row.items()}})
@@ -56,7 +65,8 @@ def sampler_warnings(fit) -> list[str]:
             notes.append(f"low E-BFMI (< 0.3) in chain{'s' if len(low) > 1 else ''} "
                          f"{', '.join(map(str, low))}: the momentum resampling explores the "
                          "energy poorly, typical of heavy tails or funnels; reparameterise")
-    rows = summary_rows(fit)
+    sampled = [n for n in fit["posterior"].data_vars if n not in drawn_after_sampling(fit)]
+    rows = summary_rows(fit, sampled) if sampled else []
     chains = fit["posterior"].sizes.get("chain", 1)
     bad_rhat = [r["name"] for r in rows if r.get("r_hat", 1.0) > RHAT_LIMIT]
     if bad_rhat and chains > 1:
@@ -117,7 +127,7 @@ def divergence_locations(fit, diverging: np.ndarray | None = None
         if "diverging" not in stats:
             return []
         diverging = np.asarray(stats["diverging"]).astype(bool)
-    blocks = list(_scalar_blocks(fit["posterior"]))
+    blocks = list(_scalar_blocks(fit["posterior"], drawn_after_sampling(fit)))
     count = sum(len(names) for names, _ in blocks)
     if not count or diverging.all() or any(b.shape[:2] != diverging.shape for _, b in blocks):
         return []
@@ -153,10 +163,13 @@ def mean_positions(divergent: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return out
 
 
-def _scalar_blocks(posterior) -> Iterator[tuple[list[str], np.ndarray]]:
-    """Per numeric posterior variable: the names of its scalar elements as in the summary table
-    (``theta[3]``, ``L[1, 2]``) and its (chain, draw, ...) values."""
+def _scalar_blocks(posterior, skip: set[str] = frozenset()
+                   ) -> Iterator[tuple[list[str], np.ndarray]]:
+    """Per numeric posterior variable not in ``skip``: the names of its scalar elements as in
+    the summary table (``theta[3]``, ``L[1, 2]``) and its (chain, draw, ...) values."""
     for name, var in posterior.data_vars.items():
+        if name in skip:
+            continue
         values = np.asarray(var)
         if values.ndim < 2 or values.dtype.kind not in "biuf":
             continue

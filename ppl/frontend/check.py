@@ -1296,7 +1296,8 @@ class _Checker:
                 self.err(f"'{name}'{via} is summed out element by element, so it can be used "
                          f"only as {name}[n] in a statement over the same range n in 1:{size}",
                          use.span, f"write the statement element-wise, using {name}[n]: "
-                         f"`... for n in 1:{size}`")
+                         f"`... for n in 1:{size}` (a `generated` quantity may use '{name}' "
+                         "freely)")
 
     # -- driver --------------------------------------------------------------------------
     def fail(self):
