@@ -217,6 +217,10 @@ generated gap = mu[2] - mu[1]
     np.testing.assert_allclose(post["gap"], post["mu"].sel(mu_dim_0=2) - post["mu"].sel(
         mu_dim_0=1))
     # The data were simulated with 30 % of points in the low component: the labels find them.
+    # Labels and replicates are drawn after sampling: not part of R-hat / ESS warnings.
+    assert set(fit.attrs["drawn_after_sampling"].split(",")) == {"z", "y_rep", "log_lik", "gap"}
+    from ppl.summary import sampler_warnings
+    assert not any("z[" in note or "y_rep" in note for note in sampler_warnings(fit))
     low = np.asarray(data["y"]) < -0.5
     share_low = np.asarray(post["z"] == 1).mean(axis=(0, 1))
     assert share_low[low].mean() > 0.8 and share_low[~low].mean() < 0.2
