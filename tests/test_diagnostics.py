@@ -167,6 +167,15 @@ def test_parameter_with_no_prior():
          1, 7, "give it a prior, e.g. mu ~ normal(0, 10), if flat is not meant")]
 
 
+def test_bounded_parameter_with_no_prior_is_uniform_not_improper():
+    assert warnings_of("param p: real in [0, 1]\nparam w: simplex[3]\n"
+                       "target += log(p) + log(w[1])\n") == [
+        ("parameter 'p' has no distribution, so its prior is uniform on its bounded support",
+         1, 7, "give 'p' a prior distribution if uniform is not meant"),
+        ("parameter 'w' has no distribution, so its prior is uniform on its bounded support",
+         2, 7, "give 'w' a prior distribution if uniform is not meant")]
+
+
 def test_check_command_prints_the_warnings(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.ppl").write_text(

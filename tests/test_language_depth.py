@@ -242,3 +242,45 @@ def test_values_over_different_dimensions_cannot_be_combined():
 def test_dimension_labels_must_be_distinct():
     message = _error(NAMED, {**NAMED_DATA, "county": ["A", "A"]})
     assert "data 'county' is a dimension: give a list of distinct labels" in message
+
+
+def test_replicates_of_a_statement_over_part_of_an_array_keep_the_conditioning_values():
+    model = ppl.model("""
+data T: int
+data y: real[T]
+mu ~ normal(0, 1)
+y[t] ~ normal(mu + 0.5 * y[t - 1], 1) for t in 2:T
+""")
+    y = np.array([0.1, 0.5, -0.2, 1.0, 0.3])
+    fit = model.sample({"T": 5, "y": y}, chains=1, draws=30, warmup=30, posterior_predictive=True)
+    replicates = np.asarray(fit["posterior_predictive"]["y"])
+    assert replicates.shape == (1, 30, 5)
+    assert np.all(replicates[..., 0] == y[0])  # y[1] is conditioned on, not simulated
+    assert np.std(replicates[..., 1:]) > 0.5
+
+
+def test_integer_solver_options_stay_concrete_under_jit():
+    compiled = ppl.model("""
+data N: int
+data ts: real[N]
+function decay(t: real, z: vector[1], k: vector[1]): vector[1] = -k .* z
+k: vector[1] ~ lognormal(0, 1)
+z = ode_solve(decay, [2.0], 0, ts, k, max_steps = 200)
+""").compile({"N": 3, "ts": [1.0, 2.0, 3.0]})
+    u = compiled.unconstrain({"k": np.array([0.5])})
+    z = jax.jit(compiled.generated)(u)["z"]
+    np.testing.assert_allclose(np.ravel(z), 2 * np.exp(-0.5 * np.array([1.0, 2.0, 3.0])),
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("declaration", ["k: positive_ordered[3] ~ lognormal(0, 1)",
+                                         "k: ordered[3] ~ normal([0, 0.5, 1], 1)"])
+def test_prior_draws_of_ordered_types_are_ordered(declaration):
+    draws = ppl.model(declaration).sample_prior_predictive({}, draws=500, seed=3)
+    k = np.asarray(draws["prior"]["k"])[0]
+    assert not np.isnan(k).any() and np.all(np.diff(k, axis=1) > 0)
+
+
+def test_prior_draws_of_a_constrained_type_outside_its_prior_support_are_nan():
+    draws = ppl.model("w: simplex[3] ~ normal(0, 1)").sample_prior_predictive({}, draws=20)
+    assert np.isnan(np.asarray(draws["prior"]["w"])).all()

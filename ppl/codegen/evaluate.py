@@ -73,7 +73,11 @@ def _ode_solve(e: ast.Call, env):
     import diffrax
 
     positional = [a.value for a in e.args if a.name is None]
-    options = {a.name: float(evaluate(a.value, env)) for a in e.args if a.name is not None}
+    # Solver options are settings, not model quantities: read literals as Python numbers, so an
+    # integer `max_steps = 200` stays concrete under jit.
+    options = {a.name: float(a.value.value if isinstance(a.value, ast.Number)
+                             else evaluate(a.value, env))
+               for a in e.args if a.name is not None}
     f = env[function_key(positional[0].id)]
     z0, t0, ts, theta = (jnp.asarray(evaluate(a, env), float) for a in positional[1:])
 

@@ -403,14 +403,21 @@ class CompiledModel:
 
     # -- simulation ----------------------------------------------------------------------
     def predictive(self, key, u) -> dict[str, jax.Array]:
-        """One draw of every observed variable from its distribution at parameters ``u``."""
+        """One draw of every observed variable from its distribution at parameters ``u``. A
+        statement over part of an array (``y[t] ~ ... for t in 2:T``) conditions on the other
+        elements: they keep their observed values, so replicates line up with the data."""
         draws = {}
         key, sub = jax.random.split(key)
         env = self.posterior_env(u, sub)
         for node in self.graph.of_kind("observed"):
             key, sub = jax.random.split(key)
             dist, shape = self.distribution(node, env)
-            draws[node.name] = _from_variate(node, _sample(dist, sub, shape))
+            draw = _from_variate(node, _sample(dist, sub, shape))
+            observed = jnp.asarray(env[node.name])
+            if node.sample.comprehension is not None and draw.shape != observed.shape:
+                start = concrete_int(node.sample.comprehension.lo, env) - 1
+                draw = observed.astype(draw.dtype).at[start:start + shape[0]].set(draw)
+            draws[node.name] = draw
         return draws
 
     def prior_draw(self, key) -> dict[str, jax.Array]:
@@ -438,6 +445,11 @@ class CompiledModel:
                 if node.declared_bounds is not None and node.kind == "latent":
                     value = _truncated_sample(dist, sub, shape,
                                               _bounds_constraint(node.declared_bounds, env))
+                elif declared_constraint(node) is not None and node.kind == "latent":
+                    exchangeable = all(jnp.ndim(evaluate(a.value, env)) == 0
+                                       for a in node.sample.dist.args)
+                    value = _constrained_type_sample(dist, sub, shape, declared_constraint(node),
+                                                     exchangeable)
                 else:
                     value = _from_variate(node, _sample(dist, sub, shape))
                 env[node.name] = value
@@ -484,6 +496,24 @@ def _sample(dist, key, shape):
         extra = tuple(shape)[: len(shape) - len(dist.event_shape)]
         dist = dist.expand(extra)
     return dist.sample(key)
+
+
+REJECTION_TRIES = 256
+
+
+def _constrained_type_sample(dist, key, shape, constraint, exchangeable: bool):
+    """A draw from ``dist`` restricted to a constrained type (``ordered[K] ~ normal(0, 1)``).
+    Sorting i.i.d. elements gives the restriction exactly; otherwise the first of
+    ``REJECTION_TRIES`` draws inside the set, or NaN (a prior with no mass there, such as a
+    simplex with a normal prior, cannot be simulated)."""
+    ordered = constraint in (constraints.ordered_vector, constraints.positive_ordered_vector)
+    if ordered and exchangeable:
+        return jnp.sort(_sample(dist, key, shape), axis=-1)
+    tries = jax.vmap(lambda k: _sample(dist, k, shape))(jax.random.split(key, REJECTION_TRIES))
+    inside = jax.vmap(constraint)(tries)
+    inside = inside.reshape(REJECTION_TRIES, -1).all(axis=1) if inside.ndim > 1 else inside
+    first = jnp.argmax(inside)
+    return jnp.where(inside[first], tries[first], jnp.nan)
 
 
 def _truncated_sample(dist, key, shape, constraint):

@@ -238,6 +238,19 @@ def _element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[ast.
         yield from _element_uses(child, names, var)
 
 
+# Constrained types whose set is bounded: a flat density there is a proper (uniform) prior.
+_COMPACT_TYPES = {"simplex", "unit_vector", "cholesky_factor_corr", "corr_matrix"}
+
+
+def _bounded(decl: ast.ParamDecl | None) -> bool:
+    """Whether a declared parameter lives on a bounded set (``in [0, 1]``, ``simplex[K]``)."""
+    if decl is None:
+        return False
+    b = decl.bounds
+    return decl.type.kind in _COMPACT_TYPES or (
+        b is not None and b.lower is not None and b.upper is not None)
+
+
 def _suggest(name: str, candidates) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean '{close[0]}'?" if close else ""
@@ -1347,7 +1360,12 @@ class _Checker:
             if sym.kind == "data" and sym.name not in used:
                 self.warnings.append(warning(f"data '{sym.name}' is declared but never used",
                                              sym.span, "remove the declaration or use it"))
-            if sym.kind == "latent" and sym.sample is None:
+            if sym.kind == "latent" and sym.sample is None and _bounded(sym.param_decl):
+                self.warnings.append(warning(
+                    f"parameter '{sym.name}' has no distribution, so its prior is uniform on its "
+                    "bounded support", sym.span,
+                    f"give '{sym.name}' a prior distribution if uniform is not meant"))
+            elif sym.kind == "latent" and sym.sample is None:
                 self.warnings.append(warning(
                     f"parameter '{sym.name}' has no distribution, so its prior is improper and "
                     "flat on its support", sym.span,
