@@ -30,8 +30,10 @@ from ppl import summary  # noqa: E402,F401  (ppl.summary.sampler_warnings(fit) a
 from ppl.backends.base import available_backends  # noqa: E402
 from ppl.codegen.model import CompiledModel  # noqa: E402
 from ppl.errors import DataError, ModelError, PPLError, SamplingError  # noqa: E402
-from ppl.jupyter import load_ipython_extension  # noqa: E402  (%load_ext ppl)
+from ppl.jupyter import load_ipython_extension, register_in_running_ipython  # noqa: E402
 from ppl.model import Model, load, model  # noqa: E402
+
+register_in_running_ipython()
 
 __all__ = [
     "CompiledModel", "DataError", "Model", "ModelError", "PPLError", "SamplingError",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 import ppl
@@ -119,3 +120,25 @@ def test_magic_prints_model_warnings(shell, capsys):
     ppl_cell_magic("m", "data x: real\nmu ~ normal(0, 1)\n", namespace)
     assert isinstance(namespace["m"], ppl.Model)
     assert "warning" in capsys.readouterr().err
+
+
+def test_a_fit_displays_its_summary_and_warnings(shell):
+    fit = ppl.model(EIGHT_SCHOOLS).sample(
+        {"J": 3, "y": [28.0, 8.0, -3.0], "sigma": [15.0, 10.0, 16.0]},
+        chains=2, draws=30, warmup=30, seed=1)
+    formatted, _ = shell.display_formatter.format(fit)
+    page = formatted["text/html"]
+    assert page.startswith('<div class="ppl-fit"><b>ppl fit</b> (nuts)')
+    for name in ("mu", "tau", "theta[3]", "r_hat"):
+        assert f"<td>{name}</td>" in page or f"<th>{name}</th>" in page
+    assert "warning: low effective sample size" in page  # 60 draws: too few, and it says so
+    assert "<details><summary>groups</summary>" in page  # ArviZ's view is kept
+
+
+def test_other_datatrees_keep_their_display(shell):
+    from arviz_base import from_dict
+
+    tree = from_dict({"posterior": {"x": np.array([[1.0, 2.0]])}})
+    formatted, _ = shell.display_formatter.format(tree)
+    assert "ppl-fit" not in formatted["text/html"]
+    assert "xr-sections" in formatted["text/html"]  # xarray's own view
