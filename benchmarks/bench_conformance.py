@@ -38,8 +38,10 @@ if str(HERE.parent) not in sys.path:  # run as a script: make ``benchmarks`` imp
 from benchmarks.bench_core import (  # noqa: E402
     KIT,
     first_draw_times,
+    gradient_times,
     hand_kwargs,
     nuts_ess_comparison,
+    potentials,
 )
 
 MODELS_DIR = HERE.parent / "tests" / "conformance" / "models"
@@ -103,7 +105,7 @@ def select(spec: str | None) -> list[str]:
 
 
 def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
-            repeat: bool) -> dict:
+            repeat: bool, gradients: bool = True, ess: bool = True) -> dict:
     """One table row: ESS/s of both sides and (``first_draw``) the times to first draw. A
     failure of one measurement is recorded in the row rather than ending the run."""
     import ppl
@@ -115,10 +117,14 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
     row: dict = {"model": name}
     compiled = ppl.load(case.model_path).compile(case.data)
     try:
-        row.update(nuts_ess_comparison(compiled, hand_model, hand_kwargs(hand_model, case.data),
-                                       chains, draws, warmup, names=case.reference_names))
+        if ess:
+            row.update(nuts_ess_comparison(compiled, hand_model, hand_kwargs(hand_model, case.data),
+                                           chains, draws, warmup, names=case.reference_names))
     except Exception as exc:  # one model's failure must not stop the table
         row["ess_error"] = f"{type(exc).__name__}: {exc}"
+    if gradients:  # separates the DSL's cost per gradient from the sampler's run-to-run luck
+        row.update(gradient_times(*potentials(compiled, hand_model, case.data), repeats=5,
+                                  inner=50))
     if first_draw:
         try:
             row.update(first_draw_times(case.model_path, hand_model, case.data_path,
@@ -131,7 +137,8 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
 def table(rows: list[dict], first_draw: bool, repeat: bool) -> str:
     """The results as a Markdown table (``-`` where a measurement failed)."""
     columns = [("model", "model", None), ("min bulk ESS/s DSL", "ess_per_s_dsl", ".1f"),
-               ("hand", "ess_per_s_hand", ".1f"), ("ratio", "ess_per_s_ratio", ".2f")]
+               ("hand", "ess_per_s_hand", ".1f"), ("ratio", "ess_per_s_ratio", ".2f"),
+               ("gradient time ratio", "grad_ratio", ".2f")]
     if first_draw:
         columns += [("first draw DSL s", "dsl_first_s", ".1f"), ("hand s", "hand_first_s", ".1f"),
                     ("ratio", "first_ratio", ".2f")]
@@ -156,6 +163,8 @@ def main() -> None:
                         help="skip the fresh-process times to first draw")
     parser.add_argument("--repeat", action="store_true",
                         help="also time a second fresh process (warm compilation cache)")
+    parser.add_argument("--gradients-only", action="store_true",
+                        help="only the time of one log-density gradient, DSL / hand-written")
     args = parser.parse_args()
     if not (KIT / "posteriors").is_dir():
         raise SystemExit(f"conformance kit not found at {KIT}: set PPL_CONFORMANCE_DIR")
@@ -166,8 +175,9 @@ def main() -> None:
 
     rows = []
     for name in select(args.models):
-        row = measure(name, args.chains, args.draws, args.warmup, not args.no_first_draw,
-                      args.repeat)
+        row = measure(name, args.chains, args.draws, args.warmup,
+                      not (args.no_first_draw or args.gradients_only), args.repeat,
+                      ess=not args.gradients_only)
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()

@@ -63,29 +63,32 @@ def hand_kwargs(model_fn: Callable, data: Mapping) -> dict:
             for k, v in data.items() if k in wanted}
 
 
-def _potentials(name: str, data: dict):
+def potentials(compiled, hand_model: Callable, data: Mapping):
     """(dsl potential, hand potential, dsl init, hand init) on each one's unconstrained space."""
     import jax
     from numpyro.infer.util import initialize_model
 
-    import ppl
-    from benchmarks.handwritten import MODELS
-
-    compiled = ppl.load(HERE / f"{name}.ppl").compile(data)
-    info = initialize_model(jax.random.PRNGKey(0), MODELS[name],
-                            model_kwargs=hand_kwargs(MODELS[name], data), dynamic_args=False)
+    info = initialize_model(jax.random.PRNGKey(0), hand_model,
+                            model_kwargs=hand_kwargs(hand_model, data), dynamic_args=False)
     hand_potential = info.potential_fn
-    hand_init = info.param_info.z
-    flat_init, unravel = jax.flatten_util.ravel_pytree(hand_init)
+    flat_init, unravel = jax.flatten_util.ravel_pytree(info.param_info.z)
     return (lambda u: -compiled.log_density(u), lambda u: hand_potential(unravel(u)),
             compiled.initial_point(jax.random.PRNGKey(1)), flat_init)
 
 
 def gradient_ratio(name: str, data: dict, repeats: int = 7, inner: int = 200) -> dict:
     """Median time of one log-density gradient, DSL and hand-written, and their ratio."""
+    import ppl
+    from benchmarks.handwritten import MODELS
+
+    compiled = ppl.load(HERE / f"{name}.ppl").compile(data)
+    return gradient_times(*potentials(compiled, MODELS[name], data), repeats, inner)
+
+
+def gradient_times(dsl, hand, dsl_init, hand_init, repeats: int = 7, inner: int = 200) -> dict:
+    """Median time of one gradient of each potential, interleaved, and their ratio."""
     import jax
 
-    dsl, hand, dsl_init, hand_init = _potentials(name, data)
     g_dsl, g_hand = jax.jit(jax.grad(dsl)), jax.jit(jax.grad(hand))
     g_dsl(dsl_init).block_until_ready()
     g_hand(hand_init).block_until_ready()
