@@ -119,7 +119,8 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
     try:
         if ess:
             row.update(nuts_ess_comparison(compiled, hand_model, hand_kwargs(hand_model, case.data),
-                                           chains, draws, warmup, names=case.reference_names))
+                                           chains, draws, warmup, names=case.reference_names,
+                                           same_start=True))
     except Exception as exc:  # one model's failure must not stop the table
         row["ess_error"] = f"{type(exc).__name__}: {exc}"
     if gradients:  # separates the DSL's cost per gradient from the sampler's run-to-run luck

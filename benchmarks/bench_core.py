@@ -152,11 +152,26 @@ def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int) -> tuple[float
     return seconds, jax.jit(jax.vmap(jax.vmap(compiled.generated)))(positions)
 
 
+def dsl_start(compiled, seed: int, chains: int) -> tuple:
+    """The random key and initial points of the DSL's NUTS run with ``seed``, the points as
+    NumPyro sites ``{name: (chains, ...) unconstrained values}`` (hand-written models whose site
+    names and unconstrained shapes are the DSL's, as tests/test_bench_conformance.py checks)."""
+    import jax
+
+    from ppl.backends.base import initial_points
+
+    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    inits = initial_points(compiled, init_key, chains, "uniform")
+    sites = {b.name: inits[:, b.offset:b.offset + b.size].reshape(
+        (chains,) + tuple(b.unconstrained_shape)) for b in compiled.blocks}
+    return run_key, sites if chains > 1 else {k: v[0] for k, v in sites.items()}
+
+
 def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int, draws: int,
-                   warmup: int) -> tuple[float, dict]:
+                   warmup: int, start: Callable | None = None) -> tuple[float, dict]:
     """Seconds of a hand-written NumPyro NUTS run (the second of two, compilation excluded)
     with the DSL's settings, and its draws, (chains, draws, ...) per sample or deterministic
-    site."""
+    site. ``start(seed)`` gives each run's (key, init_params); default: NumPyro's own."""
     import jax
     from numpyro.infer import MCMC, NUTS
 
@@ -165,20 +180,31 @@ def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int
     kernel = NUTS(model_fn, dense_mass=dense, target_accept_prob=0.8, max_tree_depth=10)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method=default_chain_method(chains), progress_bar=False)
-    mcmc.run(jax.random.PRNGKey(0), **kwargs)  # compile
-    start = time.perf_counter()
-    mcmc.run(jax.random.PRNGKey(1), **kwargs)
+    def run(seed):
+        if start is None:
+            mcmc.run(jax.random.PRNGKey(seed), **kwargs)
+        else:
+            key, init_params = start(seed)
+            mcmc.run(key, init_params=init_params, **kwargs)
+
+    run(0)  # compile
+    began = time.perf_counter()
+    run(1)
     samples = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(samples)
-    return time.perf_counter() - start, samples
+    return time.perf_counter() - began, samples
 
 
 def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: int, draws: int,
-                        warmup: int, names: Iterable[str] | None = None) -> dict:
+                        warmup: int, names: Iterable[str] | None = None,
+                        same_start: bool = False) -> dict:
     """NUTS on the compiled DSL model and on the hand-written ``model_fn`` with the same
     settings (chains, draws, warmup, target acceptance, tree depth, mass matrix), each timed on
     its second, compiled run; min bulk ESS over the Stan-style scalar ``names`` (default: every
-    latent of the DSL model) per second of sampling, and the ratio DSL / hand."""
+    latent of the DSL model) per second of sampling, and the ratio DSL / hand. ``same_start``:
+    the hand-written run starts from the DSL run's points with its random key, so that the
+    comparison is of the two implementations of one density, not of two warmups' luck (a
+    chain whose adaptation ends with a tiny step size can cost several times the run)."""
     from ppl.backends.nuts import _dense
 
     dense = _dense("auto", compiled.dimension)
@@ -186,7 +212,9 @@ def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: i
     if names is None:
         names = list(stan_names({k: dsl_values[k] for k in compiled.latent_names}))
     names = list(names)
-    hand_seconds, hand_values = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup)
+    start = (lambda seed: dsl_start(compiled, seed, chains)) if same_start else None
+    hand_seconds, hand_values = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup,
+                                               start)
     result = {"dsl_seconds": dsl_seconds, "dsl_min_ess": min_bulk_ess(dsl_values, names),
               "hand_seconds": hand_seconds, "hand_min_ess": min_bulk_ess(hand_values, names)}
     result["ess_per_s_dsl"] = result["dsl_min_ess"] / dsl_seconds

@@ -4,6 +4,7 @@ compilation, never per draw or per data row."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -131,8 +132,27 @@ def _binary(op: str, a, b):
     return _ELEMENTWISE[op](a, b)
 
 
+@dataclass(frozen=True)
+class Constant:
+    """An array whose elements all equal ``value``: a discrete latent set to one value while it
+    is summed out. Indexing it element by element gives ``value`` itself, so ``mu[z[n]]``
+    becomes ``mu[k]``, one dynamic index, instead of a gather over n (and a scatter in the
+    gradient)."""
+
+    value: jax.Array
+    shape: tuple[int, ...]
+
+    def materialise(self) -> jax.Array:
+        return jnp.full(self.shape, self.value)
+
+
 def index(value, items, env) -> jax.Array:
     """1-based indexing, one axis at a time (outer indexing, as in Stan and R)."""
+    if isinstance(value, Constant):
+        if len(items) == len(value.shape) and not any(isinstance(i, ast.Slice) for i in items):
+            shapes = [jnp.shape(evaluate(i, env)) for i in items]
+            return jnp.broadcast_to(value.value, tuple(d for s in shapes for d in s))
+        value = value.materialise()
     axis = 0
     for item in items:
         if isinstance(item, ast.Slice) and _moves(item, env):

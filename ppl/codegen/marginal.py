@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from ppl.codegen.evaluate import evaluate
+from ppl.codegen.evaluate import Constant, evaluate
 from ppl.frontend.check import self_references
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS
@@ -91,7 +91,9 @@ def with_value(group: DiscreteGroup, model: CompiledModel, env, value, definitio
 
     shape = tuple(int(d) for d in group.latent.type.shape)
     scope = dict(env)
-    scope[group.latent.name] = jnp.broadcast_to(jnp.asarray(value, jnp.int32), shape)
+    value = jnp.asarray(value, jnp.int32)
+    scope[group.latent.name] = Constant(value, shape) if shape and value.ndim == 0 else \
+        jnp.broadcast_to(value, shape)
     for node in group.definitions if definitions else ():
         scope[node.name] = definition_value(node, scope)
     return scope
