@@ -131,20 +131,23 @@ def min_bulk_ess(values: Mapping, names: Iterable[str]) -> float:
     return min(float(az.ess(flat[n], method="bulk")) for n in names)
 
 
-def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int) -> tuple[float, dict]:
+def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "auto"
+                  ) -> tuple[float, dict]:
     """Seconds of a DSL NUTS run (the second of two with the same settings, so compilation is
-    excluded) and its draws of every latent and deterministic quantity, (chains, draws, ...)."""
+    excluded; starting points ``init``, the backend's default, are found before the clock
+    starts) and its draws of every latent and deterministic quantity, (chains, draws, ...)."""
     import jax
     from numpyro.infer import NUTS as NumPyroNUTS
 
     from ppl.backends.base import RunSettings
-    from ppl.backends.nuts import make_mcmc, run_prepared
+    from ppl.backends.nuts import make_mcmc, run_from, run_prepared, starting_state
 
     settings = RunSettings(chains, draws, warmup, seed=0)
     mcmc, _ = make_mcmc(NumPyroNUTS, compiled, settings, max_tree_depth=10)
-    run_prepared(mcmc, compiled, 0, chains)  # compile
+    run_prepared(mcmc, compiled, 0, chains, init)  # compile
+    key, inits = starting_state(compiled, 1, chains, init)
     start = time.perf_counter()
-    run_prepared(mcmc, compiled, 1, chains)
+    run_from(mcmc, key, inits)
     positions = mcmc.get_samples(group_by_chain=True)
     jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
@@ -152,16 +155,14 @@ def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int) -> tuple[float
     return seconds, jax.jit(jax.vmap(jax.vmap(compiled.generated)))(positions)
 
 
-def dsl_start(compiled, seed: int, chains: int) -> tuple:
+def dsl_start(compiled, seed: int, chains: int, init: str = "auto") -> tuple:
     """The random key and initial points of the DSL's NUTS run with ``seed``, the points as
     NumPyro sites ``{name: (chains, ...) unconstrained values}`` (hand-written models whose site
     names and unconstrained shapes are the DSL's, as tests/test_bench_conformance.py checks)."""
-    import jax
+    from ppl.backends.nuts import starting_state
 
-    from ppl.backends.base import initial_points
-
-    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-    inits = initial_points(compiled, init_key, chains, "uniform")
+    run_key, inits = starting_state(compiled, seed, chains, init)
+    inits = inits if chains > 1 else inits[None]
     sites = {b.name: inits[:, b.offset:b.offset + b.size].reshape(
         (chains,) + tuple(b.unconstrained_shape)) for b in compiled.blocks}
     return run_key, sites if chains > 1 else {k: v[0] for k, v in sites.items()}
@@ -180,19 +181,18 @@ def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int
     kernel = NUTS(model_fn, dense_mass=dense, target_accept_prob=0.8, max_tree_depth=10)
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains,
                 chain_method=default_chain_method(chains), progress_bar=False)
-    def run(seed):
-        if start is None:
-            mcmc.run(jax.random.PRNGKey(seed), **kwargs)
-        else:
-            key, init_params = start(seed)
-            mcmc.run(key, init_params=init_params, **kwargs)
+
+    def run(seed: int) -> float:
+        """Seconds of the run with ``seed``, its starting points found before the clock."""
+        key, init_params = (jax.random.PRNGKey(seed), None) if start is None else start(seed)
+        began = time.perf_counter()
+        mcmc.run(key, init_params=init_params, **kwargs)
+        jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+        return time.perf_counter() - began
 
     run(0)  # compile
-    began = time.perf_counter()
-    run(1)
-    samples = mcmc.get_samples(group_by_chain=True)
-    jax.block_until_ready(samples)
-    return time.perf_counter() - began, samples
+    seconds = run(1)
+    return seconds, mcmc.get_samples(group_by_chain=True)
 
 
 def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: int, draws: int,
@@ -236,12 +236,12 @@ def ess_ratio(name: str, data: dict, chains: int, draws: int, warmup: int) -> di
 _FIRST_DRAW = r"""
 import time, sys, json
 start = time.perf_counter()
-which, data_path, model_path, hand_model, repo, dense = sys.argv[1:7]
+which, data_path, model_path, hand_model, repo, dense, init = sys.argv[1:8]
 import jax
 if which == "dsl":
     import ppl
     data = json.load(open(data_path))
-    fit = ppl.load(model_path).sample(data, chains=1, draws=1, warmup=1, seed=0)
+    fit = ppl.load(model_path).sample(data, chains=1, draws=1, warmup=1, seed=0, init=init)
     first = float(fit["posterior"][list(fit["posterior"].data_vars)[0]].values.ravel()[0])
 else:
     jax.config.update("jax_enable_x64", True)
@@ -262,30 +262,35 @@ print(json.dumps({"seconds": time.perf_counter() - start}))
 """
 
 
+def first_draw_seconds(which: str, model_path: Path, hand_model: Callable, data_path: Path,
+                       dense: bool, cache_dir: Path, init: str = "auto") -> float:
+    """Seconds from the top of a fresh interpreter to the first draw: ``which`` is ``"dsl"``
+    (``ppl.load(model_path).sample(data, ...)`` with NUTS option ``init``) or ``"hand"``
+    (NumPyro's NUTS on ``hand_model``, an importable module-level function), both on the JSON
+    data at ``data_path`` with one chain, one warmup iteration and one draw, with the JAX
+    compilation cache at ``cache_dir``. Interpreter start-up, the same for both, is excluded."""
+    spec = f"{hand_model.__module__}:{hand_model.__name__}"
+    proc = subprocess.run(
+        [sys.executable, "-c", _FIRST_DRAW, which, str(data_path), str(model_path), spec,
+         str(HERE.parent), "1" if dense else "0", init],
+        env=dict(os.environ, PPL_CACHE_DIR=str(cache_dir)), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"first draw ({which}) failed:\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+
+
 def first_draw_times(model_path: Path, hand_model: Callable, data_path: Path, dense: bool,
                      repeat: bool = True) -> dict:
-    """Seconds from a fresh interpreter to the first draw, with a cold compilation cache and
-    (``repeat``) again in a new process with the cache the first one left.
-
-    The DSL side runs ``ppl.load(model_path).sample(data, ...)``, the hand side NumPyro's NUTS
-    on ``hand_model`` (an importable module-level function), both on the JSON data at
-    ``data_path`` with one chain, one warmup iteration and one draw. The clock starts at the
-    top of the child script (interpreter start-up itself, the same for both, is excluded)."""
+    """Seconds from a fresh interpreter to the first draw (see :func:`first_draw_seconds`),
+    DSL and hand-written, with a cold compilation cache and (``repeat``) again in a new process
+    with the cache the first one left."""
     runs = ("first", "repeat") if repeat else ("first",)
-    spec = f"{hand_model.__module__}:{hand_model.__name__}"
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for which in ("dsl", "hand"):
-            env = dict(os.environ, PPL_CACHE_DIR=str(Path(tmp) / f"cache-{which}"))
             for run in runs:
-                proc = subprocess.run(
-                    [sys.executable, "-c", _FIRST_DRAW, which, str(data_path), str(model_path),
-                     spec, str(HERE.parent), "1" if dense else "0"],
-                    env=env, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    raise RuntimeError(f"first draw ({which}) failed:\n{proc.stderr[-2000:]}")
-                out[f"{which}_{run}_s"] = json.loads(proc.stdout.strip().splitlines()[-1])[
-                    "seconds"]
+                out[f"{which}_{run}_s"] = first_draw_seconds(
+                    which, model_path, hand_model, data_path, dense, Path(tmp) / f"cache-{which}")
     for run in runs:
         out[f"{run}_ratio"] = out[f"dsl_{run}_s"] / out[f"hand_{run}_s"]
     return out

@@ -118,15 +118,140 @@ def prior_centred_points(model: CompiledModel, key, chains: int, draws: int = 10
     return points
 
 
+# Mode-based starting points (init="auto" and "laplace"): the least number of L-BFGS climbs,
+# their step limit, and the largest dimension for which a Hessian is formed (above it: uniform
+# points).
+LAPLACE_MIN_STARTS = 8
+LAPLACE_MAX_STEPS = 1000
+LAPLACE_MAX_DIMENSION = 200
+# A climb has reached a mode when its Newton decrement is below this many nats.
+LAPLACE_NEWTON_DECREMENT = 0.5
+
+
+def _gradients(model: CompiledModel, points: np.ndarray) -> jax.Array:
+    """The log-density's gradient at each row of ``points``, one after another in one compiled
+    call (``lax.map`` compiles the gradient once, where ``vmap`` of a model with loops inside,
+    such as an ODE solve, compiles a larger program)."""
+    return jax.jit(lambda p: jax.lax.map(jax.grad(model.log_density), p))(
+        jax.numpy.asarray(points))
+
+
+def _finite_difference_hessians(model: CompiledModel, points: np.ndarray
+                                ) -> tuple[np.ndarray, np.ndarray]:
+    """Hessians and gradients of the log-density at each row of ``points``, the Hessians by
+    central differences of the gradient (``jax.hessian`` cannot go forward through every
+    model: an ODE solve is differentiable in reverse mode only)."""
+    k, d = points.shape
+    dtype = np.dtype(model.dtype)
+    step = np.finfo(dtype).eps ** (1 / 3) * np.maximum(1.0, np.abs(points))  # (k, d)
+    shifts = np.eye(d, dtype=dtype)[None] * step[:, :, None]  # (k, d, d): row i moves u_i
+    probes = np.concatenate([points[:, None] + shifts, points[:, None] - shifts], axis=1)
+    grads = np.asarray(_gradients(model, probes.reshape(-1, d)), np.float64).reshape(k, 2, d, d)
+    with np.errstate(all="ignore"):  # non-finite gradients: the point is not used
+        hessians = (grads[:, 0] - grads[:, 1]) / (2 * step[:, :, None])
+    # The mean of the two one-sided probes is the gradient at the point, to O(step^2).
+    return 0.5 * (hessians + np.swapaxes(hessians, 1, 2)), grads.mean(axis=(1, 2))
+
+
+def _modes(model: CompiledModel, ends: np.ndarray, lp: np.ndarray) -> list[tuple]:
+    """``(index, point, log mass, Cholesky factor of -H)`` for each L-BFGS end point that is a
+    mode: ``H`` negative definite and the Newton decrement ``g' (-H)^-1 g / 2`` (the
+    log-density still to gain under the local quadratic model) below
+    ``LAPLACE_NEWTON_DECREMENT``. The log mass is the Laplace estimate
+    ``log p(m) - log det(-H) / 2``."""
+    usable = np.flatnonzero(np.isfinite(lp) & np.all(np.isfinite(ends), axis=1))
+    if usable.size == 0:
+        return []
+    hessians, grads = _finite_difference_hessians(model, ends[usable].astype(model.dtype))
+    modes = []
+    for i, hessian, grad in zip(usable, hessians, grads, strict=True):
+        if not (np.all(np.isfinite(hessian)) and np.all(np.isfinite(grad))):
+            continue
+        try:
+            chol = np.linalg.cholesky(-hessian)
+        except np.linalg.LinAlgError:
+            continue  # not a maximum: a saddle, a flat direction or still climbing
+        with np.errstate(all="ignore"):
+            newton = np.linalg.solve(chol, grad)
+            decrement = 0.5 * newton @ newton
+        if decrement < LAPLACE_NEWTON_DECREMENT:  # False too when it is not finite
+            modes.append((i, ends[i], lp[i] - np.sum(np.log(np.diag(chol))), chol))
+    return modes
+
+
+def laplace_points(model: CompiledModel, key, chains: int, starts: int | None = None,
+                   keep_uniform: bool = False) -> jax.Array:
+    """Starting points from the Laplace approximation at the modes of the log-density.
+
+    L-BFGS climbs from ``starts`` uniform(-2, 2) points (default ``max(8, 2 * chains)``; the
+    first ``chains`` of them are the points of ``init="uniform"`` with the same key). An end
+    point is a mode when the Hessian ``H`` there (central differences of the gradient) is
+    negative definite and the Newton decrement is below half a nat; it gets the Laplace
+    estimate of its probability mass, ``log p(m) - log det(-H) / 2``. Each chain picks a mode
+    with probability proportional to that mass and starts at a draw of ``N(m, (-H)^-1)`` (at
+    ``m`` itself if the draw's log-density is not finite). So no chain starts in, or has to
+    find its way out of, a minor mode or a region where the log-density is rough (e.g. an ODE
+    solved far from the data, where a population falls far below the solver's absolute
+    tolerance and the adaptive step choices make the log-density jump by several nats).
+
+    With ``keep_uniform`` (``init="auto"``) the uniform points are kept when every climb
+    reached the same mode (each end point within one standard deviation of the most probable
+    one, in the metric of its ``-H``): without a sign of other modes or of rough regions,
+    Stan's overdispersed starts are left as they are. Without any mode (e.g. a hierarchical
+    scale running into a funnel) or above ``LAPLACE_MAX_DIMENSION`` dimensions the uniform
+    points are used too.
+    """
+    from ppl.backends.map import lbfgs_minimiser  # here: the map backend imports this module
+
+    starts = max(LAPLACE_MIN_STARTS, 2 * chains) if starts is None else max(starts, chains)
+    uniform = finite_initial_points(model, key, chains)
+    if model.dimension > LAPLACE_MAX_DIMENSION:
+        return uniform
+    extra = finite_initial_points(model, jax.random.fold_in(key, 1), starts - chains) \
+        if starts > chains else uniform[:0]
+    candidates = jax.numpy.concatenate([uniform, extra])
+    climb = lbfgs_minimiser(lambda u: -model.log_density(u), LAPLACE_MAX_STEPS, 1e-8)
+    ends, values, _, _ = jax.jit(lambda s: jax.lax.map(climb, s))(candidates)
+    ends = np.asarray(ends, dtype=np.float64)
+    modes = _modes(model, ends, -np.asarray(values, dtype=np.float64))
+    if not modes:
+        return uniform
+    log_mass = np.array([m[2] for m in modes])
+    if keep_uniform and len(modes) == starts:
+        _, best, _, chol = modes[int(np.argmax(log_mass))]
+        if all(np.linalg.norm(chol.T @ (m[1] - best)) < 1 for m in modes):
+            return uniform
+    rng = np.random.default_rng(
+        np.asarray(jax.random.key_data(jax.random.fold_in(key, 2))).ravel())
+    weights = np.exp(log_mass - np.max(log_mass))
+    picks = rng.choice(len(modes), size=chains, p=weights / weights.sum())
+    noise = rng.standard_normal((chains, model.dimension))
+    # A draw of N(m, (L L')^-1) is m + L'^-1 z.
+    centres = np.stack([modes[k][1] for k in picks])
+    draws = np.stack([modes[k][1] + np.linalg.solve(modes[k][3].T, z)
+                      for k, z in zip(picks, noise, strict=True)])
+    dtype = np.dtype(model.dtype)
+    finite = np.array([np.isfinite(float(model.jitted_log_density(x.astype(dtype))))
+                       for x in draws])
+    return jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
+
+
 def initial_points(model: CompiledModel, key, chains: int, init: str = "uniform"
                    ) -> jax.Array:
-    """Starting points by strategy: ``"uniform"`` (uniform(-2, 2) on the unconstrained space,
-    as Stan) or ``"prior"`` (around the prior median, see :func:`prior_centred_points`)."""
+    """Starting points by strategy: ``"laplace"`` (draws of the Laplace approximation at the
+    modes found from several uniform starts, see :func:`laplace_points`), ``"auto"`` (the
+    NUTS and HMC backends' default: the ``"uniform"`` points when the climbs from them all
+    reach one mode, else ``"laplace"``), ``"uniform"`` (uniform(-2, 2) on the unconstrained
+    space, as Stan) or ``"prior"`` (around the prior median, see
+    :func:`prior_centred_points`)."""
+    if init in ("auto", "laplace"):
+        return laplace_points(model, key, chains, keep_uniform=init == "auto")
     if init == "uniform":
         return finite_initial_points(model, key, chains)
     if init == "prior":
         return prior_centred_points(model, key, chains)
-    raise SamplingError([error(f"unknown init '{init}'", hint="use init='uniform' or 'prior'")])
+    raise SamplingError([error(f"unknown init '{init}'",
+                               hint="use init='auto', 'laplace', 'uniform' or 'prior'")])
 
 
 def bad_start_error(model: CompiledModel, point) -> SamplingError:

@@ -84,7 +84,7 @@ def map_objective(model: CompiledModel, jacobian: bool = True) -> Callable[[jax.
     return objective
 
 
-def _lbfgs_one(fun: Callable, max_steps: int, tol: float) -> Callable:
+def lbfgs_minimiser(fun: Callable, max_steps: int, tol: float) -> Callable:
     """Minimise ``fun`` from one start: ``x0 -> (x, value, steps, converged)``."""
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(fun)
@@ -155,7 +155,7 @@ def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
     def fun(u):
         return -objective(u)
 
-    one = (_lbfgs_one(fun, steps, tol) if optimizer == "lbfgs"
+    one = (lbfgs_minimiser(fun, steps, tol) if optimizer == "lbfgs"
            else _adam_one(fun, steps, tol, learning_rate))
     if optimizer == "lbfgs":
         # One start after another: a vmapped L-BFGS (nested line-search loops) takes about

@@ -58,18 +58,29 @@ def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
     return mcmc, attrs
 
 
-def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int,
-                 init: str = "uniform") -> None:
-    """Run ``mcmc`` from finite random starting points (see :func:`initial_points`)."""
+def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "auto"
+                   ) -> tuple[jax.Array, jax.Array]:
+    """The random key of the run with ``seed`` and its starting points of strategy ``init``
+    (see :func:`initial_points`), one per chain (a single point for one chain)."""
     init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
     inits = initial_points(model, init_key, chains, init)
-    mcmc.run(run_key, init_params=inits if chains > 1 else inits[0],
-             extra_fields=_EXTRA_FIELDS)
+    return run_key, inits if chains > 1 else inits[0]
+
+
+def run_from(mcmc: MCMC, run_key: jax.Array, inits: jax.Array) -> None:
+    """Run ``mcmc`` from ``inits``, recording the fields the results need."""
+    mcmc.run(run_key, init_params=inits, extra_fields=_EXTRA_FIELDS)
+
+
+def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int,
+                 init: str = "auto") -> None:
+    """Run ``mcmc`` from the starting points of strategy ``init``."""
+    run_from(mcmc, *starting_state(model, seed, chains, init))
 
 
 def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings,
              **options) -> BackendResult:
-    init = options.pop("init", "uniform")
+    init = options.pop("init", "auto")
     mcmc, attrs = make_mcmc(kernel_cls, model, settings, **options)
     attrs["init"] = init
     run_prepared(mcmc, model, settings.seed, settings.chains, init)
@@ -91,7 +102,8 @@ def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings,
 class NUTS:
     name = "nuts"
     description = ("No-U-Turn sampler (NumPyro) with step-size and mass-matrix adaptation; "
-                   "options: target_accept, max_tree_depth, dense_mass, chain_method")
+                   "options: target_accept, max_tree_depth, dense_mass, chain_method, "
+                   "init (auto, laplace, uniform, prior)")
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         options.setdefault("max_tree_depth", 10)

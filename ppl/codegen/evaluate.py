@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from ppl.frontend import ast
@@ -204,11 +205,12 @@ def concrete_int(e: ast.Expr, env) -> int:
         return int(evaluate(e, env))
 
 
-def comprehension_range(c: ast.Comprehension, env) -> jax.Array:
-    """The integer range of a ``for i in lo:hi`` as a concrete array (sizes are data)."""
+def comprehension_range(c: ast.Comprehension, env) -> np.ndarray:
+    """The integer range of a ``for i in lo:hi`` as a concrete array (sizes are data; NumPy, so
+    that it stays concrete while a log-density is traced)."""
     lo = concrete_int(c.lo, env)
     hi = concrete_int(c.hi, env)
-    return jnp.arange(lo, hi + 1)
+    return np.arange(lo, hi + 1)
 
 
 def map_over(c: ast.Comprehension, env, body):

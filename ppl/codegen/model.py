@@ -28,7 +28,7 @@ from ppl.codegen.evaluate import (
 )
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
-from ppl.frontend.check import CONSTRAINED_TYPES, recursion_lag, self_references
+from ppl.frontend.check import CONSTRAINED_TYPES, free_names, recursion_lag, self_references
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 
@@ -112,13 +112,51 @@ def _recursion(d, env):
     item = jax.eval_shape(lambda: jnp.asarray(evaluate(body, shape_probe), jnp.float64))
     dtype = jnp.result_type(float)
 
-    def step(history, t):
-        scope = {**env, var: t, **{n: history[depth - k] for k, n in names.items()}}
-        value = jnp.broadcast_to(jnp.asarray(evaluate(body, scope), dtype), item.shape)
-        return jnp.concatenate([history[1:], value[None]]), value
+    def scan(history, expr, run):
+        def step(history, t):
+            scope = {**env, var: t, **{n: history[depth - k] for k, n in names.items()}}
+            value = jnp.broadcast_to(jnp.asarray(evaluate(expr, scope), dtype), item.shape)
+            return jnp.concatenate([history[1:], value[None]]), value
 
-    start = jnp.full((depth,) + item.shape, jnp.nan, dtype)
-    return jax.lax.scan(step, start, steps)[1]
+        return jax.lax.scan(step, history, run)
+
+    history = jnp.full((depth,) + item.shape, jnp.nan, dtype)
+    values = []
+    for expr, run in _branch_runs(body, var, steps, env):
+        history, run_values = scan(history, expr, run)
+        values.append(run_values)
+    return jnp.concatenate(values)
+
+
+# A recursion's steps are split into at most this many scans (see _branch_runs).
+MAX_BRANCH_RUNS = 4
+
+
+def _branch_runs(body, var: str, steps: jax.Array, env) -> list[tuple]:
+    """``(expression, steps)`` runs that together make up a recursion's steps, in order.
+
+    When the expression is ``if c then a else b`` with ``c`` a function of the index and the
+    data alone (``if t == 1 then y[1] else ...``), the steps where ``c`` holds and those where
+    it does not are scanned separately with their own branch (nested conditionals are split in
+    turn), so no step pays for a ``lax.cond``: inside a scan it costs about twice the gradient
+    time. A condition on parameters, or one that alternates more often than
+    ``MAX_BRANCH_RUNS`` allows, stays a ``lax.cond`` in one scan."""
+    whole = [(body, steps)]
+    if not isinstance(body, ast.Conditional) or any(
+            n.id != var and n.id not in env for n in free_names(body.cond)):
+        return whole
+    with jax.ensure_compile_time_eval():  # a value, not a traced one, when it can be
+        flags = jax.vmap(lambda t: jnp.asarray(evaluate(body.cond, {**env, var: t})) != 0)(
+            steps)
+    if isinstance(flags, jax.core.Tracer) or flags.ndim != 1:
+        return whole  # it depends on parameters, or is not one truth value per step
+    flags = np.asarray(flags)
+    starts = [0, *np.flatnonzero(flags[1:] != flags[:-1]) + 1, len(flags)]
+    runs = []
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        branch = body.then if flags[lo] else body.orelse
+        runs += _branch_runs(branch, var, steps[lo:hi], env)
+    return runs if len(runs) <= MAX_BRANCH_RUNS else whole
 
 
 def _replace_lags(node, name, var, names):

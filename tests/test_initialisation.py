@@ -1,0 +1,75 @@
+"""Starting points for NUTS and HMC: ``init="laplace"`` (draws of the Laplace approximation at
+modes found by L-BFGS from several uniform(-2, 2) starts) and the default ``init="auto"`` (the
+uniform points when every climb reaches the same mode, else the Laplace draws)."""
+
+import jax
+import numpy as np
+
+import ppl
+from ppl.backends.base import finite_initial_points, initial_points
+
+# Two modes: +3 holds 99.9 % of the mass, -3 the rest; a uniform(-2, 2) start below about 0
+# climbs to the minor one.
+TWO_MODES = """
+param x: real
+target += log_mix(0.999, normal_lpdf(x, 3, 0.5), normal_lpdf(x, -3, 0.5))
+"""
+NORMAL = """
+data y: vector[3]
+mu ~ normal(0, 10)
+y ~ normal(mu, 1)
+"""
+
+
+def test_every_chain_starts_in_the_mode_with_the_mass():
+    compiled = ppl.model(TWO_MODES).compile({})
+    key = jax.random.PRNGKey(0)
+    uniform = np.asarray(finite_initial_points(compiled, key, 4))
+    assert np.any(uniform < -0.5)  # Stan's starts: one of them climbs to the minor mode
+    for init in ("auto", "laplace"):
+        points = np.asarray(initial_points(compiled, key, 4, init=init))
+        assert points.shape == (4, 1)
+        assert np.all(np.abs(points[:, 0] - 3) < 2.5)  # draws of N(3, 0.5^2)
+        assert len(np.unique(points[:, 0])) == 4       # one draw per chain
+
+
+def test_auto_keeps_the_uniform_points_when_every_climb_finds_the_same_mode():
+    compiled = ppl.model(NORMAL).compile({"y": [0.5, 1.0, 1.5]})
+    key = jax.random.PRNGKey(3)
+    uniform = np.asarray(initial_points(compiled, key, 4, init="uniform"))
+    assert np.array_equal(np.asarray(initial_points(compiled, key, 4, init="auto")), uniform)
+    laplace = np.asarray(initial_points(compiled, key, 4, init="laplace"))
+    assert not np.array_equal(laplace, uniform)
+    assert np.all(np.abs(laplace - 1.0) < 4 * 3**-0.5)  # draws of N(1, 1/3)
+
+
+def test_without_a_mode_the_uniform_points_are_used():
+    # A funnel with no data: the log-density grows without bound as tau -> 0.
+    compiled = ppl.model("tau ~ half_cauchy(5)\ntheta: vector[8] ~ normal(0, tau)\n").compile({})
+    key = jax.random.PRNGKey(0)
+    points = np.asarray(initial_points(compiled, key, 4, init="laplace"))
+    assert np.array_equal(points, np.asarray(initial_points(compiled, key, 4, init="uniform")))
+
+
+def test_laplace_points_through_an_ode_solve():
+    # jax.hessian cannot differentiate forward through the solver; the Hessian is taken by
+    # central differences of the gradient.
+    src = """
+data N: int
+data ts: real[N]
+data y: real[N]
+function decay(t: real, z: vector[1], k: real): vector[1] = [-k * z[1]]
+k ~ lognormal(0, 1)
+z = ode_solve(decay, [2.0], 0, ts, k, rtol = 1e-8, atol = 1e-8)
+y[n] ~ normal(z[n, 1], 0.05) for n in 1:N
+"""
+    ts = np.linspace(0.5, 3, 6)
+    compiled = ppl.model(src).compile({"N": 6, "ts": ts, "y": 2 * np.exp(-0.7 * ts)})
+    points = initial_points(compiled, jax.random.PRNGKey(1), 2, init="laplace")
+    assert np.all(np.abs(np.exp(np.asarray(points)[:, 0]) - 0.7) < 0.1)
+
+
+def test_nuts_records_the_default_initialisation():
+    fit = ppl.model(TWO_MODES).sample({}, chains=2, draws=100, warmup=100, seed=2)
+    assert fit.attrs["init"] == "auto"
+    assert float(fit["posterior"]["x"].min()) > 0  # no chain starts in (or visits) x = -3
