@@ -11,7 +11,7 @@ prints one table:
   may reuse the cache the first one left.
 
     python benchmarks/bench_conformance.py [--models arK,earnings,...] [--chains 4]
-        [--draws 1000] [--warmup 1000] [--no-first-draw] [--repeat]
+        [--draws 1000] [--warmup 1000] [--seeds 1] [--no-first-draw] [--repeat]
 
 A second formulation of a posterior, ``<posterior>.<variant>.ppl``, is its own row
 ``<posterior>:<variant>``, compared with the same hand-written model. ``--models`` takes these
@@ -105,7 +105,7 @@ def select(spec: str | None) -> list[str]:
 
 
 def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
-            repeat: bool, gradients: bool = True, ess: bool = True) -> dict:
+            repeat: bool, gradients: bool = True, ess: bool = True, seeds: int = 1) -> dict:
     """One table row: ESS/s of both sides and (``first_draw``) the times to first draw. A
     failure of one measurement is recorded in the row rather than ending the run."""
     import ppl
@@ -120,7 +120,10 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
         if ess:
             row.update(nuts_ess_comparison(compiled, hand_model, hand_kwargs(hand_model, case.data),
                                            chains, draws, warmup, names=case.reference_names,
-                                           same_start=True))
+                                           same_start=True, seeds=range(1, seeds + 1)))
+            if seeds > 1:
+                ratios = row["ess_per_s_ratios"]
+                row["ess_ratio_range"] = f"{min(ratios):.2f}-{max(ratios):.2f}"
     except Exception as exc:  # one model's failure must not stop the table
         row["ess_error"] = f"{type(exc).__name__}: {exc}"
     if gradients:  # separates the DSL's cost per gradient from the sampler's run-to-run luck
@@ -140,6 +143,8 @@ def table(rows: list[dict], first_draw: bool, repeat: bool) -> str:
     columns = [("model", "model", None), ("min bulk ESS/s DSL", "ess_per_s_dsl", ".1f"),
                ("hand", "ess_per_s_hand", ".1f"), ("ratio", "ess_per_s_ratio", ".2f"),
                ("gradient time ratio", "grad_ratio", ".2f")]
+    if any("ess_ratio_range" in r for r in rows):
+        columns.insert(4, ("ratio range over seeds", "ess_ratio_range", None))
     if first_draw:
         columns += [("first draw DSL s", "dsl_first_s", ".1f"), ("hand s", "hand_first_s", ".1f"),
                     ("ratio", "first_ratio", ".2f")]
@@ -164,6 +169,9 @@ def main() -> None:
                         help="skip the fresh-process times to first draw")
     parser.add_argument("--repeat", action="store_true",
                         help="also time a second fresh process (warm compilation cache)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="time NUTS with seeds 1..N; the table shows the run with the "
+                             "median ESS/s ratio and the range")
     parser.add_argument("--gradients-only", action="store_true",
                         help="only the time of one log-density gradient, DSL / hand-written")
     args = parser.parse_args()
@@ -178,7 +186,7 @@ def main() -> None:
     for name in select(args.models):
         row = measure(name, args.chains, args.draws, args.warmup,
                       not (args.no_first_draw or args.gradients_only), args.repeat,
-                      ess=not args.gradients_only)
+                      ess=not args.gradients_only, seeds=args.seeds)
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()

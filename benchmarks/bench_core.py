@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -131,11 +131,12 @@ def min_bulk_ess(values: Mapping, names: Iterable[str]) -> float:
     return min(float(az.ess(flat[n], method="bulk")) for n in names)
 
 
-def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "auto"
-                  ) -> tuple[float, dict]:
-    """Seconds of a DSL NUTS run (the second of two with the same settings, so compilation is
-    excluded; starting points ``init``, the backend's default, are found before the clock
-    starts) and its draws of every latent and deterministic quantity, (chains, draws, ...)."""
+def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "auto",
+                  seeds: Sequence[int] = (1,)) -> list[tuple[float, dict]]:
+    """For each of ``seeds``, seconds of a DSL NUTS run (after a first run with seed 0, so
+    compilation is excluded; starting points ``init``, the backend's default, are found before
+    the clock starts) and its draws of every latent and deterministic quantity,
+    (chains, draws, ...)."""
     import jax
     from numpyro.infer import NUTS as NumPyroNUTS
 
@@ -145,14 +146,17 @@ def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "a
     settings = RunSettings(chains, draws, warmup, seed=0)
     mcmc, _ = make_mcmc(NumPyroNUTS, compiled, settings, max_tree_depth=10)
     run_prepared(mcmc, compiled, 0, chains, init)  # compile
-    key, inits = starting_state(compiled, 1, chains, init)
-    start = time.perf_counter()
-    run_from(mcmc, key, inits)
-    positions = mcmc.get_samples(group_by_chain=True)
-    jax.block_until_ready(positions)
-    seconds = time.perf_counter() - start
     # Deterministic quantities are computed from the draws afterwards, as ppl.sample does.
-    return seconds, jax.jit(jax.vmap(jax.vmap(compiled.generated)))(positions)
+    generated = jax.jit(jax.vmap(jax.vmap(compiled.generated)))
+    runs = []
+    for seed in seeds:
+        key, inits = starting_state(compiled, seed, chains, init)
+        start = time.perf_counter()
+        run_from(mcmc, key, inits)
+        positions = mcmc.get_samples(group_by_chain=True)
+        jax.block_until_ready(positions)
+        runs.append((time.perf_counter() - start, generated(positions)))
+    return runs
 
 
 def dsl_start(compiled, seed: int, chains: int, init: str = "auto") -> tuple:
@@ -169,10 +173,12 @@ def dsl_start(compiled, seed: int, chains: int, init: str = "auto") -> tuple:
 
 
 def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int, draws: int,
-                   warmup: int, start: Callable | None = None) -> tuple[float, dict]:
-    """Seconds of a hand-written NumPyro NUTS run (the second of two, compilation excluded)
-    with the DSL's settings, and its draws, (chains, draws, ...) per sample or deterministic
-    site. ``start(seed)`` gives each run's (key, init_params); default: NumPyro's own."""
+                   warmup: int, start: Callable | None = None, seeds: Sequence[int] = (1,)
+                   ) -> list[tuple[float, dict]]:
+    """For each of ``seeds``, seconds of a hand-written NumPyro NUTS run (after a first run
+    with seed 0, so compilation is excluded) with the DSL's settings, and its draws,
+    (chains, draws, ...) per sample or deterministic site. ``start(seed)`` gives each run's
+    (key, init_params); default: NumPyro's own."""
     import jax
     from numpyro.infer import MCMC, NUTS
 
@@ -191,36 +197,43 @@ def time_hand_nuts(model_fn: Callable, kwargs: Mapping, dense: bool, chains: int
         return time.perf_counter() - began
 
     run(0)  # compile
-    seconds = run(1)
-    return seconds, mcmc.get_samples(group_by_chain=True)
+    return [(run(seed), mcmc.get_samples(group_by_chain=True)) for seed in seeds]
 
 
 def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: int, draws: int,
                         warmup: int, names: Iterable[str] | None = None,
-                        same_start: bool = False) -> dict:
+                        same_start: bool = False, seeds: Sequence[int] = (1,)) -> dict:
     """NUTS on the compiled DSL model and on the hand-written ``model_fn`` with the same
     settings (chains, draws, warmup, target acceptance, tree depth, mass matrix), each timed on
-    its second, compiled run; min bulk ESS over the Stan-style scalar ``names`` (default: every
-    latent of the DSL model) per second of sampling, and the ratio DSL / hand. ``same_start``:
-    the hand-written run starts from the DSL run's points with its random key, so that the
-    comparison is of the two implementations of one density, not of two warmups' luck (a
-    chain whose adaptation ends with a tiny step size can cost several times the run)."""
+    compiled runs with each of ``seeds``; min bulk ESS over the Stan-style scalar ``names``
+    (default: every latent of the DSL model) per second of sampling, and the ratio DSL / hand.
+    ``same_start``: the hand-written run starts from the DSL run's points with its random key,
+    so that the comparison is of the two implementations of one density, not of two warmups'
+    luck (a chain whose adaptation ends with a tiny step size can cost several times the run).
+    With several seeds the result is the run with the median ratio, and ``ess_per_s_ratios``
+    holds every seed's."""
     from ppl.backends.nuts import _dense
 
     dense = _dense("auto", compiled.dimension)
-    dsl_seconds, dsl_values = time_dsl_nuts(compiled, chains, draws, warmup)
+    dsl_runs = time_dsl_nuts(compiled, chains, draws, warmup, seeds=seeds)
     if names is None:
-        names = list(stan_names({k: dsl_values[k] for k in compiled.latent_names}))
+        names = list(stan_names({k: dsl_runs[0][1][k] for k in compiled.latent_names}))
     names = list(names)
     start = (lambda seed: dsl_start(compiled, seed, chains)) if same_start else None
-    hand_seconds, hand_values = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup,
-                                               start)
-    result = {"dsl_seconds": dsl_seconds, "dsl_min_ess": min_bulk_ess(dsl_values, names),
-              "hand_seconds": hand_seconds, "hand_min_ess": min_bulk_ess(hand_values, names)}
-    result["ess_per_s_dsl"] = result["dsl_min_ess"] / dsl_seconds
-    result["ess_per_s_hand"] = result["hand_min_ess"] / hand_seconds
-    result["ess_per_s_ratio"] = result["ess_per_s_dsl"] / result["ess_per_s_hand"]
-    return result
+    hand_runs = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup, start, seeds)
+    results = []
+    for (dsl_seconds, dsl_values), (hand_seconds, hand_values) in zip(dsl_runs, hand_runs,
+                                                                      strict=True):
+        result = {"dsl_seconds": dsl_seconds, "dsl_min_ess": min_bulk_ess(dsl_values, names),
+                  "hand_seconds": hand_seconds,
+                  "hand_min_ess": min_bulk_ess(hand_values, names)}
+        result["ess_per_s_dsl"] = result["dsl_min_ess"] / dsl_seconds
+        result["ess_per_s_hand"] = result["hand_min_ess"] / hand_seconds
+        result["ess_per_s_ratio"] = result["ess_per_s_dsl"] / result["ess_per_s_hand"]
+        results.append(result)
+    ratios = [r["ess_per_s_ratio"] for r in results]
+    median = results[sorted(range(len(ratios)), key=ratios.__getitem__)[len(ratios) // 2]]
+    return {**median, "ess_per_s_ratios": ratios} if len(seeds) > 1 else median
 
 
 def ess_ratio(name: str, data: dict, chains: int, draws: int, warmup: int) -> dict:
