@@ -177,6 +177,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (KIT / "posteriors").is_dir():
         raise SystemExit(f"conformance kit not found at {KIT}: set PPL_CONFORMANCE_DIR")
+    import jax
+
     import ppl  # noqa: F401  (double precision for both sides)
 
     # The kit's data files hold entries some models do not use; the DSL warns about each.
@@ -189,6 +191,9 @@ def main() -> None:
                       ess=not args.gradients_only, seeds=args.seeds)
         rows.append(row)
         print(json.dumps(row), flush=True)
+        # JAX's caches keep every compiled program (and its model) alive; without this, LLVM ran
+        # out of memory maps after about ten models with --seeds 3.
+        jax.clear_caches()
     print()
     print(f"{args.chains} chains x {args.draws} draws ({args.warmup} warmup); ESS/s ratio: "
           "higher is better for the DSL; first-draw ratio: lower is better")
