@@ -11,7 +11,7 @@ import numpy as np
 
 from ppl import data as data_module
 from ppl.backends.base import RunSettings, get_backend
-from ppl.codegen.model import CompiledModel, compile_graph
+from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
 from ppl.errors import ModelError, PPLError, SamplingError, error
 from ppl.frontend.check import CheckedModel, check
 from ppl.frontend.parse import parse
@@ -63,6 +63,7 @@ class Model(GraphDisplay):
                                        hint="use 'float64' (default) or 'float32'")])
         checked, arrays, notes = self.bind(data)
         data_module.warn_all(notes, self.source)
+        release_programs_when_crowded()  # before this model's programs are compiled
         graph = lower(checked, supplied=set(arrays))
         labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
                                               self.source)

@@ -8,6 +8,8 @@ Each model is evaluated at a few random unconstrained points, all in one jitted,
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -386,3 +388,18 @@ def test_unknown_precision_is_a_located_error():
         ppl.model(NORMAL).compile(NORMAL_DATA, precision="float16")
     assert str(info.value) == ("<model>: error: unknown precision 'float16'\n"
                                "  hint: use 'float64' (default) or 'float32'")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux's /proc")
+def test_compiled_programs_are_released_when_the_process_runs_short_of_memory_maps():
+    from ppl.codegen.model import release_programs_when_crowded
+
+    square = jax.jit(lambda x: x * x)
+    square(jnp.ones(3))
+    assert square._cache_size() == 1
+    assert not release_programs_when_crowded(fraction=1.0)  # far from the kernel's limit
+    assert square._cache_size() == 1
+    # Any process holds some maps, so with fraction 0 it is "crowded": the caches are emptied.
+    assert release_programs_when_crowded(fraction=0.0)
+    assert square._cache_size() == 0
+    assert float(square(jnp.ones(3))[0]) == 1.0  # and the program is compiled again on use
