@@ -597,10 +597,11 @@ def release_programs_when_crowded(fraction: float = 0.5) -> bool:
 
     JAX's caches keep every compiled program, and through its closures the model it came
     from, for the life of the process: about 450 memory maps per model fitted with NUTS
-    (measured). After some 140 fits in one process LLVM could not map the next program and
-    aborted the process ("LLVM ERROR: Unable to allocate section memory"), so a notebook or a
-    simulation study fitting many models died. Emptying the caches only costs recompiling what
-    is used again (from the persistent compilation cache where it has the program).
+    (measured). At that rate the kernel's default limit (65,530) is reached after about 140
+    fits; then LLVM cannot map the next program and aborts the process ("LLVM ERROR: Unable to
+    allocate section memory", as a benchmark process fitting many models did). Emptying the
+    caches only costs recompiling what is used again (from the persistent compilation cache
+    where it has the program).
     Where ``/proc`` does not exist (not Linux) nothing is done."""
     try:
         with open("/proc/self/maps", "rb") as maps:
