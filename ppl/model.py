@@ -100,7 +100,8 @@ class Model(GraphDisplay):
         with ``log_likelihood=True`` their pointwise log-likelihood (for LOO/WAIC), with
         ``prior=True`` also ``prior`` and ``prior_predictive`` (``chains * draws`` draws).
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
-        ``dense_mass``, ``chain_method``).
+        ``dense_mass``, ``chain_method``, ``init``: ``"auto"``, ``"laplace"``, ``"uniform"``
+        or ``"prior"``, see :func:`ppl.backends.base.initial_points`).
         """
         _check_counts(chains=chains, draws=draws, warmup=warmup)
         compiled = self.compile(data, precision)
