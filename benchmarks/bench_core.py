@@ -132,11 +132,13 @@ def min_bulk_ess(values: Mapping, names: Iterable[str]) -> float:
 
 
 def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "auto",
-                  seeds: Sequence[int] = (1,)) -> list[tuple[float, dict]]:
+                  seeds: Sequence[int] = (1,), starts: Mapping | None = None
+                  ) -> list[tuple[float, dict]]:
     """For each of ``seeds``, seconds of a DSL NUTS run (after a first run with seed 0, so
     compilation is excluded; starting points ``init``, the backend's default, are found before
-    the clock starts) and its draws of every latent and deterministic quantity,
-    (chains, draws, ...)."""
+    the clock starts, or taken from ``starts[seed]``, a ``(key, points)`` pair of
+    ``ppl.backends.nuts.starting_state``) and its draws of every latent and deterministic
+    quantity, (chains, draws, ...)."""
     import jax
     from numpyro.infer import NUTS as NumPyroNUTS
 
@@ -150,7 +152,7 @@ def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "a
     generated = jax.jit(jax.vmap(jax.vmap(compiled.generated)))
     runs = []
     for seed in seeds:
-        key, inits = starting_state(compiled, seed, chains, init)
+        key, inits = starts[seed] if starts else starting_state(compiled, seed, chains, init)
         start = time.perf_counter()
         run_from(mcmc, key, inits)
         positions = mcmc.get_samples(group_by_chain=True)
@@ -159,13 +161,15 @@ def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "a
     return runs
 
 
-def dsl_start(compiled, seed: int, chains: int, init: str = "auto") -> tuple:
-    """The random key and initial points of the DSL's NUTS run with ``seed``, the points as
+def dsl_start(compiled, seed: int, chains: int, init: str = "auto",
+              state: tuple | None = None) -> tuple:
+    """The random key and initial points of the DSL's NUTS run with ``seed`` (or ``state``,
+    the ``(key, points)`` that ``ppl.backends.nuts.starting_state`` gave for it), the points as
     NumPyro sites ``{name: (chains, ...) unconstrained values}`` (hand-written models whose site
     names and unconstrained shapes are the DSL's, as tests/test_bench_conformance.py checks)."""
     from ppl.backends.nuts import starting_state
 
-    run_key, inits = starting_state(compiled, seed, chains, init)
+    run_key, inits = state or starting_state(compiled, seed, chains, init)
     inits = inits if chains > 1 else inits[None]
     sites = {b.name: inits[:, b.offset:b.offset + b.size].reshape(
         (chains,) + tuple(b.unconstrained_shape)) for b in compiled.blocks}
@@ -212,14 +216,17 @@ def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: i
     luck (a chain whose adaptation ends with a tiny step size can cost several times the run).
     With several seeds the result is the run with the median ratio, and ``ess_per_s_ratios``
     holds every seed's."""
-    from ppl.backends.nuts import _dense
+    from ppl.backends.nuts import _dense, starting_state
 
     dense = _dense("auto", compiled.dimension)
-    dsl_runs = time_dsl_nuts(compiled, chains, draws, warmup, seeds=seeds)
+    # Each seed's starting points (the default init's climbs) are found once, for both sides.
+    states = {seed: starting_state(compiled, seed, chains) for seed in seeds}
+    dsl_runs = time_dsl_nuts(compiled, chains, draws, warmup, seeds=seeds, starts=states)
     if names is None:
         names = list(stan_names({k: dsl_runs[0][1][k] for k in compiled.latent_names}))
     names = list(names)
-    start = (lambda seed: dsl_start(compiled, seed, chains)) if same_start else None
+    start = (lambda seed: dsl_start(compiled, seed, chains, state=states.get(seed))) \
+        if same_start else None
     hand_runs = time_hand_nuts(model_fn, kwargs, dense, chains, draws, warmup, start, seeds)
     results = []
     for (dsl_seconds, dsl_values), (hand_seconds, hand_values) in zip(dsl_runs, hand_runs,
