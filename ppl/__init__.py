@@ -29,14 +29,22 @@ _enable_compilation_cache()
 from ppl import summary  # noqa: E402,F401  (ppl.summary.sampler_warnings(fit) after `import ppl`)
 from ppl.backends.base import available_backends  # noqa: E402
 from ppl.codegen.model import CompiledModel  # noqa: E402
-from ppl.errors import DataError, ModelError, PPLError, SamplingError  # noqa: E402
+from ppl.errors import (  # noqa: E402
+    DataError,
+    ModelError,
+    ModelWarning,
+    PPLError,
+    SamplingError,
+    SamplingWarning,
+)
 from ppl.jupyter import load_ipython_extension, register_in_running_ipython  # noqa: E402
 from ppl.model import Model, load, model  # noqa: E402
 
 register_in_running_ipython()
 
 __all__ = [
-    "CompiledModel", "DataError", "Model", "ModelError", "PPLError", "SamplingError",
+    "CompiledModel", "DataError", "Model", "ModelError", "ModelWarning", "PPLError",
+    "SamplingError", "SamplingWarning",
     "available_backends", "load", "load_ipython_extension", "model",
 ]
 __version__ = "0.1.0"

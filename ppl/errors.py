@@ -81,6 +81,16 @@ class SamplingError(PPLError):
     """Inference could not start or went wrong in a way the user can fix."""
 
 
+class SamplingWarning(UserWarning):
+    """A fit that may be wrong: divergences, R-hat, low ESS, stuck chains, E-BFMI, tree depth,
+    Pareto k. Issued by :meth:`ppl.Model.sample` and recorded in the fit's attributes."""
+
+
+class ModelWarning(UserWarning):
+    """A likely mistake in a valid model (unused data, a flat prior, a bound wider than the
+    prior's support), as ``ppl check`` reports it."""
+
+
 class InternalError(Exception):
     """A bug in ppl; the message asks for a report."""
 
