@@ -110,7 +110,7 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
     failure of one measurement is recorded in the row rather than ending the run."""
     import ppl
     from benchmarks.handwritten_conformance import MODELS
-    from ppl.backends.nuts import _dense
+    from ppl.backends.nuts import dense_metric
 
     case = load_case(name)
     hand_model = MODELS[case.posterior]  # the same posterior for every formulation
@@ -132,7 +132,7 @@ def measure(name: str, chains: int, draws: int, warmup: int, first_draw: bool,
     if first_draw:
         try:
             row.update(first_draw_times(case.model_path, hand_model, case.data_path,
-                                        _dense("auto", compiled.dimension), repeat=repeat))
+                                        dense_metric("auto", compiled.dimension), repeat=repeat))
         except Exception as exc:
             row["first_draw_error"] = f"{type(exc).__name__}: {exc}"
     return row

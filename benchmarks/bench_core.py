@@ -134,29 +134,32 @@ def min_bulk_ess(values: Mapping, names: Iterable[str]) -> float:
 def time_dsl_nuts(compiled, chains: int, draws: int, warmup: int, init: str = "auto",
                   seeds: Sequence[int] = (1,), starts: Mapping | None = None
                   ) -> list[tuple[float, dict]]:
-    """For each of ``seeds``, seconds of a DSL NUTS run (after a first run with seed 0, so
-    compilation is excluded; starting points ``init``, the backend's default, are found before
-    the clock starts, or taken from ``starts[seed]``, a ``(key, points)`` pair of
-    ``ppl.backends.nuts.starting_state``) and its draws of every latent and deterministic
-    quantity, (chains, draws, ...)."""
+    """For each of ``seeds``, seconds of a DSL NUTS run through ppl's own chain driver (after
+    a first run with seed 0, so compilation is excluded; starting points ``init``, the
+    backend's default, are found before the clock starts, or taken from ``starts[seed]``, a
+    ``(key, points)`` pair of ``ppl.backends.nuts.starting_state``) and its draws of every
+    latent and deterministic quantity, (chains, draws, ...)."""
     import jax
-    from numpyro.infer import NUTS as NumPyroNUTS
+    import numpy as np
 
-    from ppl.backends.base import RunSettings
-    from ppl.backends.nuts import make_mcmc, run_from, run_prepared, starting_state
+    from ppl.backends.hmc_chains import run_chains
+    from ppl.backends.nuts import default_chain_method, kernel_config, starting_state
 
-    settings = RunSettings(chains, draws, warmup, seed=0)
-    mcmc, _ = make_mcmc(NumPyroNUTS, compiled, settings, max_tree_depth=10)
-    run_prepared(mcmc, compiled, 0, chains, init)  # compile
+    config = kernel_config("NUTS", compiled, {"max_tree_depth": 10})
+    method = default_chain_method(chains)
+
+    def run(key, inits):
+        return run_chains(compiled.jitted_log_density, config,
+                          np.reshape(inits, (chains, -1)), key, warmup, draws, method)
+
+    run(*starting_state(compiled, 0, chains, init))  # compile
     # Deterministic quantities are computed from the draws afterwards, as ppl.sample does.
     generated = jax.jit(jax.vmap(jax.vmap(compiled.generated)))
     runs = []
     for seed in seeds:
         key, inits = starts[seed] if starts else starting_state(compiled, seed, chains, init)
         start = time.perf_counter()
-        run_from(mcmc, key, inits)
-        positions = mcmc.get_samples(group_by_chain=True)
-        jax.block_until_ready(positions)
+        positions = run(key, inits).draws["z"]
         runs.append((time.perf_counter() - start, generated(positions)))
     return runs
 
@@ -216,9 +219,9 @@ def nuts_ess_comparison(compiled, model_fn: Callable, kwargs: Mapping, chains: i
     luck (a chain whose adaptation ends with a tiny step size can cost several times the run).
     With several seeds the result is the run with the median ratio, and ``ess_per_s_ratios``
     holds every seed's."""
-    from ppl.backends.nuts import _dense, starting_state
+    from ppl.backends.nuts import dense_metric, starting_state
 
-    dense = _dense("auto", compiled.dimension)
+    dense = dense_metric("auto", compiled.dimension)
     # Each seed's starting points (the default init's climbs) are found once, for both sides.
     states = {seed: starting_state(compiled, seed, chains) for seed in seeds}
     dsl_runs = time_dsl_nuts(compiled, chains, draws, warmup, seeds=seeds, starts=states)
@@ -327,7 +330,7 @@ def main() -> None:
 
     import ppl
     from benchmarks.handwritten import MODELS
-    from ppl.backends.nuts import _dense
+    from ppl.backends.nuts import dense_metric
 
     rows = []
     for name in args.models.split(","):
@@ -341,7 +344,7 @@ def main() -> None:
             data_path = Path(tmp) / "data.json"
             data_path.write_text(json.dumps({k: np.asarray(v).tolist() for k, v in data.items()}))
             row.update(first_draw_times(HERE / f"{name}.ppl", MODELS[name], data_path,
-                                        _dense("auto", dimension)))
+                                        dense_metric("auto", dimension)))
         rows.append(row)
         print(json.dumps(row), flush=True)
     print()

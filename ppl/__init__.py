@@ -3,6 +3,7 @@
     import ppl
     m = ppl.load("model.ppl")            # or ppl.model(\"\"\"...\"\"\")
     fit = m.sample(data={"N": 3, "y": [1.0, 2.0, 3.0]})   # an ArviZ DataTree
+    ppl.summary.save(fit, "fit.nc"); fit = ppl.load_fit("fit.nc")   # or .json
 """
 
 import jax as _jax
@@ -39,12 +40,13 @@ from ppl.errors import (  # noqa: E402
 )
 from ppl.jupyter import load_ipython_extension, register_in_running_ipython  # noqa: E402
 from ppl.model import Model, load, model  # noqa: E402
+from ppl.output import load_fit  # noqa: E402
 
 register_in_running_ipython()
 
 __all__ = [
     "CompiledModel", "DataError", "Model", "ModelError", "ModelWarning", "PPLError",
     "SamplingError", "SamplingWarning",
-    "available_backends", "load", "load_ipython_extension", "model",
+    "available_backends", "load", "load_fit", "load_ipython_extension", "model",
 ]
 __version__ = "0.1.0"

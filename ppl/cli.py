@@ -27,9 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--draws", type=int, default=1000)
     run.add_argument("--warmup", type=int, default=1000)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--output", help="write the draws to this file (.nc netCDF or .json)")
+    run.add_argument("--output", help="write every group of the fit to this file (.nc netCDF "
+                                      "or .json; read it back with ppl.load_fit)")
     run.add_argument("--predictive", action="store_true",
                      help="also draw from the posterior predictive distribution")
+    run.add_argument("--prior", action="store_true",
+                     help="simulate instead of fitting: --draws draws from the prior and the "
+                          "prior predictive (data with a distribution may be left out)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                      help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
@@ -66,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             code = _COMMANDS[args.command](args, out, err)
-        for w in caught:
-            if "ppl" in str(w.filename) or issubclass(w.category, UserWarning):
-                err.print(f"[yellow]warning:[/] {w.message}", markup=True)
+        _print_warnings(caught, err)
         return code
     except PPLError as exc:
         err.print(exc.render(), markup=False)
@@ -76,6 +78,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
         return 130
+
+
+def _print_warnings(caught, err: Console) -> None:
+    """Warnings raised while a command ran. A fit's sampling warnings are left out: the
+    summary prints them under its table. The checker's warnings are already rendered with
+    their place and severity; others get a ``warning:`` prefix. Never read as markup."""
+    from ppl.errors import ModelWarning, SamplingWarning
+
+    for w in caught:
+        if issubclass(w.category, SamplingWarning):
+            continue
+        if issubclass(w.category, ModelWarning):
+            err.print(str(w.message), markup=False)
+        elif "ppl" in str(w.filename) or issubclass(w.category, UserWarning):
+            err.print("[yellow]warning:[/] ", end="")
+            err.print(str(w.message), markup=False)
 
 
 def _load(path: str):
@@ -139,13 +157,12 @@ def _cmd_backends(args, out: Console, err: Console) -> int:
 def _cmd_run(args, out: Console, err: Console) -> int:
     from ppl.summary import print_summary, save
 
+    problem = _run_usage_problem(args)  # before anything is loaded, compiled or sampled
+    if problem:
+        err.print(f"ppl run: {problem}", markup=False)
+        return 2
     model = _load(args.model)
     data = _read(args.data)
-    for name, value in (("chains", args.chains), ("draws", args.draws), ("warmup", args.warmup)):
-        if value < (0 if name == "warmup" else 1):
-            err.print(f"ppl run: --{name} must be at least {0 if name == 'warmup' else 1}",
-                      markup=False)
-            return 2
     options = {}
     for item in args.option:
         key, sep, value = item.partition("=")
@@ -153,12 +170,54 @@ def _cmd_run(args, out: Console, err: Console) -> int:
             err.print(f"ppl run: --option needs KEY=VALUE, not '{item}'", markup=False)
             return 2
         options[key.strip()] = _option_value(value.strip())
+    if args.prior:
+        return _run_prior(model, data, args, out)
     fit = model.sample(data, backend=args.backend, chains=args.chains, draws=args.draws,
                        warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
                        posterior_predictive=args.predictive, **options)
     print_summary(fit, out, err)
     if args.output:
         save(fit, Path(args.output))
+        out.print(f"draws written to {args.output}", markup=False)
+    return 0
+
+
+def _run_usage_problem(args) -> str | None:
+    """What is wrong with the flags of ``ppl run`` (a usage error, exit code 2), if anything:
+    counts, the seed, the backend's name, and the output file (suffix and folder)."""
+    from ppl.backends.base import available_backends
+    from ppl.errors import DataError
+    from ppl.model import MAX_SEED
+    from ppl.summary import check_output_path
+
+    for name, value in (("chains", args.chains), ("draws", args.draws), ("warmup", args.warmup)):
+        if value < (0 if name == "warmup" else 1):
+            return f"--{name} must be at least {0 if name == 'warmup' else 1}"
+    if not 0 <= args.seed <= MAX_SEED:
+        return f"--seed must be an integer from 0 to {MAX_SEED}, not {args.seed}"
+    backends = available_backends()
+    if args.backend not in backends:
+        return (f"unknown backend '{args.backend}'; the installed backends are "
+                f"{', '.join(sorted(backends))}")
+    if args.output:
+        try:
+            check_output_path(args.output)
+        except DataError as exc:
+            (diagnostic,) = exc.diagnostics
+            return (f"cannot write '{args.output}': {diagnostic.message}\n"
+                    f"  hint: {diagnostic.hint}")
+    return None
+
+
+def _run_prior(model, data, args, out: Console) -> int:
+    """``ppl run --prior``: draws from the prior and the prior predictive, summarised (and
+    saved with ``--output``); nothing is fitted, so observed data may be left out."""
+    from ppl.summary import print_prior_summary, save
+
+    prior = model.sample_prior_predictive(data, draws=args.draws, seed=args.seed)
+    print_prior_summary(prior, out)
+    if args.output:
+        save(prior, Path(args.output))
         out.print(f"draws written to {args.output}", markup=False)
     return 0
 

@@ -7,6 +7,7 @@ what was given, pointing at the declaration in the model file.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -168,19 +169,26 @@ def _describe_value(arr: np.ndarray) -> str:
     return f"an array of shape {arr.shape}"
 
 
-def validate(checked: CheckedModel, data: Mapping[str, Any]
+def validate(checked: CheckedModel, data: Mapping[str, Any], *,
+             allow_missing_data: bool = False
              ) -> tuple[dict[str, np.ndarray], list[Diagnostic]]:
-    """Check the data against the declarations; returns converted arrays and warnings."""
+    """Check the data against the declarations; returns converted arrays and warnings.
+
+    Every declared data entry must be supplied. With ``allow_missing_data``, data that has a
+    distribution may be left out: it is then simulated (prior predictive simulation).
+    """
     source = checked.source
     problems: list[Diagnostic] = []
     out: dict[str, np.ndarray] = {}
     declared = {s.name: s for s in checked.symbols.values() if s.data_decl is not None}
+    unknown = sorted(set(data) - set(declared))
     for name, sym in declared.items():
         decl = sym.data_decl
         if name not in data:
-            if sym.kind == "data":
-                problems.append(error(f"data '{name}' is missing", decl.name_span,
-                                      f"supply '{name}' ({sym.type.describe()}) in the data"))
+            simulable = sym.kind == "observable"
+            # An observed definition (`y = ...` and `y ~ ...`) computes y: nothing to supply.
+            if not (simulable and (allow_missing_data or sym.define is not None)):
+                problems.append(missing_data(name, sym, unknown, simulable))
             continue
         if decl.type.kind == "dim":  # its value in the model is its size
             out[name] = np.asarray(len(dimension_labels({name: decl}, data, source)[name]))
@@ -193,9 +201,36 @@ def validate(checked: CheckedModel, data: Mapping[str, Any]
         out[name] = arr.astype(np.int64) if sym.type.elem == "int" else arr.astype(np.float64)
     if problems:
         raise DataError(problems, source)
-    extra = sorted(set(data) - set(declared))
-    notes = [warning(f"data entries not used by the model: {', '.join(extra)}")] if extra else []
+    notes = []
+    if unknown:
+        absent = [name for name in declared if name not in data]
+        hints = [f"'{key}': did you mean '{near}'?" for key in unknown
+                 if (near := closest_name(key, absent))]
+        notes.append(warning(f"data entries not used by the model: {', '.join(unknown)}",
+                             hint=" ".join(hints)))
     return out, notes
+
+
+def missing_data(name: str, sym, supplied: list[str], simulable: bool) -> Diagnostic:
+    """The error for a declared data entry that the data leaves out, at its declaration, with
+    the supplied key it was probably meant to be (``Y`` for ``y``) when there is one."""
+    near = closest_name(name, supplied)
+    if near:
+        hint = f"the data has '{near}': did you mean '{name}'?"
+    elif simulable:
+        hint = (f"supply '{name}' in the data, or use sample_prior_predictive / "
+                "`ppl run --prior` to simulate it")
+    else:
+        hint = f"supply '{name}' ({sym.type.describe()}) in the data"
+    return error(f"data '{name}' is declared but not supplied", sym.data_decl.span, hint)
+
+
+def closest_name(name: str, candidates: list[str]) -> str | None:
+    """The candidate ``name`` was most likely meant to be: the same but for case, else a close
+    spelling (difflib's ratio of at least 0.6, compared without case); None if none is."""
+    by_case = {c.lower(): c for c in reversed(candidates)}  # the first spelling wins
+    close = difflib.get_close_matches(name.lower(), list(by_case), n=1)
+    return by_case[close[0]] if close else None
 
 
 def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:

@@ -115,7 +115,7 @@ def warning(message: str, span: Span = NO_SPAN, hint: str = "") -> Diagnostic:
 _PACKAGE = str(Path(__file__).resolve().parent)
 
 
-def warn_user(message: str) -> None:
+def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """A warning attributed to the user's code (the first frame outside ppl), so that Python
     shows the line that called ppl rather than a line inside it."""
-    warnings.warn(message, stacklevel=2, skip_file_prefixes=(_PACKAGE,))
+    warnings.warn(message, category, stacklevel=2, skip_file_prefixes=(_PACKAGE,))

@@ -97,13 +97,13 @@ def fit_html(fit: Any) -> str | None:
     if getattr(fit, "attrs", {}).get("inference_library") != "ppl" or \
             "posterior" not in fit.children:
         return fit._repr_html_() if hasattr(fit, "_repr_html_") else None
-    from ppl.summary import drawn_after_sampling, sampler_warnings, summary_rows
+    from ppl.summary import drawn_after_sampling, fit_warnings, summary_rows
 
     columns = [("mean", "mean"), ("sd", "sd"), ("hdi 3%", "hdi94_lb"), ("hdi 97%", "hdi94_ub"),
                ("ess bulk", "ess_bulk"), ("ess tail", "ess_tail"), ("r_hat", "r_hat")]
     try:
         rows = summary_rows(fit)
-        notes = sampler_warnings(fit) if "sample_stats" in fit.children else []
+        notes = fit_warnings(fit) if "sample_stats" in fit.children else []
     except Exception:  # a display hook must never fail: fall back to ArviZ's view
         return fit._repr_html_()
     after = drawn_after_sampling(fit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,16 @@ import numpy as np
 from ppl import data as data_module
 from ppl.backends.base import RunSettings, get_backend
 from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
-from ppl.errors import ModelError, PPLError, SamplingError, error
+from ppl.errors import (
+    ModelError,
+    ModelWarning,
+    PPLError,
+    SamplingError,
+    SamplingWarning,
+    error,
+    render,
+    warn_user,
+)
 from ppl.frontend.check import CheckedModel, check
 from ppl.frontend.parse import parse
 from ppl.ir.graph import Graph
@@ -47,21 +57,32 @@ class Model(GraphDisplay):
         return {s.name: s.data_decl for s in self.checked.symbols.values()
                 if s.data_decl is not None}
 
-    def bind(self, data: Any = None) -> tuple[CheckedModel, dict, list]:
-        """Check the model again with the data's sizes and validate the data."""
+    def bind(self, data: Any = None, *, allow_missing_data: bool = False
+             ) -> tuple[CheckedModel, dict, list]:
+        """Check the model again with the data's sizes and validate the data.
+
+        Every declared data entry must be supplied (sizes may be inferred from the arrays);
+        with ``allow_missing_data`` data that has a distribution may be left out, to be
+        simulated."""
         values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data))
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
         checked = check(self.program, self.source, sizes)
-        arrays, notes = data_module.validate(checked, values)
+        arrays, notes = data_module.validate(checked, values,
+                                             allow_missing_data=allow_missing_data)
         data_module.check_bounds(checked, arrays)
         return checked, arrays, notes
 
-    def compile(self, data: Any = None, precision: str = "float64") -> CompiledModel:
-        """Bind ``data`` (dict or DataFrame) and compile the model to JAX functions."""
+    def compile(self, data: Any = None, precision: str = "float64", *,
+                allow_missing_data: bool = False) -> CompiledModel:
+        """Bind ``data`` (dict or DataFrame) and compile the model to JAX functions.
+
+        Declared data left out of ``data`` is a :class:`~ppl.DataError`; with
+        ``allow_missing_data=True`` data that has a distribution may be left out and becomes a
+        simulated (latent) quantity."""
         if precision not in _DTYPES:
             raise SamplingError([error(f"unknown precision '{precision}'",
                                        hint="use 'float64' (default) or 'float32'")])
-        checked, arrays, notes = self.bind(data)
+        checked, arrays, notes = self.bind(data, allow_missing_data=allow_missing_data)
         data_module.warn_all(notes, self.source)
         release_programs_when_crowded()  # before this model's programs are compiled
         graph = lower(checked, supplied=set(arrays))
@@ -73,7 +94,8 @@ class Model(GraphDisplay):
         """The graph IR (sizes concrete and observed-ness decided when data is given)."""
         if data is None:
             return lower(self.checked)
-        checked, arrays, _ = self.bind(data)
+        # A picture of the data given: what it leaves out is drawn as simulated (latent).
+        checked, arrays, _ = self.bind(data, allow_missing_data=True)
         return lower(checked, supplied=set(arrays))
 
     def ir(self, data: Any = None) -> str:
@@ -92,7 +114,7 @@ class Model(GraphDisplay):
                draws: int = 1000, warmup: int = 1000, seed: int = 0, *,
                posterior_predictive: bool = False, log_likelihood: bool = False,
                prior: bool = False, progress: bool = False, precision: str = "float64",
-               **backend_options: Any):
+               allow_missing_data: bool = False, **backend_options: Any):
         """Fit the model and return an ArviZ DataTree.
 
         Groups: ``posterior`` (latent and deterministic quantities), ``sample_stats``,
@@ -102,9 +124,14 @@ class Model(GraphDisplay):
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
         ``dense_mass``, ``chain_method``, ``init``: ``"auto"``, ``"laplace"``, ``"uniform"``
         or ``"prior"``, see :func:`ppl.backends.base.initial_points`).
+
+        Every declared data entry must be in ``data``: one left out is a :class:`~ppl.DataError`
+        rather than a quantity silently simulated from its prior. ``allow_missing_data=True``
+        simulates left-out data that has a distribution (it is sampled with the parameters).
         """
         _check_counts(chains=chains, draws=draws, warmup=warmup)
-        compiled = self.compile(data, precision)
+        check_seed(seed)
+        compiled = self.compile(data, precision, allow_missing_data=allow_missing_data)
         if compiled.dimension == 0:
             raise SamplingError([error("the model has no parameters to sample",
                                        hint="every quantity is data; add a parameter with '~'")],
@@ -114,22 +141,100 @@ class Model(GraphDisplay):
 
         chosen = get_backend(backend)
         settings = RunSettings(chains, draws, warmup, seed, progress)
-        result = chosen.run(compiled, settings, **backend_options)
+        self._show_check_warnings()
+        try:
+            result = chosen.run(compiled, settings, **backend_options)
+        except PPLError as exc:  # a backend's error without a place is shown with the model's
+            raise (exc.with_source(self.source) if exc.source is None else exc) from None
         fit = to_datatree(compiled, result, posterior_predictive=posterior_predictive,
                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name)
+        fit.attrs["backend_options"] = json.dumps(_recordable(backend_options))
         if prior:
-            simulated = self.sample_prior_predictive(data, draws=chains * draws, seed=seed + 2)
+            # modulo: the derived seed stays a valid one when seed is MAX_SEED
+            simulated = self.sample_prior_predictive(data, draws=chains * draws,
+                                                     seed=(seed + 2) % (MAX_SEED + 1))
             for group in simulated.children:
                 fit[group] = simulated[group]
-        return fit
+        return _report(fit)
+
+    def resume(self, fit, data: Any = None, draws: int = 1000, seed: int | None = None, *,
+               posterior_predictive: bool | None = None, log_likelihood: bool | None = None,
+               progress: bool = False, precision: str = "float64"):
+        """``fit`` with ``draws`` more draws per chain, continuing each chain from where it
+        stopped, with its adapted step size and mass matrix (no new warm-up).
+
+        ``fit`` is a NUTS or HMC fit of this model (also a partial one, stopped by Ctrl-C, or
+        one read back with :func:`ppl.load_fit`); ``data`` must be the data it was fitted to.
+        The result holds the old draws followed by the new ones, with warnings recomputed.
+        ``seed`` defaults to the fit's seed plus one (the fit records the last seed used).
+        Groups that ``fit`` has (``posterior_predictive``, ``log_likelihood``) are extended
+        too, unless turned off.
+        """
+        import xarray as xr
+
+        from ppl.results import backend_notes, to_datatree
+
+        _check_counts(draws=draws)
+        backend_name = str(fit.attrs.get("backend", ""))
+        chosen = get_backend(backend_name) if backend_name else None
+        if chosen is None or not hasattr(chosen, "resume") or "sampler_state" not in fit.children:
+            raise SamplingError([error(
+                f"this fit (backend '{backend_name or 'unknown'}') cannot be resumed",
+                hint="resume a fit made by the nuts or hmc backend with ppl 0.1 or later")],
+                self.source)
+        compiled = self.compile(data, precision)
+        state = {k: np.asarray(v) for k, v in fit["sampler_state"].to_dataset().items()}
+        if state["position"].shape[-1] != compiled.dimension:
+            raise SamplingError([error(
+                f"this fit has {state['position'].shape[-1]} unconstrained parameters but the "
+                f"model with this data has {compiled.dimension}",
+                hint="pass the data the fit was made with")], self.source)
+        chains = state["position"].shape[0]
+        seed = int(fit.attrs.get("seed", 0)) + 1 if seed is None else seed
+        options = json.loads(fit.attrs.get("backend_options", "{}"))
+        settings = RunSettings(chains, draws, 0, seed, progress)
+        result = chosen.resume(compiled, state, settings, **options)
+        wanted = {"posterior_predictive": posterior_predictive,
+                  "log_likelihood": log_likelihood}
+        wanted = {k: (k in fit.children) if v is None else v for k, v in wanted.items()}
+        more = to_datatree(compiled, result, seed=seed, backend=chosen.name, **wanted)
+        combined = fit.copy()
+        for group in more.children:
+            if group == "sampler_state" or group not in fit.children \
+                    or "draw" not in fit[group].dims:
+                combined[group] = more[group]
+                continue
+            joined = xr.concat([fit[group].to_dataset(), more[group].to_dataset()], dim="draw")
+            combined[group] = xr.DataTree(joined.assign_coords(
+                draw=np.arange(joined.sizes["draw"])))
+        for group in ("posterior_predictive", "log_likelihood"):
+            if group in combined.children and group not in more.children:
+                del combined[group]  # no draws for the new part: dropped, not left short
+        attrs = dict(fit.attrs)
+        attrs.pop("partial", None)
+        attrs.update({k: v for k, v in more.attrs.items() if k != "backend_notes"})
+        attrs["backend_notes"] = json.dumps(backend_notes(fit) + backend_notes(more))
+        combined.attrs = attrs
+        if more.attrs.get("partial"):
+            combined.attrs["partial"] = 1
+        return _report(combined)
+
+    def _show_check_warnings(self) -> None:
+        """The checker's warnings (likely mistakes), issued once per model object."""
+        if not getattr(self, "_check_warnings_shown", False):
+            for diagnostic in self.checked.warnings:
+                warn_user(render(diagnostic, self.source), ModelWarning)
+            self._check_warnings_shown = True
 
     def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0):
         """Simulate parameters and observables from the prior (``prior`` and
-        ``prior_predictive`` groups). Observed variables may be left out of ``data``."""
+        ``prior_predictive`` groups). Observed variables may be left out of ``data``: they
+        are simulated."""
         from ppl.results import prior_datatree
 
         _check_counts(draws=draws)
-        compiled = self.compile(data)
+        check_seed(seed)
+        compiled = self.compile(data, allow_missing_data=True)
         keys = jax.random.split(jax.random.PRNGKey(seed), draws)
         samples = jax.jit(jax.vmap(compiled.prior_draw))(keys)
         return prior_datatree(compiled, {k: np.asarray(v) for k, v in samples.items()})
@@ -150,6 +255,7 @@ class Model(GraphDisplay):
 
         smc_options.setdefault("reference", "prior")
         _check_counts(num_particles=num_particles)
+        check_seed(seed)
         compiled = self.compile(data, precision)
         if compiled.dimension == 0:
             return float(compiled.log_likelihood(jnp.zeros((0,), compiled.dtype)))
@@ -161,9 +267,29 @@ class Model(GraphDisplay):
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
 
 
+def _report(fit):
+    """Record the fit's warnings in its attributes (``warnings``, a JSON list) and issue each
+    as a :class:`ppl.SamplingWarning`, so that a script is told too."""
+    from ppl.summary import sampler_warnings
+
+    notes = sampler_warnings(fit)
+    fit.attrs["warnings"] = json.dumps(notes)
+    for note in notes:
+        warn_user(note, SamplingWarning)
+    return fit
+
+
+def _recordable(options: dict) -> dict:
+    """The backend options that can be stored in the fit's attributes (and so reused by
+    :meth:`Model.resume`)."""
+    return {k: v for k, v in options.items()
+            if isinstance(v, (bool, int, float, str)) or v is None}
+
+
 def _check_no_discrete_latents(compiled: CompiledModel) -> None:
-    """Discrete data left out of the data would become a parameter, which gradient-based
-    inference cannot sample (prior simulation can, so compile() allows it)."""
+    """Discrete data left out of the data (with ``allow_missing_data``) would become a
+    parameter, which gradient-based inference cannot sample (prior simulation can, so
+    compile() allows it)."""
     from ppl.errors import DataError
     from ppl.library.distributions import DISTRIBUTIONS
 
@@ -175,6 +301,20 @@ def _check_no_discrete_latents(compiled: CompiledModel) -> None:
             f"{n.sample.dist.func}, so it cannot be left out and sampled as a parameter",
             n.symbol.span, f"supply '{n.name}' in the data") for n in missing],
             compiled.graph.source)
+
+
+# Seeds are unsigned 32-bit integers, as in Stan: jax.random.PRNGKey takes any int64, but
+# NumPy's seeding (the smc backend) rejects negative ones, and the streams derived from a seed
+# (seed + 1, + 2, + 3) must stay in range.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> None:
+    """A :class:`~ppl.SamplingError` unless ``seed`` is an integer from 0 to ``MAX_SEED``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed <= MAX_SEED:
+        raise SamplingError([error(f"seed must be an integer from 0 to {MAX_SEED}, not {seed!r}",
+                                   hint="pass seed=0, or any other integer in that range")])
 
 
 def _check_counts(**counts: int) -> None:

@@ -6,10 +6,12 @@ are 1-based, like the language's indices.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 
 import jax
 import numpy as np
+import xarray as xr
 from arviz_base import from_dict
 
 from ppl.backends.base import BackendResult
@@ -74,8 +76,11 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     # Quantities drawn after sampling (discrete latents, generated quantities) are exact
     # conditional draws or simulations: the summary leaves them out of R-hat and ESS warnings.
     after = [n.name for n in model.graph.of_kind("discrete", "generated")]
-    attrs = {"/": {"inference_library": "ppl", "backend": backend, **dict(result.attrs),
-                   **({"drawn_after_sampling": ",".join(after)} if after else {})}}
+    attrs = {"/": {"inference_library": "ppl", "backend": backend, "seed": seed,
+                   **dict(result.attrs),
+                   **({"drawn_after_sampling": ",".join(after)} if after else {}),
+                   **({"backend_notes": json.dumps(list(result.notes))} if result.notes
+                      else {})}}
     # The model's dims apply to the groups of model quantities only: a backend's statistic may
     # share a model variable's name (ADVI's ``log_weight`` and a data transform ``log_weight``)
     # without taking its dims.
@@ -85,7 +90,25 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     stats_tree = from_dict({k: groups[k] for k in backend_groups}, index_origin=1)
     for name in backend_groups:
         tree[name] = stats_tree[name]
+    if result.state:
+        tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
     return tree
+
+
+def state_dataset(state: Mapping[str, np.ndarray]) -> xr.Dataset:
+    """A backend's resumable state (arrays with the chain first) as a Dataset: dims ``chain``
+    and ``<name>_dim_i``."""
+    variables = {}
+    for name, value in state.items():
+        value = np.asarray(value)
+        dims = ["chain"] + [f"{name}_dim_{i}" for i in range(value.ndim - 1)]
+        variables[name] = (dims, value)
+    return xr.Dataset(variables)
+
+
+def backend_notes(fit) -> list[str]:
+    """What the backend said about the run (recovered chains, an interruption, ...)."""
+    return list(json.loads(fit.attrs.get("backend_notes", "[]")))
 
 
 def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):

@@ -6,7 +6,6 @@ import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from statistics import NormalDist
 
 import arviz as az
@@ -15,7 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ppl.errors import DataError, error
+# Saving and reading fits live in ppl.output; the names stay importable from here.
+from ppl.output import check_output_path, load_fit, save  # noqa: F401
+from ppl.results import backend_notes
 
 RHAT_LIMIT = 1.01
 ESS_PER_CHAIN = 100
@@ -39,10 +40,12 @@ def summary_rows(fit, var_names: list[str] | None = None) -> list[dict]:
 
 
 def sampler_warnings(fit) -> list[str]:
-    """Plain-language warnings: divergences (and where they concentrate, see
-    :func:`divergence_locations`), tree depth, E-BFMI, R-hat and low ESS."""
-    notes = []
+    """Plain-language warnings: what the backend reported (chains restarted at the end of
+    warm-up, an interrupted run), stuck chains, divergences (and where they concentrate, see
+    :func:`divergence_locations`), tree depth, E-BFMI, R-hat, low ESS and Pareto k."""
+    notes = backend_notes(fit)
     stats = fit["sample_stats"] if "sample_stats" in fit.children else None
+    notes += _stuck_chains(fit, stats)
     if stats is not None and "diverging" in stats:
         diverging = np.asarray(stats["diverging"]).astype(bool)
         n = int(diverging.sum())
@@ -56,11 +59,12 @@ def sampler_warnings(fit) -> list[str]:
         if hits:
             notes.append(f"{hits} draws hit the maximum tree depth: sampling is inefficient; "
                          "consider rescaling or reparameterising")
-    if stats is not None and "energy" in stats and "n_steps" in stats:
-        energy = np.asarray(stats["energy"])
-        bfmi = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / np.sum(
-            (energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
-        low = [i + 1 for i, b in enumerate(bfmi) if b < 0.3]
+    if stats is not None and "energy" in stats and "n_steps" in stats \
+            and stats.sizes.get("draw", 0) > 1:
+        with warnings.catch_warnings():  # a constant energy (a stuck chain) has no BFMI
+            warnings.simplefilter("ignore", RuntimeWarning)
+            bfmi = np.asarray(az.bfmi(stats["energy"]))
+        low = [i + 1 for i, b in enumerate(np.atleast_1d(bfmi)) if b < 0.3]
         if low:
             notes.append(f"low E-BFMI (< 0.3) in chain{'s' if len(low) > 1 else ''} "
                          f"{', '.join(map(str, low))}: the momentum resampling explores the "
@@ -78,7 +82,56 @@ def sampler_warnings(fit) -> list[str]:
     if low:
         notes.append(f"low effective sample size for {', '.join(low[:5])}"
                      f"{' ...' if len(low) > 5 else ''}: estimates are noisy; draw more")
+    return notes + _pareto_k(fit)
+
+
+# A chain whose position stays the same in more than this fraction of its draws is stuck (NUTS
+# moves at almost every draw; static HMC rejects about 1 - target_accept of them) ...
+STUCK_FRACTION = 0.5
+# ... and so is one whose step size is this many times below the chains' median.
+STEP_SIZE_RATIO = 10.0
+# PSIS k-hat of an approximation's importance weights above this: the approximation is poor.
+PARETO_K_LIMIT = 0.7
+
+
+def _stuck_chains(fit, stats) -> list[str]:
+    """Warnings for chains that do not move: the same position in most draws, or a step size
+    far below the other chains'."""
+    posterior = fit["posterior"]
+    chains, draws = posterior.sizes.get("chain", 1), posterior.sizes.get("draw", 0)
+    if draws < 2 or stats is None or "diverging" not in stats:  # MCMC fits only
+        return []
+    after = drawn_after_sampling(fit)
+    moved = np.zeros((chains, draws - 1), dtype=bool)
+    for name, var in posterior.data_vars.items():
+        values = np.asarray(var)
+        if name not in after and values.shape[:2] == (chains, draws):
+            values = values.reshape(chains, draws, -1)
+            moved |= np.any(values[:, 1:] != values[:, :-1], axis=-1)
+    notes = []
+    for chain, fraction in enumerate(1 - moved.mean(axis=1)):
+        if fraction > STUCK_FRACTION:
+            notes.append(f"chain {chain + 1} is stuck: its position did not change in "
+                         f"{fraction:.0%} of its draws; do not trust this fit (look for a "
+                         "NaN or infinite gradient, or try init='laplace')")
+    if "step_size" in stats and chains > 1:
+        final = np.asarray(stats["step_size"])[:, -1]
+        median = float(np.median(final))
+        for chain, eps in enumerate(final):
+            if eps < median / STEP_SIZE_RATIO:
+                notes.append(f"chain {chain + 1}'s step size ({eps:.2g}) is far below the "
+                             f"other chains' (median {median:.2g}): it explores slowly and "
+                             "may be stuck in a hard region")
     return notes
+
+
+def _pareto_k(fit) -> list[str]:
+    k = fit.attrs.get("vi_pareto_k", fit.attrs.get("pareto_k"))
+    if k is None or not np.isfinite(float(k)) or float(k) <= PARETO_K_LIMIT:
+        return [] if k is None or np.isfinite(float(k)) else [
+            "the approximation's Pareto k is not finite: its draws cannot be trusted"]
+    return [f"Pareto k of the approximation is {float(k):.2f} (above {PARETO_K_LIMIT}): the "
+            "approximation is poor and its draws may be far from the posterior; use NUTS"]
 
 
 # Where divergences concentrate (see divergence_locations): a quantity is named when its
@@ -209,6 +262,14 @@ def _concentration_text(locations: list[DivergenceLocation]) -> str:
                                    ", ".join(parts[:-1]) + " and " + parts[-1])
 
 
+def fit_warnings(fit) -> list[str]:
+    """The warnings recorded in the fit by ``Model.sample`` (so the terminal, the notebook and
+    the Python warnings say the same), else :func:`sampler_warnings` computed now."""
+    if "warnings" in fit.attrs:
+        return list(json.loads(fit.attrs["warnings"]))
+    return sampler_warnings(fit)
+
+
 def print_summary(fit, out: Console, err: Console) -> None:
     table = Table(title="posterior summary")
     columns = [("mean", "mean"), ("sd", "sd"), ("hdi 3%", "hdi94_lb"), ("hdi 97%", "hdi94_ub"),
@@ -224,7 +285,7 @@ def print_summary(fit, out: Console, err: Console) -> None:
                          if key != "r_hat" else f"{value:.3f}")
         table.add_row(row["name"], *cells)
     out.print(table)
-    for note in sampler_warnings(fit):
+    for note in fit_warnings(fit):
         # escaped: a label such as theta[alameda] would otherwise read as a style tag
         err.print(f"[yellow]warning:[/] {escape(note)}")
 
@@ -242,11 +303,29 @@ def flat_draws(fit, group: str = "posterior") -> dict[str, list]:
     return out
 
 
-def save(fit, path: Path) -> None:
-    """Write draws as netCDF (``.nc``) or as check.py-style JSON (``.json``)."""
-    if path.suffix == ".json":
-        path.write_text(json.dumps(flat_draws(fit)))
-    elif path.suffix == ".nc":
-        fit.to_netcdf(path)
-    else:
-        raise DataError([error(f"cannot write '{path}'", hint="use a .nc or .json file name")])
+def prior_rows(prior, group: str = "prior") -> list[dict]:
+    """One row per scalar quantity of a prior simulation's ``group``: mean, sd and 94% HDI
+    (independent draws: no R-hat or ESS)."""
+    with warnings.catch_warnings():  # a quantity constant over the draws: NaN is fine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        table = az.summary(prior, group=group, kind="stats", ci_prob=0.94, ci_kind="hdi",
+                           round_to="none")
+    return [{"name": str(label), **{k: float(v) for k, v in row.items()}}
+            for label, row in table.iterrows()]
+
+
+def print_prior_summary(prior, out: Console) -> None:
+    """The tables of ``ppl run --prior``: the prior, then the prior predictive draws."""
+    titles = {"prior": "prior summary", "prior_predictive": "prior predictive summary"}
+    columns = [("mean", "mean"), ("sd", "sd"), ("hdi 3%", "hdi94_lb"), ("hdi 97%", "hdi94_ub")]
+    for group, title in titles.items():
+        if group not in prior.children or not prior[group].data_vars:
+            continue
+        table = Table(title=title)
+        table.add_column("quantity", no_wrap=True)
+        for name, _ in columns:
+            table.add_column(name, justify="right")
+        for row in prior_rows(prior, group):
+            table.add_row(escape(row["name"]),
+                          *(f"{row.get(key, float('nan')):.3g}" for _, key in columns))
+        out.print(table)

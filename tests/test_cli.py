@@ -9,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ppl
 from ppl.cli import main
+from ppl.summary import flat_draws
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 MODEL = str(EXAMPLES / "eight_schools.ppl")
@@ -129,13 +131,111 @@ def test_run_rejects_zero_counts(option, capsys):
     assert f"ppl run: {option} must be at least 1" in capsys.readouterr().err
 
 
+@pytest.fixture
+def no_sampling(monkeypatch):
+    """Usage errors are found before any sampling starts."""
+    def fail(*args, **kwargs):
+        raise AssertionError("sampling started")
+
+    monkeypatch.setattr(ppl.Model, "sample", fail)
+    monkeypatch.setattr(ppl.Model, "sample_prior_predictive", fail)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--warmup", "-1"], "ppl run: --warmup must be at least 0"),
+    (["--seed", str(2**32)], "ppl run: --seed must be an integer from 0 to 4294967295, "
+                             "not 4294967296"),
+    (["--seed", str(2**64)], "ppl run: --seed must be an integer from 0 to 4294967295"),
+    (["--seed", "-1"], "ppl run: --seed must be an integer from 0 to 4294967295, not -1"),
+    (["-o", "target_accept"], "ppl run: --option needs KEY=VALUE, not 'target_accept'"),
+    (["-o", "=0.9"], "ppl run: --option needs KEY=VALUE, not '=0.9'"),
+    (["--backend", "nutz"], "ppl run: unknown backend 'nutz'; the installed backends are "),
+    (["--output", "draws.csv"], "ppl run: cannot write 'draws.csv': name the output file with "
+                                "the suffix .nc (netCDF) or .json"),
+    (["--output", "no/such/folder/draws.nc"], "ppl run: cannot write 'no/such/folder/draws.nc'"
+                                              ": the folder 'no/such/folder' does not exist"),
+    (["--prior", "--seed", "-5"], "ppl run: --seed must be an integer from 0 to 4294967295"),
+])
+def test_run_usage_errors_exit_with_2_before_sampling(flags, message, no_sampling, capsys,
+                                                      tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", MODEL, "--data", DATA, "--no-progress", *flags]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_run_output_into_a_folder_that_is_a_file(no_sampling, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    output = tmp_path / "file" / "draws.nc"
+    assert main(["run", MODEL, "--data", DATA, "--output", str(output)]) == 2
+    assert f"ppl run: cannot write '{output}': '{output.parent}' is not a folder" in (
+        capsys.readouterr().err)
+
+
+def test_sample_rejects_a_seed_out_of_range():
+    model = ppl.load(MODEL)
+    data = json.loads(Path(DATA).read_text())
+    for seed in (-1, 2**32, 2**70, 1.5):
+        with pytest.raises(ppl.SamplingError, match="seed must be an integer from 0 to "
+                                                    "4294967295"):
+            model.sample(data, seed=seed, chains=1, draws=1, warmup=0)
+    with pytest.raises(ppl.SamplingError, match="seed must be an integer"):
+        model.sample_prior_predictive(data, seed=-1)
+
+
+def test_the_largest_seed_works_with_prior_draws():
+    from ppl.model import MAX_SEED
+
+    fit = ppl.model("mu ~ normal(0, 1)\n").sample({}, seed=MAX_SEED, prior=True, chains=1,
+                                                  draws=5, warmup=5)
+    assert {"posterior", "prior"} <= set(fit.children)
+
+
 def test_run_with_a_data_error(tmp_path, capsys):
     data = tmp_path / "data.json"
     data.write_text('{"J": 8}')
     assert main(["run", MODEL, "--data", str(data), "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "error: data 'y' is missing" not in err  # y is observable: left out, simulated
-    assert "error: data 'sigma' is missing" in err
+    assert "error: data 'y' is declared but not supplied" in err  # not silently simulated
+    assert "error: data 'sigma' is declared but not supplied" in err
+
+
+def test_check_reports_declared_data_left_out(tmp_path, capsys):
+    data = tmp_path / "data.json"
+    values = json.loads(Path(DATA).read_text())
+    values["Y"] = values.pop("y")
+    data.write_text(json.dumps(values))
+    assert main(["check", MODEL, "--data", str(data)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"{MODEL}:3:1: error: data 'y' is declared but not supplied\n"
+        "   3 | data y: real[J]           # estimated effect in each school\n"
+        "       ^^^^^^^^^^^^^^^\n"
+        "  hint: the data has 'Y': did you mean 'y'?\n")
+
+
+def test_run_prior_simulates_data_left_out(tmp_path, capsys):
+    data = tmp_path / "data.json"
+    values = json.loads(Path(DATA).read_text())
+    del values["y"]
+    data.write_text(json.dumps(values))
+    output = tmp_path / "prior.nc"
+    code = main(["run", MODEL, "--data", str(data), "--prior", "--draws", "200", "--seed", "3",
+                 "--output", str(output)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "prior summary" in captured.out and "prior predictive summary" in captured.out
+    assert "posterior summary" not in captured.out
+    for name in ("mu", "tau", "theta[8]", "y[1]"):
+        assert name in captured.out
+    assert f"draws written to {output}" in captured.out
+    fit = ppl.load_fit(output)
+    assert set(fit.children) == {"prior", "prior_predictive"}
+    assert fit["prior"].sizes["draw"] == 200
+    again = ppl.load(MODEL).sample_prior_predictive(values, draws=200, seed=3)
+    np.testing.assert_array_equal(fit["prior_predictive"]["y"], again["prior_predictive"]["y"])
 
 
 def test_run_eight_schools(tmp_path, capsys):
@@ -148,7 +248,10 @@ def test_run_eight_schools(tmp_path, capsys):
     for name in ("mu", "tau", "theta_raw[1]", "theta[8]"):
         assert name in captured.out
     assert f"draws written to {output}" in captured.out
-    draws = json.loads(output.read_text())
+    assert json.loads(output.read_text())["format"] == "ppl-fit"
+    fit = ppl.load_fit(output)
+    assert {"posterior", "sample_stats", "observed_data"} <= set(fit.children)
+    draws = flat_draws(fit)
     assert set(draws) == {"mu", "tau", *(f"theta_raw[{i}]" for i in range(1, 9)),
                           *(f"theta[{i}]" for i in range(1, 9))}
     assert all(len(chains) == 1 and len(chains[0]) == 50 for chains in draws.values())

@@ -120,12 +120,66 @@ def test_unused_entries_only_warn(model):
     assert "extra" not in compiled.data
 
 
-def test_observed_data_may_be_left_out(model):
-    _, arrays, _ = model.bind({"N": 3, "x": X})
+def test_declared_data_must_be_supplied(model):
+    """Left out, `y` and `k` would silently be simulated from the prior: an error instead."""
+    for call in (model.bind, model.compile):
+        with pytest.raises(ppl.DataError) as info:
+            call({"N": 3, "x": X})
+        assert [d.message for d in info.value.diagnostics] == [
+            "data 'y' is declared but not supplied", "data 'k' is declared but not supplied"]
+    y, _ = info.value.diagnostics
+    assert (y.span.line, y.span.column, y.span.end_column) == (4, 1, 17)  # `data y: vector[N]`
+    assert y.hint == ("supply 'y' in the data, or use sample_prior_predictive / `ppl run "
+                      "--prior` to simulate it")
+    assert str(info.value).startswith("<string>:4:1: error: data 'y' is declared but not "
+                                      "supplied\n   4 | data y: vector[N]\n")
+
+
+def test_sampling_checks_the_data_before_it_starts(model):
+    with pytest.raises(ppl.DataError, match="data 'y' is declared but not supplied"):
+        model.sample({"N": 3, "x": X, "k": K}, chains=1, draws=1, warmup=0)
+
+
+def test_missing_observed_data_is_simulated_when_asked(model):
+    _, arrays, _ = model.bind({"N": 3, "x": X}, allow_missing_data=True)
     assert set(arrays) == {"N", "x"}
-    compiled = model.compile({"N": 3, "x": X})
+    compiled = model.compile({"N": 3, "x": X}, allow_missing_data=True)
     assert set(compiled.latent_names) == {"a", "b", "y", "k"}  # simulated, not observed
     assert compiled.observed_names == []
+    prior = model.sample_prior_predictive({"N": 3, "x": X}, draws=5)  # no option needed
+    assert set(prior["prior_predictive"].data_vars) == {"y", "k"}
+
+
+def test_missing_plain_data_is_an_error_even_when_simulating(model):
+    with pytest.raises(ppl.DataError) as info:
+        model.compile({"N": 3, "y": Y, "k": K}, allow_missing_data=True)
+    (x,) = info.value.diagnostics
+    assert x.message == "data 'x' is declared but not supplied"
+    assert x.hint == "supply 'x' (vector[3]) in the data"
+
+
+@pytest.mark.parametrize("given, missing, near", [
+    ("Y", "y", "Y"),  # the case differs
+    ("xx", "x", "xx"),  # a near miss
+])
+def test_a_near_miss_key_is_suggested(model, given, missing, near):
+    data = {"N": 3, "x": X, "y": Y, "k": K}
+    data[given] = data.pop(missing)
+    with pytest.raises(ppl.DataError) as info:
+        model.bind(data)
+    (diagnostic,) = info.value.diagnostics
+    assert diagnostic.message == f"data '{missing}' is declared but not supplied"
+    assert diagnostic.hint == f"the data has '{near}': did you mean '{missing}'?"
+
+
+def test_unknown_keys_near_a_declared_name_are_suggested(model):
+    _, _, notes = model.bind({"N": 3, "x": X, "Y": Y, "kk": K, "zz": 1},
+                             allow_missing_data=True)
+    (note,) = notes
+    assert note.message == "data entries not used by the model: Y, kk, zz"
+    assert note.hint == "'Y': did you mean 'y'? 'kk': did you mean 'k'?"
+    _, _, notes = model.bind({"N": 3, "x": X, "y": Y, "k": K, "kk": 1})
+    assert notes[0].hint == ""  # `k` is supplied: nothing to suggest
 
 
 def test_data_must_be_a_mapping(model):
@@ -156,6 +210,7 @@ def test_several_data_problems_are_reported_together(model):
         model.bind({"N": 3, "x": [1.0, 2.0], "k": [0.5, 1, 2]})
     assert [d.message for d in info.value.diagnostics] == [
         "data 'x' should have shape (3,) (vector[3]; N=3), but it has shape (2,)",
+        "data 'y' is declared but not supplied",
         "data 'k' is declared int, but it holds non-integer values (the first is 0.5 at [1])",
     ]
 
@@ -182,10 +237,11 @@ def test_missing_data_file(tmp_path):
 
 def test_missing_discrete_data_cannot_be_sampled(model):
     """Left out, `k` would be a parameter; the prior can simulate it, NUTS cannot sample it."""
-    compiled = model.compile({"N": 3, "x": X, "y": Y})
+    compiled = model.compile({"N": 3, "x": X, "y": Y}, allow_missing_data=True)
     assert "k" in compiled.latent_names
     with pytest.raises(ppl.DataError) as info:
-        model.sample({"N": 3, "x": X, "y": Y}, chains=1, draws=1, warmup=0)
+        model.sample({"N": 3, "x": X, "y": Y}, chains=1, draws=1, warmup=0,
+                     allow_missing_data=True)
     assert [d.message for d in info.value.diagnostics] == [
         "data 'k' is missing; it has the discrete distribution poisson_log, so it cannot be "
         "left out and sampled as a parameter"]
@@ -198,5 +254,5 @@ def test_sizes_are_inferred_from_a_dataframes_columns():
                       "a ~ normal(0, 1)\ny ~ normal(a * x, 1)\n")
     compiled = model.compile(pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [2.0, 4.0, 5.0]}))
     assert int(compiled.data["N"]) == 3
-    with pytest.raises(ppl.DataError, match="data 'N' is missing"):
+    with pytest.raises(ppl.DataError, match="data 'N' is declared but not supplied"):
         model.compile({"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]})  # the columns disagree

@@ -112,7 +112,9 @@ def test_model_ir_without_the_observed_data():
     data = {k: v for k, v in EIGHT_SCHOOLS_DATA.items() if k != "y"}
     text = model.ir(data)
     assert "latent           y : vector[8]  ~ normal(theta, sigma)    <- J, sigma, theta\n" in text
-    compiled = model.compile(data)
+    with pytest.raises(ppl.DataError, match="data 'y' is declared but not supplied"):
+        model.compile(data)  # the IR shows what the data gives; fitting needs all of it
+    compiled = model.compile(data, allow_missing_data=True)
     assert compiled.latent_names == ["mu", "tau", "theta_raw", "y"]
     assert compiled.observed_names == []
     assert compiled.dimension == 1 + 1 + 8 + 8

@@ -72,7 +72,7 @@ Options: ``family`` ("meanfield"), ``objective`` ("elbo"), ``num_mc`` (8), ``num
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jax
@@ -81,6 +81,19 @@ import numpy as np
 import optax
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.options import (
+    BOOL,
+    FLOAT,
+    INT,
+    Kind,
+    Option,
+    at_least,
+    choice,
+    describe_options,
+    is_number,
+    positive,
+    validate_options,
+)
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 
@@ -195,14 +208,43 @@ class ADVIOptions:
     init: str = "laplace"
 
 
-def _options(cls, options: dict[str, Any], backend: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(options) - known)
-    if unknown:
-        raise SamplingError([error(
-            f"unknown option{'s' if len(unknown) > 1 else ''} for the '{backend}' backend: "
-            f"{', '.join(unknown)}", hint=f"the options are: {', '.join(sorted(known))}")])
-    return cls(**options)
+def is_family(value: Any) -> bool:
+    """Whether ``value`` can serve as a variational family (it has the protocol's members)."""
+    return all(hasattr(value, a) for a in ("name", "init", "transform", "log_prob"))
+
+
+def _family_option(value: Any) -> bool:
+    # A string is a family's name, anything else a family object.
+    return value in FAMILIES if isinstance(value, str) else is_family(value)
+
+
+FAMILY = Kind("'meanfield', 'fullrank' or a family object (with name, init, transform and "
+              "log_prob)", _family_option, tuple(FAMILIES))
+# A float is Adam's constant step size; an optax schedule (a function of the step) is called.
+LEARNING_RATE = Kind("a number > 0 or an optax schedule",
+                     lambda v: callable(v) or (is_number(v) and v > 0))
+_ONE_OR_MORE = at_least(1)
+
+OPTIONS: tuple[Option, ...] = (
+    Option("family", FAMILY, "meanfield", doc="the variational family"),
+    Option("objective", choice(*OBJECTIVES), "elbo", doc="the bound that is maximised"),
+    Option("num_mc", INT, 8, _ONE_OR_MORE, doc="Monte Carlo estimates of the bound per step"),
+    Option("num_importance", INT, 8, _ONE_OR_MORE,
+           doc="importance draws per estimate (iwelbo and renyi)"),
+    Option("alpha", FLOAT, 0.5, doc="the Renyi bound's alpha"),
+    Option("gradient", choice(*GRADIENTS), "dreg", doc="the gradient estimator"),
+    Option("antithetic", BOOL, True, doc="mirror half of the standard normal draws"),
+    Option("learning_rate", LEARNING_RATE, 0.02, doc="Adam's step size"),
+    Option("max_steps", INT, 20_000, _ONE_OR_MORE, doc="the most optimisation steps"),
+    Option("check_every", INT, 200, _ONE_OR_MORE, doc="steps between convergence checks"),
+    Option("tol", FLOAT, 1e-3, positive(),
+           doc="a plateau is a relative change of the bound below tol"),
+    Option("plateaus", INT, 3, _ONE_OR_MORE, doc="plateaus until the fit has converged"),
+    Option("init_scale", FLOAT, 0.1, positive(), doc="the initial scale of q (init='random')"),
+    Option("init", choice("laplace", "random"), "laplace",
+           doc="start from the Laplace approximation or a random point"),
+)
+"""The options of the ``advi`` backend (the fields of :class:`ADVIOptions`)."""
 
 
 def _bad_option(message: str, hint: str) -> SamplingError:
@@ -216,31 +258,11 @@ def resolve_family(family: Any) -> Family:
             raise _bad_option(f"unknown variational family '{family}'",
                               f"use one of: {', '.join(FAMILIES)}, or a family object")
         return FAMILIES[family]
-    if all(hasattr(family, a) for a in ("name", "init", "transform", "log_prob")):
+    if is_family(family):
         return family
     raise _bad_option(f"{family!r} is not a variational family",
                       "pass 'meanfield', 'fullrank', or an object with name, init, transform "
                       "and log_prob")
-
-
-def _validate(opts: ADVIOptions) -> None:
-    if opts.objective not in OBJECTIVES:
-        raise _bad_option(f"unknown objective '{opts.objective}'",
-                          f"use one of: {', '.join(OBJECTIVES)}")
-    if opts.init not in ("laplace", "random"):
-        raise _bad_option(f"unknown init '{opts.init}'", "use init='laplace' or 'random'")
-    if opts.gradient not in GRADIENTS:
-        raise _bad_option(f"unknown gradient estimator '{opts.gradient}'",
-                          f"use one of: {', '.join(GRADIENTS)}")
-    for name in ("num_mc", "num_importance", "max_steps", "check_every", "plateaus"):
-        value = getattr(opts, name)
-        if not isinstance(value, (int, np.integer)) or value < 1:
-            raise _bad_option(f"{name} must be an integer >= 1, not {value!r}",
-                              f"pass {name}={getattr(ADVIOptions, name)} or similar")
-    for name in ("tol", "init_scale"):
-        if not getattr(opts, name) > 0:
-            raise _bad_option(f"{name} must be positive, not {getattr(opts, name)!r}",
-                              f"pass {name}={getattr(ADVIOptions, name)} or similar")
 
 
 def objective_alpha(objective: str, alpha: float) -> float:
@@ -489,14 +511,10 @@ def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Param
 class ADVI:
     name = "advi"
     description = ("automatic differentiation variational inference (optax Adam) on the "
-                   "unconstrained space; options: family (meanfield, fullrank), objective "
-                   "(elbo, iwelbo, renyi), num_mc, num_importance, alpha, gradient (dreg, "
-                   "reparam), antithetic, learning_rate, max_steps, check_every, tol, plateaus, "
-                   "init (laplace, random), init_scale")
+                   "unconstrained space; " + describe_options(OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        opts = _options(ADVIOptions, options, self.name)
-        _validate(opts)
+        opts = ADVIOptions(**validate_options(self.name, options, OPTIONS))
         family = resolve_family(opts.family)
         init_key, fit_key, draw_key = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
         family, params = _initial_params(model, family, opts, init_key)
@@ -543,5 +561,6 @@ class ADVI:
             attrs=attrs)
 
 
-__all__ = ["ADVI", "ADVIOptions", "FAMILIES", "Family", "FullRank", "MeanField", "bound",
-           "dreg_coefficients", "fit", "make_loss", "pareto_k", "resolve_family", "sample"]
+__all__ = ["ADVI", "ADVIOptions", "FAMILIES", "Family", "FullRank", "MeanField", "OPTIONS",
+           "bound", "dreg_coefficients", "fit", "is_family", "make_loss", "pareto_k",
+           "resolve_family", "sample"]

@@ -26,12 +26,17 @@ ENTRY_POINT_GROUP = "ppl.backends"
 class BackendResult:
     """``positions``: (chains, draws, dimension) unconstrained draws.
     ``sample_stats``: name -> (chains, draws) arrays. ``extra_groups``: further DataTree groups
-    (e.g. an ELBO trace), name -> {variable: array}. ``attrs``: settings worth recording."""
+    (e.g. an ELBO trace), name -> {variable: array}. ``attrs``: settings worth recording.
+    ``notes``: what the user must be told about the run (issued as warnings, recorded).
+    ``state``: what the backend needs to continue the run later (``Model.resume``), name ->
+    array with the chain first."""
 
     positions: np.ndarray
     sample_stats: Mapping[str, np.ndarray] = field(default_factory=dict)
     extra_groups: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
     attrs: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    state: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -80,19 +85,28 @@ def get_backend(name: str) -> Backend:
     return backends[name]
 
 
-def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 100) -> jax.Array:
-    """Uniform(-2, 2) starting points with a finite log-density, one per chain.
+def usable_start(model: CompiledModel, point) -> bool:
+    """A gradient-based sampler can start at ``point`` when the log-density *and* its gradient
+    are finite there (at a NaN gradient the step-size search shrinks the step to nothing and
+    the chain never moves)."""
+    value, gradient = model.jitted_value_and_grad(point)
+    return bool(np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(gradient))))
 
-    When no point is found, the error names the statements whose term is not finite.
+
+def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 100) -> jax.Array:
+    """Uniform(-2, 2) starting points with a finite log-density and gradient, one per chain.
+
+    When no point is found, the error names the statements whose term or gradient is not
+    finite.
     """
     # Candidates come from NumPy (seeded by the key) and are scored with the model's jitted
-    # log-density, which the samplers compile anyway: no extra compilation before sampling.
+    # log-density and gradient, which the samplers need anyway.
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
     dtype = np.dtype(model.dtype)
     points = []
     for _ in range(tries):
         candidates = rng.uniform(-2.0, 2.0, (chains, model.dimension)).astype(dtype)
-        points += [c for c in candidates if np.isfinite(float(model.jitted_log_density(c)))]
+        points += [c for c in candidates if usable_start(model, c)]
         if len(points) >= chains:
             return jax.numpy.asarray(np.stack(points[:chains]))
     raise bad_start_error(model, candidates[0])
@@ -112,8 +126,7 @@ def prior_centred_points(model: CompiledModel, key, chains: int, draws: int = 10
     noise = jax.random.uniform(jitter_key, (chains, model.dimension), centre.dtype,
                                -jitter, jitter)
     points = centre[None, :] + noise
-    values = np.asarray(jax.jit(jax.vmap(model.log_density))(points))
-    if not np.all(np.isfinite(values)):
+    if not all(usable_start(model, p) for p in points):
         return finite_initial_points(model, jitter_key, chains)
     return points
 
@@ -241,8 +254,7 @@ def laplace_points(model: CompiledModel, key, chains: int, starts: int | None = 
     draws = np.stack([modes[k][1] + np.linalg.solve(modes[k][3].T, z)
                       for k, z in zip(picks, noise, strict=True)])
     dtype = np.dtype(model.dtype)
-    finite = np.array([np.isfinite(float(model.jitted_log_density(x.astype(dtype))))
-                       for x in draws])
+    finite = np.array([usable_start(model, x.astype(dtype)) for x in draws])
     return jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
 
 
@@ -274,22 +286,40 @@ def bad_start_error(model: CompiledModel, point) -> SamplingError:
     with warnings.catch_warnings():  # NumPyro's out-of-support warning: we explain it below
         warnings.simplefilter("ignore")
         terms = model.statement_terms(point)
-    for node, term in terms:
+    for index, (node, term) in enumerate(terms):
         term = float(term)
-        if np.isfinite(term):
-            continue
         stmt = node.factor or node.symbol.sample or node.symbol.define or node.symbol.data_decl
         parents = ", ".join(f"{p} = {_short(values[p])}" for p in node.parents if p in values)
-        diagnostics.append(Diagnostic(
-            f"the log-density of this statement is {term} at every random starting point tried"
-            + (f" (e.g. with {parents})" if parents else ""),
-            stmt.span,
-            "check the arguments' supports (a scale must be positive, a probability in [0, 1]) "
-            "and the data against the distribution's support"))
+        example = f" (e.g. with {parents})" if parents else ""
+        if not np.isfinite(term):
+            diagnostics.append(Diagnostic(
+                f"the log-density of this statement is {term} at every random starting point "
+                f"tried{example}", stmt.span,
+                "check the arguments' supports (a scale must be positive, a probability in "
+                "[0, 1]) and the data against the distribution's support"))
+        elif not np.all(np.isfinite(_term_gradient(model, index, point))):
+            diagnostics.append(Diagnostic(
+                "the gradient of this statement's log-density is not finite at every random "
+                f"starting point tried{example}, so a gradient-based sampler cannot move",
+                stmt.span,
+                "rewrite the expression so that it stays differentiable, e.g. sqrt(exp(x)) as "
+                "exp(x / 2), log(exp(a) + exp(b)) as log_sum_exp(a, b), or keep the argument of "
+                "sqrt away from 0"))
     if not diagnostics:
-        diagnostics.append(Diagnostic("the log-density is not finite at any starting point tried",
-                                      hint="check the model's constraints"))
+        diagnostics.append(Diagnostic(
+            "the log-density or its gradient is not finite at any starting point tried",
+            hint="check the model's constraints"))
     return SamplingError(diagnostics, model.graph.source)
+
+
+def _term_gradient(model: CompiledModel, index: int, point) -> np.ndarray:
+    """The gradient of the ``index``-th statement's term at ``point``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(jax.grad(lambda u: model.statement_terms(u)[index][1])(
+            jax.numpy.asarray(point)))
 
 
 def _short(value) -> str:

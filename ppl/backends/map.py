@@ -49,8 +49,19 @@ import numpy as np
 import optax
 import optax.tree_utils as otu
 
-from ppl.backends.advi import _options, pareto_k
+from ppl.backends.advi import pareto_k
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.options import (
+    BOOL,
+    FLOAT,
+    INT,
+    Option,
+    at_least,
+    choice,
+    describe_options,
+    positive,
+    validate_options,
+)
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 
@@ -69,6 +80,21 @@ class MAPOptions:
     learning_rate: float = 0.05
     laplace: bool = False
     jacobian: bool = True
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("optimizer", choice(*OPTIMIZERS), "lbfgs"),
+    Option("num_starts", INT, None, at_least(1),
+           doc="random starting points; by default one per chain"),
+    Option("max_steps", INT, None, at_least(1),
+           doc="the most steps per start; by default 1000 for lbfgs and 10000 for adam"),
+    Option("tol", FLOAT, 1e-6, positive(),
+           doc="converged when the largest gradient component is below tol"),
+    Option("learning_rate", FLOAT, 0.05, positive(), doc="Adam's initial step size"),
+    Option("laplace", BOOL, False, doc="draw from the Laplace approximation at the mode"),
+    Option("jacobian", BOOL, True, doc="include the log-Jacobian of the constraining transforms"),
+)
+"""The options of the ``map`` backend (the fields of :class:`MAPOptions`)."""
 
 
 def map_objective(model: CompiledModel, jacobian: bool = True) -> Callable[[jax.Array], jax.Array]:
@@ -208,18 +234,11 @@ def _no_mode(model: CompiledModel) -> SamplingError:
 class MAP:
     name = "map"
     description = ("posterior mode by optimisation (optax L-BFGS or Adam, several starts) with "
-                   "an optional Laplace approximation; options: optimizer (lbfgs, adam), "
-                   "num_starts, max_steps, tol, learning_rate, laplace, jacobian")
+                   "an optional Laplace approximation; " + describe_options(OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        opts = _options(MAPOptions, options, self.name)
-        if opts.optimizer not in OPTIMIZERS:
-            raise SamplingError([error(f"unknown optimizer '{opts.optimizer}'",
-                                       hint=f"use one of: {', '.join(OPTIMIZERS)}")])
+        opts = MAPOptions(**validate_options(self.name, options, OPTIONS))
         num_starts = opts.num_starts if opts.num_starts is not None else settings.chains
-        if not isinstance(num_starts, (int, np.integer)) or num_starts < 1:
-            raise SamplingError([error(f"num_starts must be an integer >= 1, not {num_starts!r}",
-                                       hint="pass num_starts=4 or similar")])
         init_key, draw_key = jax.random.split(jax.random.PRNGKey(settings.seed))
         starts = finite_initial_points(model, init_key, int(num_starts))
         objective = map_objective(model, bool(opts.jacobian))
@@ -268,5 +287,5 @@ class MAP:
                              attrs=attrs)
 
 
-__all__ = ["MAP", "MAPOptions", "find_mode", "laplace_covariance", "laplace_precision_factor",
-           "map_objective"]
+__all__ = ["MAP", "MAPOptions", "OPTIONS", "find_mode", "laplace_covariance",
+           "laplace_precision_factor", "map_objective"]

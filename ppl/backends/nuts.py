@@ -1,27 +1,32 @@
-"""NUTS and static HMC through NumPyro's kernels, with NumPyro's warmup adaptation."""
+"""NUTS and static HMC: NumPyro's kernels and warm-up adaptation, run chunk by chunk by
+:mod:`ppl.backends.hmc_chains` (guarded energies, recovery of collapsed chains, Ctrl-C keeps
+the draws so far, resumable)."""
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from typing import Any
 
 import jax
 import numpy as np
-from numpyro.infer import HMC as NumPyroHMC
-from numpyro.infer import MCMC
-from numpyro.infer import NUTS as NumPyroNUTS
 
 from ppl.backends.base import BackendResult, RunSettings, initial_points
+from ppl.backends.hmc_chains import ChainsRun, KernelConfig, run_chains
+from ppl.backends.options import (
+    HMC_DEFAULT_TRAJECTORY_LENGTH,
+    HMC_OPTIONS,
+    NUTS_OPTIONS,
+    describe_options,
+    validate_options,
+)
 from ppl.codegen.model import CompiledModel
 
 # Dense mass matrices pay off for correlated posteriors and cost little below this dimension.
 DENSE_MASS_MAX_DIMENSION = 200
 
-_EXTRA_FIELDS = ("diverging", "num_steps", "adapt_state.step_size", "energy",
-                 "potential_energy", "mean_accept_prob")
 
-
-def _dense(option: Any, dimension: int) -> bool:
+def dense_metric(option: Any, dimension: int) -> bool:
+    """Whether ``dense_mass=option`` gives a dense metric at this dimension."""
     if option == "auto" or option is None:
         return dimension <= DENSE_MASS_MAX_DIMENSION
     return bool(option)
@@ -38,26 +43,6 @@ def default_chain_method(chains: int) -> str:
     return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
 
 
-def make_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings, *,
-              target_accept: float = 0.8, dense_mass: Any = "auto",
-              chain_method: str | None = None, **kernel_options) -> tuple[MCMC, dict]:
-    """The NumPyro MCMC object for ``model`` (reusable: a second ``run`` skips compilation)."""
-    dense = _dense(dense_mass, model.dimension)
-    # Jitted, so that NumPyro's eager set-up (first gradient, step-size search) runs as one
-    # compiled call instead of hundreds of op-by-op dispatches.
-    potential = jax.jit(lambda u: -model.jitted_log_density(u))
-    kernel = kernel_cls(potential_fn=potential,
-                        target_accept_prob=target_accept, dense_mass=dense, **kernel_options)
-    method = chain_method or default_chain_method(settings.chains)
-    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws,
-                num_chains=settings.chains, chain_method=method,
-                progress_bar=settings.progress)
-    attrs = {"target_accept": target_accept, "dense_mass": int(dense), "chain_method": method}
-    if "max_tree_depth" in kernel_options:
-        attrs["max_tree_depth"] = kernel_options["max_tree_depth"]
-    return mcmc, attrs
-
-
 def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "auto"
                    ) -> tuple[jax.Array, jax.Array]:
     """The random key of the run with ``seed`` and its starting points of strategy ``init``
@@ -67,61 +52,112 @@ def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "au
     return run_key, inits if chains > 1 else inits[0]
 
 
-def run_from(mcmc: MCMC, run_key: jax.Array, inits: jax.Array) -> None:
-    """Run ``mcmc`` from ``inits``, recording the fields the results need."""
-    mcmc.run(run_key, init_params=inits, extra_fields=_EXTRA_FIELDS)
+def kernel_config(algo: str, model: CompiledModel, options: Mapping[str, Any]
+                  ) -> KernelConfig:
+    """The kernel settings from the backend's options."""
+    return KernelConfig(
+        algo=algo, target_accept=float(options.get("target_accept", 0.8)),
+        dense=dense_metric(options.get("dense_mass", "auto"), model.dimension),
+        max_tree_depth=int(options.get("max_tree_depth") or 10),
+        trajectory_length=options.get("trajectory_length"),
+        num_steps=options.get("num_steps"))
 
 
-def run_prepared(mcmc: MCMC, model: CompiledModel, seed: int, chains: int,
-                 init: str = "auto") -> None:
-    """Run ``mcmc`` from the starting points of strategy ``init``."""
-    run_from(mcmc, *starting_state(model, seed, chains, init))
+def _attrs(config: KernelConfig, method: str, init: str | None) -> dict:
+    attrs = {"target_accept": config.target_accept, "dense_mass": int(config.dense),
+             "chain_method": method}
+    if config.algo == "NUTS":
+        attrs["max_tree_depth"] = config.max_tree_depth
+    elif config.num_steps is not None:
+        attrs["num_steps"] = config.num_steps
+    else:
+        attrs["trajectory_length"] = config.trajectory_length
+    if init is not None:
+        attrs["init"] = init
+    return attrs
 
 
-def run_mcmc(kernel_cls, model: CompiledModel, settings: RunSettings,
-             **options) -> BackendResult:
-    init = options.pop("init", "auto")
-    mcmc, attrs = make_mcmc(kernel_cls, model, settings, **options)
-    attrs["init"] = init
-    run_prepared(mcmc, model, settings.seed, settings.chains, init)
-    positions = np.asarray(mcmc.get_samples(group_by_chain=True))
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    num_steps = np.asarray(extra["num_steps"])
+def result_of(run: ChainsRun, attrs: Mapping[str, Any]) -> BackendResult:
+    """The backend result of a run of the chains: draws, per-draw statistics, what happened."""
+    draws = run.draws
+    num_steps = draws["num_steps"]
     stats = {
-        "diverging": np.asarray(extra["diverging"], dtype=bool),
+        "diverging": draws["diverging"].astype(bool),
         "n_steps": num_steps,
         "tree_depth": np.floor(np.log2(np.maximum(num_steps, 1))).astype(int) + 1,
-        "step_size": np.asarray(extra["adapt_state.step_size"]),
-        "energy": np.asarray(extra["energy"]),
-        "lp": -np.asarray(extra["potential_energy"]),
-        "acceptance_rate": np.asarray(extra["mean_accept_prob"]),
+        "step_size": draws["step_size"],
+        "energy": draws["energy"],
+        "lp": -draws["potential_energy"],
+        "acceptance_rate": draws["accept_prob"],
     }
-    return BackendResult(positions, stats, attrs=attrs)
+    attrs = dict(attrs)
+    if run.recovered:
+        attrs["recovered_chains"] = ",".join(f"{c} from {d}" for c, d in run.recovered)
+    if run.interrupted:
+        attrs["partial"] = 1
+    return BackendResult(draws["z"], stats, attrs=attrs, notes=run.notes, state=run.state)
+
+
+def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
+            options: Mapping[str, Any]) -> BackendResult:
+    """Warm up and sample with the NUTS or HMC kernel (``algo``) and ``options``."""
+    options = dict(options)
+    init = options.get("init", "auto")
+    config = kernel_config(algo, model, options)
+    method = options.get("chain_method") or default_chain_method(settings.chains)
+    run_key, points = starting_state(model, settings.seed, settings.chains, init)
+    run = run_chains(model.jitted_log_density, config, np.reshape(points, (settings.chains, -1)),
+                     run_key, settings.warmup, settings.draws, method, settings.progress)
+    return result_of(run, _attrs(config, method, init))
+
+
+def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
+               settings: RunSettings, options: Mapping[str, Any]) -> BackendResult:
+    """More draws from a finished run's final ``state`` (positions, step sizes, inverse mass
+    matrices), with its adaptation kept and no warm-up."""
+    config = kernel_config(algo, model, options)
+    method = options.get("chain_method") or default_chain_method(settings.chains)
+    key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
+    run = run_chains(model.jitted_log_density, config, state["position"], key, 0,
+                     settings.draws, method, settings.progress, resume=dict(state))
+    return result_of(run, _attrs(config, method, None))
 
 
 class NUTS:
     name = "nuts"
-    description = ("No-U-Turn sampler (NumPyro) with step-size and mass-matrix adaptation; "
-                   "options: target_accept, max_tree_depth, dense_mass, chain_method, "
-                   "init (auto, laplace, uniform, prior)")
+    description = ("No-U-Turn sampler (NumPyro kernels) with step-size and mass-matrix "
+                   "adaptation; " + describe_options(NUTS_OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        options.setdefault("max_tree_depth", 10)
-        return run_mcmc(NumPyroNUTS, model, settings, **options)
+        return run_hmc("NUTS", model, settings, validate_options(self.name, options,
+                                                                 NUTS_OPTIONS))
+
+    def resume(self, model: CompiledModel, state: Mapping[str, np.ndarray],
+               settings: RunSettings, **options: Any) -> BackendResult:
+        return resume_hmc("NUTS", model, state, settings,
+                          validate_options(self.name, options, NUTS_OPTIONS))
+
+
+def _hmc_options(options: Mapping[str, Any]) -> dict:
+    options = validate_options(HMC.name, options, HMC_OPTIONS)
+    # A quarter period of a standardised Gaussian: after mass-matrix adaptation this gives
+    # nearly independent draws, while 2 pi (NumPyro's default) returns to the start.
+    if options["num_steps"] is None and options["trajectory_length"] is None:
+        options["trajectory_length"] = HMC_DEFAULT_TRAJECTORY_LENGTH
+    return options
 
 
 class HMC:
     name = "hmc"
-    description = ("static-trajectory Hamiltonian Monte Carlo (NumPyro) with adaptation; "
-                   "options: trajectory_length (default pi/2) or num_steps, target_accept, "
-                   "dense_mass, chain_method")
+    description = ("static-trajectory Hamiltonian Monte Carlo (NumPyro kernels) with "
+                   "adaptation; " + describe_options(HMC_OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        # A quarter period of a standardised Gaussian: after mass-matrix adaptation this gives
-        # nearly independent draws, while 2 pi (NumPyro's default) returns to the start.
-        if "num_steps" not in options:
-            options.setdefault("trajectory_length", math.pi / 2)
-        return run_mcmc(NumPyroHMC, model, settings, **options)
+        return run_hmc("HMC", model, settings, _hmc_options(options))
+
+    def resume(self, model: CompiledModel, state: Mapping[str, np.ndarray],
+               settings: RunSettings, **options: Any) -> BackendResult:
+        return resume_hmc("HMC", model, state, settings, _hmc_options(options))
 
 
 __all__ = ["NUTS", "HMC"]

@@ -21,6 +21,15 @@ from blackjax.diagnostics import psis_weights
 from blackjax.vi.pathfinder import approximate, sample
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.options import (
+    BOOL,
+    FLOAT,
+    INT,
+    Option,
+    at_least,
+    describe_options,
+    validate_options,
+)
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error, warn_user
 
@@ -32,11 +41,21 @@ def _invalid(message: str, hint: str) -> SamplingError:
     return SamplingError([error(message, hint=hint)])
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise _invalid(f"{name} must be an integer >= 1, not {value!r}",
-                       f"pass {name} as a positive integer")
-    return int(value)
+OPTIONS: tuple[Option, ...] = (
+    Option("num_paths", INT, None, at_least(1), doc="by default one per chain"),
+    Option("draws_per_path", INT, 1000, at_least(1),
+           doc="draws from each path's approximation"),
+    Option("maxiter", INT, 200, at_least(1), doc="the most L-BFGS iterations per path"),
+    Option("maxcor", INT, 10, at_least(1), doc="L-BFGS's history size"),
+    Option("num_elbo_draws", INT, 25, at_least(1),
+           doc="draws per ELBO estimate along the path"),
+    Option("gtol", FLOAT, 1e-8, at_least(0), doc="L-BFGS's gradient tolerance"),
+    Option("ftol", FLOAT, 1e-5, at_least(0), doc="L-BFGS's relative objective tolerance"),
+    Option("importance_resampling", BOOL, True,
+           doc="resample the pooled draws by Pareto-smoothed importance weights"),
+)
+"""The options of the ``pathfinder`` backend (the keyword arguments of
+:func:`run_pathfinder`)."""
 
 
 def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
@@ -47,13 +66,14 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
     """Run multi-path Pathfinder and return ``chains * draws`` approximate posterior draws.
 
     ``num_paths`` defaults to ``settings.chains``. With ``importance_resampling=False`` the
-    draws are taken uniformly from the paths' pooled draws (no weighting).
+    draws are taken uniformly from the paths' pooled draws (no weighting). The options are those
+    of :data:`OPTIONS`, already checked (the backend's ``run`` checks them).
     """
-    paths = _positive_int("num_paths", settings.chains if num_paths is None else num_paths)
-    per_path = _positive_int("draws_per_path", draws_per_path)
-    maxiter = _positive_int("maxiter", maxiter)
-    maxcor = _positive_int("maxcor", maxcor)
-    num_elbo_draws = _positive_int("num_elbo_draws", num_elbo_draws)
+    paths = int(settings.chains if num_paths is None else num_paths)
+    per_path = int(draws_per_path)
+    maxiter = int(maxiter)
+    maxcor = int(maxcor)
+    num_elbo_draws = int(num_elbo_draws)
     n_out = settings.chains * settings.draws
 
     init_key, path_key, pick_key = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
@@ -120,13 +140,12 @@ class Pathfinder:
 
     name = "pathfinder"
     description = ("multi-path Pathfinder (BlackJAX): L-BFGS normal approximations from several "
-                   "starts, combined by Pareto-smoothed importance resampling; options: "
-                   "num_paths, draws_per_path, maxiter, maxcor, num_elbo_draws, gtol, ftol, "
-                   "importance_resampling")
+                   "starts, combined by Pareto-smoothed importance resampling; "
+                   + describe_options(OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        """Run :func:`run_pathfinder` with ``options``."""
-        return run_pathfinder(model, settings, **options)
+        """Run :func:`run_pathfinder` with ``options``, checked against :data:`OPTIONS`."""
+        return run_pathfinder(model, settings, **validate_options(self.name, options, OPTIONS))
 
 
-__all__ = ["Pathfinder", "run_pathfinder"]
+__all__ = ["OPTIONS", "Pathfinder", "run_pathfinder"]

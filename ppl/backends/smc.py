@@ -58,6 +58,19 @@ from ppl.backends.map import (
     laplace_precision_factor,
     map_objective,
 )
+from ppl.backends.options import (
+    BOOL,
+    FLOAT,
+    INT,
+    Option,
+    at_least,
+    between,
+    choice,
+    describe_options,
+    from_to,
+    positive,
+    validate_options,
+)
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 
@@ -68,6 +81,33 @@ DEFAULT_TARGET_ACCEPT = {"hmc": 0.65, "nuts": 0.8}
 DEFAULT_NUM_MCMC_STEPS = {"hmc": 10, "nuts": 5}
 # Each particle's step size is the adapted one times a uniform factor in [1 - j, 1 + j].
 STEP_SIZE_JITTER = 0.2
+# SMC needs at least two particles to resample.
+MIN_PARTICLES = 2
+
+OPTIONS: tuple[Option, ...] = (
+    Option("num_particles", INT, None, at_least(MIN_PARTICLES),
+           doc="by default chains * draws"),
+    Option("kernel", choice(*KERNELS), "hmc", doc="the mutation kernel"),
+    Option("num_mcmc_steps", INT, None, at_least(1),
+           doc="mutation steps per stage; by default 10 for hmc and 5 for nuts"),
+    Option("target_ess", FLOAT, 0.5, between(0, 1),
+           doc="the fraction of particles kept effective per stage; 0.5 is usual"),
+    Option("num_integration_steps", INT, 10, at_least(1),
+           doc="leapfrog steps per hmc transition"),
+    Option("max_tree_depth", INT, 10, from_to(1, 30), doc="the nuts kernel's tree depth"),
+    Option("step_size", FLOAT, None, positive(),
+           doc="the first stage's step size; by default from the dimension"),
+    Option("target_accept", FLOAT, None, between(0, 1),
+           doc="the acceptance rate the step size is steered to; by default 0.65 for hmc "
+               "and 0.8 for nuts"),
+    Option("max_stages", INT, 500, at_least(1), doc="the most tempering stages"),
+    Option("final_mutation", BOOL, True, doc="move the particles once more at lambda = 1"),
+    Option("reference", choice(*REFERENCES), "auto",
+           doc="the distribution tempering starts from"),
+    Option("laplace_starts", INT, 4, at_least(1),
+           doc="random starts for the Laplace reference's mode"),
+)
+"""The options of the ``smc`` backend (the keyword arguments of :func:`run_smc`)."""
 
 
 class _Carry(NamedTuple):
@@ -220,31 +260,6 @@ def _jittered(key: jax.Array, step_size: jax.Array, n: int) -> jax.Array:
                                           1 - STEP_SIZE_JITTER, 1 + STEP_SIZE_JITTER)
 
 
-def _check_options(kernel: str, num_particles: int, num_mcmc_steps: int, target_ess: float,
-                   max_stages: int, reference: str = "prior", laplace_starts: int = 1) -> None:
-    if reference not in REFERENCES:
-        raise _invalid(f"unknown SMC reference distribution {reference!r}",
-                       "use reference='auto' (default), 'prior' or 'laplace'")
-    if not isinstance(laplace_starts, (int, np.integer)) or laplace_starts < 1:
-        raise _invalid(f"laplace_starts must be an integer >= 1, not {laplace_starts!r}",
-                       "pass laplace_starts=4 or similar")
-    if kernel not in KERNELS:
-        raise _invalid(f"unknown SMC mutation kernel '{kernel}'",
-                       "use kernel='hmc' (default) or kernel='nuts'")
-    if not isinstance(num_particles, (int, np.integer)) or num_particles < 2:
-        raise _invalid(f"num_particles must be an integer >= 2, not {num_particles!r}",
-                       "pass num_particles=2000 or similar")
-    if not isinstance(num_mcmc_steps, (int, np.integer)) or num_mcmc_steps < 1:
-        raise _invalid(f"num_mcmc_steps must be an integer >= 1, not {num_mcmc_steps!r}",
-                       "pass num_mcmc_steps=10 or similar")
-    if not 0 < target_ess < 1:
-        raise _invalid(f"target_ess must lie strictly between 0 and 1, not {target_ess!r}",
-                       "it is the fraction of particles kept effective per stage; 0.5 is usual")
-    if not isinstance(max_stages, (int, np.integer)) or max_stages < 1:
-        raise _invalid(f"max_stages must be an integer >= 1, not {max_stages!r}",
-                       "pass max_stages=500 or similar")
-
-
 def _systematic(rng: np.random.Generator, weights: np.ndarray, m: int) -> np.ndarray:
     """Systematic resampling of ``m`` indices (on the host: no compilation)."""
     cdf = np.cumsum(weights / weights.sum())
@@ -258,7 +273,8 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
             step_size: float | None = None, target_accept: float | None = None,
             max_stages: int = 500, final_mutation: bool = True, reference: str = "auto",
             laplace_starts: int = 4) -> BackendResult:
-    """Run adaptive tempered SMC and return ``chains * draws`` posterior particles.
+    """Run adaptive tempered SMC and return ``chains * draws`` posterior particles. The
+    options are those of :data:`OPTIONS`, already checked (the backend's ``run`` checks them).
 
     ``reference`` picks the distribution tempering starts from (see the module docstring):
     ``"prior"``, ``"laplace"`` (the Laplace Gaussian at the mode, found from ``laplace_starts``
@@ -273,10 +289,11 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
     """
     n_out = settings.chains * settings.draws
     n = int(num_particles) if num_particles is not None else n_out
+    if n < MIN_PARTICLES:  # the default, chains * draws, is not known to the option check
+        raise _invalid(f"num_particles must be an integer >= {MIN_PARTICLES}, not {n}",
+                       "pass num_particles=2000 or similar, or more chains or draws")
     if num_mcmc_steps is None:
-        num_mcmc_steps = DEFAULT_NUM_MCMC_STEPS.get(kernel, 10)
-    _check_options(kernel, n, num_mcmc_steps, target_ess, max_stages, reference,
-                   laplace_starts)
+        num_mcmc_steps = DEFAULT_NUM_MCMC_STEPS[kernel]
     accept = DEFAULT_TARGET_ACCEPT[kernel] if target_accept is None else float(target_accept)
     dim = model.dimension
     dtype = model.dtype
@@ -424,16 +441,13 @@ class SMC:
 
     name = "smc"
     description = ("adaptive tempered sequential Monte Carlo (BlackJAX) from the prior (or the "
-                   "Laplace Gaussian), with the log marginal likelihood; options: "
-                   "num_particles, kernel ('hmc'|'nuts'), num_mcmc_steps, target_ess, "
-                   "num_integration_steps, max_tree_depth, step_size, target_accept, "
-                   "max_stages, final_mutation, reference ('auto'|'prior'|'laplace'), "
-                   "laplace_starts")
+                   "Laplace Gaussian), with the log marginal likelihood; "
+                   + describe_options(OPTIONS))
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        """Run :func:`run_smc` with ``options``."""
-        return run_smc(model, settings, **options)
+        """Run :func:`run_smc` with ``options``, checked against :data:`OPTIONS`."""
+        return run_smc(model, settings, **validate_options(self.name, options, OPTIONS))
 
 
-__all__ = ["SMC", "LaplaceReference", "laplace_particles", "laplace_reference", "prior_particles",
-           "priors_proper", "run_smc"]
+__all__ = ["OPTIONS", "SMC", "LaplaceReference", "laplace_particles", "laplace_reference",
+           "prior_particles", "priors_proper", "run_smc"]

@@ -215,6 +215,11 @@ class CompiledModel:
         return jax.jit(self.log_density)
 
     @cached_property
+    def jitted_value_and_grad(self) -> Callable:
+        """``(log_density(u), its gradient)`` compiled once per model."""
+        return jax.jit(jax.value_and_grad(self.log_density))
+
+    @cached_property
     def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
         return marginal.discrete_groups(self.graph)
 

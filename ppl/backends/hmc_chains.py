@@ -1,0 +1,405 @@
+"""NUTS and static HMC chains, driven in chunks from Python.
+
+NumPyro supplies the kernels through its functional API (``numpyro.infer.hmc.hmc``: the
+transition, dual-averaging step size, windowed mass-matrix adaptation). NumPyro's ``MCMC`` loop
+runs all iterations in one compiled call, so it cannot be interrupted, shows progress only
+through per-iteration host callbacks, and offers no point between warm-up and sampling to look
+at the chains. What this module adds:
+
+- **energies that cannot fail silently**: a potential energy that is NaN or ``-inf`` counts as
+  ``+inf``, and the kinetic energy is computed scaled (``r' M^-1 r`` of momenta near 1e200
+  overflows, and NumPyro turns only a NaN energy change into a divergence, so an overflow to
+  ``-inf`` was accepted as certain). Any non-finite energy along a trajectory is a divergence.
+- **chunks**: one compiled program advances every chain by up to ``capacity`` iterations (the
+  count is an argument, so warm-up, sampling and the last short chunk share it); between chunks
+  the progress bar moves and Ctrl-C stops the run, keeping the draws so far.
+- **recovery at the end of warm-up**: a chain whose step size collapsed or that stopped moving
+  is restarted from a healthy chain's adapted state before sampling begins, and the fit says so.
+- **resumable state**: the final positions, step sizes and mass matrices, from which more draws
+  are taken without another warm-up.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc_util import euclidean_kinetic_energy
+
+# The most iterations one chunk holds, and the bytes its buffer of draws may take.
+MAX_CHUNK = 1000
+CHUNK_BYTES = 64 * 2**20
+# Chunks are sized so that one takes about this long: the progress bar stays live and Ctrl-C
+# is answered within about this time.
+TARGET_CHUNK_SECONDS = 1.0
+FIRST_CHUNK = 10
+
+# End of warm-up: a chain is unhealthy when its step size is below the chains' median divided
+# by COLLAPSE_RATIO, or when in the last RECENT_WINDOW warm-up iterations it moved in fewer than
+# MIN_MOVED_FRACTION of them.
+COLLAPSE_RATIO = 10.0
+RECENT_WINDOW = 50
+MIN_MOVED_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """The kernel's settings: ``algo`` is ``"NUTS"`` or ``"HMC"``; HMC takes ``num_steps``
+    or, without it, ``trajectory_length``."""
+
+    algo: str = "NUTS"
+    target_accept: float = 0.8
+    dense: bool = True
+    max_tree_depth: int = 10
+    trajectory_length: float | None = None
+    num_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class ChainsRun:
+    """What a run of the chains produced. ``draws``: name -> (chains, draws, ...) per
+    iteration after warm-up (``z`` the unconstrained positions). ``state``: the final positions,
+    step sizes and inverse mass matrices (see :func:`resume_state`). ``notes``: what happened
+    that the user must hear (recovered chains, an interruption)."""
+
+    draws: dict[str, np.ndarray]
+    state: dict[str, np.ndarray]
+    notes: tuple[str, ...] = ()
+    interrupted: bool = False
+    recovered: tuple[tuple[int, int], ...] = ()  # (chain, donor), 1-based
+    warmup_stats: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def guarded_potential(log_density: Callable) -> Callable:
+    """``-log_density``, with NaN and ``-inf`` (a log-density of NaN or ``+inf``) as ``+inf``,
+    which the kernels reject as a divergence."""
+
+    def potential(u):
+        energy = -log_density(u)
+        return jnp.where(jnp.isnan(energy) | (energy == -jnp.inf), jnp.inf, energy)
+
+    return potential
+
+
+def guarded_kinetic_energy(inverse_mass_matrix, r):
+    """``r' M^-1 r / 2`` computed on ``r / max|r|`` and scaled back, so that large momenta give
+    ``+inf`` rather than an overflow to NaN or ``-inf``; anything not finite is ``+inf``."""
+    scale = jnp.max(jnp.abs(r))
+    safe = jnp.where(scale > 0, scale, 1.0)
+    x = r / safe
+    v = inverse_mass_matrix @ x if inverse_mass_matrix.ndim == 2 else inverse_mass_matrix * x
+    energy = (0.5 * jnp.dot(v, x) * safe) * safe
+    return jnp.where(jnp.isfinite(energy), jnp.maximum(energy, 0.0), jnp.inf)
+
+
+# The kernels differentiate the kinetic energy through this attribute when present: M^-1 r,
+# which NumPyro's own function computes (no overflow concerns: its value is only used to move).
+guarded_kinetic_energy._kinetic_grad = euclidean_kinetic_energy._kinetic_grad
+
+
+def _kernels(log_density: Callable, config: KernelConfig):
+    return hmc(potential_fn=guarded_potential(log_density),
+               kinetic_fn=guarded_kinetic_energy, algo=config.algo)
+
+
+def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool = True,
+                   step_size=1.0, inverse_mass_matrix=None) -> Callable:
+    def init(point, key, step_size=step_size, inverse_mass_matrix=inverse_mass_matrix):
+        return init_kernel(
+            point, num_warmup=warmup, step_size=step_size,
+            inverse_mass_matrix=inverse_mass_matrix, adapt_step_size=adapt,
+            adapt_mass_matrix=adapt, dense_mass=config.dense,
+            target_accept_prob=config.target_accept, num_steps=config.num_steps,
+            trajectory_length=config.trajectory_length if config.trajectory_length is not None
+            else 2 * np.pi,
+            max_tree_depth=config.max_tree_depth, rng_key=key)
+    return init
+
+
+def _record(state) -> dict:
+    return {"z": state.z, "diverging": state.diverging, "num_steps": state.num_steps,
+            "step_size": state.adapt_state.step_size, "energy": state.energy,
+            "potential_energy": state.potential_energy, "accept_prob": state.accept_prob}
+
+
+def _chunk_function(step: Callable, capacity: int) -> Callable:
+    """``(state, n) -> (state, records)``: ``n <= capacity`` steps, their records in the first
+    ``n`` rows of buffers of ``capacity`` rows (``n`` is traced: one program for every
+    chunk length)."""
+
+    def chunk(state, n):
+        template = _record(state)
+        buffers = jax.tree.map(lambda r: jnp.zeros((capacity,) + r.shape, r.dtype), template)
+
+        def body(i, carry):
+            state, buffers = carry
+            state = step(state)
+            buffers = jax.tree.map(lambda b, r: b.at[i].set(r), buffers, _record(state))
+            return state, buffers
+
+        return jax.lax.fori_loop(0, n, body, (state, buffers))
+
+    return chunk
+
+
+class _Layout:
+    """How the chains sit on the devices: ``vectorized`` (one device, in lockstep),
+    ``parallel`` (one device each) or ``sequential`` (one after another, chunk by chunk).
+    ``advance`` returns records as (chains, n, ...) NumPy arrays."""
+
+    def __init__(self, method: str, init: Callable, step: Callable, capacity: int):
+        self.method = method
+        if method == "vectorized":
+            self._init = jax.jit(jax.vmap(init))
+            self._chunk = jax.jit(_chunk_function(jax.vmap(step), capacity))
+        elif method == "parallel":
+            self._init = jax.pmap(init)
+            self._chunk = jax.pmap(_chunk_function(step, capacity), in_axes=(0, None))
+        elif method == "sequential":
+            self._init = jax.jit(init)
+            self._chunk = jax.jit(_chunk_function(step, capacity))
+        else:
+            raise ValueError(method)
+
+    def init(self, points, keys, **kwargs):
+        if self.method == "sequential":
+            return [self._init(p, k, **{n: v[c] for n, v in kwargs.items()})
+                    for c, (p, k) in enumerate(zip(points, keys, strict=True))]
+        return self._init(points, keys, **kwargs)
+
+    def advance(self, state, n: int):
+        count = np.int32(n)
+        if self.method == "sequential":
+            results = [self._chunk(s, count) for s in state]
+            records = [jax.tree.map(lambda b: np.asarray(b)[:n], r) for _, r in results]
+            return ([s for s, _ in results],
+                    {k: np.stack([r[k] for r in records]) for k in records[0]})
+        state, records = self._chunk(state, count)
+        if self.method == "vectorized":  # (capacity, chains, ...)
+            return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
+        return state, {k: np.asarray(v)[:, :n] for k, v in records.items()}
+
+    def field(self, state, get: Callable) -> np.ndarray:
+        """A field of every chain's state, (chains, ...)."""
+        if self.method == "sequential":
+            return np.stack([np.asarray(get(s)) for s in state])
+        return np.asarray(get(state))
+
+    def copy_chain(self, state, chain: int, donor: int):
+        """``state`` with chain ``chain`` replaced by ``donor``'s, keeping its own keys."""
+        def take(own, other):
+            return other._replace(rng_key=own.rng_key, adapt_state=other.adapt_state._replace(
+                rng_key=own.adapt_state.rng_key))
+
+        if self.method == "sequential":
+            state = list(state)
+            state[chain] = take(state[chain], state[donor])
+            return state
+        donated = jax.tree.map(lambda x: jnp.asarray(x).at[chain].set(jnp.asarray(x)[donor]),
+                               state)
+        keys = jax.tree.map(lambda x: jnp.asarray(x), (state.rng_key, state.adapt_state.rng_key))
+        return donated._replace(rng_key=keys[0], adapt_state=donated.adapt_state._replace(
+            rng_key=keys[1]))
+
+
+def chunk_capacity(total: int, chains: int, dimension: int) -> int:
+    """Iterations per chunk buffer: at most ``MAX_CHUNK``, the run's length, and what fits in
+    ``CHUNK_BYTES`` of draws."""
+    per_iteration = 8 * chains * max(dimension, 1) + 64 * chains
+    return int(max(1, min(total, MAX_CHUNK, CHUNK_BYTES // per_iteration)))
+
+
+@contextmanager
+def interruptible() -> Iterator[Callable[[], bool]]:
+    """While active, the first Ctrl-C (SIGINT) only raises a flag that the returned function
+    reads, so that the run stops after the current chunk; a second one interrupts at once.
+    Outside the main thread (where signals cannot be caught) the flag never rises."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    raised: list[bool] = []
+
+    def handler(signum, frame):
+        if raised:
+            raise KeyboardInterrupt
+        raised.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(raised)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _Progress:
+    """A rich progress bar on standard error, moved between chunks (or nothing)."""
+
+    def __init__(self, enabled: bool, total: int):
+        self.bar = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                                console=Console(stderr=True), transient=False)
+            self.task = self.bar.add_task("warm-up", total=total, note="")
+            self.bar.start()
+
+    def update(self, advance: int, phase: str, divergences: int) -> None:
+        if self.bar is not None:
+            note = f"{divergences} divergent" if divergences else ""
+            self.bar.update(self.task, advance=advance, description=phase, note=note)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def unhealthy_chains(step_sizes: np.ndarray, moved: np.ndarray) -> list[tuple[int, str]]:
+    """(chain, reason) for chains whose step size collapsed or that stopped moving; ``moved``
+    is the (chains, iterations) mask of recent warm-up iterations that changed the position."""
+    median = float(np.median(step_sizes))
+    found = []
+    for c, (eps, fraction) in enumerate(zip(step_sizes, moved.mean(axis=1), strict=True)):
+        if not np.isfinite(eps) or eps < median / COLLAPSE_RATIO:
+            found.append((c, f"its step size collapsed to {eps:.2g} (median over the chains "
+                             f"{median:.2g})"))
+        elif fraction < MIN_MOVED_FRACTION:
+            found.append((c, f"it moved in only {fraction:.0%} of its last {moved.shape[1]} "
+                             "warm-up iterations"))
+    return found
+
+
+def _moved(z: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    """(chains, n) mask of iterations whose position differs from the one before."""
+    before = np.concatenate([previous[:, None], z[:, :-1]], axis=1)
+    return np.any(z != before, axis=-1)
+
+
+def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
+               draws: int, method: str, progress: bool = False,
+               resume: dict | None = None) -> ChainsRun:
+    """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
+
+    With ``resume`` (a :class:`ChainsRun` ``state``: positions, step sizes, inverse mass
+    matrices) the chains continue from it with fixed adaptation and no warm-up.
+    """
+    points = jnp.asarray(points)
+    chains, dimension = points.shape
+    init_kernel, sample_kernel = _kernels(log_density, config)
+    keys = jax.random.split(key, chains)
+    kwargs = {}
+    if resume is not None:
+        warmup = 0
+        points = jnp.asarray(resume["position"], points.dtype)
+        kwargs = {"step_size": jnp.asarray(resume["step_size"], points.dtype),
+                  "inverse_mass_matrix": jnp.asarray(resume["inverse_mass_matrix"],
+                                                     points.dtype)}
+    init = _init_function(init_kernel, config, warmup, adapt=resume is None)
+    capacity = chunk_capacity(warmup + draws, chains, dimension)
+    layout = _Layout(method, init, sample_kernel, capacity)
+    state = layout.init(points, keys, **kwargs)
+    bar = _Progress(progress, warmup + draws)
+    kept: dict[str, list] = {}
+    warmup_stats: dict[str, list] = {"step_size": [], "diverging": [], "num_steps": []}
+    recent: list[np.ndarray] = []
+    notes: list[str] = []
+    recovered: list[tuple[int, int]] = []
+    last = np.asarray(points)
+    done = size = 0
+    divergences = 0
+    interrupted = False
+    try:
+        with interruptible() as stop_requested:
+            while done < warmup + draws:
+                phase_end = warmup if done < warmup else warmup + draws
+                n = min(FIRST_CHUNK if size == 0 else size, phase_end - done, capacity)
+                began = time.perf_counter()
+                state, records = layout.advance(state, n)
+                elapsed = time.perf_counter() - began
+                if size == 0:
+                    size = FIRST_CHUNK  # the first chunk's time includes compilation
+                else:
+                    size = int(np.clip(n * TARGET_CHUNK_SECONDS / max(elapsed, 1e-9), 1,
+                                       capacity))
+                moved = _moved(records["z"], last)
+                last = records["z"][:, -1]
+                if done < warmup:
+                    for k in warmup_stats:
+                        warmup_stats[k].append(records[k])
+                    recent.append(moved)
+                else:
+                    divergences += int(records["diverging"].sum())
+                    for k, v in records.items():
+                        kept.setdefault(k, []).append(v)
+                done += n
+                bar.update(n, "warm-up" if done <= warmup else "sampling", divergences)
+                if done == warmup and warmup > 0:
+                    state, recovered, lost = _recover(layout, state,
+                                                      np.concatenate(recent, axis=1))
+                    notes += [_recovery_note(c, d, why) for c, d, why in recovered] + lost
+                if stop_requested() and done < warmup + draws:
+                    if done <= warmup:
+                        raise KeyboardInterrupt
+                    interrupted = True
+                    notes.append(f"sampling was interrupted after {done - warmup} of {draws} "
+                                 "draws per chain: the fit holds the draws so far (a partial "
+                                 "fit); Model.resume adds more without another warm-up")
+                    break
+    finally:
+        bar.close()
+    out = {k: np.concatenate(v, axis=1) for k, v in kept.items()}
+    final = {"position": layout.field(state, lambda s: s.z),
+             "step_size": layout.field(state, lambda s: s.adapt_state.step_size),
+             "inverse_mass_matrix": layout.field(state,
+                                                 lambda s: s.adapt_state.inverse_mass_matrix)}
+    return ChainsRun(out, final, tuple(notes), interrupted,
+                     tuple((c + 1, d + 1) for c, d, _ in recovered),
+                     {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v})
+
+
+def _recover(layout: _Layout, state, moved: np.ndarray):
+    """Restart unhealthy chains from healthy ones (see :func:`unhealthy_chains`); the donors
+    are the healthy chains in turn, nearest the median step size first. Returns the new state,
+    the (chain, donor, reason) restarts and notes on chains that could not be restarted."""
+    step_sizes = layout.field(state, lambda s: s.adapt_state.step_size)
+    bad = unhealthy_chains(step_sizes, moved[:, -RECENT_WINDOW:])
+    bad_chains = {c for c, _ in bad}
+    healthy = [c for c in range(len(step_sizes)) if c not in bad_chains]
+    if not healthy:
+        return state, [], [f"chain {c + 1} is unhealthy at the end of warm-up ({why}) and no "
+                           "healthy chain could replace it: do not trust this fit; try "
+                           "init='laplace', a longer warm-up, dense_mass=False or a "
+                           "reparameterisation" for c, why in bad]
+    median = np.median(step_sizes[healthy])
+    healthy.sort(key=lambda c: abs(np.log(step_sizes[c] / median)))
+    recovered = []
+    for i, (chain, why) in enumerate(bad):
+        donor = healthy[i % len(healthy)]
+        state = layout.copy_chain(state, chain, donor)
+        recovered.append((chain, donor, why))
+    return state, recovered, []
+
+
+def _recovery_note(chain: int, donor: int, why: str) -> str:
+    return (f"chain {chain + 1} was restarted from chain {donor + 1}'s adapted state at the end "
+            f"of warm-up, because {why}; the draws come from healthy chains, but a region "
+            "where the sampler fails often means the posterior is hard there (reparameterise, "
+            "or check the model)")
