@@ -45,8 +45,9 @@ def sampler_warnings(fit) -> list[str]:
     :func:`divergence_locations`), tree depth, E-BFMI, R-hat, low ESS and Pareto k."""
     notes = backend_notes(fit)
     stats = fit["sample_stats"] if "sample_stats" in fit.children else None
-    notes += _stuck_chains(fit, stats)
-    if stats is not None and "diverging" in stats:
+    markov = _markov_chains(fit)
+    notes += _stuck_chains(fit, stats) if markov else []
+    if markov and stats is not None and "diverging" in stats:
         diverging = np.asarray(stats["diverging"]).astype(bool)
         n = int(diverging.sum())
         if n:
@@ -92,6 +93,13 @@ STUCK_FRACTION = 0.5
 STEP_SIZE_RATIO = 10.0
 # PSIS k-hat of an approximation's importance weights above this: the approximation is poor.
 PARETO_K_LIMIT = 0.7
+
+
+def _markov_chains(fit) -> bool:
+    """Whether the draws are Markov chains (NUTS, HMC, or arrays without a backend named).
+    SMC's particles are not: resampled copies sit side by side, and its ``diverging`` marks a
+    rejected mutation proposal, so the stuck-chain and divergence warnings would mislead."""
+    return str(fit.attrs.get("backend", "nuts")) in ("nuts", "hmc")
 
 
 def _stuck_chains(fit, stats) -> list[str]:
