@@ -105,6 +105,14 @@ class Result:
     detail: str
     warnings: list[str] = field(default_factory=list)
     error: str = ""
+    min_ess_bulk: float = float("nan")  # over the sampled scalar quantities
+    gradients: int = 0  # leapfrog steps (gradient evaluations) of the sampling phase
+
+    @property
+    def ess_per_1000_gradients(self) -> float:
+        """Efficiency that the machine's load does not change: what the metric comparison
+        (bench_metric.py) reads."""
+        return 1000 * self.min_ess_bulk / self.gradients if self.gradients else float("nan")
 
     @property
     def bad_unflagged(self) -> bool:
@@ -385,12 +393,13 @@ def select(cases: list[Case], spec: str | None) -> list[Case]:
     return chosen
 
 
-def run_case(case: Case, seed: int, chains: int, draws: int, warmup: int) -> Result:
-    """Sample ``case`` with the default NUTS settings and one seed, and check the fit. The
-    warnings ``sample`` issues are recorded rather than shown, so that a flag is counted only
-    when the user would have seen one."""
+def run_case(case: Case, seed: int, chains: int, draws: int, warmup: int,
+             options: dict | None = None) -> Result:
+    """Sample ``case`` with the default NUTS settings (or these backend ``options``) and one
+    seed, and check the fit. The warnings ``sample`` issues are recorded rather than shown, so
+    that a flag is counted only when the user would have seen one."""
     import ppl
-    from ppl.summary import sampler_warnings
+    from ppl.summary import drawn_after_sampling, sampler_warnings, summary_rows
 
     model = ppl.load(case.model_path)
     data = case.data()
@@ -398,7 +407,8 @@ def run_case(case: Case, seed: int, chains: int, draws: int, warmup: int) -> Res
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            fit = model.sample(data=data, chains=chains, draws=draws, warmup=warmup, seed=seed)
+            fit = model.sample(data=data, chains=chains, draws=draws, warmup=warmup, seed=seed,
+                               **(options or {}))
         except ppl.PPLError as exc:  # the user was told; the fit cannot match
             seconds = time.perf_counter() - start
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -409,7 +419,12 @@ def run_case(case: Case, seed: int, chains: int, draws: int, warmup: int) -> Res
              if issubclass(w.category, ppl.SamplingWarning)]
     notes += [n for n in sampler_warnings(fit) if f"SamplingWarning: {n}" not in notes]
     verdict = case.check(fit)
-    return Result(case.name, seed, seconds, verdict.matched, bool(notes), verdict.detail, notes)
+    sampled = [n for n in fit["posterior"].data_vars if n not in drawn_after_sampling(fit)]
+    ess = [r["ess_bulk"] for r in summary_rows(fit, sampled)] if sampled else []
+    gradients = int(np.asarray(fit["sample_stats"]["n_steps"]).sum())
+    return Result(case.name, seed, seconds, verdict.matched, bool(notes), verdict.detail, notes,
+                  min_ess_bulk=float(np.nanmin(ess)) if ess else float("nan"),
+                  gradients=gradients)
 
 
 def progress_line(r: Result) -> str:
@@ -466,6 +481,25 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
+def parse_options(items: list[str]) -> dict:
+    """``-o dense_mass=false -o target_accept=0.9`` as keyword arguments of ``sample``:
+    ``true``/``false`` and numbers are converted, anything else stays a string."""
+    options: dict = {}
+    for item in items:
+        key, _, text = item.partition("=")
+        text = text.strip()
+        value: object = {"true": True, "false": False}.get(text.lower(), text)
+        if value == text:
+            for number in (int, float):
+                try:
+                    value = number(text)
+                    break
+                except ValueError:
+                    continue
+        options[key.strip()] = value
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5-7")
@@ -474,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument("--json", type=Path, help="write every result to this file")
+    parser.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                        help="a NUTS option for every fit, e.g. -o dense_mass=false")
     parser.add_argument("--reference-only", action="store_true",
                         help="only compute (or load) the cached long-run references")
     parser.add_argument("--refresh-references", action="store_true",
@@ -500,7 +536,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for case in cases:
         for seed in seeds:
-            result = run_case(case, seed, args.chains, args.draws, args.warmup)
+            result = run_case(case, seed, args.chains, args.draws, args.warmup,
+                              parse_options(args.option))
             results.append(result)
             print(progress_line(result), flush=True)
         # JAX keeps every compiled program alive; a long run over many models would otherwise
@@ -508,8 +545,9 @@ def main(argv: list[str] | None = None) -> int:
         jax.clear_caches()
 
     print()
-    print(f"{args.chains} chains x {args.draws} draws ({args.warmup} warmup), default NUTS "
-          f"settings, seeds {args.seeds}")
+    settings = ", ".join(args.option) or "default NUTS settings"
+    print(f"{args.chains} chains x {args.draws} draws ({args.warmup} warmup), {settings}, "
+          f"seeds {args.seeds}")
     print(table(cases, results))
     print()
     for line in verdict_lines(cases, results):

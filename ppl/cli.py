@@ -14,6 +14,9 @@ from rich.console import Console
 
 from ppl.errors import PPLError, render
 
+# The exit code of a run stopped by Ctrl-C (128 + SIGINT), with or without a partial fit.
+INTERRUPTED = 130
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ppl", description="Bayesian models, compiled to JAX.")
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         err.print("interrupted", markup=False)
-        return 130
+        return INTERRUPTED
 
 
 def _print_warnings(caught, err: Console) -> None:
@@ -161,31 +164,33 @@ def _cmd_run(args, out: Console, err: Console) -> int:
     if problem:
         err.print(f"ppl run: {problem}", markup=False)
         return 2
+    options = _backend_options(args.option)
     model = _load(args.model)
     data = _read(args.data)
-    options = {}
-    for item in args.option:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            err.print(f"ppl run: --option needs KEY=VALUE, not '{item}'", markup=False)
-            return 2
-        options[key.strip()] = _option_value(value.strip())
     if args.prior:
         return _run_prior(model, data, args, out)
     fit = model.sample(data, backend=args.backend, chains=args.chains, draws=args.draws,
                        warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
                        posterior_predictive=args.predictive, **options)
     print_summary(fit, out, err)
+    partial = bool(fit.attrs.get("partial"))
     if args.output:
         save(fit, Path(args.output))
-        out.print(f"draws written to {args.output}", markup=False)
-    return 0
+        if partial:
+            kept = fit["posterior"].sizes["draw"]
+            out.print(f"partial fit ({kept} of {args.draws} draws per chain) written to "
+                      f"{args.output}", markup=False)
+        else:
+            out.print(f"draws written to {args.output}", markup=False)
+    # Ctrl-C stopped the sampling: the draws so far are kept, and the exit code says so.
+    return INTERRUPTED if partial else 0
 
 
 def _run_usage_problem(args) -> str | None:
     """What is wrong with the flags of ``ppl run`` (a usage error, exit code 2), if anything:
     counts, the seed, the backend's name, and the output file (suffix and folder)."""
     from ppl.backends.base import available_backends
+    from ppl.backends.options import validate_options
     from ppl.errors import DataError
     from ppl.model import MAX_SEED
     from ppl.summary import check_output_path
@@ -199,6 +204,17 @@ def _run_usage_problem(args) -> str | None:
     if args.backend not in backends:
         return (f"unknown backend '{args.backend}'; the installed backends are "
                 f"{', '.join(sorted(backends))}")
+    for item in args.option:
+        key, sep, _ = item.partition("=")
+        if not sep or not key.strip():
+            return f"--option needs KEY=VALUE, not '{item}'"
+    spec = getattr(backends[args.backend], "options", None)  # a plug-in may not list them
+    if spec is not None and not args.prior:
+        try:
+            validate_options(args.backend, _backend_options(args.option), spec)
+        except PPLError as exc:
+            return "\nppl run: ".join(d.message + (f"\n  hint: {d.hint}" if d.hint else "")
+                                      for d in exc.diagnostics)
     if args.output:
         try:
             check_output_path(args.output)
@@ -220,6 +236,12 @@ def _run_prior(model, data, args, out: Console) -> int:
         save(prior, Path(args.output))
         out.print(f"draws written to {args.output}", markup=False)
     return 0
+
+
+def _backend_options(items: list[str]) -> dict:
+    """The ``-o KEY=VALUE`` items (already checked to have the form) as a dict."""
+    pairs = (item.partition("=") for item in items)
+    return {key.strip(): _option_value(value.strip()) for key, _, value in pairs}
 
 
 def _option_value(text: str):

@@ -166,7 +166,8 @@ class Model(GraphDisplay):
         ``fit`` is a NUTS or HMC fit of this model (also a partial one, stopped by Ctrl-C, or
         one read back with :func:`ppl.load_fit`); ``data`` must be the data it was fitted to.
         The result holds the old draws followed by the new ones, with warnings recomputed.
-        ``seed`` defaults to the fit's seed plus one (the fit records the last seed used).
+        ``seed`` defaults to the fit's seed plus one (the fit records the last seed used;
+        after 2^32 - 1 comes 0).
         Groups that ``fit`` has (``posterior_predictive``, ``log_likelihood``) are extended
         too, unless turned off.
         """
@@ -190,7 +191,8 @@ class Model(GraphDisplay):
                 f"model with this data has {compiled.dimension}",
                 hint="pass the data the fit was made with")], self.source)
         chains = state["position"].shape[0]
-        seed = int(fit.attrs.get("seed", 0)) + 1 if seed is None else seed
+        seed = (int(fit.attrs.get("seed", 0)) + 1) % (MAX_SEED + 1) if seed is None else seed
+        check_seed(seed)
         options = json.loads(fit.attrs.get("backend_options", "{}"))
         settings = RunSettings(chains, draws, 0, seed, progress)
         result = chosen.resume(compiled, state, settings, **options)

@@ -302,10 +302,10 @@ def test_misspelt_option_on_the_command_line(tmp_path, capsys):
                  "--chains", "1", "--draws", "20", "--no-progress", "-o", "num_path=2",
                  "-o", "importance_resampling=maybe"])
     err = capsys.readouterr().err
-    assert code == 1
-    assert "pathfinder has no option 'num_path'" in err
+    assert code == 2  # a usage error, found before the model is compiled
+    assert "ppl run: pathfinder has no option 'num_path'" in err
     assert "did you mean 'num_paths'?" in err
-    assert "importance_resampling must be true or false, not 'maybe'" in err
+    assert "ppl run: importance_resampling must be true or false, not 'maybe'" in err
     assert "Traceback" not in err
 
 

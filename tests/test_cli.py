@@ -149,6 +149,9 @@ def no_sampling(monkeypatch):
     (["--seed", "-1"], "ppl run: --seed must be an integer from 0 to 4294967295, not -1"),
     (["-o", "target_accept"], "ppl run: --option needs KEY=VALUE, not 'target_accept'"),
     (["-o", "=0.9"], "ppl run: --option needs KEY=VALUE, not '=0.9'"),
+    (["-o", "target_acept=0.9"], "ppl run: nuts has no option 'target_acept'\n  hint: did you "
+                                 "mean 'target_accept'? nuts's options: "),
+    (["--backend", "smc", "-o", "kernel=nutz"], "ppl run: kernel must be one of "),
     (["--backend", "nutz"], "ppl run: unknown backend 'nutz'; the installed backends are "),
     (["--output", "draws.csv"], "ppl run: cannot write 'draws.csv': name the output file with "
                                 "the suffix .nc (netCDF) or .json"),
@@ -256,6 +259,31 @@ def test_run_eight_schools(tmp_path, capsys):
                           *(f"theta[{i}]" for i in range(1, 9))}
     assert all(len(chains) == 1 and len(chains[0]) == 50 for chains in draws.values())
     assert all(value > 0 for value in draws["tau"][0])  # the support of half_cauchy
+
+
+def test_run_interrupted_writes_the_partial_fit_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during sampling (here: the stop flag raised at once, so after the first chunk)
+    keeps the draws so far: summary printed, the fit written and marked partial, exit 130."""
+    from contextlib import contextmanager
+
+    from ppl.backends import hmc_chains
+
+    @contextmanager
+    def stop_at_once():
+        yield lambda: True
+
+    monkeypatch.setattr(hmc_chains, "interruptible", stop_at_once)
+    output = tmp_path / "draws.nc"
+    code = main(["run", MODEL, "--data", DATA, "--chains", "2", "--draws", "100000",
+                 "--warmup", "0", "--no-progress", "--seed", "1", "--output", str(output)])
+    captured = capsys.readouterr()
+    assert code == 130, captured.err
+    fit = ppl.load_fit(output)
+    kept = fit.posterior.sizes["draw"]
+    assert 0 < kept < 100000 and fit.attrs["partial"] == 1
+    assert "posterior summary" in captured.out
+    assert f"partial fit ({kept} of 100000 draws per chain) written to {output}" in captured.out
+    assert "interrupted" in captured.out + captured.err
 
 
 def test_installed_script(bad_model):

@@ -28,6 +28,7 @@ from ppl.backends.hmc_chains import (
     run_chains,
     unhealthy_chains,
 )
+from ppl.model import MAX_SEED
 
 # The log-density of l is finite everywhere, but its gradient is NaN wherever exp(-1000 l^2)
 # underflows to 0 (l > 0.86): sqrt's derivative is infinite there, times 0.
@@ -257,3 +258,12 @@ def test_resume_refuses_fits_it_cannot_continue():
     fit, _ = _sample(model, backend="map", chains=1, draws=10)
     with pytest.raises(ppl.SamplingError, match="cannot be resumed"):
         model.resume(fit, {})
+
+
+def test_resume_checks_its_seed_and_wraps_the_default():
+    model = ppl.model("x ~ normal(0, 1)")
+    fit, _ = _sample(model, chains=1, draws=20, warmup=20, seed=MAX_SEED)
+    with pytest.raises(ppl.SamplingError, match="seed must be an integer"):
+        model.resume(fit, {}, draws=10, seed=-1)
+    more = model.resume(fit, {}, draws=10)  # the default seed after 2^32 - 1 is 0
+    assert more.attrs["seed"] == 0

@@ -512,6 +512,7 @@ class ADVI:
     name = "advi"
     description = ("automatic differentiation variational inference (optax Adam) on the "
                    "unconstrained space; " + describe_options(OPTIONS))
+    options = OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         opts = ADVIOptions(**validate_options(self.name, options, OPTIONS))

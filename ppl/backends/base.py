@@ -49,7 +49,9 @@ class RunSettings:
 
 
 class Backend(Protocol):
-    """What a backend provides: a name, a one-line description and ``run``."""
+    """What a backend provides: a name, a one-line description and ``run``; the built-in
+    backends also list their ``options`` (see :mod:`ppl.backends.options`), so that a misspelt
+    option is a usage error before anything is compiled."""
 
     name: str
     description: str

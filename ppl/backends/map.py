@@ -235,6 +235,7 @@ class MAP:
     name = "map"
     description = ("posterior mode by optimisation (optax L-BFGS or Adam, several starts) with "
                    "an optional Laplace approximation; " + describe_options(OPTIONS))
+    options = OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         opts = MAPOptions(**validate_options(self.name, options, OPTIONS))

@@ -127,6 +127,7 @@ class NUTS:
     name = "nuts"
     description = ("No-U-Turn sampler (NumPyro kernels) with step-size and mass-matrix "
                    "adaptation; " + describe_options(NUTS_OPTIONS))
+    options = NUTS_OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         return run_hmc("NUTS", model, settings, validate_options(self.name, options,
@@ -151,6 +152,7 @@ class HMC:
     name = "hmc"
     description = ("static-trajectory Hamiltonian Monte Carlo (NumPyro kernels) with "
                    "adaptation; " + describe_options(HMC_OPTIONS))
+    options = HMC_OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         return run_hmc("HMC", model, settings, _hmc_options(options))

@@ -142,6 +142,7 @@ class Pathfinder:
     description = ("multi-path Pathfinder (BlackJAX): L-BFGS normal approximations from several "
                    "starts, combined by Pareto-smoothed importance resampling; "
                    + describe_options(OPTIONS))
+    options = OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         """Run :func:`run_pathfinder` with ``options``, checked against :data:`OPTIONS`."""

@@ -443,6 +443,7 @@ class SMC:
     description = ("adaptive tempered sequential Monte Carlo (BlackJAX) from the prior (or the "
                    "Laplace Gaussian), with the log marginal likelihood; "
                    + describe_options(OPTIONS))
+    options = OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         """Run :func:`run_smc` with ``options``, checked against :data:`OPTIONS`."""
