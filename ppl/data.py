@@ -182,6 +182,10 @@ def validate(checked: CheckedModel, data: Mapping[str, Any], *,
     out: dict[str, np.ndarray] = {}
     declared = {s.name: s for s in checked.symbols.values() if s.data_decl is not None}
     unknown = sorted(set(data) - set(declared))
+    modelled = sorted((checked.symbols[key] for key in unknown if key in checked.symbols),
+                      key=lambda sym: (sym.span.line, sym.span.column))  # in source order
+    problems += [not_declared_as_data(sym) for sym in modelled]
+    unknown = [key for key in unknown if key not in checked.symbols]
     for name, sym in declared.items():
         decl = sym.data_decl
         if name not in data:
@@ -209,6 +213,22 @@ def validate(checked: CheckedModel, data: Mapping[str, Any], *,
         notes.append(warning(f"data entries not used by the model: {', '.join(unknown)}",
                              hint=" ".join(hints)))
     return out, notes
+
+
+def not_declared_as_data(sym) -> Diagnostic:
+    """The error for a data entry that names a quantity the model samples or computes: without a
+    ``data`` declaration its value would be ignored, a silently wrong posterior."""
+    declaration = f"`data {sym.name}: {sym.type.describe()}`"
+    if sym.kind == "defined":
+        hint = f"the model computes '{sym.name}'; leave it out of the data"
+    elif sym.sample is not None:
+        hint = (f"declare it, e.g. {declaration}, to make `{sym.name} ~ ...` a likelihood, or "
+                f"leave '{sym.name}' out of the data")
+    else:
+        hint = f"declare it as data, {declaration}, or leave '{sym.name}' out of the data"
+    return error(f"'{sym.name}' is in the data, but the model does not declare it as data: it "
+                 f"would be {'computed' if sym.kind == 'defined' else 'sampled'} and the value "
+                 "ignored", sym.span, hint)
 
 
 def missing_data(name: str, sym, supplied: list[str], simulable: bool) -> Diagnostic:

@@ -182,6 +182,23 @@ def test_unknown_keys_near_a_declared_name_are_suggested(model):
     assert notes[0].hint == ""  # `k` is supplied: nothing to suggest
 
 
+def test_a_value_for_a_quantity_not_declared_as_data_is_an_error():
+    """``y`` given in the data but not declared ``data``: sampling would treat it as a
+    parameter and ignore the value, a silently wrong posterior. An error at its statement."""
+    model = ppl.model("mu ~ normal(0, 1)\ny ~ normal(mu, 1)\ns = 2 * mu\n")
+    with pytest.raises(ppl.DataError) as info:
+        model.compile({"y": 1.0, "s": 0.5})
+    y, s = info.value.diagnostics
+    assert y.message == ("'y' is in the data, but the model does not declare it as data: it "
+                         "would be sampled and the value ignored")
+    assert (y.span.line, y.span.column) == (2, 1)
+    assert y.hint == ("declare it, e.g. `data y: real`, to make `y ~ ...` a likelihood, or "
+                      "leave 'y' out of the data")
+    assert s.message.startswith("'s' is in the data, but the model does not declare it as data")
+    assert (s.span.line, s.span.column) == (3, 1)
+    assert str(info.value).startswith("<string>:2:1: error: 'y' is in the data")
+
+
 def test_data_must_be_a_mapping(model):
     with pytest.raises(ppl.DataError, match="data must be a dict or a pandas DataFrame, not list"):
         model.bind([1, 2, 3])
