@@ -33,14 +33,45 @@ def test_hmc_recovers_the_conjugate_normal_posterior_within_mcse():
     assert ess > 400
 
 
-def test_nuts_options_reach_the_sampler_and_are_recorded():
-    fit = ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, chains=2, draws=200, warmup=200,
-                                   target_accept=0.95, max_tree_depth=4, dense_mass=False)
-    assert fit.attrs["target_accept"] == 0.95
-    assert fit.attrs["max_tree_depth"] == 4
-    assert fit.attrs["dense_mass"] == 0
-    assert int(fit["sample_stats"]["tree_depth"].max()) <= 4
-    assert fit["sample_stats"]["diverging"].dtype == bool
+CORRELATED = "x: vector[2] ~ multi_normal([0, 0], [[1, 0.99], [0.99, 1]])\n"
+
+
+def _correlated_fit(**options):
+    return ppl.model(CORRELATED).sample({}, chains=2, draws=200, warmup=300, seed=8, **options)
+
+
+def test_nuts_options_change_the_run_and_are_recorded():
+    """Each option is seen in what the sampler did, not only in the attributes: a correlated
+    Gaussian needs deep trees with a diagonal metric, so max_tree_depth=2 caps them; a dense
+    metric learns the correlation (and needs shallow trees); a higher target_accept adapts a
+    smaller step size."""
+    free = _correlated_fit(dense_mass=False, target_accept=0.6)
+    capped = _correlated_fit(dense_mass=False, target_accept=0.6, max_tree_depth=2)
+    careful = _correlated_fit(dense_mass=False, target_accept=0.99)
+    dense = _correlated_fit(dense_mass=True, target_accept=0.6)
+    depth = {name: np.asarray(fit["sample_stats"]["tree_depth"])
+             for name, fit in [("free", free), ("capped", capped), ("dense", dense)]}
+    assert depth["free"].max() >= 4 and depth["capped"].max() <= 2
+    assert np.asarray(capped["sample_stats"]["n_steps"]).max() <= 3
+    assert depth["dense"].mean() < depth["free"].mean() - 1
+    metric = np.asarray(dense["sampler_state"]["inverse_mass_matrix"])[0]
+    assert metric.shape == (2, 2) and metric[0, 1] / np.sqrt(metric[0, 0] * metric[1, 1]) > 0.9
+    assert np.asarray(free["sampler_state"]["inverse_mass_matrix"]).shape[1:] == (2,)
+    step = {name: float(np.median(np.asarray(fit["sampler_state"]["step_size"])))
+            for name, fit in [("free", free), ("careful", careful)]}
+    assert step["careful"] < 0.5 * step["free"]
+    assert np.asarray(careful["sample_stats"]["acceptance_rate"]).mean() > 0.9
+    assert (capped.attrs["target_accept"], capped.attrs["max_tree_depth"],
+            capped.attrs["dense_mass"]) == (0.6, 2, 0)
+
+
+def test_the_dense_metric_is_the_default_up_to_200_dimensions():
+    from ppl.backends.nuts import DENSE_MASS_MAX_DIMENSION, dense_metric
+
+    assert DENSE_MASS_MAX_DIMENSION == 200
+    assert dense_metric("auto", 200) and not dense_metric("auto", 201)
+    metric = np.asarray(_correlated_fit()["sampler_state"]["inverse_mass_matrix"])
+    assert metric.shape == (2, 2, 2)  # (chains, 2, 2): dense by default at dimension 2
 
 
 def test_loo_and_waic_work_on_nuts_results_with_pointwise_log_likelihood():

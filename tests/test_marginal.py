@@ -195,12 +195,24 @@ def test_a_scalar_discrete_parameter_may_be_used_anywhere():
 
 
 def test_prior_draws_of_a_chain_follow_its_transitions():
-    compiled = ppl.model(HMM).compile({"T": 400, "y": np.zeros(400)})
-    z = np.asarray(jax.jit(compiled.prior_draw)(jax.random.PRNGKey(0))["z"]) - 1
-    assert z.shape == (400,) and set(np.unique(z)) <= {0, 1}
-    # Both states appear and runs are long: draws follow a sticky chain, not independent.
-    switches = np.mean(z[1:] != z[:-1])
-    assert 0 < switches < 0.45
+    """Each prior draw's chain moves by that draw's transition matrix: the number of steps that
+    stay in state k, summed over 100 draws of 300 steps, matches sum(n_k * stay[k]) within 4
+    binomial standard errors (drawing the states independently from rho fails by far), and the
+    first state follows rho."""
+    compiled = ppl.model(HMM).compile({"T": 300, "y": np.zeros(300)})
+    keys = jax.random.split(jax.random.PRNGKey(0), 100)
+    draws = jax.jit(jax.vmap(compiled.prior_draw))(keys)
+    z = np.asarray(draws["z"]) - 1
+    stay, rho = np.asarray(draws["stay"]), np.asarray(draws["rho"])
+    assert z.shape == (100, 300) and set(np.unique(z)) == {0, 1}
+    for k in (0, 1):
+        at_k = z[:, :-1] == k
+        stayed = (at_k & (z[:, 1:] == k)).sum()
+        n = at_k.sum(axis=1)
+        expected, variance = (n * stay[:, k]).sum(), (n * stay[:, k] * (1 - stay[:, k])).sum()
+        assert abs(stayed - expected) < 4 * np.sqrt(variance), (k, stayed, expected)
+    first = (z[:, 0] == 0).astype(float)
+    assert abs(first.sum() - rho[:, 0].sum()) < 4 * np.sqrt((rho[:, 0] * rho[:, 1]).sum())
 
 
 def test_sampling_a_mixture_reports_labels_and_generated_quantities():

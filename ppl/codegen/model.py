@@ -26,6 +26,7 @@ from ppl.codegen.evaluate import (
     function_key,
     map_over,
 )
+from ppl.codegen.truncation import Truncated, truncate
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, free_names, recursion_lag, self_references
@@ -267,8 +268,12 @@ class CompiledModel:
                 args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
                 length = len(jnp.atleast_1d(args[0])) if args else 0
                 item_shape = (length,) + shape[1:]
-                return build_distribution(spec, args, item_shape), item_shape
-            return build_distribution(spec, args_at(env), shape), shape
+                dist = build_distribution(spec, args, item_shape)
+            else:
+                item_shape = shape
+                dist = build_distribution(spec, args_at(env), shape)
+            low, high = truncation_ends(node, spec, env)
+            return truncate(dist, low, high), item_shape
 
     def variate(self, node: Node, env, shape) -> jax.Array:
         """A stochastic node's value as its distribution sees it: the range of a statement
@@ -485,9 +490,10 @@ class CompiledModel:
                     raise improper_prior_error(node, self.graph)
                 key, sub = jax.random.split(key)
                 dist, shape = self.distribution(node, env)
-                if node.declared_bounds is not None and node.kind == "latent":
-                    value = _truncated_sample(dist, sub, shape,
-                                              _bounds_constraint(node.declared_bounds, env))
+                if node.declared_bounds is not None and node.kind == "latent" \
+                        and not isinstance(dist, Truncated):
+                    value = _bounded_sample(dist, sub, shape,
+                                            _bounds_constraint(node.declared_bounds, env))
                 elif declared_constraint(node) is not None and node.kind == "latent":
                     exchangeable = all(jnp.ndim(evaluate(a.value, env)) == 0
                                        for a in node.sample.dist.args)
@@ -498,6 +504,43 @@ class CompiledModel:
                 env[node.name] = value
                 out[node.name] = value
         return out
+
+
+# The ends of the supports named in the distribution registry that are constants; a declared
+# bound at or beyond one of them truncates nothing.
+_SUPPORT_ENDS = {"real": (-math.inf, math.inf), "positive": (0.0, math.inf),
+                 "unit_interval": (0.0, 1.0)}
+
+
+def truncation_ends(node: Node, spec, env) -> tuple:
+    """The values of the declared bounds that truncate ``node``'s univariate continuous
+    distribution (``None`` for a side without one): those not provably at or beyond the
+    support's end. Bounds on discrete or multivariate quantities, and improper priors, are
+    the support itself (see docs/language.md)."""
+    bounds = node.declared_bounds
+    if bounds is None or spec.discrete or spec.event_rank or not spec.proper:
+        return None, None
+    support_low, support_high = _SUPPORT_ENDS.get(spec.support, (None, None))
+
+    def end(expr, redundant):
+        if expr is None:
+            return None
+        literal = _literal(expr)
+        if literal is not None and redundant(literal):
+            return None
+        return jnp.asarray(evaluate(expr, env))
+
+    return (end(bounds.lower, lambda v: support_low is not None and v <= support_low),
+            end(bounds.upper, lambda v: support_high is not None and v >= support_high))
+
+
+def _literal(expr) -> float | None:
+    """The value of a number written in the source (``0``, ``-1.5``), else None."""
+    if isinstance(expr, ast.Number):
+        return float(expr.value)
+    if isinstance(expr, ast.Unary) and expr.op == "-" and isinstance(expr.operand, ast.Number):
+        return -float(expr.operand.value)
+    return None
 
 
 def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
@@ -559,20 +602,12 @@ def _constrained_type_sample(dist, key, shape, constraint, exchangeable: bool):
     return jnp.where(inside[first], tries[first], jnp.nan)
 
 
-def _truncated_sample(dist, key, shape, constraint):
-    """A draw from ``dist`` restricted to ``constraint`` (declared bounds narrower than the
-    prior's support), by inverting the CDF between the bounds. Distributions without a CDF
-    fall back to plain draws, with out-of-bounds values marked NaN."""
-    lower = getattr(constraint, "lower_bound", -jnp.inf)
-    upper = getattr(constraint, "upper_bound", jnp.inf)
-    try:
-        full = dist.expand(tuple(shape)) if tuple(dist.batch_shape) != tuple(shape) else dist
-        lo, hi = full.cdf(jnp.broadcast_to(lower, shape)), full.cdf(jnp.broadcast_to(upper, shape))
-        u = jax.random.uniform(key, tuple(shape), minval=lo, maxval=hi)
-        return jnp.clip(full.icdf(u), lower, upper)
-    except (NotImplementedError, AttributeError):
-        value = _sample(dist, key, shape)
-        return jnp.where(constraint(value), value, jnp.nan)
+def _bounded_sample(dist, key, shape, constraint):
+    """A draw from ``dist`` whose declared bounds are its support (or that has no CDF to
+    truncate it by: a discrete or multivariate one): values outside the bounds are NaN, which
+    a prior with no mass outside them never gives."""
+    value = _sample(dist, key, shape)
+    return jnp.where(constraint(value), value, jnp.nan)
 
 
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
