@@ -119,7 +119,7 @@ class Model(GraphDisplay):
 
         Groups: ``posterior`` (latent and deterministic quantities), ``sample_stats``,
         ``observed_data``; with ``posterior_predictive=True`` draws of the observed variables,
-        with ``log_likelihood=True`` their pointwise log-likelihood (for LOO/WAIC), with
+        with ``log_likelihood=True`` their pointwise log-likelihood (for LOO and az.compare), with
         ``prior=True`` also ``prior`` and ``prior_predictive`` (``chains * draws`` draws).
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
         ``dense_mass``, ``chain_method``, ``init``: ``"auto"``, ``"laplace"``, ``"uniform"``

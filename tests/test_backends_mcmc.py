@@ -1,4 +1,4 @@
-"""NUTS and HMC options, HMC on a conjugate posterior, and LOO/WAIC on MCMC results."""
+"""NUTS and HMC options, HMC on a conjugate posterior, and LOO and az.compare on MCMC results (ArviZ 1.x has no WAIC)."""
 
 import arviz as az
 import numpy as np
@@ -74,9 +74,15 @@ def test_the_dense_metric_is_the_default_up_to_200_dimensions():
     assert metric.shape == (2, 2, 2)  # (chains, 2, 2): dense by default at dimension 2
 
 
-def test_loo_and_waic_work_on_nuts_results_with_pointwise_log_likelihood():
+def test_loo_and_compare_work_on_nuts_results_with_pointwise_log_likelihood():
     fit = ppl.model(NORMAL).sample({"N": len(Y), "y": Y}, chains=2, draws=500, warmup=500,
                                    log_likelihood=True)
+    # A model whose noise sd is far too small predicts the data worse: az.compare ranks it
+    # second, by the same pointwise log-likelihood.
+    narrow = ppl.model(NORMAL.replace("1.5", "0.3")).sample(
+        {"N": len(Y), "y": Y}, chains=2, draws=500, warmup=500, log_likelihood=True)
+    ranking = az.compare({"right": fit, "narrow": narrow})
+    assert list(ranking.index) == ["right", "narrow"]
     assert fit["log_likelihood"]["y"].shape == (2, 500, len(Y))
     loo = az.loo(fit)
     assert np.isfinite(loo.elpd) and loo.n_data_points == len(Y)

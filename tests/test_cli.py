@@ -286,6 +286,32 @@ def test_run_interrupted_writes_the_partial_fit_and_exits_130(tmp_path, capsys, 
     assert "interrupted" in captured.out + captured.err
 
 
+def test_run_same_seed_same_draws_with_options_predictive_and_netcdf(tmp_path, capsys):
+    """`-o` values are converted (0.9 a float, false a bool), --predictive adds the posterior
+    predictive, .nc round-trips, and the same seed gives the same draws."""
+    outputs = [tmp_path / "a.nc", tmp_path / "b.nc"]
+    for output in outputs:
+        code = main(["run", MODEL, "--data", DATA, "--chains", "2", "--draws", "60",
+                     "--warmup", "60", "--no-progress", "--seed", "7", "--predictive",
+                     "-o", "target_accept=0.9", "-o", "dense_mass=false", "--output", str(output)])
+        assert code == 0, capsys.readouterr().err
+    first, second = (ppl.load_fit(o) for o in outputs)
+    assert first.attrs["target_accept"] == 0.9 and first.attrs["dense_mass"] == 0
+    assert np.asarray(first["sampler_state"]["inverse_mass_matrix"]).ndim == 2  # diagonal
+    assert "posterior_predictive" in first.children
+    for group in ("posterior", "posterior_predictive"):
+        for name, values in first[group].data_vars.items():
+            np.testing.assert_array_equal(values, second[group][name])
+
+
+def test_run_with_another_backend(tmp_path, capsys):
+    code = main(["run", MODEL, "--data", DATA, "--backend", "map", "--draws", "50",
+                 "--seed", "2", "-o", "num_starts=2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "summary" in captured.out and "mu" in captured.out
+
+
 def test_installed_script(bad_model):
     script = Path(sys.executable).with_name("ppl")
     assert script.exists(), "the `ppl` script is not installed next to the Python executable"

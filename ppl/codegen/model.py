@@ -16,7 +16,6 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import validation_enabled
 from numpyro.distributions import constraints
-from numpyro.distributions.transforms import biject_to
 
 from ppl.codegen import marginal
 from ppl.codegen.evaluate import (
@@ -26,6 +25,7 @@ from ppl.codegen.evaluate import (
     function_key,
     map_over,
 )
+from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, truncate
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
@@ -363,7 +363,7 @@ class CompiledModel:
         return self.log_density_parts(u)[1]
 
     def pointwise_log_likelihood(self, u) -> dict[str, jax.Array]:
-        """Element-wise log-likelihood of each observed variable (for LOO and WAIC)."""
+        """Element-wise log-likelihood of each observed variable (for LOO and az.compare)."""
         out = {}
 
         def observed(node, dist, value):
