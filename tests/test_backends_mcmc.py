@@ -1,4 +1,5 @@
-"""NUTS and HMC options, HMC on a conjugate posterior, and LOO and az.compare on MCMC results (ArviZ 1.x has no WAIC)."""
+"""NUTS and HMC options, HMC on a conjugate posterior, and LOO and az.compare on MCMC
+results (ArviZ 1.x has no WAIC)."""
 
 import arviz as az
 import numpy as np

@@ -9,8 +9,8 @@ draw of the stacked model's prior, the data its prior predictive.
 The statistic: z_r = (truth_r - posterior mean_r) / posterior sd_r. For any model, E[z^2] = 1
 exactly under the joint distribution of truth and data (the posterior variance is the expected
 squared error of the posterior mean), whatever the posterior's shape; with MCMC estimates it is
-1 + O(1 / ESS). Its Monte Carlo error comes from the replications: the tolerance is 4 standard
-errors of mean(z^2) estimated from the z's themselves (see Z). A sampler whose posterior sd is 20% too
+1 + O(1 / ESS). Its Monte Carlo error comes from the replications: the tolerance is Z standard
+errors of mean(z^2), estimated from the z's themselves. A sampler whose posterior sd is 20% too
 small gives E[z^2] = 1.56 and one 20% too large 0.69: both fail, as each test shows by shrinking
 and stretching its own draws about their means. The ranks of the truths among the draws are
 also checked for uniformity (chi-square).
