@@ -135,3 +135,15 @@ theta: vector[8] ~ normal(0, tau)
     notes = " ".join(sampler_warnings(fit))
     assert "diverged" in notes and "target_accept" in notes
     assert "low effective sample size" in notes
+
+
+def test_hmc_num_steps_and_trajectory_length_set_the_leapfrog_steps():
+    data = {"N": len(Y), "y": Y}
+    fixed = ppl.model(NORMAL).sample(data, backend="hmc", chains=1, draws=50, warmup=50,
+                                     num_steps=7)
+    assert set(np.unique(fixed["sample_stats"]["n_steps"])) == {7}
+    long = ppl.model(NORMAL).sample(data, backend="hmc", chains=1, draws=50, warmup=50,
+                                    trajectory_length=3.0)
+    step = float(np.asarray(long["sampler_state"]["step_size"]).ravel()[0])
+    steps = np.unique(long["sample_stats"]["n_steps"])
+    assert len(steps) == 1 and steps[0] == int(np.ceil(3.0 / step))
