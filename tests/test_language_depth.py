@@ -311,3 +311,14 @@ def test_prior_draws_of_ordered_types_are_ordered(declaration):
 def test_prior_draws_of_a_constrained_type_outside_its_prior_support_are_nan():
     draws = ppl.model("w: simplex[3] ~ normal(0, 1)").sample_prior_predictive({}, draws=20)
     assert np.isnan(np.asarray(draws["prior"]["w"])).all()
+
+
+def test_the_power_operator_is_real_like_pow():
+    """``^`` computes in reals as ``pow`` does: 2 ^ -1 is 0.5 (JAX raises for an integer to a
+    negative integer power), k ^ 2 of an int k is a real, and its gradient at 0 ^ 2 is 0."""
+    compiled = ppl.model("data k: int\nx ~ normal(0, 1)\nh = 2 ^ -1 + k ^ 2 + x ^ 2\n").compile(
+        {"k": 3})
+    values = compiled.generated(jnp.array([0.0]))
+    assert float(values["h"]) == 9.5 and jnp.issubdtype(values["h"].dtype, jnp.floating)
+    grad = jax.grad(lambda u: compiled.generated(u)["h"])(jnp.array([0.0]))
+    assert float(grad[0]) == 0.0

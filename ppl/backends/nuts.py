@@ -21,7 +21,11 @@ from ppl.backends.options import (
 )
 from ppl.codegen.model import CompiledModel
 
-# Dense mass matrices pay off for correlated posteriors and cost little below this dimension.
+# Dense mass matrices by default up to this dimension, by measurement: benchmarks/bench_metric.py
+# (2026-12-02, 17 conformance posteriors x seeds 0-4, the mixtures and HMMs among them) matched
+# the reference in 85 of 85 fits with either metric, and the dense one's smallest bulk ESS per
+# gradient was 1.0-92 times the diagonal one's (median per posterior; never below 0.79 in any
+# seed). Above 200 dimensions (not measured) the O(d^2) adaptation and O(d^3) factorisation grow.
 DENSE_MASS_MAX_DIMENSION = 200
 
 

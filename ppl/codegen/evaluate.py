@@ -16,7 +16,9 @@ from ppl.library.functions import FUNCTIONS, implementation
 
 _ELEMENTWISE = {
     "+": jnp.add, "-": jnp.subtract, ".*": jnp.multiply, "/": jnp.true_divide,
-    "./": jnp.true_divide, "%": jnp.mod, "^": jnp.power,
+    "./": jnp.true_divide, "%": jnp.mod,
+    # ``a ^ b`` is ``pow(a, b)``: real-valued (2 ^ -1 is 0.5), with its gradient at 0 defined.
+    "^": implementation(FUNCTIONS["pow"], 2),
 }
 _COMPARE = {
     "==": jnp.equal, "!=": jnp.not_equal, "<": jnp.less, "<=": jnp.less_equal,

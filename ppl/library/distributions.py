@@ -10,9 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
+import jax.scipy.special as jsp
 import numpyro.distributions as nd
 from numpyro.distributions import constraints
+from numpyro.distributions.util import promote_shapes, validate_sample
 
 
 @dataclass(frozen=True)
@@ -59,8 +62,97 @@ class _Flat(nd.Distribution):
         raise NotImplementedError("an improper flat prior cannot be sampled")
 
 
+# Stan's densities on y >= 0 accept y = 0: exponential_lpdf(0 | lambda) = log(lambda), and data
+# can hold exact zeros. NumPyro's support `positive` is open, and its support check (on by
+# default) turns the finite density at 0 into -inf, so these families get the closed support.
+# (lognormal and inv_gamma keep the open one: their density tends to 0 there, and their
+# formulas give NaN at 0 where the check gives the right -inf.)
+
+class _HalfNormal(nd.HalfNormal):
+    support = constraints.nonnegative
+
+
+class _HalfCauchy(nd.HalfCauchy):
+    support = constraints.nonnegative
+
+
+class _Exponential(nd.Exponential):
+    support = constraints.nonnegative
+
+
+def _gamma_log_prob(dist, value):
+    """The gamma log density with ``(alpha - 1) log y`` as ``xlogy`` (Stan's multiply_log), so
+    that alpha = 1 at y = 0 gives log(beta), not NumPyro's 0 * -inf = NaN."""
+    alpha, beta = dist.concentration, dist.rate
+    return (alpha * jnp.log(beta) - jsp.gammaln(alpha) + jsp.xlogy(alpha - 1.0, value)
+            - beta * value)
+
+
+class _Gamma(nd.Gamma):
+    support = constraints.nonnegative
+
+    @validate_sample
+    def log_prob(self, value):
+        return _gamma_log_prob(self, value)
+
+
+class _Chi2(nd.Chi2):
+    support = constraints.nonnegative
+
+    @validate_sample
+    def log_prob(self, value):
+        return _gamma_log_prob(self, value)
+
+
+class _Weibull(nd.Weibull):
+    """Weibull closed at 0, with ``(alpha - 1) log y`` as ``xlogy`` (Stan's multiply_log) so
+    that alpha = 1 at y = 0 gives the exponential density -log(sigma), not NaN."""
+
+    support = constraints.nonnegative
+
+    @validate_sample
+    def log_prob(self, value):
+        k, scale = self.concentration, self.scale
+        return (jnp.log(k) - k * jnp.log(scale) + jsp.xlogy(k - 1.0, value)
+                - jnp.power(value / scale, k))
+
+
+class _HalfStudentT(nd.Distribution):
+    """|t| for t ~ Student-t(nu, 0, sigma): twice the Student-t density on y >= 0.
+
+    Written out rather than NumPyro's ``FoldedDistribution(StudentT)``, whose log_prob
+    broadcasts a (2, 1) array against the values and so fails for a vector of values under
+    strict rank promotion (the tests' setting)."""
+
+    arg_constraints = {"df": constraints.positive, "scale": constraints.positive}
+    support = constraints.nonnegative
+    reparametrized_params = ["df", "scale"]
+    pytree_data_fields = ("df", "scale")
+
+    def __init__(self, df, scale, *, validate_args=None):
+        self.df, self.scale = promote_shapes(df, scale)
+        batch_shape = jax.lax.broadcast_shapes(jnp.shape(df), jnp.shape(scale))
+        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        shape = tuple(sample_shape) + self.batch_shape
+        return jnp.abs(jax.random.t(key, self.df, shape) * self.scale)
+
+    @validate_sample
+    def log_prob(self, value):
+        nu = self.df
+        z = value / self.scale
+        return (jnp.log(2.0) + jsp.gammaln(0.5 * (nu + 1.0)) - jsp.gammaln(0.5 * nu)
+                - 0.5 * jnp.log(nu * jnp.pi) - jnp.log(self.scale)
+                - 0.5 * (nu + 1.0) * jnp.log1p(jnp.square(z) / nu))
+
+    def cdf(self, value):
+        """2 F(y) - 1 for y >= 0 (F the Student-t's CDF), and 0 below 0."""
+        return 2.0 * nd.StudentT(self.df, 0.0, self.scale).cdf(jnp.maximum(value, 0.0)) - 1.0
+
+
 def _half_student_t(nu, sigma):
-    return nd.FoldedDistribution(nd.StudentT(nu, 0.0, sigma))
+    return _HalfStudentT(nu, sigma)
 
 
 def _lkj(eta, dimension):
@@ -70,7 +162,7 @@ def _lkj(eta, dimension):
 _SPECS = [
     DistributionSpec("normal", ("mu", "sigma"), nd.Normal, "real",
                      "Normal with mean mu and standard deviation sigma."),
-    DistributionSpec("half_normal", ("sigma",), nd.HalfNormal, "positive",
+    DistributionSpec("half_normal", ("sigma",), _HalfNormal, "positive",
                      "Normal(0, sigma) restricted to positive values."),
     DistributionSpec("student_t", ("nu", "mu", "sigma"), nd.StudentT, "real",
                      "Student-t with nu degrees of freedom, location mu, scale sigma."),
@@ -78,11 +170,11 @@ _SPECS = [
                      "Student-t(nu, 0, sigma) restricted to positive values."),
     DistributionSpec("cauchy", ("mu", "sigma"), nd.Cauchy, "real",
                      "Cauchy with location mu and scale sigma."),
-    DistributionSpec("half_cauchy", ("sigma",), nd.HalfCauchy, "positive",
+    DistributionSpec("half_cauchy", ("sigma",), _HalfCauchy, "positive",
                      "Cauchy(0, sigma) restricted to positive values."),
-    DistributionSpec("exponential", ("lambda",), nd.Exponential, "positive",
+    DistributionSpec("exponential", ("lambda",), _Exponential, "positive",
                      "Exponential with rate lambda (mean 1 / lambda)."),
-    DistributionSpec("gamma", ("alpha", "beta"), nd.Gamma, "positive",
+    DistributionSpec("gamma", ("alpha", "beta"), _Gamma, "positive",
                      "Gamma with shape alpha and rate beta (mean alpha / beta)."),
     DistributionSpec("inv_gamma", ("alpha", "beta"), nd.InverseGamma, "positive",
                      "Inverse gamma with shape alpha and scale beta."),
@@ -96,9 +188,9 @@ _SPECS = [
                      "Laplace (double exponential) with location mu and scale sigma."),
     DistributionSpec("logistic", ("mu", "sigma"), nd.Logistic, "real",
                      "Logistic with location mu and scale sigma."),
-    DistributionSpec("weibull", ("alpha", "sigma"), lambda a, s: nd.Weibull(s, a), "positive",
+    DistributionSpec("weibull", ("alpha", "sigma"), lambda a, s: _Weibull(s, a), "positive",
                      "Weibull with shape alpha and scale sigma."),
-    DistributionSpec("chi_square", ("nu",), nd.Chi2, "positive",
+    DistributionSpec("chi_square", ("nu",), _Chi2, "positive",
                      "Chi-square with nu degrees of freedom."),
     DistributionSpec("bernoulli", ("theta",), lambda p: nd.BernoulliProbs(p), "binary",
                      "1 with probability theta, else 0.", discrete=True),

@@ -32,7 +32,15 @@ def _sd(x):
 
 
 def _log_mix(theta, a, b):
-    return jnp.logaddexp(jnp.log(theta) + a, jnp.log1p(-theta) + b)
+    """log(theta e^a + (1 - theta) e^b) with m = max(a, b) taken out. ``m`` is held fixed for
+    differentiation (the expression is the same for any m), so the gradient in theta is
+    (e^a - e^b) / (theta e^a + (1 - theta) e^b) even at theta = 0 or 1, where the form
+    logaddexp(log(theta) + a, log1m(theta) + b) multiplies a zero weight by 1 / theta = inf and
+    gives NaN. A weight outside [0, 1] gives NaN, as that form did (Stan rejects it)."""
+    m = jax.lax.stop_gradient(jnp.maximum(a, b))
+    m = jnp.where(jnp.isfinite(m), m, 0.0)
+    mix = m + jnp.log(theta * jnp.exp(a - m) + (1 - theta) * jnp.exp(b - m))
+    return jnp.where((theta >= 0) & (theta <= 1), mix, jnp.nan)
 
 
 def _distances(x):
@@ -67,6 +75,30 @@ def _add_diag(m, d):
 
 def _variance(x):
     return jnp.var(x, ddof=1)
+
+
+@jax.custom_jvp
+def _real_pow(x, y):
+    return jnp.power(x, y)
+
+
+@_real_pow.defjvp
+def _real_pow_jvp(primals, tangents):
+    """d/dx = y x^(y - 1), and 0 where y = 0 (x^0 = 1 for every x; JAX's rule gives
+    0 * 0^-1 = NaN at x = 0); d/dy = x^y log(x), and 0 at x = 0 (0^y = 0 for y > 0)."""
+    x, y = primals
+    dx, dy = tangents
+    out = jnp.power(x, y)
+    d_x = jnp.where(y == 0, 0.0, y * jnp.power(x, y - 1))
+    d_y = jnp.where(x == 0, 0.0, out * jnp.log(jnp.where(x == 0, 1.0, x)))
+    return out, d_x * dx + d_y * dy
+
+
+def _pow(x, y):
+    """x^y, a real as in Stan: pow(2, -1) is 0.5 (JAX raises for an integer to a negative
+    integer power)."""
+    dtype = jnp.result_type(x, y, 1.0)  # the real type (ints alone: the default real)
+    return _real_pow(jnp.asarray(x, dtype), jnp.asarray(y, dtype))
 
 
 _SPECS = [
@@ -122,7 +154,7 @@ _SPECS = [
                  "append_col(A, B): B to the right of A (matrices with the same rows)"),
     FunctionSpec("diag_matrix", "diag", jnp.diag, "the diagonal matrix with the vector on "
                  "its diagonal"),
-    FunctionSpec("pow", "binary", jnp.power, "x raised to the power y"),
+    FunctionSpec("pow", "binary", _pow, "x raised to the power y"),
     FunctionSpec("fmin", "binary", jnp.minimum, "element-wise minimum", keeps_int=True),
     FunctionSpec("fmax", "binary", jnp.maximum, "element-wise maximum", keeps_int=True),
 ]

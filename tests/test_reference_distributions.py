@@ -1,0 +1,516 @@
+"""Every distribution of the registry against an independent reference, through the language.
+
+Each entry of :data:`REFERENCES` (keyed by registry name) gives a log density written from
+Stan's definition (scipy.stats with Stan's parameterisation converted explicitly, or a closed
+form where scipy has none) and points at which to compare it, some of them at or near the edges
+of the support. The points are not given to NumPyro directly: models are generated from the
+table (data statements and density functions in one, latents in another), each compiled and
+evaluated once (jitted; the latents vmapped over a few unconstrained points), so what is
+checked is the whole mapping from the DSL to NumPyro: the argument names and order of the
+registry, named arguments, the ``_lpdf`` / ``_lpmf`` function forms, the support used as the
+latent's transform (with its log-Jacobian against ``slogdet`` of ``jax.jacobian``), and the
+value ``-inf`` outside the support (Stan rejects such a value; a finite number there would make
+an impossible value look plausible). When the models of all entries fail to build, each entry
+is evaluated alone, so that only the broken entry's tests fail.
+
+A registry entry without a reference fails :func:`test_every_distribution_has_a_reference`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special, stats
+
+import ppl
+from ppl.frontend.check import density_spec
+from ppl.library.distributions import DISTRIBUTIONS
+from ppl.library.functions import FUNCTIONS
+
+RNG = np.random.default_rng(2024_06_20)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``params``: the argument names, in order, as documented (docs/language.md, after Stan).
+    ``logpdf(value, *args)``: the log density in that parameterisation. ``points``:
+    ``(value, *args)`` tuples, inside the support (the boundary included where the density is
+    finite there, as Stan allows). ``outside``: points outside the support, where the right
+    answer is ``-inf``."""
+
+    params: str
+    logpdf: Callable[..., float]
+    points: tuple[tuple, ...]
+    outside: tuple[tuple, ...] = ()
+    rtol: float = 1e-9
+
+
+def _half_student_t(y, nu, sigma):
+    """Stan's half-Student-t: the Student-t(nu, 0, sigma) density doubled on y >= 0."""
+    return np.log(2.0) + stats.t.logpdf(y, nu, 0.0, sigma)
+
+
+def _logit_bernoulli(k, alpha):
+    """log inv_logit(alpha) or log(1 - inv_logit(alpha)), computed without cancellation."""
+    return special.log_expit(alpha) if k == 1 else special.log_expit(-alpha)
+
+
+def _binomial_logit(k, n, alpha):
+    """Stan: choose(n, k) inv_logit(alpha)^k (1 - inv_logit(alpha))^(n - k), on the log scale
+    with log_expit so that |alpha| = 40 keeps full precision."""
+    log_choose = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    return log_choose + k * special.log_expit(alpha) + (n - k) * special.log_expit(-alpha)
+
+
+def _poisson_log(k, alpha):
+    """Stan's poisson_log: Poisson with rate exp(alpha), written on the log scale."""
+    return k * alpha - np.exp(alpha) - special.gammaln(k + 1)
+
+
+def _neg_binomial_2(k, mu, phi):
+    """Stan: mean mu, variance mu + mu^2 / phi; scipy's nbinom(n = phi, p = phi / (mu + phi))."""
+    return stats.nbinom.logpmf(k, phi, phi / (mu + phi))
+
+
+def _lkj_corr_cholesky(chol, eta):
+    """Stan's closed form: log LKJ(L L' | eta) plus the Jacobian of L -> L L', i.e.
+    sum_{k=2}^{K} (K - k + 2 eta - 2) log L[k, k], minus the log of the LKJ normalising constant
+    c_K(eta) = 2^{sum_k (2 eta - 2 + K - k)(K - k)} prod_k B(eta + (K - k - 1)/2, same)^{K - k}
+    (Lewandowski, Kurowicka and Joe 2009, with k = 1..K-1)."""
+    chol = np.asarray(chol)
+    size = chol.shape[0]
+    ks = np.arange(2, size + 1)
+    kernel = np.sum((size - ks + 2 * eta - 2) * np.log(np.diag(chol)[1:]))
+    ks = np.arange(1, size)
+    b = eta + (size - ks - 1) / 2.0
+    log_c = (np.log(2.0) * np.sum((2 * eta - 2 + size - ks) * (size - ks))
+             + np.sum((size - ks) * special.betaln(b, b)))
+    return kernel - log_c
+
+
+def _random_corr_cholesky(size: int) -> np.ndarray:
+    rows = RNG.normal(size=(size, size))
+    chol = np.tril(rows)
+    chol[np.diag_indices(size)] = np.abs(np.diag(chol)) + 0.2
+    return chol / np.linalg.norm(chol, axis=1, keepdims=True)
+
+
+def _random_covariance(size: int) -> np.ndarray:
+    a = RNG.normal(size=(size, size))
+    return a @ a.T + size * np.eye(size)
+
+
+_S3 = _random_covariance(3)
+_S2 = _random_covariance(2)
+
+REFERENCES: dict[str, Reference] = {
+    "normal": Reference("mu sigma",
+        lambda y, mu, sigma: stats.norm.logpdf(y, mu, sigma),
+        ((0.3, 0.0, 1.0), (-2.5, 1.0, 0.5), (12.0, -1.0, 2.0), (1e-3, 2e-3, 1e-4))),
+    "half_normal": Reference("sigma",
+        lambda y, sigma: stats.halfnorm.logpdf(y, scale=sigma),
+        ((0.0, 1.0), (0.5, 2.0), (4.0, 0.7), (1e-8, 1e-3)), outside=((-0.1, 1.0),)),
+    "student_t": Reference("nu mu sigma",
+        lambda y, nu, mu, sigma: stats.t.logpdf(y, nu, mu, sigma),
+        ((0.5, 3.0, 0.0, 1.0), (-4.0, 1.5, 1.0, 2.0), (30.0, 2.5, 0.0, 1.0),
+         (0.1, 1e3, 0.0, 1.0))),
+    "half_student_t": Reference("nu sigma",
+        _half_student_t,
+        ((0.0, 3.0, 1.0), (2.5, 4.0, 1.5), (40.0, 1.0, 2.0)), outside=((-1.0, 3.0, 1.0),)),
+    "cauchy": Reference("mu sigma",
+        lambda y, mu, sigma: stats.cauchy.logpdf(y, mu, sigma),
+        ((0.0, 0.0, 1.0), (5.0, -1.0, 0.5), (1e3, 0.0, 1.0))),
+    "half_cauchy": Reference("sigma",
+        lambda y, sigma: stats.halfcauchy.logpdf(y, scale=sigma),
+        ((0.0, 1.0), (3.0, 2.0), (1e4, 0.5)), outside=((-1.0, 1.0),)),
+    "exponential": Reference("lambda",  # lambda is a rate: scipy's scale is 1 / lambda
+        lambda y, lam: stats.expon.logpdf(y, scale=1.0 / lam),
+        ((0.0, 2.0), (1.5, 0.5), (1e-10, 3.0), (50.0, 0.1)), outside=((-1.0, 2.0),)),
+    "gamma": Reference("alpha beta",  # beta is a rate
+        lambda y, alpha, beta: stats.gamma.logpdf(y, alpha, scale=1.0 / beta),
+        ((1e-10, 0.5, 2.0), (0.0, 1.0, 2.0), (2.5, 3.0, 1.5), (40.0, 2.0, 0.1)),
+        outside=((-1.0, 2.0, 1.0),)),
+    "inv_gamma": Reference("alpha beta",  # beta is a scale
+        lambda y, alpha, beta: stats.invgamma.logpdf(y, alpha, scale=beta),
+        ((0.01, 2.0, 1.0), (1.5, 3.0, 2.0), (100.0, 1.5, 0.5)), outside=((-1.0, 2.0, 1.0),)),
+    "lognormal": Reference("mu sigma",
+        lambda y, mu, sigma: stats.lognorm.logpdf(y, sigma, scale=np.exp(mu)),
+        ((1e-5, 0.0, 1.0), (1.5, 0.3, 0.5), (200.0, 2.0, 1.5)), outside=((-1.0, 0.0, 1.0),)),
+    "beta": Reference("alpha beta",
+        lambda y, a, b: stats.beta.logpdf(y, a, b),
+        ((1e-9, 0.5, 0.5), (1 - 1e-9, 2.0, 0.7), (0.3, 2.0, 5.0), (0.0, 1.0, 3.0)),
+        outside=((1.5, 2.0, 2.0), (-0.1, 2.0, 2.0))),
+    "uniform": Reference("alpha beta",  # closed interval, as in Stan: the ends are inside
+        lambda y, lo, hi: stats.uniform.logpdf(y, lo, hi - lo),
+        ((0.5, 0.0, 1.0), (-1.999, -2.0, 3.0), (2.5, -1.0, 2.5)),
+        outside=((2.0, 0.0, 1.0), (-0.5, 0.0, 1.0))),
+    "laplace": Reference("mu sigma",
+        lambda y, mu, sigma: stats.laplace.logpdf(y, mu, sigma),
+        ((0.0, 0.0, 1.0), (-3.0, 1.0, 0.5), (20.0, 0.0, 2.0))),
+    "logistic": Reference("mu sigma",
+        lambda y, mu, sigma: stats.logistic.logpdf(y, mu, sigma),
+        ((0.0, 0.0, 1.0), (-3.0, 1.0, 0.5), (40.0, 0.0, 1.0))),
+    "weibull": Reference("alpha sigma",  # shape alpha first, then scale sigma
+        lambda y, alpha, sigma: stats.weibull_min.logpdf(y, alpha, scale=sigma),
+        ((0.5, 2.0, 1.0), (3.0, 1.5, 2.0), (1e-6, 0.5, 1.0), (0.0, 1.0, 2.0)),
+        outside=((-1.0, 2.0, 1.0),)),
+    "chi_square": Reference("nu",
+        lambda y, nu: stats.chi2.logpdf(y, nu),
+        ((1e-6, 1.0), (3.0, 4.0), (0.0, 2.0), (60.0, 20.0)), outside=((-1.0, 3.0),)),
+    "bernoulli": Reference("theta",
+        lambda k, theta: stats.bernoulli.logpmf(k, theta),
+        ((0, 0.3), (1, 0.3), (1, 1e-12), (1, 1.0), (0, 0.0)),
+        outside=((2, 0.3), (-1, 0.3))),
+    "bernoulli_logit": Reference("alpha",
+        _logit_bernoulli,
+        ((1, 0.5), (0, 0.5), (1, -40.0), (0, 40.0), (1, 40.0)), outside=((2, 0.3),)),
+    "binomial": Reference("N theta",
+        lambda k, n, theta: stats.binom.logpmf(k, n, theta),
+        ((0, 5, 0.3), (5, 5, 0.3), (3, 10, 0.9), (0, 4, 0.0), (7, 7, 1.0)),
+        outside=((6, 5, 0.3), (-1, 5, 0.3))),
+    "binomial_logit": Reference("N alpha",
+        _binomial_logit,
+        ((0, 5, -1.0), (5, 5, 2.0), (3, 10, 0.4), (50, 100, -40.0), (0, 100, -40.0)),
+        outside=((6, 5, 0.3),)),
+    "poisson": Reference("lambda",
+        lambda k, lam: stats.poisson.logpmf(k, lam),
+        ((0, 0.5), (3, 2.5), (0, 1e-10), (100, 80.0)), outside=((-1, 2.0),)),
+    "poisson_log": Reference("alpha",
+        _poisson_log,
+        ((0, -1.0), (3, 1.0), (2, -30.0), (500, 6.2)), outside=((-1, 0.3),)),
+    "neg_binomial_2": Reference("mu phi",
+        _neg_binomial_2,
+        ((0, 2.0, 3.0), (5, 2.0, 0.5), (12, 10.0, 100.0), (1, 1e-3, 2.0)),
+        outside=((-1, 2.0, 3.0),)),
+    "categorical": Reference("theta",  # values are 1..K
+        lambda k, theta: np.log(np.asarray(theta)[k - 1]),
+        ((1, np.array([0.2, 0.3, 0.5])), (3, np.array([0.2, 0.3, 0.5])),
+         (2, np.array([1e-12, 1 - 2e-12, 1e-12])))),
+    "dirichlet": Reference("alpha",
+        lambda x, alpha: stats.dirichlet.logpdf(x, alpha),
+        ((np.array([0.2, 0.3, 0.5]), np.array([1.0, 2.0, 3.0])),
+         (np.array([1e-6, 0.5 - 1e-6, 0.5]), np.array([0.5, 2.0, 2.0])))),
+    "multi_normal": Reference("mu Sigma",
+        lambda x, mu, cov: stats.multivariate_normal.logpdf(x, mu, cov),
+        ((np.array([0.4, -0.2, 1.0]), np.array([0.0, 1.0, -1.0]), _S3),
+         (np.array([3.0, -2.0]), np.array([0.5, 0.5]), _S2))),
+    "multi_normal_cholesky": Reference("mu L",
+        lambda x, mu, chol: stats.multivariate_normal.logpdf(x, mu, chol @ chol.T),
+        ((np.array([0.4, -0.2, 1.0]), np.array([0.0, 1.0, -1.0]), np.linalg.cholesky(_S3)),
+         (np.array([3.0, -2.0]), np.array([0.5, 0.5]), np.linalg.cholesky(_S2)))),
+    "lkj_corr_cholesky": Reference("eta",
+        _lkj_corr_cholesky,
+        ((_random_corr_cholesky(3), 2.0), (_random_corr_cholesky(3), 0.5),
+         (_random_corr_cholesky(2), 1.0), (_random_corr_cholesky(4), 3.5))),
+    "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
+    "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
+}
+
+
+# Where each support named by the registry holds (closed at finite ends, as Stan's checks are).
+SUPPORTS: dict[str, Callable[..., bool]] = {
+    "real": lambda x, *args: bool(np.all(np.isfinite(x))),
+    "positive": lambda x, *args: bool(np.all(x >= 0)),
+    "unit_interval": lambda x, *args: bool(np.all((x >= 0) & (x <= 1))),
+    "interval": lambda x, lo, hi: bool(np.all((x >= lo) & (x <= hi))),
+    "binary": lambda k, *args: bool(np.all((k == 0) | (k == 1))),
+    "bounded_integer": lambda k, n, *args: bool(np.all((k >= 0) & (k <= n))),
+    "nonnegative_integer": lambda k, *args: bool(np.all(k >= 0)),
+    "category": lambda k, theta: bool(1 <= k <= len(theta)),
+    "simplex": lambda x, *args: bool(np.all(x >= 0) and np.isclose(np.sum(x), 1.0)),
+    "corr_cholesky": lambda m, *args: bool(
+        np.allclose(m, np.tril(m)) and np.all(np.diag(m) > 0)
+        and np.allclose(np.linalg.norm(m, axis=1), 1.0)),
+}
+
+
+def _univariate(name: str) -> bool:
+    spec = DISTRIBUTIONS[name]
+    return spec.event_rank == 0 and not any(spec.ranks())
+
+
+def _density_function(name: str) -> str:
+    return f"{name}_{'lpmf' if DISTRIBUTIONS[name].discrete else 'lpdf'}"
+
+
+# ------------------------------------------------------------------ the generated model
+
+def _declaration(value) -> str:
+    arr = np.asarray(value)
+    is_int = arr.dtype.kind in "iu"
+    if arr.ndim == 0:
+        return "int" if is_int else "real"
+    if arr.ndim == 1:
+        return f"int[{arr.shape[0]}]" if is_int else f"vector[{arr.shape[0]}]"
+    return f"matrix[{arr.shape[0]}, {arr.shape[1]}]"
+
+
+def _column(points, j: int):
+    return np.asarray([p[j] for p in points])
+
+
+def _call(name: str, args: list[str], named: bool = False) -> str:
+    params = REFERENCES[name].params.split()
+    if named:  # every argument by name, in reverse order
+        inner = ", ".join(f"{p} = {a}" for p, a in reversed(list(zip(params, args))))
+    else:
+        inner = ", ".join(args)
+    return f"{name}({inner})"
+
+
+@dataclass
+class _Generated:
+    lines: list[str]
+    data: dict[str, np.ndarray]
+
+    def declare(self, var: str, value) -> str:
+        self.lines.append(f"data {var}: {_declaration(value)}")
+        self.data[var] = np.asarray(value)
+        return var
+
+
+def _add_univariate(g: _Generated, name: str, ref: Reference) -> None:
+    spec = DISTRIBUTIONS[name]
+    n_args = len(spec.params)
+    args = [g.declare(f"a{j}_{name}", _column(ref.points, j + 1)) for j in range(n_args)]
+    values = _column(ref.points, 0)
+    if spec.proper:
+        g.declare(f"y_{name}", values)
+        g.lines.append(f"y_{name} ~ {_call(name, args)}")
+        g.declare(f"n_{name}", values)
+        g.lines.append(f"n_{name} ~ {_call(name, args, named=True)}")
+        g.lines.append(f"lp_{name} = {_density_function(name)}(y_{name}, {', '.join(args)})")
+        if ref.outside:
+            out_args = [g.declare(f"b{j}_{name}", _column(ref.outside, j + 1))
+                        for j in range(n_args)]
+            g.declare(f"o_{name}", _column(ref.outside, 0))
+            g.lines.append(f"o_{name} ~ {_call(name, out_args)}")
+            g.lines.append(f"lo_{name} = {_density_function(name)}(o_{name}, "
+                           f"{', '.join(out_args)})")
+    if not spec.discrete:  # as the prior of a latent: through its support's transform
+        g.lines.append(f"x_{name}: vector[{len(ref.points)}] ~ {_call(name, args)}")
+
+
+def _add_multivariate(g: _Generated, name: str, ref: Reference) -> None:
+    spec = DISTRIBUTIONS[name]
+    for i, (value, *point_args) in enumerate(ref.points):
+        args = [g.declare(f"a{j}_{name}_{i}", a) for j, a in enumerate(point_args)
+                if j < len(spec.params)]
+        g.declare(f"y_{name}_{i}", value)
+        g.lines.append(f"y_{name}_{i} ~ {_call(name, args)}")
+        g.declare(f"n_{name}_{i}", value)
+        g.lines.append(f"n_{name}_{i} ~ {_call(name, args, named=True)}")
+        if not spec.discrete:
+            g.lines.append(f"x_{name}_{i}: {_declaration(value)} ~ {_call(name, args)}")
+
+
+def _generate(names) -> _Generated:
+    g = _Generated([], {})
+    for name in names:
+        if _univariate(name):
+            _add_univariate(g, name, REFERENCES[name])
+        else:
+            _add_multivariate(g, name, REFERENCES[name])
+    return g
+
+
+N_POINTS = 3  # unconstrained points at which the latents are checked
+
+
+def _model(g: _Generated, keep):
+    lines = [line for line in g.lines if keep(line)]
+    declared = {line.split()[1].rstrip(":") for line in lines if line.startswith("data ")}
+    return ppl.model("\n".join(lines) + "\n").compile(
+        {k: v for k, v in g.data.items() if k in declared})
+
+
+def _evaluate(names):
+    """The generated statements of ``names`` as two compiled models, each evaluated in one
+    jitted call: the data side (observed statements and density functions, which do not depend
+    on the parameters) once, and the latents (``x_...``, with the data arguments) at
+    ``N_POINTS`` random unconstrained points, vmapped."""
+    g = _generate(names)
+    observed = _model(g, lambda line: not line.startswith("x_"))
+    nothing = jnp.zeros((0,))
+    pointwise, generated = jax.jit(
+        lambda u: (observed.pointwise_log_likelihood(u), observed.generated(u)))(nothing)
+    if not any(line.startswith("x_") for line in g.lines):  # discrete families only
+        return None, pointwise, generated, {}, {}, {}
+    latent = _model(g, lambda line: line.startswith(("x_", "data a")))
+
+    def one(u):
+        terms = {node.name: value for node, value in latent.statement_terms(u)}
+        jacobians, values = jax.jacfwd(lambda v: (latent.constrain(v),) * 2, has_aux=True)(u)
+        return terms, values, jacobians
+
+    points = jnp.asarray(RNG.uniform(-1.5, 1.5, size=(N_POINTS, latent.dimension)))
+    terms, values, jacobians = jax.jit(jax.vmap(one))(points)
+    return latent, pointwise, generated, terms, values, jacobians
+
+
+@cache
+def _everything():
+    try:
+        return _evaluate([n for n in REFERENCES if n in DISTRIBUTIONS])
+    except Exception:  # noqa: BLE001 - each distribution's tests then report their own error
+        return None
+
+
+@cache
+def _alone(name):
+    return _evaluate([name])
+
+
+def evaluated(name: str):
+    """All distributions in one evaluation (fast); if that fails, each distribution alone, so
+    that only the broken entry's tests fail, each with its own error."""
+    combined = _everything()
+    return combined if combined is not None else _alone(name)
+
+
+def _expected(name: str, points) -> np.ndarray:
+    ref = REFERENCES[name]
+    return np.asarray([ref.logpdf(*p) for p in points], dtype=float)
+
+
+def _close(actual, expected, rtol):
+    np.testing.assert_allclose(np.asarray(actual, dtype=float), expected, rtol=rtol, atol=1e-10)
+
+
+UNIVARIATE = [n for n in REFERENCES if n in DISTRIBUTIONS and _univariate(n)]
+PROPER_UNIVARIATE = [n for n in UNIVARIATE if DISTRIBUTIONS[n].proper]
+MULTIVARIATE = [n for n in REFERENCES if n in DISTRIBUTIONS and not _univariate(n)]
+CONTINUOUS = [n for n in REFERENCES if n in DISTRIBUTIONS and not DISTRIBUTIONS[n].discrete]
+WITH_OUTSIDE = [n for n in PROPER_UNIVARIATE if REFERENCES[n].outside]
+# The improper flat densities are priors only (no data statement, no function form); they are
+# checked as latents.
+OBSERVABLE = [n for n in UNIVARIATE + MULTIVARIATE if DISTRIBUTIONS[n].proper]
+
+
+# ------------------------------------------------------------------ coverage of the registry
+
+def test_every_distribution_has_a_reference():
+    """A new registry entry must come with a reference here (and a stale one must go)."""
+    assert sorted(DISTRIBUTIONS) == sorted(REFERENCES)
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_argument_names_and_order_are_the_documented_ones(name):
+    """The registry's argument names, in order, are the documented (Stan's) ones; the named
+    argument tests below write the documented names, so a swap in either place fails."""
+    assert DISTRIBUTIONS[name].params == tuple(REFERENCES[name].params.split())
+
+
+def test_every_support_has_a_membership_check():
+    assert {spec.support for spec in DISTRIBUTIONS.values()} <= set(SUPPORTS)
+
+
+# The CDF forms have no reference yet: if the language gains any, this must fail until their
+# references are added.
+CDF_SUFFIXES = ("_cdf", "_lcdf", "_lccdf")
+
+
+def test_density_functions_of_the_language_are_all_checked():
+    """The language's log-density functions are exactly the ``_lpdf`` / ``_lpmf`` forms of the
+    proper univariate families, all of which :func:`test_density_function` covers (the checker
+    refuses the function form of a multivariate family)."""
+    offered = {f"{name}{suffix}" for name in DISTRIBUTIONS
+               for suffix in ("_lpdf", "_lpmf", *CDF_SUFFIXES)
+               if density_spec(f"{name}{suffix}") is not None and _univariate(name)}
+    offered |= {f for f in FUNCTIONS if f.endswith(CDF_SUFFIXES)}
+    checked = {_density_function(n) for n in PROPER_UNIVARIATE}
+    assert offered == checked
+
+
+# ------------------------------------------------------------------ the densities
+
+@pytest.mark.parametrize("name", OBSERVABLE)
+def test_observed_log_density(name):
+    """``y ~ name(args)`` with y data: the pointwise log-likelihood is the reference."""
+    _, pointwise, *_ = evaluated(name)
+    ref = REFERENCES[name]
+    if name in UNIVARIATE:
+        actual = pointwise[f"y_{name}"]
+    else:
+        actual = [pointwise[f"y_{name}_{i}"] for i in range(len(ref.points))]
+    _close(actual, _expected(name, ref.points), ref.rtol)
+
+
+@pytest.mark.parametrize("name", OBSERVABLE)
+def test_named_arguments_in_reverse_order(name):
+    """Every argument given by its registry name, last first: the same density, so the names
+    the docs show are bound to the right positions."""
+    _, pointwise, *_ = evaluated(name)
+    ref = REFERENCES[name]
+    if name in UNIVARIATE:
+        actual = pointwise[f"n_{name}"]
+    else:
+        actual = [pointwise[f"n_{name}_{i}"] for i in range(len(ref.points))]
+    _close(actual, _expected(name, ref.points), ref.rtol)
+
+
+@pytest.mark.parametrize("name", PROPER_UNIVARIATE)
+def test_density_function(name):
+    """``name_lpdf(y, args)`` (``_lpmf`` for a discrete family), element by element."""
+    _, _, generated, *_ = evaluated(name)
+    ref = REFERENCES[name]
+    _close(generated[f"lp_{name}"], _expected(name, ref.points), ref.rtol)
+
+
+@pytest.mark.parametrize("name", WITH_OUTSIDE)
+def test_outside_the_support_is_minus_infinity(name):
+    """A value outside the support has density zero: log density ``-inf``, both in the function
+    form (evaluated on data) and for observed data. NumPyro, with validation off, returns a
+    finite number for several families (exponential at -1: log(2) + 2)."""
+    _, pointwise, generated, *_ = evaluated(name)
+    n_out = len(REFERENCES[name].outside)
+    assert np.shape(generated[f"lo_{name}"]) == (n_out,)
+    assert np.all(np.asarray(generated[f"lo_{name}"]) == -np.inf)
+    assert np.all(np.asarray(pointwise[f"o_{name}"]) == -np.inf)
+
+
+def _free(value: np.ndarray, support: str) -> np.ndarray:
+    """The free coordinates of a constrained value (the ones its Jacobian is taken over)."""
+    if support == "simplex":
+        return value[..., :-1]
+    if support == "corr_cholesky":
+        rows, cols = np.tril_indices(value.shape[-1], -1)
+        return value[..., rows, cols]
+    return value
+
+
+@pytest.mark.parametrize("name", CONTINUOUS)
+def test_latent_prior_with_its_transform(name):
+    """``x ~ name(args)`` with x a parameter: the value lies in the registry's support and the
+    statement's term is the reference density plus ``log |det J|`` of the map from the
+    unconstrained block to the free coordinates of x (``jax.jacobian``, ``slogdet``)."""
+    compiled, _, _, terms, values, jacobians = evaluated(name)
+    ref = REFERENCES[name]
+    spec = DISTRIBUTIONS[name]
+    if name in UNIVARIATE:
+        latents = [(f"x_{name}", [p[1:] for p in ref.points], True)]
+    else:
+        latents = [(f"x_{name}_{i}", [p[1:]], False) for i, p in enumerate(ref.points)]
+    for var, args, elementwise in latents:
+        block = next(b for b in compiled.blocks if b.name == var)
+        cols = slice(block.offset, block.offset + block.size)
+        for k in range(N_POINTS):
+            value = np.asarray(values[var][k])
+            # rows: the unconstrained coordinates of this block; columns: the free ones of x
+            jac = _free(np.moveaxis(np.asarray(jacobians[var][k]), -1, 0)[cols], spec.support)
+            log_jac = np.linalg.slogdet(jac.reshape(block.size, block.size))[1]
+            if elementwise:
+                for x, a in zip(value, args):
+                    assert SUPPORTS[spec.support](x, *a), (var, x, a)
+                density = sum(ref.logpdf(x, *a) for x, a in zip(value, args))
+            else:
+                assert SUPPORTS[spec.support](value, *args[0]), (var, value)
+                density = ref.logpdf(value, *args[0])
+            np.testing.assert_allclose(float(terms[var][k]), density + log_jac, rtol=1e-9,
+                                       atol=1e-9)
