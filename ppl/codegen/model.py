@@ -25,9 +25,10 @@ from ppl.codegen.evaluate import (
     function_key,
     map_over,
 )
+from ppl.codegen.index_check import index_problems
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, truncate
-from ppl.errors import SamplingError, error
+from ppl.errors import DataError, SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, free_names, recursion_lag, self_references
 from ppl.ir.graph import Graph, Node
@@ -613,6 +614,11 @@ def _bounded_sample(dist, key, shape, constraint):
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
                   coords: Mapping[str, list] | None = None) -> CompiledModel:
     """Bind data to the graph: convert it, compute the transformed data once, lay out latents."""
+    shapes = {node.name: tuple(int(d) for d in node.type.shape) for node in graph.nodes
+              if node.symbol is not None}
+    problems = index_problems(graph, data, shapes)
+    if problems:
+        raise DataError(problems, graph.source)
     env: dict[str, jax.Array] = {function_key(f.name): f for f in graph.functions}
     for name, value in data.items():
         arr = np.asarray(value)

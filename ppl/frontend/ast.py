@@ -217,3 +217,33 @@ Statement = FunctionDef | DataDecl | ParamDecl | Sample | Define | TargetIncreme
 @dataclass(frozen=True)
 class Program:
     statements: tuple[Statement, ...]
+
+
+def children(node) -> list:
+    """The expressions directly inside an expression (or a slice or comprehension)."""
+    if isinstance(node, Binary):
+        return [node.left, node.right]
+    if isinstance(node, Unary):
+        return [node.operand]
+    if isinstance(node, Call):
+        return [a.value for a in node.args]
+    if isinstance(node, Index):
+        return [node.base, *node.indices]
+    if isinstance(node, Slice):
+        return [e for e in (node.lo, node.hi) if e is not None]
+    if isinstance(node, ArrayLiteral):
+        return list(node.items)
+    if isinstance(node, Conditional):
+        return [node.cond, node.then, node.orelse]
+    if isinstance(node, ArrayComprehension):
+        return [node.item, node.comprehension.lo, node.comprehension.hi]
+    return []
+
+
+def walk(node):
+    """Every expression inside ``node`` (itself first), depth first."""
+    if node is None:
+        return
+    yield node
+    for child in children(node):
+        yield from walk(child)

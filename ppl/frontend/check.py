@@ -150,31 +150,11 @@ def self_references(node, name: str) -> list:
             return
         if isinstance(n, ast.Name) and n.id == name:
             found.append(n)
-        for child in _children(n):
+        for child in ast.children(n):
             walk(child)
 
     walk(node)
     return found
-
-
-def _children(n) -> list:
-    if isinstance(n, ast.Binary):
-        return [n.left, n.right]
-    if isinstance(n, ast.Unary):
-        return [n.operand]
-    if isinstance(n, ast.Call):
-        return [a.value for a in n.args]
-    if isinstance(n, ast.Index):
-        return [n.base, *n.indices]
-    if isinstance(n, ast.Slice):
-        return [e for e in (n.lo, n.hi) if e is not None]
-    if isinstance(n, ast.ArrayLiteral):
-        return list(n.items)
-    if isinstance(n, ast.Conditional):
-        return [n.cond, n.then, n.orelse]
-    if isinstance(n, ast.ArrayComprehension):
-        return [n.item, n.comprehension.lo, n.comprehension.hi]
-    return []
 
 
 def recursion_lag(use, var: str) -> int | None:
@@ -233,7 +213,7 @@ def _element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[ast.
     elif isinstance(node, ast.Bounds):
         children = [e for e in (node.lower, node.upper) if e is not None]
     else:
-        children = _children(node)
+        children = ast.children(node)
     for child in children:
         yield from _element_uses(child, names, var)
 
