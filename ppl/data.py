@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ppl.errors import DataError, Diagnostic, error, warning
+from ppl.errors import DataError, Diagnostic, error, read_text_file, warning
 from ppl.frontend.check import CheckedModel
 from ppl.frontend.types import Type
 from ppl.source import Source
@@ -25,11 +25,7 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON object (name -> value) or a CSV file (one column per variable)."""
     path = Path(path)
     where = Source("", str(path))
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise DataError([error(f"cannot read the data file: {exc.strerror}",
-                               hint="check the path given with --data")], where) from None
+    text = read_text_file(path, "the data file", "check the path given with --data")
     if path.suffix.lower() == ".csv":
         return _read_csv(text, where)
     try:
@@ -37,6 +33,11 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise DataError([error(f"the data file is not valid JSON: {exc.msg} (line {exc.lineno}, "
                                f"column {exc.colno})", hint="fix the JSON syntax")],
+                        where) from None
+    except RecursionError:
+        raise DataError([error("the data file's JSON is nested too deeply to read",
+                               hint="data values are numbers, lists of numbers (a few levels "
+                                    "for matrices and arrays), or lists of labels")],
                         where) from None
     if not isinstance(data, dict):
         raise DataError([error("the data file must hold a JSON object mapping names to values",
@@ -49,7 +50,16 @@ def _read_csv(text: str, where: Source) -> dict[str, Any]:
     if not rows:
         raise DataError([error("the CSV file is empty", hint="give a header row of names")], where)
     header, body = rows[0], rows[1:]
-    columns: dict[str, list] = {name.strip(): [] for name in header}
+    names = [name.strip() for name in header]
+    for column, name in enumerate(names, start=1):
+        if not name:
+            raise DataError([error(f"the CSV header has an empty name (column {column})",
+                                   hint="name every column in the header row")], where)
+        if name in names[:column - 1]:
+            raise DataError([error(f"the CSV header names '{name}' twice (columns "
+                                   f"{names.index(name) + 1} and {column})",
+                                   hint="give each column its own name")], where)
+    columns: dict[str, list] = {name: [] for name in names}
     for number, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise DataError([error(f"CSV row {number} has {len(row)} fields, the header has "

@@ -119,3 +119,23 @@ def warn_user(message: str, category: type[Warning] = UserWarning) -> None:
     """A warning attributed to the user's code (the first frame outside ppl), so that Python
     shows the line that called ppl rather than a line inside it."""
     warnings.warn(message, category, stacklevel=2, skip_file_prefixes=(_PACKAGE,))
+
+
+def read_text_file(path: Path, what: str, hint: str,
+                   error_type: type[PPLError] = DataError) -> str:
+    """The UTF-8 text of ``what`` (``"the model file"``) at ``path``; a file that cannot be
+    read or is not UTF-8 is an ``error_type`` naming the first bad byte's line."""
+    where = Source("", str(path))
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise error_type([error(f"cannot read {what}: {exc.strerror}", hint=hint)],
+                         where) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise error_type([error(f"{what} is not UTF-8 text: byte {raw[exc.start]:#04x} on line "
+                                f"{line} cannot be decoded",
+                                hint="save it as UTF-8 (from Latin-1: iconv -f latin1 -t "
+                                     "utf-8)")], where) from None

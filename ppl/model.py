@@ -20,6 +20,7 @@ from ppl.errors import (
     SamplingError,
     SamplingWarning,
     error,
+    read_text_file,
     render,
     warn_user,
 )
@@ -335,12 +336,8 @@ def model(source: str, name: str = "<string>") -> Model:
 def load(path: str | Path) -> Model:
     """A model from a ``.ppl`` file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ModelError([error(f"cannot read the model file: {exc.strerror}",
-                                hint="check the path")], Source("", str(path))) from None
-    return Model(Source(text, str(path)))
+    return Model(Source(read_text_file(path, "the model file", "check the path", ModelError),
+                        str(path)))
 
 
 __all__ = ["Model", "load", "model", "PPLError"]

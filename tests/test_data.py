@@ -273,3 +273,34 @@ def test_sizes_are_inferred_from_a_dataframes_columns():
     assert int(compiled.data["N"]) == 3
     with pytest.raises(ppl.DataError, match="data 'N' is declared but not supplied"):
         model.compile({"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]})  # the columns disagree
+
+
+@pytest.mark.parametrize("header, message", [
+    ("y,y,sigma", "the CSV header names 'y' twice (columns 1 and 2)"),
+    ("y,,sigma", "the CSV header has an empty name (column 2)"),
+])
+def test_csv_headers_must_name_each_column_once(tmp_path, header, message):
+    """`y,y,sigma` gave sigma the second y column and dropped the first: an error instead."""
+    path = tmp_path / "d.csv"
+    path.write_text(f"{header}\n1,2,3\n4,5,6\n")
+    with pytest.raises(ppl.DataError) as info:
+        read_data_file(path)
+    assert info.value.diagnostics[0].message == message
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_a_data_file_that_is_not_utf8_is_a_clean_error(tmp_path, suffix):
+    path = tmp_path / f"d{suffix}"
+    path.write_bytes(b'{"name": "caf\xe9"}' if suffix == ".json" else b"y\n1\n\xe9\n")
+    with pytest.raises(ppl.DataError) as info:
+        read_data_file(path)
+    assert info.value.diagnostics[0].message.startswith("the data file is not UTF-8 text")
+    assert "line" in info.value.diagnostics[0].message
+
+
+def test_deeply_nested_json_is_a_clean_error(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text('{"y": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(ppl.DataError) as info:
+        read_data_file(path)
+    assert "nested too deeply" in info.value.diagnostics[0].message

@@ -125,3 +125,12 @@ def test_unreadable_model_file(tmp_path):
         ppl.load(tmp_path / "missing.ppl")
     assert str(info.value) == (f"{tmp_path / 'missing.ppl'}: error: cannot read the model "
                                "file: No such file or directory\n  hint: check the path")
+
+
+def test_a_model_file_that_is_not_utf8_is_a_clean_error(tmp_path):
+    path = tmp_path / "m.ppl"
+    path.write_bytes(b"x ~ normal(0, 1)  # caf\xe9\n")
+    with pytest.raises(ppl.ModelError) as info:
+        ppl.load(path)
+    assert info.value.diagnostics[0].message == ("the model file is not UTF-8 text: byte 0xe9 "
+                                                 "on line 1 cannot be decoded")
