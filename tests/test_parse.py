@@ -516,3 +516,11 @@ def test_mutated_models_raise_only_ppl_errors(case):
     out = jax.eval_shape(compiled.log_density,
                          jax.ShapeDtypeStruct((compiled.dimension,), compiled.dtype))
     assert out.shape == ()
+
+
+def test_the_parser_loads_no_cache_file():
+    """lark's cache=True unpickles a file at a predictable path in the temporary folder, where
+    another local user could plant code: the tables are built in memory instead (0.1 s)."""
+    from ppl.frontend.parse import _parser
+
+    assert not _parser().options.cache

@@ -53,7 +53,9 @@ def _parser() -> lark.Lark:
         postlex=_BracketNewlines(),
         propagate_positions=True,
         maybe_placeholders=True,
-        cache=True,  # the LALR tables, in a temporary file keyed by the grammar: faster start
+        # No cache=True: lark would unpickle its tables from a predictable file in the temporary
+        # folder, where another local user could plant code. Building them takes about 0.1 s.
+        cache=False,
     )
 
 
