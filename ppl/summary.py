@@ -13,6 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 # Saving and reading fits live in ppl.output; the names stay importable from here.
 from ppl.output import check_output_path, load_fit, save  # noqa: F401
@@ -291,7 +292,7 @@ def print_summary(fit, out: Console, err: Console) -> None:
             value = row.get(key, float("nan"))
             cells.append(f"{value:.0f}" if key.startswith("ess") else f"{value:.3g}"
                          if key != "r_hat" else f"{value:.3f}")
-        table.add_row(row["name"], *cells)
+        table.add_row(Text(row["name"]), *cells)  # user labels: plain text, never markup
     out.print(table)
     for note in fit_warnings(fit):
         # escaped: a label such as theta[alameda] would otherwise read as a style tag
@@ -334,6 +335,6 @@ def print_prior_summary(prior, out: Console) -> None:
         for name, _ in columns:
             table.add_column(name, justify="right")
         for row in prior_rows(prior, group):
-            table.add_row(escape(row["name"]),
+            table.add_row(Text(row["name"]),
                           *(f"{row.get(key, float('nan')):.3g}" for _, key in columns))
         out.print(table)

@@ -480,3 +480,22 @@ def test_smc_particles_are_not_judged_as_mcmc_chains():
     # the same arrays from an MCMC backend give both warnings
     notes = sampler_warnings(_fit({"mu": copies}, stats, {"backend": "nuts"}))
     assert any("diverged" in n for n in notes) and any("stuck" in n for n in notes), notes
+
+
+def test_user_text_in_the_summary_is_never_markup():
+    """Labels come from the data: `[/]` raised rich's MarkupError (the fit was lost before
+    --output), `alpha[b]` printed as `alpha`, `[link=...]` made a terminal hyperlink."""
+    import io
+
+    from rich.console import Console
+
+    from ppl.summary import print_summary
+
+    labels = ["a[/]", "[link=file:///etc/passwd]x", "alpha[b]"]
+    fit = ppl.model("data G: dim\nalpha: vector[G] ~ normal(0, 1)\n").sample(
+        {"G": labels}, chains=1, draws=30, warmup=30)
+    out = io.StringIO()
+    print_summary(fit, Console(file=out, width=200), Console(file=out, width=200))
+    text = out.getvalue()
+    for label in labels:
+        assert f"alpha[{label}]" in text
