@@ -152,3 +152,14 @@ def test_nuts_samples_the_prior_of_a_truncated_hierarchy():
     mcse = mu.std() / np.sqrt(float(az.ess(fit.posterior["mu"].to_dataset())["mu"]))
     assert abs(mu.mean()) < 4 * mcse, (mu.mean(), mcse)
     assert abs(mu.std() - 1) < 0.1
+
+
+def test_declared_bounds_are_the_support_of_a_multivariate_draw():
+    """A multivariate prior has no truncation normaliser, but its declared bounds still define
+    where it lives: NUTS never leaves x < 0 (the prior's own support is all of R^2)."""
+    model = ppl.model("x: vector[2] < 0 ~ multi_normal([0, 0], [[1, 0.5], [0.5, 1]])\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.sample({}, chains=2, draws=200, warmup=200, seed=4)
+    x = np.asarray(fit.posterior["x"])
+    assert np.all(x < 0)
