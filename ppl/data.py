@@ -29,7 +29,11 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
     if path.suffix.lower() == ".csv":
         return _read_csv(text, where)
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise DataError([error(f"the data file gives '{exc.args[0]}' twice",
+                               hint="give each name once (JSON keeps only the last value)")],
+                        where) from None
     except json.JSONDecodeError as exc:
         raise DataError([error(f"the data file is not valid JSON: {exc.msg} (line {exc.lineno}, "
                                f"column {exc.colno})", hint="fix the JSON syntax")],
@@ -43,6 +47,20 @@ def read_data_file(path: str | Path) -> dict[str, Any]:
         raise DataError([error("the data file must hold a JSON object mapping names to values",
                                hint='write it as {"N": 3, "y": [1, 2, 3]}')], where)
     return data
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json keeps the last one silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
 
 
 def _read_csv(text: str, where: Source) -> dict[str, Any]:
@@ -276,6 +294,11 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         return (f"data '{name}' is declared int, but it holds non-integer values"
                 f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or supply whole numbers")
+    if t.elem == "int" and arr.dtype.kind == "f":
+        bad = np.abs(arr) >= 2.0 ** 63  # would wrap around when converted to int64
+        if np.any(bad):
+            return (f"data '{name}' holds integers beyond the 64-bit range"
+                    f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or rescale it")
     if not np.all(np.isfinite(arr)):
         return (f"data '{name}' holds NaN or infinite values{_first_bad(arr, ~np.isfinite(arr))}",
                 "remove or impute missing values before fitting")

@@ -304,3 +304,21 @@ def test_deeply_nested_json_is_a_clean_error(tmp_path):
     with pytest.raises(ppl.DataError) as info:
         read_data_file(path)
     assert "nested too deeply" in info.value.diagnostics[0].message
+
+
+def test_a_json_key_given_twice_is_an_error(tmp_path):
+    """JSON objects keep the last of repeated keys: the first value would be lost silently."""
+    path = tmp_path / "d.json"
+    path.write_text('{"y": [1, 2], "N": 2, "y": [3, 4]}')
+    with pytest.raises(ppl.DataError) as info:
+        read_data_file(path)
+    assert info.value.diagnostics[0].message == "the data file gives 'y' twice"
+
+
+def test_an_integer_beyond_int64_is_a_data_error_at_its_declaration(model):
+    data = {"N": 3, "x": X, "y": Y, "k": [1, 2, 1e19]}
+    with pytest.raises(ppl.DataError) as info:
+        model.bind(data)
+    message = info.value.diagnostics[0].message
+    assert message.startswith("data 'k' holds integers beyond the 64-bit range")
+    assert "1e+19 at [3]" in message
