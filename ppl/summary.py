@@ -72,6 +72,7 @@ def sampler_warnings(fit) -> list[str]:
                          f"{', '.join(map(str, low))}: the momentum resampling explores the "
                          "energy poorly, typical of heavy tails or funnels; reparameterise")
     sampled = [n for n in fit["posterior"].data_vars if n not in drawn_after_sampling(fit)]
+    notes += _draw_problems(fit, sampled)
     rows = summary_rows(fit, sampled) if sampled else []
     chains = fit["posterior"].sizes.get("chain", 1)
     bad_rhat = [r["name"] for r in rows if r.get("r_hat", 1.0) > RHAT_LIMIT]
@@ -94,6 +95,30 @@ STUCK_FRACTION = 0.5
 STEP_SIZE_RATIO = 10.0
 # PSIS k-hat of an approximation's importance weights above this: the approximation is poor.
 PARETO_K_LIMIT = 0.7
+
+
+def _draw_problems(fit, sampled: list[str]) -> list[str]:
+    """Warnings any backend's draws can need: ADVI that did not converge, draws that are not
+    finite, and a quantity whose draws all coincide (a collapsed approximation)."""
+    notes = []
+    if fit.attrs.get("backend") == "advi" and int(fit.attrs.get("vi_converged", 1)) == 0:
+        notes.append("ADVI did not converge within max_steps: its draws may be far from the "
+                     "posterior; raise max_steps, lower learning_rate, or use NUTS")
+    posterior = fit["posterior"]
+    for name in sampled:
+        values = np.asarray(posterior[name])
+        draws = values.reshape(-1, *values.shape[2:]) if values.ndim >= 2 else values
+        if draws.shape[0] < 2 or not np.issubdtype(draws.dtype, np.floating):
+            continue
+        flat = draws.reshape(draws.shape[0], -1)
+        bad = int((~np.isfinite(flat)).any(axis=1).sum())
+        if bad:
+            notes.append(f"{bad} of {len(flat)} draws of {name} are not finite: do not trust "
+                         "this fit")
+        elif np.all(flat == flat[0]):
+            notes.append(f"all {len(flat)} draws of {name} are the same value: the sampler or "
+                         "approximation collapsed to a point; do not trust this fit")
+    return notes
 
 
 def _markov_chains(fit) -> bool:

@@ -499,3 +499,23 @@ def test_user_text_in_the_summary_is_never_markup():
     text = out.getvalue()
     for label in labels:
         assert f"alpha[{label}]" in text
+
+
+def test_approximations_warn_on_their_own_diagnostics():
+    """ADVI that did not converge, draws that are not finite, and draws that all coincide (a
+    collapsed approximation: Pathfinder once returned 600 copies of one point as 'ess 600')."""
+    rng = np.random.default_rng(5)
+    good = rng.normal(size=(1, 400))
+    notes = sampler_warnings(_fit({"mu": good}, {"lp": good}, {"backend": "advi",
+                                                                "vi_converged": 0}))
+    assert any(n.startswith("ADVI did not converge") for n in notes), notes
+    broken = good.copy()
+    broken[0, :7] = np.nan
+    notes = sampler_warnings(_fit({"mu": broken}, {"lp": good}, {"backend": "pathfinder"}))
+    assert any(n.startswith("7 of 400 draws of mu are not finite") for n in notes), notes
+    notes = sampler_warnings(_fit({"mu": np.full((1, 400), 0.3), "s": good}, {"lp": good},
+                                  {"backend": "pathfinder"}))
+    assert any(n.startswith("all 400 draws of mu are the same value") for n in notes), notes
+    clean = sampler_warnings(_fit({"mu": good}, {"lp": good}, {"backend": "advi",
+                                                                "vi_converged": 1}))
+    assert not [n for n in clean if "converge" in n or "finite" in n or "same value" in n]
