@@ -4,10 +4,11 @@ Each mutation below is one small, plausible bug (an ignored option, a swapped ar
 dropped Jacobian term, ...), written as an exact text substitution in one file. For each, the
 project's files (``git ls-files``, untracked files included) are copied to a temporary folder,
 the bug is applied there, and the default suite (``pytest``, which deselects only ``slow``) runs
-on the copy with ``-x``, the test files most likely to notice the bug first. A mutation is
-*caught* when that run fails (exit code 1); the suite passing on a mutant is a hole in the tests.
+on the copy with ``-x``, the test files most likely to notice the bug first (then the rest). A
+mutation is *caught* when that run fails (exit code 1); the suite passing on a mutant is a hole
+in the tests.
 
-    python -m benchmarks.mutation_check [--only NAME,...] [--list] [--jobs 1]
+    python -m benchmarks.mutation_check [--only NAME,...] [--list]
 
 It prints one line per mutation (caught or not, the first failing test, seconds) and the
 count caught. A full pass takes one default-suite run per mutation in the worst case (each
@@ -123,24 +124,31 @@ def apply(mutation: Mutation, tree: Path) -> None:
 
 
 def run_suite(mutation: Mutation, tree: Path, timeout: float) -> tuple[bool, str, float]:
-    """(caught, first failing test or note, seconds)."""
+    """(caught, first failing test or note, seconds): the test files most likely to notice
+    first, then, if they pass, the whole default suite (pytest reorders files given together
+    with their folder, so the two runs are separate)."""
     first = [f for f in mutation.first if (tree / f).is_file()]
     env = os.environ | {"PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
-               "-W", "ignore", *first, "tests"]
     start = time.perf_counter()
-    try:
-        done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False, f"no failure within {timeout:.0f} s", time.perf_counter() - start
-    seconds = time.perf_counter() - start
-    failed = re.findall(r"^FAILED (\S+)", done.stdout, re.MULTILINE)
-    if done.returncode == 1:
-        return True, failed[0] if failed else "tests failed", seconds
-    if done.returncode == 0:
-        return False, "the default suite passed", seconds
-    return False, f"pytest exit code {done.returncode} (not a test failure)", seconds
+    for targets in ([first] if first else []) + [["tests"]]:
+        command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider",
+                   "-W", "ignore", *targets]
+        left = timeout - (time.perf_counter() - start)
+        try:
+            done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
+                                  timeout=max(left, 1))
+        except subprocess.TimeoutExpired:
+            return False, f"no failure within {timeout:.0f} s", time.perf_counter() - start
+        if done.returncode == 1:
+            failed = re.findall(r"^FAILED (\S+)", done.stdout, re.MULTILINE)
+            reason = next((line[1:].strip() for line in done.stdout.splitlines()
+                           if line.startswith("E ")), "")
+            return True, f"{failed[0] if failed else 'tests failed'}: {reason[:160]}", \
+                time.perf_counter() - start
+        if done.returncode != 0:
+            return False, f"pytest exit code {done.returncode} (not a test failure)", \
+                time.perf_counter() - start
+    return False, "the default suite passed", time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -247,6 +247,7 @@ def test_interrupted_during_warmup_is_a_keyboard_interrupt(monkeypatch):
 def test_first_ctrl_c_raises_a_flag_and_the_second_interrupts():
     # A signal sent to the process may reach another thread (JAX runs several); Python runs
     # the handler in the main thread soon after, not necessarily before os.kill returns.
+    before = signal.getsignal(signal.SIGINT)
     with interruptible() as stop_requested:
         assert not stop_requested()
         os.kill(os.getpid(), signal.SIGINT)
@@ -257,7 +258,7 @@ def test_first_ctrl_c_raises_a_flag_and_the_second_interrupts():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(10)  # interrupted by the handler long before the end
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
 
 
 def test_resume_refuses_fits_it_cannot_continue():
