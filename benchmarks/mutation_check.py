@@ -81,6 +81,10 @@ MUTATIONS = [
              "    transition = jnp.swapaxes(transition, -1, -2)\n"
              "    keys = jax.random.split(key, transition.shape[0])",
              ("tests/test_marginal.py",)),
+    Mutation("HMM transition transposed in the forward algorithm", "ppl/codegen/marginal.py",
+             "alpha = logsumexp(alpha[:, None] + trans, axis=0) + emit",
+             "alpha = logsumexp(alpha[:, None] + trans.T, axis=0) + emit",
+             ("tests/test_marginal.py", "tests/conformance/test_conformance.py")),
     Mutation("truncation normaliser left out", "ppl/codegen/truncation.py",
              "density = self.base.log_prob(value) - log_mass(self.base, self.low, self.high)",
              "density = self.base.log_prob(value)",
