@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_text import declaration
 from scipy import special, stats
 
 import ppl
@@ -241,16 +242,6 @@ def _density_function(name: str) -> str:
 
 # ------------------------------------------------------------------ the generated model
 
-def _declaration(value) -> str:
-    arr = np.asarray(value)
-    is_int = arr.dtype.kind in "iu"
-    if arr.ndim == 0:
-        return "int" if is_int else "real"
-    if arr.ndim == 1:
-        return f"int[{arr.shape[0]}]" if is_int else f"vector[{arr.shape[0]}]"
-    return f"matrix[{arr.shape[0]}, {arr.shape[1]}]"
-
-
 def _column(points, j: int):
     return np.asarray([p[j] for p in points])
 
@@ -270,7 +261,7 @@ class _Generated:
     data: dict[str, np.ndarray]
 
     def declare(self, var: str, value) -> str:
-        self.lines.append(f"data {var}: {_declaration(value)}")
+        self.lines.append(f"data {var}: {declaration(value)}")
         self.data[var] = np.asarray(value)
         return var
 
@@ -307,7 +298,7 @@ def _add_multivariate(g: _Generated, name: str, ref: Reference) -> None:
         g.declare(f"n_{name}_{i}", value)
         g.lines.append(f"n_{name}_{i} ~ {_call(name, args, named=True)}")
         if not spec.discrete:
-            g.lines.append(f"x_{name}_{i}: {_declaration(value)} ~ {_call(name, args)}")
+            g.lines.append(f"x_{name}_{i}: {declaration(value)} ~ {_call(name, args)}")
 
 
 def _generate(names) -> _Generated:
@@ -433,25 +424,25 @@ def test_density_functions_of_the_language_are_all_checked():
 @pytest.mark.parametrize("name", OBSERVABLE)
 def test_observed_log_density(name):
     """``y ~ name(args)`` with y data: the pointwise log-likelihood is the reference."""
-    _, pointwise, *_ = evaluated(name)
-    ref = REFERENCES[name]
-    if name in UNIVARIATE:
-        actual = pointwise[f"y_{name}"]
-    else:
-        actual = [pointwise[f"y_{name}_{i}"] for i in range(len(ref.points))]
-    _close(actual, _expected(name, ref.points), ref.rtol)
+    _check_pointwise(name, "y")
 
 
 @pytest.mark.parametrize("name", OBSERVABLE)
 def test_named_arguments_in_reverse_order(name):
     """Every argument given by its registry name, last first: the same density, so the names
     the docs show are bound to the right positions."""
+    _check_pointwise(name, "n")
+
+
+def _check_pointwise(name: str, prefix: str) -> None:
+    """The pointwise log-likelihood of the statements ``{prefix}_{name}...`` against the
+    reference at its points."""
     _, pointwise, *_ = evaluated(name)
     ref = REFERENCES[name]
     if name in UNIVARIATE:
-        actual = pointwise[f"n_{name}"]
+        actual = pointwise[f"{prefix}_{name}"]
     else:
-        actual = [pointwise[f"n_{name}_{i}"] for i in range(len(ref.points))]
+        actual = [pointwise[f"{prefix}_{name}_{i}"] for i in range(len(ref.points))]
     _close(actual, _expected(name, ref.points), ref.rtol)
 
 

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
+from model_text import declaration
 from scipy import special, stats
 
 import ppl
@@ -217,17 +218,6 @@ REFERENCES: dict[str, Reference] = {
 
 # ------------------------------------------------------------------ the generated models
 
-def _declaration(value) -> str:
-    arr = np.asarray(value)
-    is_int = arr.dtype.kind in "iu"
-    if arr.ndim == 0:
-        return "int" if is_int else "real"
-    if arr.ndim == 1:
-        return f"int[{arr.shape[0]}]" if is_int else f"vector[{arr.shape[0]}]"
-    return f"int[{arr.shape[0]}, {arr.shape[1]}]" if is_int else \
-        f"matrix[{arr.shape[0]}, {arr.shape[1]}]"
-
-
 def _value_cases(name: str) -> list[tuple]:
     ref = REFERENCES[name]
     return list(ref.cases) + list(ref.smooth) + [e.args for e in ref.edges]
@@ -265,7 +255,7 @@ def values(names):
             names = []
             for j, a in enumerate(args):
                 var = f"d_{name}_{i}_{j}"
-                lines.append(f"data {var}: {_declaration(a)}")
+                lines.append(f"data {var}: {declaration(a)}")
                 data[var] = np.asarray(a)
                 names.append(var)
             lines.append(f"v_{name}_{i} = {name}({', '.join(names)})")
@@ -294,12 +284,12 @@ def gradients(names):
             names = []
             for j, a in enumerate(args):
                 var = f"p_{case}_{j}"
-                lines.append(f"param {var}: {_declaration(np.asarray(a, float))}")
+                lines.append(f"param {var}: {declaration(np.asarray(a, float))}")
                 names.append(var)
             out = np.shape(REFERENCES[name].reference(*args))
             w = np.ones(out) if edge is not None else RNG.uniform(0.5, 1.5, size=out)
             data[f"w_{case}"] = w
-            lines.append(f"data w_{case}: {_declaration(w)}")
+            lines.append(f"data w_{case}: {declaration(w)}")
             times = "*" if not out else ".*"
             lines.append(f"target += sum(w_{case} {times} {name}({', '.join(names)}))")
             layout[case] = (w, [np.shape(a) for a in args])
