@@ -481,25 +481,6 @@ def parse_seeds(spec: str) -> list[int]:
     return seeds
 
 
-def parse_options(items: list[str]) -> dict:
-    """``-o dense_mass=false -o target_accept=0.9`` as keyword arguments of ``sample``:
-    ``true``/``false`` and numbers are converted, anything else stays a string."""
-    options: dict = {}
-    for item in items:
-        key, _, text = item.partition("=")
-        text = text.strip()
-        value: object = {"true": True, "false": False}.get(text.lower(), text)
-        if value == text:
-            for number in (int, float):
-                try:
-                    value = number(text)
-                    break
-                except ValueError:
-                    continue
-        options[key.strip()] = value
-    return options
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0-9", help="e.g. 0-9 or 0,3,5-7")
@@ -517,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import jax
+
+    from ppl.backends.options import parse_option_items
 
     cases = select(all_cases(), args.models)
     needs_kit = [c for c in cases if c.uses_kit]
@@ -537,7 +520,7 @@ def main(argv: list[str] | None = None) -> int:
     for case in cases:
         for seed in seeds:
             result = run_case(case, seed, args.chains, args.draws, args.warmup,
-                              parse_options(args.option))
+                              parse_option_items(args.option))
             results.append(result)
             print(progress_line(result), flush=True)
         # JAX keeps every compiled program alive; a long run over many models would otherwise

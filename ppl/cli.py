@@ -164,7 +164,9 @@ def _cmd_run(args, out: Console, err: Console) -> int:
     if problem:
         err.print(f"ppl run: {problem}", markup=False)
         return 2
-    options = _backend_options(args.option)
+    from ppl.backends.options import parse_option_items
+
+    options = parse_option_items(args.option)
     model = _load(args.model)
     data = _read(args.data)
     if args.prior:
@@ -190,7 +192,7 @@ def _run_usage_problem(args) -> str | None:
     """What is wrong with the flags of ``ppl run`` (a usage error, exit code 2), if anything:
     counts, the seed, the backend's name, and the output file (suffix and folder)."""
     from ppl.backends.base import available_backends
-    from ppl.backends.options import validate_options
+    from ppl.backends.options import parse_option_items, validate_options
     from ppl.errors import DataError
     from ppl.model import MAX_SEED
     from ppl.summary import check_output_path
@@ -211,7 +213,7 @@ def _run_usage_problem(args) -> str | None:
     spec = getattr(backends[args.backend], "options", None)  # a plug-in may not list them
     if spec is not None and not args.prior:
         try:
-            validate_options(args.backend, _backend_options(args.option), spec)
+            validate_options(args.backend, parse_option_items(args.option), spec)
         except PPLError as exc:
             return "\nppl run: ".join(d.message + (f"\n  hint: {d.hint}" if d.hint else "")
                                       for d in exc.diagnostics)
@@ -236,25 +238,6 @@ def _run_prior(model, data, args, out: Console) -> int:
         save(prior, Path(args.output))
         out.print(f"draws written to {args.output}", markup=False)
     return 0
-
-
-def _backend_options(items: list[str]) -> dict:
-    """The ``-o KEY=VALUE`` items (already checked to have the form) as a dict."""
-    pairs = (item.partition("=") for item in items)
-    return {key.strip(): _option_value(value.strip()) for key, _, value in pairs}
-
-
-def _option_value(text: str):
-    """Backend option values from the command line: booleans, numbers, else strings."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 _COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "graph": _cmd_graph,

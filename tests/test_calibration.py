@@ -31,8 +31,15 @@ import ppl
 Z = 3.0
 
 
-def _stacked_fit(source: str, data: dict, observed: str, seed: int):
-    """(truth, fit): a prior draw of every parameter and the fit to its simulated data."""
+REPLICATIONS = 400
+
+
+def _stacked_fit(source: str, per_replication: int, seed: int):
+    """(truth, fit) for ``REPLICATIONS`` stacked copies of a model whose observations ``y``
+    (``per_replication`` each) belong to replication ``g``: a prior draw of every parameter
+    and the fit to its simulated data."""
+    g = np.repeat(np.arange(1, REPLICATIONS + 1), per_replication)
+    data, observed = {"R": REPLICATIONS, "M": len(g), "g": g}, "y"
     model = ppl.model(source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,9 +91,7 @@ mu: vector[R] ~ normal(0, 1)
 sigma: vector[R] ~ lognormal(0, 0.5)
 y ~ normal(mu[g], sigma[g])
 """
-    replications, per = 400, 6
-    g = np.repeat(np.arange(1, replications + 1), per)
-    truth, fit = _stacked_fit(source, {"R": replications, "M": len(g), "g": g}, "y", seed=11)
+    truth, fit = _stacked_fit(source, per_replication=6, seed=11)
     for name in ("mu", "sigma"):
         _check(truth[name], _draws(fit, name), name)
 
@@ -105,9 +110,7 @@ theta_raw: vector[M] ~ normal(0, 1)
 theta = mu[g] + tau[g] .* theta_raw
 y ~ normal(theta, 1)
 """
-    replications, groups = 400, 3
-    g = np.repeat(np.arange(1, replications + 1), groups)
-    truth, fit = _stacked_fit(source, {"R": replications, "M": len(g), "g": g}, "y", seed=21)
+    truth, fit = _stacked_fit(source, per_replication=3, seed=21)
     for name in ("mu", "tau"):
         _check(truth[name], _draws(fit, name), name)
     _check(truth["theta"], _draws(fit, "theta"), "theta")

@@ -177,6 +177,25 @@ def validate_options(backend_name: str, given: Mapping[str, Any],
     return {o.name: given.get(o.name, o.default) for o in spec}
 
 
+def parse_option_items(items: Sequence[str]) -> dict[str, Any]:
+    """``-o KEY=VALUE`` items (already checked to have that form) as keyword arguments:
+    ``true``/``false`` become booleans, numbers ints or floats, anything else stays text."""
+    pairs = (item.partition("=") for item in items)
+    return {key.strip(): _option_value(value.strip()) for key, _, value in pairs}
+
+
+def _option_value(text: str) -> Any:
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _show(value: Any) -> str:
     """A default as it is typed on the command line (``-o laplace=false``)."""
     if is_bool(value):
@@ -238,5 +257,5 @@ HMC_OPTIONS: tuple[Option, ...] = (
 
 __all__ = ["AUTO_BOOL", "BOOL", "Check", "FLOAT", "HMC_DEFAULT_TRAJECTORY_LENGTH", "HMC_OPTIONS",
            "INT", "Kind", "NUTS_OPTIONS", "Option", "at_least", "between", "choice",
-           "describe_options", "from_to", "is_bool", "is_int", "is_number", "positive",
-           "validate_options"]
+           "describe_options", "from_to", "is_bool", "is_int", "is_number", "parse_option_items",
+           "positive", "validate_options"]

@@ -31,6 +31,7 @@ from ppl.codegen.truncation import Truncated, truncate
 from ppl.errors import DataError, SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.check import CONSTRAINED_TYPES, free_names, recursion_lag, self_references
+from ppl.frontend.lint import constant, prior_region
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 
@@ -225,6 +226,15 @@ class CompiledModel:
     def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
         return marginal.discrete_groups(self.graph)
 
+    @cached_property
+    def truncations(self) -> dict[str, tuple[ast.Expr | None, ast.Expr | None]]:
+        """Per node whose declared bounds truncate its distribution, the (lower, upper) bound
+        expressions that do (see :func:`truncating_bounds`), found once per model."""
+        symbols = {n.name: n.symbol for n in self.graph.nodes if n.symbol is not None}
+        found = {n.name: truncating_bounds(n, symbols) for n in self.graph.nodes
+                 if n.sample is not None}
+        return {name: ends for name, ends in found.items() if ends != (None, None)}
+
     @property
     def dimension(self) -> int:
         return sum(b.size for b in self.blocks)
@@ -273,7 +283,8 @@ class CompiledModel:
             else:
                 item_shape = shape
                 dist = build_distribution(spec, args_at(env), shape)
-            low, high = truncation_ends(node, spec, env)
+            low, high = (None if e is None else jnp.asarray(evaluate(e, env))
+                         for e in self.truncations.get(node.name, (None, None)))
             return truncate(dist, low, high), item_shape
 
     def variate(self, node: Node, env, shape) -> jax.Array:
@@ -507,41 +518,24 @@ class CompiledModel:
         return out
 
 
-# The ends of the supports named in the distribution registry that are constants; a declared
-# bound at or beyond one of them truncates nothing.
-_SUPPORT_ENDS = {"real": (-math.inf, math.inf), "positive": (0.0, math.inf),
-                 "unit_interval": (0.0, 1.0)}
-
-
-def truncation_ends(node: Node, spec, env) -> tuple:
-    """The values of the declared bounds that truncate ``node``'s univariate continuous
+def truncating_bounds(node: Node, symbols) -> tuple[ast.Expr | None, ast.Expr | None]:
+    """The declared bounds (lower, upper) that truncate ``node``'s univariate continuous
     distribution (``None`` for a side without one): those not provably at or beyond the
-    support's end. Bounds on discrete or multivariate quantities, and improper priors, are
-    the support itself (see docs/language.md)."""
+    support's end (by the lints' constant folding and supports). Bounds on discrete or
+    multivariate quantities, and improper priors, are the support itself (docs/language.md)."""
     bounds = node.declared_bounds
+    spec = DISTRIBUTIONS[node.sample.dist.func]
     if bounds is None or spec.discrete or spec.event_rank or not spec.proper:
         return None, None
-    support_low, support_high = _SUPPORT_ENDS.get(spec.support, (None, None))
+    support = prior_region(node.sample.dist, symbols)
 
-    def end(expr, redundant):
-        if expr is None:
-            return None
-        literal = _literal(expr)
-        if literal is not None and redundant(literal):
-            return None
-        return jnp.asarray(evaluate(expr, env))
+    def truncates(expr, redundant) -> bool:
+        value = constant(expr, symbols) if expr is not None else None
+        return expr is not None and not (value is not None and support is not None
+                                         and redundant(value))
 
-    return (end(bounds.lower, lambda v: support_low is not None and v <= support_low),
-            end(bounds.upper, lambda v: support_high is not None and v >= support_high))
-
-
-def _literal(expr) -> float | None:
-    """The value of a number written in the source (``0``, ``-1.5``), else None."""
-    if isinstance(expr, ast.Number):
-        return float(expr.value)
-    if isinstance(expr, ast.Unary) and expr.op == "-" and isinstance(expr.operand, ast.Number):
-        return -float(expr.operand.value)
-    return None
+    return (bounds.lower if truncates(bounds.lower, lambda v: v <= support.lower) else None,
+            bounds.upper if truncates(bounds.upper, lambda v: v >= support.upper) else None)
 
 
 def improper_prior_error(node: Node, graph: Graph) -> SamplingError:

@@ -8,7 +8,7 @@ posterior that of another model). The same holds for bounded data with a distrib
 NumPyro's ``TruncatedDistribution`` covers only the Cauchy, Laplace, Logistic, Normal,
 SoftLaplace and Student-t families, and its sampling inverts the CDF, which NumPyro lacks for
 the gamma, beta and Student-t families unless TensorFlow Probability is installed. This class
-takes any base with a CDF (the folded Student-t's is written here), computes the log mass in
+takes any base with a CDF (the registry's half-Student-t has its own), computes the log mass in
 the tail where it is small (``log_ndtr`` for the normal), and draws by bisection on the CDF
 where there is no inverse.
 """
@@ -27,27 +27,18 @@ BISECTION_STEPS = 90
 BRACKET_DOUBLINGS = 1030
 
 
-def cdf(dist, x):
-    """``dist``'s CDF at ``x``; NotImplementedError when there is none."""
-    if isinstance(dist, nd.FoldedDistribution):  # |X|: F(x) - F(-x) for x >= 0
-        base = dist.base_dist
-        x = jnp.maximum(x, 0.0)
-        return base.cdf(x) - base.cdf(-x)
-    return dist.cdf(x)
-
-
 def log_cdf(dist, x):
     """log P(X <= x), accurate in the lower tail."""
     if isinstance(dist, nd.Normal):
         return log_ndtr((x - dist.loc) / dist.scale)
-    return jnp.log(cdf(dist, x))
+    return jnp.log(dist.cdf(x))
 
 
 def log_ccdf(dist, x):
     """log P(X > x), accurate in the upper tail."""
     if isinstance(dist, nd.Normal):
         return log_ndtr((dist.loc - x) / dist.scale)
-    return jnp.log1p(-cdf(dist, x))
+    return jnp.log1p(-dist.cdf(x))
 
 
 def _log_diff_exp(a, b):
@@ -64,7 +55,7 @@ def log_mass(dist, low, high):
         return log_ccdf(dist, low)
     lower_tail = _log_diff_exp(log_cdf(dist, high), log_cdf(dist, low))
     upper_tail = _log_diff_exp(log_ccdf(dist, low), log_ccdf(dist, high))
-    return jnp.where(cdf(dist, low) < 0.5, lower_tail, upper_tail)
+    return jnp.where(dist.cdf(low) < 0.5, lower_tail, upper_tail)
 
 
 def _bracket_end(cdf_at, u, end, other, sign):
@@ -138,15 +129,13 @@ class Truncated(nd.Distribution):
         low = jnp.broadcast_to(-jnp.inf if self.low is None else self.low, shape)
         high = jnp.broadcast_to(jnp.inf if self.high is None else self.high, shape)
         base = self.base.expand(shape) if tuple(self.base.batch_shape) != shape else self.base
-        f_low = jnp.where(jnp.isfinite(low), cdf(base, jnp.where(jnp.isfinite(low), low, 0.0)),
-                          0.0)
-        f_high = jnp.where(jnp.isfinite(high),
-                           cdf(base, jnp.where(jnp.isfinite(high), high, 0.0)), 1.0)
+        f_low = 0.0 if self.low is None else base.cdf(low)
+        f_high = 1.0 if self.high is None else base.cdf(high)
         u = jax.random.uniform(key, shape, minval=f_low, maxval=f_high)
         try:
             x = base.icdf(u)
         except (NotImplementedError, ImportError, AttributeError):
-            x = _bisect(lambda x: cdf(base, x), u, low, high)
+            x = _bisect(base.cdf, u, low, high)
         return jnp.clip(x, low, high)
 
 
