@@ -92,11 +92,18 @@ def _print_warnings(caught, err: Console) -> None:
     for w in caught:
         if issubclass(w.category, SamplingWarning):
             continue
-        if issubclass(w.category, ModelWarning):
+        if issubclass(w.category, ModelWarning) or _rendered(str(w.message)):
             err.print(str(w.message), markup=False)
         elif "ppl" in str(w.filename) or issubclass(w.category, UserWarning):
             err.print("[yellow]warning:[/] ", end="")
             err.print(str(w.message), markup=False)
+
+
+def _rendered(message: str) -> bool:
+    """Whether ``message`` is a diagnostic rendered with its place and severity (``file:3:1:
+    warning: ...``), which must not get a second ``warning:`` prefix."""
+    head = message.split("\n", 1)[0]
+    return ": warning: " in head and not head.startswith("warning")
 
 
 def _load(path: str):

@@ -112,15 +112,88 @@ def as_mapping(data: Any) -> dict[str, Any]:
 
 
 def _to_array(name: str, value: Any, span, source) -> np.ndarray:
+    _refuse_booleans(name, value, span, source)
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):
         arr = None
     if arr is None or arr.dtype == object or arr.dtype.kind not in "biuf":
+        _refuse_ragged(name, value, span, source)
         raise DataError([error(f"data '{name}' is not a number or a rectangular array of numbers",
                                span, "check that every row has the same length and that all "
                                "entries are numbers")], source)
     return arr
+
+
+def first_boolean(value: Any) -> tuple[int, ...] | None:
+    """The (0-based) index of the first true/false in ``value`` (a bool, a NumPy bool array or
+    nested lists), ``()`` for a bool itself; None when it holds none. NumPy turns ``[1.0,
+    True]`` into ``[1.0, 1.0]``, so lists are searched before they are converted."""
+    if isinstance(value, (bool, np.bool_)):
+        return ()
+    if isinstance(value, np.ndarray):
+        if value.dtype == bool:
+            return (0,) * value.ndim if value.size else None
+        if value.dtype != object:
+            return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        for i, item in enumerate(value):
+            found = first_boolean(item)
+            if found is not None:
+                return (i,) + found
+    return None
+
+
+def _refuse_booleans(name: str, value: Any, span, source) -> None:
+    at = first_boolean(value)
+    if at is None:
+        return
+    where = f" (the first at [{', '.join(str(i + 1) for i in at)}])" if at else ""
+    raise DataError([error(f"data '{name}' holds true/false values{where}, which are not "
+                           "numbers", span,
+                           "give 0/1 as integers (in NumPy: values.astype(int)), and declare "
+                           f"'{name}' as int")], source)
+
+
+def ragged_row(value: Any) -> tuple[tuple[int, ...], int | None, int | None] | None:
+    """Where nested lists stop being rectangular: ``(index, length, expected)`` of the first
+    row (0-based index) whose length differs from its first sibling's, a length of None
+    meaning a single number where a list was expected (or the other way); None when
+    rectangular."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+
+    def length(item):
+        return len(item) if isinstance(item, (list, tuple, np.ndarray)) else None
+
+    expected = length(value[0])
+    for i, item in enumerate(value):
+        if length(item) != expected:
+            return (i,), length(item), expected
+    for i, item in enumerate(value):
+        found = ragged_row(list(item)) if expected is not None else None
+        if found is not None:
+            return (i,) + found[0], found[1], found[2]
+    return None
+
+
+def _refuse_ragged(name: str, value: Any, span, source) -> None:
+    found = ragged_row(value)
+    if found is None:
+        return
+    index, length, expected = found
+    first = index[:-1] + (0,)
+
+    def row(at):
+        return f"row [{', '.join(str(i + 1) for i in at)}]"
+
+    def has(n):
+        return "is a single number" if n is None else f"has {n} entries"
+
+    raise DataError([error(f"data '{name}' is ragged: {row(index)} {has(length)} where "
+                           f"{row(first)} {has(expected).removeprefix('is ')}", span,
+                           "give every row the same length (a rectangular array of numbers)")],
+                    source)
 
 
 def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, Any],
@@ -140,10 +213,12 @@ def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, An
     return sizes
 
 
-def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any],
+                source: Source | None = None) -> dict[str, Any]:
     """The data with missing integer sizes filled in from the arrays declared with them: a
     DataFrame's columns give ``N`` without it being spelt out. Sizes stay missing when the
-    arrays disagree (the shape error then says so)."""
+    arrays disagree (the shape error then says so). A ragged array that a size is read from is
+    a :class:`DataError` at its declaration (in ``source``)."""
     from ppl.frontend import ast
 
     filled = dict(data)
@@ -154,6 +229,8 @@ def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any]) -> dic
         for other in declarations.values():
             if other.name not in data or other.type.kind == "dim":
                 continue
+            if any(isinstance(d, ast.Name) and d.id == name for d in other.type.dims):
+                _refuse_ragged(other.name, data[other.name], other.name_span, source)
             shape = np.shape(data[other.name])
             for axis, dim in enumerate(other.type.dims):
                 if isinstance(dim, ast.Name) and dim.id == name and axis < len(shape):
@@ -347,7 +424,9 @@ def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
 
 
 def warn_all(notes: list[Diagnostic], source: Source) -> None:
-    from ppl.errors import render, warn_user
+    """Issue the data's warnings (entries the model does not use) as :class:`ModelWarning`,
+    already rendered with their place and severity."""
+    from ppl.errors import ModelWarning, render, warn_user
 
     for note in notes:
-        warn_user(render(note, source))
+        warn_user(render(note, source), ModelWarning)

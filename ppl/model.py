@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppl import data as data_module
+from ppl import memory
 from ppl.backends.base import RunSettings, get_backend
 from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
 from ppl.errors import (
@@ -65,7 +68,8 @@ class Model(GraphDisplay):
         Every declared data entry must be supplied (sizes may be inferred from the arrays);
         with ``allow_missing_data`` data that has a distribution may be left out, to be
         simulated."""
-        values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data))
+        values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data),
+                                         self.source)
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
         checked = check(self.program, self.source, sizes)
         arrays, notes = data_module.validate(checked, values,
@@ -74,22 +78,36 @@ class Model(GraphDisplay):
         return checked, arrays, notes
 
     def compile(self, data: Any = None, precision: str = "float64", *,
-                allow_missing_data: bool = False) -> CompiledModel:
+                allow_missing_data: bool = False, memory_limit: Any = None) -> CompiledModel:
         """Bind ``data`` (dict or DataFrame) and compile the model to JAX functions.
 
         Declared data left out of ``data`` is a :class:`~ppl.DataError`; with
         ``allow_missing_data=True`` data that has a distribution may be left out and becomes a
-        simulated (latent) quantity."""
+        simulated (latent) quantity. A model whose log density would not fit in
+        ``memory_limit`` (bytes, or a text such as ``"16GB"``; by default ``PPL_MEMORY_LIMIT``
+        or half the machine's memory, see :mod:`ppl.memory`) is a :class:`~ppl.ModelError`
+        before anything is allocated."""
+        return self._compile(data, precision, allow_missing_data, memory.RunShape(),
+                             memory_limit)[0]
+
+    def _compile(self, data: Any, precision: str, allow_missing_data: bool,
+                 run: memory.RunShape, memory_limit: Any) -> tuple[CompiledModel, memory.Plan]:
+        """:meth:`compile`, checking first that a run of shape ``run`` fits in memory; the
+        plan says which deterministics to leave out of the stored draws."""
         if precision not in _DTYPES:
             raise SamplingError([error(f"unknown precision '{precision}'",
                                        hint="use 'float64' (default) or 'float32'")])
+        limit = memory.memory_limit(memory_limit)
         checked, arrays, notes = self.bind(data, allow_missing_data=allow_missing_data)
         data_module.warn_all(notes, self.source)
-        release_programs_when_crowded()  # before this model's programs are compiled
         graph = lower(checked, supplied=set(arrays))
+        # From the declared sizes alone, before the data is converted or anything compiled.
+        plan = memory.plan(memory.quantities_of(graph), run, jnp.dtype(_DTYPES[precision]).itemsize,
+                           limit, self.source)
+        release_programs_when_crowded()  # before this model's programs are compiled
         labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
                                               self.source)
-        return compile_graph(graph, arrays, _DTYPES[precision], labels)
+        return compile_graph(graph, arrays, _DTYPES[precision], labels), plan
 
     def graph_ir(self, data: Any = None) -> Graph:
         """The graph IR (sizes concrete and observed-ness decided when data is given)."""
@@ -115,7 +133,8 @@ class Model(GraphDisplay):
                draws: int = 1000, warmup: int = 1000, seed: int = 0, *,
                posterior_predictive: bool = False, log_likelihood: bool = False,
                prior: bool = False, progress: bool = False, precision: str = "float64",
-               allow_missing_data: bool = False, **backend_options: Any):
+               allow_missing_data: bool = False, memory_limit: Any = None,
+               **backend_options: Any):
         """Fit the model and return an ArviZ DataTree.
 
         Groups: ``posterior`` (latent and deterministic quantities), ``sample_stats``,
@@ -129,10 +148,20 @@ class Model(GraphDisplay):
         Every declared data entry must be in ``data``: one left out is a :class:`~ppl.DataError`
         rather than a quantity silently simulated from its prior. ``allow_missing_data=True``
         simulates left-out data that has a distribution (it is sampled with the parameters).
+
+        The memory the run needs is estimated first (:mod:`ppl.memory`): deterministics whose
+        draws would not fit in ``memory_limit`` (bytes or ``"16GB"``; by default the
+        environment variable ``PPL_MEMORY_LIMIT``, else half the machine's memory) are left
+        out of ``posterior`` with a warning, and a run that does not fit even without them is
+        a :class:`~ppl.ModelError` at the statement that takes the most.
         """
         _check_counts(chains=chains, draws=draws, warmup=warmup)
         check_seed(seed)
-        compiled = self.compile(data, precision, allow_missing_data=allow_missing_data)
+        parallel = backend_options.get("num_particles") or chains * draws \
+            if backend == "smc" else chains  # SMC evaluates its particles side by side
+        run = memory.RunShape(chains, draws, parallel if isinstance(parallel, int) else chains,
+                              posterior_predictive, log_likelihood)
+        compiled, plan = self._compile(data, precision, allow_missing_data, run, memory_limit)
         if compiled.dimension == 0:
             raise SamplingError([error("the model has no parameters to sample",
                                        hint="every quantity is data; add a parameter with '~'")],
@@ -143,17 +172,18 @@ class Model(GraphDisplay):
         chosen = get_backend(backend)
         settings = RunSettings(chains, draws, warmup, seed, progress)
         self._show_check_warnings()
-        try:
+        with self._located():
             result = chosen.run(compiled, settings, **backend_options)
-        except PPLError as exc:  # a backend's error without a place is shown with the model's
-            raise (exc.with_source(self.source) if exc.source is None else exc) from None
+        result = dataclasses.replace(result, notes=tuple(result.notes) + plan.notes)
         fit = to_datatree(compiled, result, posterior_predictive=posterior_predictive,
-                          log_likelihood=log_likelihood, seed=seed, backend=chosen.name)
+                          log_likelihood=log_likelihood, seed=seed, backend=chosen.name,
+                          leave_out=plan.left_out)
         fit.attrs["backend_options"] = json.dumps(_recordable(backend_options))
         if prior:
             # modulo: the derived seed stays a valid one when seed is MAX_SEED
             simulated = self.sample_prior_predictive(data, draws=chains * draws,
-                                                     seed=(seed + 2) % (MAX_SEED + 1))
+                                                     seed=(seed + 2) % (MAX_SEED + 1),
+                                                     memory_limit=memory_limit)
             for group in simulated.children:
                 fit[group] = simulated[group]
         return _report(fit)
@@ -196,11 +226,15 @@ class Model(GraphDisplay):
         check_seed(seed)
         options = json.loads(fit.attrs.get("backend_options", "{}"))
         settings = RunSettings(chains, draws, 0, seed, progress)
-        result = chosen.resume(compiled, state, settings, **options)
+        with self._located():
+            result = chosen.resume(compiled, state, settings, **options)
         wanted = {"posterior_predictive": posterior_predictive,
                   "log_likelihood": log_likelihood}
         wanted = {k: (k in fit.children) if v is None else v for k, v in wanted.items()}
-        more = to_datatree(compiled, result, seed=seed, backend=chosen.name, **wanted)
+        # Deterministics the fit left out of its draws (see ppl.memory) stay left out.
+        absent = tuple(n for n in compiled.posterior_names if n not in fit["posterior"])
+        more = to_datatree(compiled, result, seed=seed, backend=chosen.name, leave_out=absent,
+                           **wanted)
         combined = fit.copy()
         for group in more.children:
             if group == "sampler_state" or group not in fit.children \
@@ -222,6 +256,14 @@ class Model(GraphDisplay):
             combined.attrs["partial"] = 1
         return _report(combined)
 
+    @contextmanager
+    def _located(self):
+        """A backend's error without a place is shown with the model's file name."""
+        try:
+            yield
+        except PPLError as exc:
+            raise (exc.with_source(self.source) if exc.source is None else exc) from None
+
     def _show_check_warnings(self) -> None:
         """The checker's warnings (likely mistakes), issued once per model object."""
         if not getattr(self, "_check_warnings_shown", False):
@@ -229,22 +271,32 @@ class Model(GraphDisplay):
                 warn_user(render(diagnostic, self.source), ModelWarning)
             self._check_warnings_shown = True
 
-    def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0):
+    def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0, *,
+                                memory_limit: Any = None):
         """Simulate parameters and observables from the prior (``prior`` and
         ``prior_predictive`` groups). Observed variables may be left out of ``data``: they
-        are simulated."""
+        are simulated. Deterministics whose draws would not fit in ``memory_limit`` are left
+        out, as in :meth:`sample`."""
         from ppl.results import prior_datatree
 
         _check_counts(draws=draws)
         check_seed(seed)
-        compiled = self.compile(data, allow_missing_data=True)
+        # The draws are simulated side by side and every simulated quantity is kept.
+        run = memory.RunShape(chains=1, draws=draws, parallel=1, predictive=True)
+        compiled, plan = self._compile(data, "float64", True, run, memory_limit)
         keys = jax.random.split(jax.random.PRNGKey(seed), draws)
-        samples = jax.jit(jax.vmap(compiled.prior_draw))(keys)
+
+        def draw(key):  # what is left out is not computed either (the jit drops it)
+            return {k: v for k, v in compiled.prior_draw(key).items() if k not in plan.left_out}
+
+        samples = jax.jit(jax.vmap(draw))(keys)
+        for note in plan.notes:
+            warn_user(note, SamplingWarning)
         return prior_datatree(compiled, {k: np.asarray(v) for k, v in samples.items()})
 
     def log_marginal_likelihood(self, data: Any = None, *, num_particles: int = 2000,
                                 seed: int = 0, precision: str = "float64",
-                                **smc_options: Any) -> float:
+                                memory_limit: Any = None, **smc_options: Any) -> float:
         """The log marginal likelihood ``log p(data)``, estimated by adaptive tempered SMC.
 
         The estimate is relative to the normalised prior (a prior truncated by declared bounds
@@ -259,11 +311,13 @@ class Model(GraphDisplay):
         smc_options.setdefault("reference", "prior")
         _check_counts(num_particles=num_particles)
         check_seed(seed)
-        compiled = self.compile(data, precision)
+        run = memory.RunShape(chains=1, draws=num_particles, parallel=num_particles)
+        compiled, _ = self._compile(data, precision, False, run, memory_limit)
         if compiled.dimension == 0:
             return float(compiled.log_likelihood(jnp.zeros((0,), compiled.dtype)))
         settings = RunSettings(chains=1, draws=num_particles, warmup=0, seed=seed)
-        result = SMC().run(compiled, settings, num_particles=num_particles, **smc_options)
+        with self._located():
+            result = SMC().run(compiled, settings, num_particles=num_particles, **smc_options)
         return float(result.attrs["log_marginal_likelihood"])
 
     def __repr__(self) -> str:

@@ -7,7 +7,7 @@ are 1-based, like the language's indices.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import jax
 import numpy as np
@@ -49,15 +49,21 @@ def _batched(fn, positions: np.ndarray, *extra):
 
 
 def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predictive: bool = False,
-                log_likelihood: bool = False, seed: int = 0, backend: str = ""):
+                log_likelihood: bool = False, seed: int = 0, backend: str = "",
+                leave_out: Collection[str] = ()):
     """Build the DataTree: posterior (latent, discrete latents drawn from their conditional
-    posterior, deterministic and generated quantities), sample_stats, observed_data and, on
-    request, posterior_predictive and log_likelihood."""
+    posterior, deterministic and generated quantities, except those in ``leave_out``),
+    sample_stats, observed_data and, on request, posterior_predictive and log_likelihood."""
     positions = np.asarray(result.positions)
     chains, draws = positions.shape[:2]
     keys = jax.random.split(jax.random.PRNGKey(seed + 3), chains * draws)
-    groups: dict[str, dict] = {"posterior": _batched(
-        lambda u, k: model.generated(u, k), positions, keys)}
+    kept = [n for n in model.posterior_names if n not in leave_out]
+
+    def posterior(u, k):  # what is left out is not computed either (the jit drops it)
+        values = model.generated(u, k)
+        return {n: values[n] for n in kept}
+
+    groups: dict[str, dict] = {"posterior": _batched(posterior, positions, keys)}
     stats = dict(result.sample_stats)
     groups["sample_stats"] = stats
     observed = model.observed_names
@@ -71,7 +77,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
         groups["log_likelihood"] = _batched(model.pointwise_log_likelihood, positions)
     for name, group in result.extra_groups.items():
         groups[name] = dict(group)
-    names = model.posterior_names + observed
+    names = kept + observed
     dims, coords = dims_and_coords(model, names)
     # Quantities drawn after sampling (discrete latents, generated quantities) are exact
     # conditional draws or simulations: the summary leaves them out of R-hat and ESS warnings.

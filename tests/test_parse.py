@@ -346,7 +346,7 @@ def test_pretty_output(text, printed):
 _NAMES = st.sampled_from(["a", "b", "x", "N", "mu", "sigma_2"])
 _LEAVES = st.one_of(
     _NAMES.map(ast.Name),
-    st.integers(0, 10**20).map(ast.Number),
+    st.integers(0, 2**63 - 1).map(ast.Number),  # the largest integer literal
     st.floats(0, None, allow_nan=False, allow_infinity=False).map(ast.Number),
 )
 

@@ -395,7 +395,9 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
                             lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
                             lambda: (average, jnp.asarray(1, jnp.int32)))
         flat = flat + plateau.astype(jnp.int32)
-        restart = plateau & (flat < plateaus)
+        # The last chunk that max_steps allows keeps its average: restarting there would
+        # leave nothing to average (0 / 0, reported as a diverged fit).
+        restart = plateau & (flat < plateaus) & (i + 1 < chunks)
         tail = jax.lax.cond(restart,
                             lambda: (jax.tree.map(jnp.zeros_like, average),
                                      jnp.asarray(0, jnp.int32)),

@@ -225,12 +225,20 @@ def laplace_points(model: CompiledModel, key, chains: int, starts: int | None = 
     scale running into a funnel) or above ``LAPLACE_MAX_DIMENSION`` dimensions the uniform
     points are used too.
     """
+    return laplace_start(model, key, chains, starts, keep_uniform)[0]
+
+
+def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = None,
+                  keep_uniform: bool = False) -> tuple[jax.Array, list[str]]:
+    """:func:`laplace_points` and what the user must hear about them: a note when the climbs
+    found separated modes that each hold a share of the mass (see
+    :func:`separated_modes_note`)."""
     from ppl.backends.map import lbfgs_minimiser  # here: the map backend imports this module
 
     starts = max(LAPLACE_MIN_STARTS, 2 * chains) if starts is None else max(starts, chains)
     uniform = finite_initial_points(model, key, chains)
     if model.dimension > LAPLACE_MAX_DIMENSION:
-        return uniform
+        return uniform, []
     extra = finite_initial_points(model, jax.random.fold_in(key, 1), starts - chains) \
         if starts > chains else uniform[:0]
     candidates = jax.numpy.concatenate([uniform, extra])
@@ -240,12 +248,12 @@ def laplace_points(model: CompiledModel, key, chains: int, starts: int | None = 
     ends = np.asarray(ends, dtype=np.float64)
     modes = _modes(model, ends, -np.asarray(values, dtype=np.float64))
     if not modes:
-        return uniform
+        return uniform, []
     log_mass = np.array([m[2] for m in modes])
     if keep_uniform and len(modes) == starts:
         _, best, _, chol = modes[int(np.argmax(log_mass))]
         if all(np.linalg.norm(chol.T @ (m[1] - best)) < 1 for m in modes):
-            return uniform
+            return uniform, []
     rng = np.random.default_rng(
         np.asarray(jax.random.key_data(jax.random.fold_in(key, 2))).ravel())
     weights = np.exp(log_mass - np.max(log_mass))
@@ -257,7 +265,79 @@ def laplace_points(model: CompiledModel, key, chains: int, starts: int | None = 
                       for k, z in zip(picks, noise, strict=True)])
     dtype = np.dtype(model.dtype)
     finite = np.array([usable_start(model, x.astype(dtype)) for x in draws])
-    return jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
+    points = jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
+    groups = distinct_modes(modes)
+    home = {id(m): g for g, group in enumerate(groups) for m in group}
+    started = [home[id(modes[k])] for k in picks]
+    note = separated_modes_note(groups, started, starts,
+                                [_where(model, group[0][1]) for group in groups])
+    return points, [note] if note else []
+
+
+# Climbs that end this many standard deviations apart (in the metric of the better end's -H)
+# reached different modes; a mode is reported when it holds at least MODE_MIN_SHARE of the
+# modes' estimated mass (a minor mode that no chain should visit is not worth a warning).
+MODE_SEPARATION = 1.0
+MODE_MIN_SHARE = 0.01
+MODES_NAMED = 3
+
+
+def distinct_modes(modes: list[tuple]) -> list[list[tuple]]:
+    """The ``(index, point, log mass, Cholesky factor of -H)`` modes of :func:`_modes`
+    grouped into distinct modes, most probable first: a mode joins the first group whose
+    best member is within ``MODE_SEPARATION`` standard deviations of it (in that member's
+    metric). The first member of a group is its most probable."""
+    groups: list[list[tuple]] = []
+    for mode in sorted(modes, key=lambda m: -m[2]):
+        for group in groups:
+            best = group[0]
+            if np.linalg.norm(best[3].T @ (mode[1] - best[1])) < MODE_SEPARATION:
+                group.append(mode)
+                break
+        else:
+            groups.append([mode])
+    return groups
+
+
+def separated_modes_note(groups: list[list[tuple]], started: list[int], climbs: int,
+                         places: list[str]) -> str | None:
+    """The warning for climbs that found several separated modes each holding at least
+    ``MODE_MIN_SHARE`` of the estimated mass (None otherwise): how many, where (``places``,
+    one per group) with their log density and share, which mode each chain (``started``: the
+    group of each chain) starts at, and what to do."""
+    log_mass = np.array([group[0][2] for group in groups])
+    share = np.exp(log_mass - np.max(log_mass))
+    share /= share.sum()
+    major = [g for g in range(len(groups)) if share[g] >= MODE_MIN_SHARE]
+    if len(major) < 2:
+        return None
+    described = []
+    for number, g in enumerate(major[:MODES_NAMED], start=1):
+        best = groups[g][0]
+        log_density = best[2] + np.sum(np.log(np.diag(best[3])))
+        chains = [str(c + 1) for c, home in enumerate(started) if home == g]
+        at = ("no chain starts" if not chains else f"chain {chains[0]} starts" if
+              len(chains) == 1 else f"chains {', '.join(chains)} start")
+        described.append(f"mode {number} at {places[g]} (log density {log_density:.3g}, "
+                         f"{share[g]:.0%} of the estimated mass; {at} there)")
+    more = f", and {len(major) - MODES_NAMED} more" if len(major) > MODES_NAMED else ""
+    return (f"the optimisation from {climbs} starting points found {len(major)} separated "
+            f"modes: {'; '.join(described)}{more}. A chain rarely crosses between separated "
+            "modes, so the draws may show only the modes the chains started at, in the "
+            f"proportions of the {len(started)} chains rather than of the posterior: run more "
+            f"chains (e.g. chains={max(4, 2 * len(started))}) to see each mode, or remove the "
+            "symmetry (an ordered type for mixture locations); init='auto' and 'laplace' pick "
+            "each chain's mode in proportion to the estimated mass, init='uniform' at random")
+
+
+def _where(model: CompiledModel, point: np.ndarray, named: int = 2) -> str:
+    """A point in brief, as the model's quantities: ``mu = 4, sigma = 0.5``."""
+    values = model.constrain(jax.numpy.asarray(point, model.dtype))
+    parts = [f"{name} = {_short(value) if np.size(value) > 1 else f'{float(value):.3g}'}"
+             for name, value in list(values.items())[:named]]
+    return ", ".join(parts) + (", ..." if len(values) > named else "")
+
+
 
 
 def initial_points(model: CompiledModel, key, chains: int, init: str = "uniform"
@@ -268,12 +348,19 @@ def initial_points(model: CompiledModel, key, chains: int, init: str = "uniform"
     reach one mode, else ``"laplace"``), ``"uniform"`` (uniform(-2, 2) on the unconstrained
     space, as Stan) or ``"prior"`` (around the prior median, see
     :func:`prior_centred_points`)."""
+    return starting_points(model, key, chains, init)[0]
+
+
+def starting_points(model: CompiledModel, key, chains: int, init: str = "uniform"
+                    ) -> tuple[jax.Array, list[str]]:
+    """:func:`initial_points` and the notes the user must hear about them (separated modes
+    found by the climbs of ``"auto"`` and ``"laplace"``)."""
     if init in ("auto", "laplace"):
-        return laplace_points(model, key, chains, keep_uniform=init == "auto")
+        return laplace_start(model, key, chains, keep_uniform=init == "auto")
     if init == "uniform":
-        return finite_initial_points(model, key, chains)
+        return finite_initial_points(model, key, chains), []
     if init == "prior":
-        return prior_centred_points(model, key, chains)
+        return prior_centred_points(model, key, chains), []
     raise SamplingError([error(f"unknown init '{init}'",
                                hint="use init='auto', 'laplace', 'uniform' or 'prior'")])
 

@@ -49,6 +49,11 @@ COLLAPSE_RATIO = 10.0
 RECENT_WINDOW = 50
 MIN_MOVED_FRACTION = 0.2
 
+# Static HMC takes trajectory_length / step_size leapfrog steps per iteration, which grows
+# without bound as the step size collapses (seconds per iteration, a run that never ends). The
+# trajectory is cut short at this many steps, as many as NUTS's default tree depth allows.
+MAX_LEAPFROG_STEPS = 1024
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -106,8 +111,37 @@ guarded_kinetic_energy._kinetic_grad = euclidean_kinetic_energy._kinetic_grad
 
 
 def _kernels(log_density: Callable, config: KernelConfig):
-    return hmc(potential_fn=guarded_potential(log_density),
-               kinetic_fn=guarded_kinetic_energy, algo=config.algo)
+    init_kernel, sample_kernel = hmc(potential_fn=guarded_potential(log_density),
+                                     kinetic_fn=guarded_kinetic_energy, algo=config.algo)
+    if config.algo == "HMC" and config.num_steps is None:
+        sample_kernel = capped_steps(sample_kernel, _trajectory_length(config))
+    return init_kernel, sample_kernel
+
+
+def _trajectory_length(config: KernelConfig) -> float:
+    return config.trajectory_length if config.trajectory_length is not None else 2 * np.pi
+
+
+def capped_steps(sample_kernel: Callable, trajectory_length: float,
+                 cap: int = MAX_LEAPFROG_STEPS) -> Callable:
+    """Static HMC's transition with at most ``cap`` leapfrog steps: the kernel takes
+    ``ceil(length / step_size)`` steps of ``length / steps``, so a length of
+    ``(cap - 1/2) * step_size`` gives exactly ``cap`` steps of about the adapted size. The state
+    keeps the length used, so that a shortened trajectory can be counted
+    (:func:`shortened`)."""
+
+    def step(state):
+        eps = state.adapt_state.step_size
+        length = jnp.minimum(trajectory_length, (cap - 0.5) * eps)
+        length = length.astype(jnp.result_type(state.trajectory_length))  # the carry's type
+        return sample_kernel(state._replace(trajectory_length=length))
+
+    return step
+
+
+def shortened(trajectory_lengths: np.ndarray, trajectory_length: float) -> np.ndarray:
+    """The iterations whose trajectory :func:`capped_steps` cut short."""
+    return np.asarray(trajectory_lengths) < trajectory_length * (1 - 1e-9)
 
 
 def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool = True,
@@ -118,8 +152,7 @@ def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool =
             inverse_mass_matrix=inverse_mass_matrix, adapt_step_size=adapt,
             adapt_mass_matrix=adapt, dense_mass=config.dense,
             target_accept_prob=config.target_accept, num_steps=config.num_steps,
-            trajectory_length=config.trajectory_length if config.trajectory_length is not None
-            else 2 * np.pi,
+            trajectory_length=_trajectory_length(config),
             max_tree_depth=config.max_tree_depth, rng_key=key)
     return init
 
@@ -127,7 +160,8 @@ def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool =
 def _record(state) -> dict:
     return {"z": state.z, "diverging": state.diverging, "num_steps": state.num_steps,
             "step_size": state.adapt_state.step_size, "energy": state.energy,
-            "potential_energy": state.potential_energy, "accept_prob": state.accept_prob}
+            "potential_energy": state.potential_energy, "accept_prob": state.accept_prob,
+            "trajectory_length": state.trajectory_length}
 
 
 def _chunk_function(step: Callable, capacity: int) -> Callable:
@@ -325,6 +359,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     last = np.asarray(points)
     done = size = 0
     divergences = 0
+    cut_short = {"warm-up": 0, "sampling": 0}
+    capped = config.algo == "HMC" and config.num_steps is None
     interrupted = False
     try:
         with interruptible() as stop_requested:
@@ -341,6 +377,10 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                                        capacity))
                 moved = _moved(records["z"], last)
                 last = records["z"][:, -1]
+                lengths = records.pop("trajectory_length")
+                if capped:
+                    phase = "warm-up" if done < warmup else "sampling"
+                    cut_short[phase] += int(shortened(lengths, _trajectory_length(config)).sum())
                 if done < warmup:
                     for k in warmup_stats:
                         warmup_stats[k].append(records[k])
@@ -365,6 +405,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                     break
     finally:
         bar.close()
+    if sum(cut_short.values()):
+        notes.append(_cut_short_note(cut_short, done, warmup, chains, config))
     out = {k: np.concatenate(v, axis=1) for k, v in kept.items()}
     final = {"position": layout.field(state, lambda s: s.z),
              "step_size": layout.field(state, lambda s: s.adapt_state.step_size),
@@ -373,6 +415,19 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     return ChainsRun(out, final, tuple(notes), interrupted,
                      tuple((c + 1, d + 1) for c, d, _ in recovered),
                      {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v})
+
+
+def _cut_short_note(cut_short: dict[str, int], done: int, warmup: int, chains: int,
+                    config: KernelConfig) -> str:
+    """What the user must hear when :func:`capped_steps` shortened trajectories."""
+    total = sum(cut_short.values())
+    return (f"the trajectory was cut short at {MAX_LEAPFROG_STEPS} leapfrog steps in {total} "
+            f"of {done * chains} iterations ({cut_short['warm-up']} in warm-up, "
+            f"{cut_short['sampling']} while sampling): trajectory_length="
+            f"{_trajectory_length(config):.3g} needs more steps than that at the adapted step "
+            "size, so the draws move less far than asked; lower trajectory_length, use the "
+            "nuts backend, or reparameterise (a collapsing step size means the posterior is "
+            "hard somewhere)")
 
 
 def _recover(layout: _Layout, state, moved: np.ndarray):

@@ -4,13 +4,14 @@ the draws so far, resumable)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import jax
 import numpy as np
 
-from ppl.backends.base import BackendResult, RunSettings, initial_points
+from ppl.backends.base import BackendResult, RunSettings, starting_points
 from ppl.backends.hmc_chains import ChainsRun, KernelConfig, run_chains
 from ppl.backends.options import (
     HMC_DEFAULT_TRAJECTORY_LENGTH,
@@ -51,9 +52,16 @@ def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "au
                    ) -> tuple[jax.Array, jax.Array]:
     """The random key of the run with ``seed`` and its starting points of strategy ``init``
     (see :func:`initial_points`), one per chain (a single point for one chain)."""
+    run_key, inits, _ = noted_starting_state(model, seed, chains, init)
+    return run_key, inits
+
+
+def noted_starting_state(model: CompiledModel, seed: int, chains: int, init: str = "auto"
+                         ) -> tuple[jax.Array, jax.Array, list[str]]:
+    """:func:`starting_state` and the notes on the starting points (separated modes)."""
     init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
-    inits = initial_points(model, init_key, chains, init)
-    return run_key, inits if chains > 1 else inits[0]
+    inits, notes = starting_points(model, init_key, chains, init)
+    return run_key, inits if chains > 1 else inits[0], notes
 
 
 def kernel_config(algo: str, model: CompiledModel, options: Mapping[str, Any]
@@ -109,10 +117,11 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     init = options.get("init", "auto")
     config = kernel_config(algo, model, options)
     method = options.get("chain_method") or default_chain_method(settings.chains)
-    run_key, points = starting_state(model, settings.seed, settings.chains, init)
+    run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
     run = run_chains(model.jitted_log_density, config, np.reshape(points, (settings.chains, -1)),
                      run_key, settings.warmup, settings.draws, method, settings.progress)
-    return result_of(run, _attrs(config, method, init))
+    result = result_of(run, _attrs(config, method, init))
+    return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
 
 def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.extend import core as jax_core
 
 from ppl.frontend import ast
 from ppl.library.functions import FUNCTIONS, implementation
@@ -84,6 +85,7 @@ def _ode_solve(e: ast.Call, env):
                for a in e.args if a.name is not None}
     f = env[function_key(positional[0].id)]
     z0, t0, ts, theta = (jnp.asarray(evaluate(a, env), float) for a in positional[1:])
+    _check_times(t0, ts, positional[3])
 
     def rhs(t, z, args):
         return jnp.asarray(_user_call(f, [t, z, args], env), z.dtype)
@@ -100,6 +102,21 @@ def _ode_solve(e: ast.Call, env):
     return jnp.where(ok, solution.ys, jnp.nan)
 
 
+def _check_times(t0, ts, where: ast.Expr) -> None:
+    """Times known before sampling (data) that do not increase are the data's mistake; diffrax
+    would stop with an error of its own from inside the solver."""
+    if isinstance(t0, jax.core.Tracer) or isinstance(ts, jax.core.Tracer):
+        return
+    times = np.concatenate([np.atleast_1d(np.asarray(t0)), np.ravel(np.asarray(ts))])
+    if np.all(np.isfinite(times)) and np.all(np.diff(times[1:]) > 0) and times[0] <= times[1]:
+        return
+    from ppl.errors import DataError, error
+
+    raise DataError([error("the output times of ode_solve must be finite, increase strictly "
+                           "and start at or after the initial time", where.span,
+                           "check the data for these times (sorted, no repeats)")])
+
+
 def _log_density_call(func: str, args: list):
     """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
     from ppl.frontend.check import density_spec
@@ -109,20 +126,32 @@ def _log_density_call(func: str, args: list):
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
     dist = build_distribution(spec, params, shape)
-    return dist.log_prob(value - 1 if spec.one_based else value)
+    if spec.one_based:
+        return dist.log_prob(value - 1)
+    if not spec.discrete and not jnp.issubdtype(value.dtype, jnp.floating):
+        value = jnp.asarray(value, jnp.result_type(value, 1.0))  # log() of an int array fails
+    return dist.log_prob(value)
 
 
 def _conditional(e: ast.Conditional, env):
     """Only the chosen branch runs (lax.cond), so the other may be undefined there: e.g. the
     first element of a recursion reading x[t - 1]."""
-    then = lambda: evaluate(e.then, env)  # noqa: E731
-    orelse = lambda: evaluate(e.orelse, env)  # noqa: E731
-    kinds = [jax.eval_shape(branch) for branch in (then, orelse)]
-    dtype = jnp.result_type(*(k.dtype for k in kinds))
-    shape = jnp.broadcast_shapes(*(k.shape for k in kinds))
+    # Each branch is traced once, to a jaxpr whose output type is then known; replaying the
+    # jaxpr inside lax.cond does not run this evaluator again. Tracing a branch a second time
+    # (once for its type, once for the cond) doubled the work per nested conditional, so an
+    # else-if chain of 14 took a minute to compile.
+    branches = [jax.make_jaxpr(lambda b=b: jnp.asarray(evaluate(b, env)), return_shape=True)()
+                for b in (e.then, e.orelse)]
+    dtype = jnp.result_type(*(kind.dtype for _, kind in branches))
+    shape = jnp.broadcast_shapes(*(kind.shape for _, kind in branches))
+
+    def replay(jaxpr):
+        (value,) = jax_core.jaxpr_as_fun(jaxpr)()
+        return jnp.broadcast_to(jnp.asarray(value, dtype), shape)
+
     cond = jnp.asarray(evaluate(e.cond, env)) != 0
-    return lax.cond(cond, lambda: jnp.broadcast_to(jnp.asarray(then(), dtype), shape),
-                    lambda: jnp.broadcast_to(jnp.asarray(orelse(), dtype), shape))
+    (then, _), (orelse, _) = branches
+    return lax.cond(cond, lambda: replay(then), lambda: replay(orelse))
 
 
 def _binary(op: str, a, b):

@@ -563,8 +563,17 @@ def _spec(node: Node):
 
 
 def _as_variate(node: Node, value):
-    """Language values -> NumPyro values (categories 1..K become 0..K-1)."""
-    return value - 1 if node.sample and _spec(node).one_based else value
+    """Language values -> NumPyro values (categories 1..K become 0..K-1; int data observed
+    through a continuous family becomes real, since densities such as beta's and weibull's
+    take the log of the value, which JAX refuses for an integer array)."""
+    if not node.sample:
+        return value
+    spec = _spec(node)
+    if spec.one_based:
+        return value - 1
+    if not spec.discrete and not jnp.issubdtype(jnp.result_type(value), jnp.floating):
+        return jnp.asarray(value, jnp.result_type(value, 1.0))
+    return value
 
 
 def _from_variate(node: Node, value):

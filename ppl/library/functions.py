@@ -175,8 +175,24 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
          "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2)}
 
 
+def _real(x):
+    """``x`` as the default real type when it holds integers (or booleans), else unchanged."""
+    if jnp.issubdtype(jnp.result_type(x), jnp.floating):
+        return x
+    return jnp.asarray(x, jnp.result_type(x, 1.0))
+
+
+def _on_reals(impl: Callable) -> Callable:
+    # Functions that are real-valued in the language take int arguments too (inv_logit(n),
+    # Phi(k), dot of int arrays), but several JAX implementations reject integer dtypes or
+    # would return an int where the checker promised a real.
+    def on_reals(*args):
+        return impl(*(_real(a) for a in args))
+
+    return on_reals
+
+
 def implementation(spec: FunctionSpec, n_args: int) -> Callable:
     """The JAX function implementing ``spec`` for ``n_args`` arguments."""
-    if spec.rule == "reduce_or_binary":
-        return spec.impl[n_args - 1]
-    return spec.impl
+    impl = spec.impl[n_args - 1] if spec.rule == "reduce_or_binary" else spec.impl
+    return impl if spec.keeps_int else _on_reals(impl)

@@ -1,0 +1,248 @@
+"""Bad input is a clean, located error and nothing is coerced silently: booleans as numbers,
+ragged arrays, huge seeds and sizes; runs that cannot end (static HMC after a step-size
+collapse); warnings that say what the sampler could not (a second mode, draws left out)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import ppl
+from ppl.cli import main
+from ppl.data import read_data_file
+from ppl.errors import DataError, ModelError, SamplingError, SamplingWarning
+
+# -- 1. static HMC's leapfrog steps are capped -----------------------------------------------
+
+
+def test_static_hmc_caps_the_leapfrog_steps_per_iteration():
+    from ppl.backends.hmc_chains import MAX_LEAPFROG_STEPS
+
+    # A step size near 1 and a trajectory of length 10^4: 10^4 steps per iteration uncapped.
+    model = ppl.model("x ~ normal(0, 1)\n", "m.ppl")
+    with pytest.warns(SamplingWarning, match=f"cut short at {MAX_LEAPFROG_STEPS} leapfrog"):
+        fit = model.sample(backend="hmc", chains=1, warmup=20, draws=20, seed=1,
+                           trajectory_length=1e4)
+    steps = np.asarray(fit["sample_stats"]["n_steps"])
+    assert steps.max() <= MAX_LEAPFROG_STEPS
+    assert steps.max() == MAX_LEAPFROG_STEPS
+    notes = json.loads(fit.attrs["warnings"])
+    assert any(re.search(r"in \d+ of 40 iterations \(\d+ in warm-up, 20 while sampling\)", note)
+               for note in notes)
+
+
+# -- 2. booleans are not numbers -----------------------------------------------------------
+
+BOOL_MODEL = "data N: int\ndata y: real[N]\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"
+
+
+@pytest.mark.parametrize("data, name, where", [
+    ({"N": 3, "y": [1.0, True, 0.5]}, "y", "[2]"),
+    ({"N": 3, "y": np.array([True, False, True])}, "y", "[1]"),
+    ({"N": True, "y": [1.0]}, "N", ""),
+    ({"N": np.bool_(True), "y": [1.0]}, "N", ""),
+])
+def test_booleans_are_refused_as_numbers(data, name, where):
+    model = ppl.model(BOOL_MODEL, "m.ppl")
+    with pytest.raises(DataError) as caught:
+        model.bind(data)
+    text = str(caught.value)
+    assert f"data '{name}' holds true/false" in text
+    assert where in text
+    assert "give 0/1 as integers" in text
+    assert text.startswith("m.ppl:")
+
+
+def test_json_booleans_are_refused(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text('{"N": 2, "y": [true, false]}')
+    with pytest.raises(DataError, match="data 'y' holds true/false values"):
+        ppl.model(BOOL_MODEL, "m.ppl").bind(read_data_file(path))
+
+
+# -- 3. a ragged array while a size is inferred ----------------------------------------------
+
+
+def test_a_ragged_array_while_a_size_is_inferred_is_a_located_data_error():
+    model = ppl.model("data N: int\ndata K: int\ndata y: real[N, K]\nmu ~ normal(0, 1)\n"
+                      "y ~ normal(mu, 1)\n", "m.ppl")
+    with pytest.raises(DataError) as caught:
+        model.bind({"y": [[1.0, 2.0], [3.0, 4.0], [5.0]]})
+    text = str(caught.value)
+    assert text.startswith("m.ppl:3:6: error: data 'y' is ragged")
+    assert "row [3] has 1 entries where row [1] has 2" in text
+
+
+def test_a_ragged_array_with_the_sizes_given_names_the_row():
+    model = ppl.model("data y: real[2, 2]\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n", "m.ppl")
+    with pytest.raises(DataError, match=r"row \[2\] has 3 entries where row \[1\] has 2"):
+        model.bind({"y": [[1.0, 2.0], [3.0, 4.0, 5.0]]})
+
+
+# -- 4. seeds out of range -------------------------------------------------------------------
+
+
+def test_a_huge_seed_is_a_usage_error_on_the_command_line(tmp_path, capsys):
+    path = tmp_path / "m.ppl"
+    path.write_text("x ~ normal(0, 1)\n")
+    assert main(["run", str(path), "--seed", "1180591620717411303424"]) == 2
+    err = capsys.readouterr().err
+    assert "--seed must be an integer from 0 to 4294967295" in err
+    assert "Traceback" not in err and "OverflowError" not in err
+
+
+def test_a_huge_seed_is_a_sampling_error_in_python():
+    with pytest.raises(SamplingError, match="seed must be an integer from 0 to 4294967295"):
+        ppl.model("x ~ normal(0, 1)\n").sample(seed=1180591620717411303424, chains=1, draws=1,
+                                                warmup=0)
+
+
+# -- 5. SMC errors name the model's file -----------------------------------------------------
+
+SMC_MODEL = "mu ~ normal(0, 1)\ndata y: real\ny ~ normal(mu, 1)\n"
+
+
+def test_smc_errors_from_sample_name_the_model_file():
+    model = ppl.model(SMC_MODEL, "m.ppl")
+    with pytest.raises(SamplingError) as caught:
+        model.sample({"y": 1.0}, backend="smc", chains=1, draws=50, max_stages=1,
+                     target_ess=0.99, reference="prior")
+    assert str(caught.value).startswith("m.ppl: error: SMC did not reach the posterior")
+
+
+def test_smc_errors_from_the_marginal_likelihood_name_the_model_file():
+    model = ppl.model(SMC_MODEL, "m.ppl")
+    with pytest.raises(SamplingError) as caught:
+        model.log_marginal_likelihood({"y": 1.0}, num_particles=50, max_stages=1,
+                                      target_ess=0.99)
+    assert str(caught.value).startswith("m.ppl: error: SMC did not reach the posterior")
+
+
+# -- 6. one prefix per warning on the command line -------------------------------------------
+
+
+def test_cli_warnings_have_one_prefix(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.ppl").write_text("data y: real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n")
+    (tmp_path / "d.json").write_text('{"y": 1.0, "z": 2}')
+    assert main(["run", "m.ppl", "--data", "d.json", "--chains", "1", "--draws", "50",
+                 "--warmup", "50", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "m.ppl: warning: data entries not used by the model: z" in err
+    assert err.count("warning:") == len([line for line in err.splitlines()
+                                         if "warning:" in line])
+    assert "warning: m.ppl: warning:" not in err
+
+
+# -- 7. separated modes found by the auto init are reported ----------------------------------
+
+BIMODAL = """
+param x: real
+target += log_mix(0.5, normal_lpdf(x, 4, 0.5), normal_lpdf(x, -4, 0.5))
+"""
+
+
+def test_separated_modes_found_by_the_climbs_are_reported():
+    model = ppl.model(BIMODAL, "m.ppl")
+    with pytest.warns(SamplingWarning, match="found 2 separated modes") as record:
+        fit = model.sample(chains=2, warmup=100, draws=100, seed=0)
+    text = next(str(w.message) for w in record if "separated modes" in str(w.message))
+    assert "x = 4" in text and "x = -4" in text
+    assert "chains=" in text  # the advice: more chains
+    assert any("separated modes" in note for note in json.loads(fit.attrs["warnings"]))
+
+
+def test_one_mode_gives_no_mode_warning():
+    model = ppl.model("x ~ normal(0, 1)\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.sample(chains=2, warmup=100, draws=100, seed=0)
+    assert not any("separated modes" in str(w.message) for w in caught)
+
+
+def test_distinct_modes_groups_ends_within_a_standard_deviation():
+    from ppl.backends.base import distinct_modes
+
+    chol = np.eye(1) * 2.0  # sd 0.5
+    modes = [(0, np.array([4.0]), -1.0, chol), (1, np.array([4.1]), -1.0, chol),
+             (2, np.array([-4.0]), -1.2, chol)]
+    groups = distinct_modes(modes)
+    assert [len(g) for g in groups] == [2, 1]
+    assert groups[0][0][1][0] == 4.0
+
+
+# -- 8. memory: estimated from the sizes, refused before anything is allocated ---------------
+
+
+@pytest.fixture
+def memory():
+    import ppl.memory
+
+    return ppl.memory
+
+
+def test_the_estimate_counts_evaluations_and_stored_draws(memory):
+    quantities = [memory.Quantity("x", "data", 1000), memory.Quantity("b", "latent", 3),
+                  memory.Quantity("mu", "deterministic", 1000)]
+    run = memory.RunShape(chains=2, draws=100)
+    est = memory.estimate(quantities, run, itemsize=8)
+    assert est.stored == {"b": 2 * 100 * 3 * 8 * 2, "mu": 2 * 100 * 1000 * 8}
+    assert est.evaluation == 2 * memory.EVALUATION_COPIES * 8 * 2003
+    assert est.total == est.evaluation + sum(est.stored.values())
+
+
+@pytest.mark.parametrize("text, size", [("16GB", 16e9), ("1.5 GiB", 1.5 * 2**30),
+                                         ("500mb", 5e8), ("123", 123), (10**9, 1e9)])
+def test_memory_limits_are_read_with_units(text, size, memory):
+    assert memory.parse_limit(text) == size
+
+
+def test_a_bad_memory_limit_is_an_error(memory):
+    with pytest.raises(SamplingError, match="PPL_MEMORY_LIMIT"):
+        memory.parse_limit("lots")
+
+
+@pytest.mark.parametrize("src, line", [
+    ("x: real[1000000000000] ~ normal(0, 1)\n", 1),
+    ("data N: int\nx: vector[N] ~ normal(0, 1)\n", 2),
+    ("mu ~ normal(0, 1)\nparam m: matrix[100000, 100000]\n", 2),
+])
+def test_a_model_too_big_for_memory_is_refused_before_compiling(src, line, monkeypatch):
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled although the memory check should have refused it")
+
+    monkeypatch.setattr(sys.modules["ppl.model"], "compile_graph", no_compiling)
+    model = ppl.model(src, "m.ppl")
+    with pytest.raises(ModelError) as caught:
+        model.sample({"N": 10**9}, chains=2, draws=1000, memory_limit="8GB")
+    text = str(caught.value)
+    assert text.startswith(f"m.ppl:{line}:")
+    assert " GB" in text and "memory limit of 8 GB" in text
+    assert "PPL_MEMORY_LIMIT" in text
+
+
+def test_the_limit_comes_from_the_environment(monkeypatch, memory):
+    monkeypatch.setenv("PPL_MEMORY_LIMIT", "1MB")
+    assert memory.memory_limit() == 1e6
+
+
+def test_deterministics_that_do_not_fit_are_left_out_with_a_warning():
+    src = ("data N: int\ndata x: vector[N]\ndata y: vector[N]\na ~ normal(0, 1)\n"
+           "b ~ normal(0, 1)\nmu = a + b * x\ny ~ normal(mu, 1)\n")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1000)
+    data = {"N": 1000, "x": x, "y": 1 + 2 * x + rng.normal(size=1000)}
+    model = ppl.model(src, "m.ppl")
+    with pytest.warns(SamplingWarning, match="'mu' was left out of the stored draws"):
+        fit = model.sample(data, chains=1, warmup=50, draws=100, memory_limit=300_000)
+    assert "mu" not in fit["posterior"]
+    assert {"a", "b"} <= set(fit["posterior"].data_vars)
+    notes = json.loads(fit.attrs["warnings"])
+    assert any("PPL_MEMORY_LIMIT" in note for note in notes)
+    kept = model.sample(data, chains=1, warmup=50, draws=100, memory_limit="1GB")
+    assert "mu" in kept["posterior"]
