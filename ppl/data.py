@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ppl.errors import DataError, Diagnostic, error, read_text_file, warning
-from ppl.frontend.check import CheckedModel
+from ppl.frontend.symbols import CheckedModel
 from ppl.frontend.types import Type
 from ppl.source import Source
 
@@ -188,7 +188,9 @@ def _refuse_ragged(name: str, value: Any, span, source) -> None:
         return f"row [{', '.join(str(i + 1) for i in at)}]"
 
     def has(n):
-        return "is a single number" if n is None else f"has {n} entries"
+        if n is None:
+            return "is a single number"
+        return f"has {n} {'entry' if n == 1 else 'entries'}"
 
     raise DataError([error(f"data '{name}' is ragged: {row(index)} {has(length)} where "
                            f"{row(first)} {has(expected).removeprefix('is ')}", span,
