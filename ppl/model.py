@@ -27,8 +27,9 @@ from ppl.errors import (
     render,
     warn_user,
 )
-from ppl.frontend.check import CheckedModel, check
+from ppl.frontend.check import check
 from ppl.frontend.parse import parse
+from ppl.frontend.symbols import CheckedModel
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump

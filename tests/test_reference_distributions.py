@@ -30,8 +30,7 @@ from model_text import declaration
 from scipy import special, stats
 
 import ppl
-from ppl.frontend.check import density_spec
-from ppl.library.distributions import DISTRIBUTIONS
+from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
 
 RNG = np.random.default_rng(2024_06_20)

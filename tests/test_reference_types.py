@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 
 import ppl
-from ppl.frontend.check import CONSTRAINED_TYPES
+from ppl.frontend.types import CONSTRAINED_TYPES
 
 RNG = np.random.default_rng(2024_06_22)
 N_POINTS = 3

@@ -119,8 +119,7 @@ def _check_times(t0, ts, where: ast.Expr) -> None:
 
 def _log_density_call(func: str, args: list):
     """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
-    from ppl.frontend.check import density_spec
-    from ppl.library.distributions import build_distribution
+    from ppl.library.distributions import build_distribution, density_spec
 
     spec = density_spec(func)
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
@@ -213,7 +212,7 @@ def _is_range_variable(value) -> bool:
 
 
 def _moves(item: ast.Slice, env) -> bool:
-    from ppl.frontend.check import free_names
+    from ppl.frontend.ast import free_names
 
     return any(_is_range_variable(env.get(n.id)) for end in (item.lo, item.hi)
                for n in free_names(end))

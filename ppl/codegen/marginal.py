@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from ppl.codegen.evaluate import Constant, evaluate
-from ppl.frontend.check import self_references
+from ppl.frontend.ast import self_references
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS
 

@@ -30,8 +30,9 @@ from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, truncate
 from ppl.errors import DataError, SamplingError, error
 from ppl.frontend import ast
-from ppl.frontend.check import CONSTRAINED_TYPES, free_names, recursion_lag, self_references
+from ppl.frontend.ast import free_names, recursion_lag, self_references
 from ppl.frontend.lint import constant, prior_region
+from ppl.frontend.types import CONSTRAINED_TYPES
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 

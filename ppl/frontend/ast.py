@@ -6,6 +6,7 @@ exactly when they have the same structure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ppl.source import NO_SPAN, Span
@@ -247,3 +248,124 @@ def walk(node):
     yield node
     for child in children(node):
         yield from walk(child)
+
+
+def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[Name]:
+    """Every name an expression (or call, slice, type) refers to, minus ``bound`` names."""
+    if node is None:
+        return
+    if isinstance(node, Name):
+        if node.id not in bound:
+            yield node
+    elif isinstance(node, Call):
+        for a in node.args:
+            yield from free_names(a.value, bound)
+    elif isinstance(node, Binary):
+        yield from free_names(node.left, bound)
+        yield from free_names(node.right, bound)
+    elif isinstance(node, Unary):
+        yield from free_names(node.operand, bound)
+    elif isinstance(node, Index):
+        yield from free_names(node.base, bound)
+        for i in node.indices:
+            yield from free_names(i, bound)
+    elif isinstance(node, Slice):
+        yield from free_names(node.lo, bound)
+        yield from free_names(node.hi, bound)
+    elif isinstance(node, ArrayLiteral):
+        for i in node.items:
+            yield from free_names(i, bound)
+    elif isinstance(node, Conditional):
+        for part in (node.cond, node.then, node.orelse):
+            yield from free_names(part, bound)
+    elif isinstance(node, ArrayComprehension):
+        c = node.comprehension
+        yield from free_names(c.lo, bound)
+        yield from free_names(c.hi, bound)
+        yield from free_names(node.item, bound | {c.var})
+    elif isinstance(node, TypeSpec):
+        for d in node.dims:
+            yield from free_names(d, bound)
+    elif isinstance(node, Bounds):
+        yield from free_names(node.lower, bound)
+        yield from free_names(node.upper, bound)
+
+
+def calls(node) -> Iterator[Call]:
+    """Every call inside an expression (itself first), depth first."""
+    if isinstance(node, Call):
+        yield node
+        for a in node.args:
+            yield from calls(a.value)
+    elif isinstance(node, Binary):
+        yield from calls(node.left)
+        yield from calls(node.right)
+    elif isinstance(node, Unary):
+        yield from calls(node.operand)
+    elif isinstance(node, Index):
+        yield from calls(node.base)
+        for i in node.indices:
+            if isinstance(i, Slice):
+                yield from calls(i.lo)
+                yield from calls(i.hi)
+            else:
+                yield from calls(i)
+    elif isinstance(node, ArrayLiteral):
+        for i in node.items:
+            yield from calls(i)
+    elif isinstance(node, Conditional):
+        for part in (node.cond, node.then, node.orelse):
+            yield from calls(part)
+    elif isinstance(node, ArrayComprehension):
+        yield from calls(node.item)
+
+
+def self_references(node, name: str) -> list:
+    """Every ``name[...]`` (or bare ``name``) inside an expression."""
+    found = []
+
+    def walk(n):
+        if isinstance(n, Index) and isinstance(n.base, Name) and n.base.id == name:
+            found.append(n)
+            for i in n.indices:
+                walk(i)
+            return
+        if isinstance(n, Name) and n.id == name:
+            found.append(n)
+        for child in children(n):
+            walk(child)
+
+    walk(node)
+    return found
+
+
+def recursion_lag(use, var: str) -> int | None:
+    """k for a use ``x[var - k]`` with an integer literal k >= 1, else None."""
+    if not isinstance(use, Index) or len(use.indices) != 1:
+        return None
+    index = use.indices[0]
+    if (isinstance(index, Binary) and index.op == "-" and isinstance(index.left, Name)
+            and index.left.id == var and isinstance(index.right, Number)
+            and isinstance(index.right.value, int) and index.right.value >= 1):
+        return index.right.value
+    return None
+
+
+def element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[Expr, bool]]:
+    """Each use of one of ``names`` in ``node``, and whether it is the element ``name[var]``."""
+    if isinstance(node, Index) and isinstance(node.base, Name) and node.base.id in names:
+        only = node.indices[0] if len(node.indices) == 1 else None
+        yield node, var is not None and isinstance(only, Name) and only.id == var
+        return
+    if isinstance(node, Name):
+        if node.id in names:
+            yield node, False
+        return
+    if isinstance(node, TypeSpec):
+        inside = list(node.dims)
+    elif isinstance(node, Bounds):
+        inside = [e for e in (node.lower, node.upper) if e is not None]
+    else:
+        inside = children(node)
+    for child in inside:
+        yield from element_uses(child, names, var)

@@ -1,7 +1,9 @@
 """Static lint rules: likely modelling mistakes in a model that checks, found without data.
 
-The checker (:mod:`ppl.frontend.check`) already warns about data declared but never used and
-about parameters without a prior. The rules here add:
+The rules:
+
+- **declarations**: data declared but never used, and a parameter without a distribution (its
+  prior is flat: uniform on a bounded set, improper otherwise).
 
 - **constraint vs support**: a parameter declared with bounds or a constrained type that allows
   values outside the support of its prior (``sigma: real > -1 ~ lognormal(0, 1)``,
@@ -20,17 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ppl.errors import Diagnostic, warning
 from ppl.frontend import ast, pretty
+from ppl.frontend.symbols import CheckedModel, Symbol
 from ppl.library.distributions import DISTRIBUTIONS
 from ppl.source import Span
-
-if TYPE_CHECKING:  # check.py imports this module, so the names are only needed for typing
-    from ppl.frontend.check import CheckedModel, Symbol
 
 
 def lint(checked: CheckedModel) -> tuple[Diagnostic, ...]:
@@ -43,6 +42,44 @@ def lint(checked: CheckedModel) -> tuple[Diagnostic, ...]:
 def with_lint(checked: CheckedModel) -> CheckedModel:
     """``checked`` with the lint warnings appended to the checker's own."""
     return dataclasses.replace(checked, warnings=checked.warnings + lint(checked))
+
+
+# ------------------------------------------------------------------------------ declarations
+
+# Constrained types whose set is bounded: a flat density there is a proper (uniform) prior.
+_COMPACT_TYPES = {"simplex", "unit_vector", "cholesky_factor_corr", "corr_matrix"}
+
+
+def _bounded(decl: ast.ParamDecl | None) -> bool:
+    """Whether a declared parameter lives on a bounded set (``in [0, 1]``, ``simplex[K]``)."""
+    if decl is None:
+        return False
+    b = decl.bounds
+    return decl.type.kind in _COMPACT_TYPES or (
+        b is not None and b.lower is not None and b.upper is not None)
+
+
+def declaration_warnings(symbols: Mapping[str, Symbol], deps: Mapping[str, frozenset[str]],
+                         factor_deps: Sequence[frozenset[str]]) -> tuple[Diagnostic, ...]:
+    """Data declared and never used (``deps``: the names each quantity's value needs), and
+    parameters without a distribution (a flat prior), in the order of ``symbols``."""
+    used = set().union(*deps.values(), *factor_deps) if deps else set()
+    found = []
+    for sym in symbols.values():
+        if sym.kind == "data" and sym.name not in used:
+            found.append(warning(f"data '{sym.name}' is declared but never used", sym.span,
+                                 "remove the declaration or use it"))
+        if sym.kind == "latent" and sym.sample is None and _bounded(sym.param_decl):
+            found.append(warning(
+                f"parameter '{sym.name}' has no distribution, so its prior is uniform on its "
+                "bounded support", sym.span,
+                f"give '{sym.name}' a prior distribution if uniform is not meant"))
+        elif sym.kind == "latent" and sym.sample is None:
+            found.append(warning(
+                f"parameter '{sym.name}' has no distribution, so its prior is improper and "
+                "flat on its support", sym.span,
+                f"give it a prior, e.g. {sym.name} ~ normal(0, 10), if flat is not meant"))
+    return tuple(found)
 
 
 # ------------------------------------------------------------------------------ regions

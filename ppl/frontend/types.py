@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Constrained types: (rank of the value, NumPyro constraint name).
+CONSTRAINED_TYPES = {
+    "simplex": (1, "simplex"), "ordered": (1, "ordered_vector"),
+    "positive_ordered": (1, "positive_ordered_vector"), "unit_vector": (1, "sphere"),
+    "cholesky_factor_corr": (2, "corr_cholesky"), "cholesky_factor_cov": (2, "lower_cholesky"),
+    "corr_matrix": (2, "corr_matrix"), "cov_matrix": (2, "positive_definite"),
+}
+
 # A size is an int once the data is known, else the source text of its expression ("J").
 Dim = int | str
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ppl.frontend import ast
-from ppl.frontend.check import Symbol
+from ppl.frontend.symbols import Symbol
 from ppl.frontend.types import Type
 from ppl.source import Source
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ppl.errors import DataError, error
-from ppl.frontend.check import CheckedModel, is_discrete_latent
+from ppl.frontend.symbols import CheckedModel, is_discrete_latent
 from ppl.frontend.types import REAL
 from ppl.ir.graph import Graph, Node
 

@@ -23,7 +23,7 @@ import graphviz
 
 from ppl.errors import PPLError, error
 from ppl.frontend import pretty as src
-from ppl.frontend.check import free_names
+from ppl.frontend.ast import free_names
 from ppl.ir.graph import Graph, Node
 from ppl.ir.pretty import definition
 from ppl.source import Source

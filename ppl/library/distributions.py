@@ -237,6 +237,16 @@ _SPECS = [
 DISTRIBUTIONS: dict[str, DistributionSpec] = {spec.name: spec for spec in _SPECS}
 
 
+def density_spec(func: str) -> DistributionSpec | None:
+    """The distribution of a log-density function such as ``normal_lpdf`` or ``poisson_lpmf``."""
+    for suffix, discrete in (("_lpdf", False), ("_lpmf", True)):
+        if func.endswith(suffix):
+            spec = DISTRIBUTIONS.get(func[: -len(suffix)])
+            if spec is not None and spec.discrete == discrete and spec.proper:
+                return spec
+    return None
+
+
 def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[int, ...]):
     """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate."""
     if spec.name == "lkj_corr_cholesky":

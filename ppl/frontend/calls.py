@@ -1,0 +1,258 @@
+"""The types pass, calls: library functions (by their shape rule), log-density functions
+(``normal_lpdf``), user-defined functions, ``ode_solve``, and distributions on the right of
+``~`` (argument binding by position or name, and the shape of the variate).
+
+A distribution's variate has the batch shape of its arguments (combined strictly element-wise)
+followed by its event shape; a function's result follows its registry rule (element-wise,
+reduction, matrix, solve, ...).
+"""
+
+from __future__ import annotations
+
+from ppl.frontend import ast
+from ppl.frontend.names import suggest
+from ppl.frontend.shapes import ShapeRules
+from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
+from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
+from ppl.library.functions import ARITY, FUNCTIONS
+
+
+class CallTyper(ShapeRules):
+    """The types of calls and distributions."""
+
+    def user_call(self, e: ast.Call, f: ast.FunctionDef, local) -> Type:
+        if len(e.args) != len(f.params) or any(a.name for a in e.args):
+            return self.err(f"{f.name}() takes {len(f.params)} plain arguments, not "
+                            f"{len(e.args)}", e.span,
+                            f"its arguments are {', '.join(n for n, _ in f.params)}")
+        for a, (pname, spec) in zip(e.args, f.params):
+            t = self.expr(a.value, local)
+            want = self.signature_type(spec)
+            if t.is_error:
+                return ERROR
+            if not same_shape(t, want):
+                return self.err(f"argument {pname} of {f.name}() must be {want.describe()}, "
+                                f"not {t.describe()}", a.span)
+        return self.signature_type(f.returns)
+
+    def ode_call(self, e: ast.Call, local) -> Type:
+        """``ode_solve(f, z0, t0, ts, theta, rtol = .., atol = .., max_steps = ..)``."""
+        positional = [a for a in e.args if a.name is None]
+        options = [a for a in e.args if a.name is not None]
+        usage = "ode_solve(f, z0, t0, ts, theta) with f(t: real, z: vector[n], theta: ...)"
+        if len(positional) != 5:
+            return self.err(f"ode_solve takes 5 arguments (f, z0, t0, ts, theta), not "
+                            f"{len(positional)}", e.span, usage)
+        for a in options:
+            if a.name not in ("rtol", "atol", "max_steps"):
+                return self.err(f"ode_solve has no option '{a.name}'", a.span,
+                                "its options are rtol, atol and max_steps")
+        rhs = positional[0].value
+        f = self.functions.get(rhs.id) if isinstance(rhs, ast.Name) else None
+        if f is None:
+            return self.err("the first argument of ode_solve must be the name of a function",
+                            positional[0].span, usage)
+        z0, t0, ts, theta = (self.expr(a.value, local) for a in positional[1:])
+        if any(t.is_error for t in (z0, t0, ts, theta)):
+            return ERROR
+        if len(f.params) != 3:
+            return self.err(f"the right-hand side {f.name}() must take (t, z, theta), but it "
+                            f"takes {len(f.params)} arguments", positional[0].span, usage)
+        want = [self.signature_type(t) for _, t in f.params]
+        out = self.signature_type(f.returns)
+        if want[0].rank != 0 or z0.rank != 1 or not same_shape(want[1], z0) \
+                or not same_shape(out, z0) or not same_shape(want[2], theta):
+            return self.err(
+                f"{f.name}() does not fit this ode_solve: it takes "
+                f"({', '.join(t.describe() for t in want)}) and returns {out.describe()}, "
+                f"but the state is {z0.describe()} and theta is "
+                f"{theta.describe()}", positional[0].span, usage)
+        if t0.rank != 0 or ts.rank != 1:
+            return self.err("ode_solve needs a scalar initial time and a vector of output "
+                            "times", e.span, usage)
+        return Type("real", (ts.shape[0], z0.shape[0]), (ts.dim_names[0], None))
+
+    def density(self, e: ast.Call, spec: DistributionSpec, local) -> Type:
+        """``normal_lpdf(y, mu, sigma)``: element-wise log-density of a univariate family."""
+        if spec.event_rank or any(spec.ranks()):
+            return self.err(f"{e.func}() is only available for univariate distributions",
+                            e.func_span, f"use {spec.name} with '~' instead")
+        want = 1 + len(spec.params)
+        if len(e.args) != want or any(a.name for a in e.args):
+            return self.err(f"{e.func}() takes {want} plain arguments (the value, then "
+                            f"{', '.join(spec.params)}), not {len(e.args)}", e.span)
+        types = [self.expr(a.value, local) for a in e.args]
+        if any(t.is_error for t in types):
+            return ERROR
+        return self.broadcast_all(types, e.args, f"the arguments of {e.func}")
+
+    def call(self, e: ast.Call, local) -> Type:
+        if e.func in self.functions:
+            return self.user_call(e, self.functions[e.func], local)
+        if e.func == "ode_solve":
+            return self.ode_call(e, local)
+        spec = FUNCTIONS.get(e.func)
+        if spec is None:
+            dspec = density_spec(e.func)
+            return self.density(e, dspec, local) if dspec is not None else ERROR
+        args = [self.expr(a.value, local) for a in e.args]
+        for a in e.args:
+            if a.name is not None:
+                return self.err(f"{e.func}() takes no argument names", a.span,
+                                f"write {e.func}(x) with plain arguments")
+        lo, hi = ARITY[spec.rule]
+        if not lo <= len(args) <= hi:
+            want = str(lo) if lo == hi else f"{lo} or {hi}"
+            return self.err(f"{e.func}() takes {want} argument{'s' if hi > 1 else ''}, "
+                            f"not {len(args)}", e.span, f"{e.func}: {spec.doc}")
+        if any(t.is_error for t in args):
+            return ERROR
+        elem = "int" if spec.keeps_int and all(t.elem == "int" for t in args) else "real"
+        rule = spec.rule
+        if rule == "reduce_or_binary":
+            rule = "reduce" if len(args) == 1 else "binary"
+        if rule == "elementwise":
+            return args[0].with_elem(elem)
+        if rule == "reduce":
+            return Type(elem)
+        if rule == "vector":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return args[0].with_elem(elem)
+        if rule in ("matrix", "square_matrix"):
+            t = args[0]
+            if t.rank != 2 or (rule == "square_matrix"
+                               and dims_equal(t.shape[0], t.shape[1]) is False):
+                kind = "a square matrix" if rule == "square_matrix" else "a matrix"
+                return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
+            if e.func == "transpose":
+                return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            if e.func == "to_vector":
+                size = (t.shape[0] * t.shape[1] if all(isinstance(d, int) for d in t.shape)
+                        else f"{t.shape[0]} * {t.shape[1]}")
+                return Type(t.elem, (size,))
+            return t.with_elem("real")
+        if rule == "gp":
+            x, *scales = args
+            if x.rank != 1 or any(t.rank for t in scales):
+                return self.err(f"{e.func}(x, alpha, rho) needs a vector of inputs and scalar "
+                                f"alpha and rho", e.span)
+            return Type("real", x.shape * 2, x.dim_names * 2)
+        if rule == "solve":
+            lower, b = args
+            if lower.rank != 2 or b.rank not in (1, 2) or \
+                    dims_equal(lower.shape[1], b.shape[0]) is False:
+                return self.err(f"{e.func}(L, b) needs a square matrix L and a vector or matrix "
+                                f"b with matching rows, not {lower.describe()} and "
+                                f"{b.describe()}", e.span)
+            return b.with_elem("real")
+        if rule == "append":
+            a, b = args
+            axis = 0 if e.func == "append_row" else 1
+            if a.rank != b.rank or a.rank <= axis or any(
+                    dims_equal(x, y) is False for i, (x, y) in enumerate(zip(a.shape, b.shape))
+                    if i != axis):
+                return self.err(f"{e.func}() cannot join {a.describe()} and {b.describe()}",
+                                e.span, "the sizes other than the joined one must agree")
+            x, y = a.shape[axis], b.shape[axis]
+            size = x + y if isinstance(x, int) and isinstance(y, int) else f"{x} + {y}"
+            shape = a.shape[:axis] + (size,) + a.shape[axis + 1:]
+            return Type("int" if a.elem == b.elem == "int" else "real", shape)
+        if rule == "add_diag":
+            m, d = args
+            if m.rank != 2 or d.rank > 1:
+                return self.err(f"add_diag(M, d) needs a square matrix and a scalar or vector, "
+                                f"not {m.describe()} and {d.describe()}", e.span)
+            return m.with_elem("real")
+        if rule == "diag":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return Type("real", args[0].shape * 2, args[0].dim_names * 2)
+        if rule == "mix":
+            return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
+        if rule == "dot":
+            if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
+                return self.err(f"dot() needs two vectors of the same length, not "
+                                f"{args[0].describe()} and {args[1].describe()}", e.span)
+            return REAL
+        shape = self.elementwise(args[0], args[1], e, f"{e.func}()")
+        return ERROR if shape is None else shape.with_elem(elem)
+
+    def distribution(self, call: ast.Call, local) -> tuple[DistributionSpec | None, Type]:
+        spec = DISTRIBUTIONS.get(call.func)
+        if spec is None:
+            if call.func in FUNCTIONS:
+                self.err(f"'{call.func}' is a function, not a distribution", call.func_span,
+                         "the right of '~' must be a distribution such as normal(mu, sigma)")
+            else:
+                self.err(f"unknown distribution '{call.func}'", call.func_span,
+                         suggest(call.func, DISTRIBUTIONS) or
+                         "see the distribution reference for the names")
+            return None, ERROR
+        bound: dict[str, ast.Argument] = {}
+        ok = True
+        for i, a in enumerate(call.args):
+            if a.name is None:
+                if bound and any(b.name for b in bound.values()):
+                    self.err("a positional argument cannot follow a named one", a.span)
+                    ok = False
+                    continue
+                if i >= len(spec.params):
+                    self.err(f"{spec.name} takes {len(spec.params)} argument"
+                             f"{'s' if len(spec.params) != 1 else ''} "
+                             f"({', '.join(spec.params)}), not {len(call.args)}",
+                             a.span, f"{spec.name}({', '.join(spec.params)}): {spec.doc}")
+                    return spec, ERROR
+                bound[spec.params[i]] = a
+            else:
+                if a.name not in spec.params:
+                    self.err(f"{spec.name} has no argument '{a.name}'", a.span,
+                             f"its arguments are {', '.join(spec.params) or 'none'}")
+                    ok = False
+                elif a.name in bound:
+                    self.err(f"argument '{a.name}' is given twice", a.span)
+                    ok = False
+                else:
+                    bound[a.name] = a
+        missing = [p for p in spec.params if p not in bound]
+        if missing and ok:
+            self.err(f"{spec.name} is missing the argument{'s' if len(missing) > 1 else ''} "
+                     f"{', '.join(missing)}", call.span,
+                     f"{spec.name}({', '.join(spec.params)}): {spec.doc}")
+            return spec, ERROR
+        if not ok:
+            return spec, ERROR
+        types = [self.expr(bound[p].value, local) for p in spec.params]
+        if any(t.is_error for t in types):
+            return spec, ERROR
+        return spec, self.variate_shape(spec, types, [bound[p] for p in spec.params], call)
+
+    def variate_shape(self, spec, types, args, call) -> Type:
+        batch = Type("real")
+        event: tuple = ()
+        event_names: tuple = ()
+        for t, a, rank, pname in zip(types, args, spec.ranks(), spec.params):
+            if t.rank < rank:
+                kind = {1: "a vector", 2: "a matrix"}[rank]
+                return self.err(f"argument {pname} of {spec.name} must be {kind}, not "
+                                f"{t.describe()}", a.span)
+            b = Type("real", t.shape[: t.rank - rank], t.dim_names[: t.rank - rank])
+            merged = self.elementwise(batch, b, a.value,
+                                      f"the arguments of {spec.name}")
+            if merged is None:
+                return ERROR
+            batch = merged
+            if rank:
+                if event and dims_equal(event[0], t.shape[t.rank - rank]) is False:
+                    return self.err(f"argument {pname} of {spec.name} has size "
+                                    f"{t.shape[t.rank - rank]}, but the mean has size {event[0]}",
+                                    a.span, "the sizes of the arguments must agree")
+                if not event:
+                    event = t.shape[t.rank - rank:][:1]
+                    event_names = t.dim_names[t.rank - rank:][:1]
+        if spec.event_rank == 0:
+            event, event_names = (), ()
+        elem = "int" if spec.discrete else "real"
+        return Type(elem, batch.shape + event, batch.dim_names + event_names)

@@ -1,0 +1,259 @@
+"""The types pass, statements: the type of every named quantity, in the names pass's order.
+
+For each name this pass decides what the quantity is (data, an observable, a latent, a
+definition, a generated quantity: a :class:`~ppl.frontend.symbols.Symbol`) and its type, from
+its declaration, its distribution's variate or its definition's expression. It checks that
+declared and implied shapes agree, that bounds are scalars or of the declared shape (and, for
+data, known from the data), that an indexed left side (``y[n] ~ ...``) comes with its range,
+that ranges of definitions and parameters start at 1, that discrete parameters have a small
+finite support, and that user-defined function bodies return their declared type. Integer
+scalars of the data are folded to numbers on the way, so later sizes are concrete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ppl.errors import Diagnostic
+from ppl.frontend import ast
+from ppl.frontend.names import Scope
+from ppl.frontend.recursions import RecursionTyper
+from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
+from ppl.frontend.types import ERROR, INT, Type, same_shape
+
+
+@dataclass(frozen=True)
+class TypedProgram:
+    """The result of the types pass: the symbols in dependency order, the integer scalars
+    whose values are known (data sizes and integer definitions of them), and the errors."""
+
+    symbols: dict[str, Symbol]
+    values: dict[str, int]
+    errors: tuple[Diagnostic, ...]
+
+
+def type_program(scope: Scope, sizes: Mapping[str, int] | None) -> TypedProgram:
+    """Run the types pass over the names pass's ``scope``; ``sizes`` are the values of the
+    integer scalar data, when known (otherwise sizes stay symbolic, such as ``J``)."""
+    return _StatementTyper(scope, sizes).run()
+
+
+class _StatementTyper(RecursionTyper):
+    def run(self) -> TypedProgram:
+        self.function_bodies()
+        symbols: dict[str, Symbol] = {}
+        for name in self.scope.order:
+            sym = self.symbol(name, self.scope.entries[name], self.scope.deps[name])
+            symbols[name] = sym
+            self.types[name] = sym.type if sym.type is not None else ERROR
+            self.data_only[name] = sym.data_only
+            if sym.data_only and sym.type is not None and sym.type.elem == "int" \
+                    and sym.type.rank == 0:
+                value = self.sizes.get(name) if sym.kind == "data" else (
+                    self.const(sym.define.expr) if sym.define is not None else None)
+                if value is not None:
+                    self.values[name] = value
+        for f in self.scope.factors:
+            self.expr(f.expr, {})
+        return TypedProgram(symbols, dict(self.values), tuple(self.errors))
+
+    def function_bodies(self) -> None:
+        """Each body (of the functions the names pass found clean) must return the declared
+        type."""
+        for name in self.scope.typed_functions:
+            if self.errors:
+                return
+            f = self.functions[name]
+            local = {n: self.signature_type(t) for n, t in f.params}
+            body = self.expr(f.body, local)
+            want = self.signature_type(f.returns)
+            if not body.is_error and not same_shape(body, want):
+                self.err(f"{f.name}() is declared to return {want.describe()}, but its body is "
+                         f"{body.describe()}", f.body.span, "make the body match the return type")
+
+    def symbol(self, name: str, entry: dict, deps: frozenset[str]) -> Symbol:
+        if "generated" in entry:
+            return self.generated_quantity(entry["generated"], deps)
+        data = entry.get("data")
+        param = entry.get("param")
+        sample = entry.get("sample")
+        define = entry.get("define")
+        first = data or param or sample or define
+        span = first.name_span
+        if define is not None and sample is not None:
+            return self.observed_definition(name, define, sample, span, deps)
+        if define is not None:
+            t = self.definition(define)
+            only = self.is_data_only(define.expr, {define.index_var: INT} if define.index_var
+                                     else {}) and all(self.data_only.get(d, False) for d in deps)
+            return Symbol(name, "defined", t, span, define=define, depends=frozenset(deps),
+                          data_only=only)
+        declared = None
+        for decl in (data, param):
+            if decl is not None:
+                declared = self.type_spec(decl.type)
+                self.bounds(decl.bounds, declared, of_data=decl is data)
+        if sample is not None and sample.type is not None:
+            declared = self.type_spec(sample.type)
+            self.bounds(sample.bounds, declared)
+        if sample is None:
+            kind = "data" if data else "latent"
+            return Symbol(name, kind, declared, span, data_decl=data, param_decl=param,
+                          depends=frozenset(deps), data_only=data is not None)
+        if data is not None and declared is not None:
+            # Observed data may appear in its own distribution (`y[n] ~ normal(y[n - 1], s)`);
+            # its declared type is known, so that expression is checked like any other.
+            self.types[name] = declared
+        t = self.sampled(sample, declared, data)
+        return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
+                      param_decl=param, sample=sample, depends=frozenset(deps))
+
+    def generated_quantity(self, st: ast.Sample | ast.Define, deps: frozenset[str]) -> Symbol:
+        """``generated x = ...`` or ``generated x ~ ...``: outside the log-density; a ``~``
+        there is a random draw, so discrete distributions are fine."""
+        if isinstance(st, ast.Define):
+            t = self.definition(st)
+            return Symbol(st.name, "generated", t, st.name_span, define=st,
+                          depends=frozenset(deps))
+        declared = None
+        if st.type is not None:
+            declared = self.type_spec(st.type)
+            self.bounds(st.bounds, declared)
+        t = self.sampled(st, declared, st)
+        return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
+
+    def observed_definition(self, name, define, sample, span, deps) -> Symbol:
+        """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
+        ``~`` on transformed data."""
+        t = self.definition(define)
+        local = {define.index_var: INT} if define.index_var else {}
+        if not t.is_error and not self.is_data_only(define.expr, local):
+            self.err(f"'{name}' has a distribution, so it must be computed from the data "
+                     "alone, but its definition depends on a parameter", define.span,
+                     "only data and definitions from data can be observed")
+        if sample.type is not None:
+            self.err(f"'{name}' is defined on line {define.span.line}; its type comes from "
+                     "the definition", sample.name_span, "drop the type annotation")
+        t = self.sampled(sample, None if t.is_error else t, define)
+        return Symbol(name, "observable", t, span, sample=sample, define=define,
+                      depends=frozenset(deps))
+
+    def bounds(self, b: ast.Bounds | None, declared: Type, of_data: bool = False):
+        if b is None:
+            return
+        for end in (b.lower, b.upper):
+            if end is None:
+                continue
+            t = self.expr(end, {})
+            if t.is_error:
+                continue
+            if of_data and not self.is_data_only(end, {}):
+                self.err("a bound of data must be known from the data, but this one depends on "
+                         "a parameter", end.span, "use numbers or other data in the bounds of data")
+                continue
+            if t.rank and not same_shape(t, declared):
+                self.err(f"a bound must be a scalar or have the declared shape "
+                         f"{declared.describe()}, not {t.describe()}", end.span)
+
+    def indexed_lhs_error(self, st: ast.Define | ast.Sample, op: str) -> Type | None:
+        """``x[i] = ...`` / ``x[i] ~ ...`` needs a range over ``i``; None when it is fine."""
+        c = st.comprehension
+        if c is None and st.index_var is not None:
+            return self.err(f"'{st.name}[{st.index_var}]' needs a range", st.name_span,
+                            f"add `for {st.index_var} in 1:N` at the end of the line")
+        if c is not None and st.index_var != c.var:
+            return self.err(f"the index '{st.index_var}' must be the variable of the range, "
+                            f"'{c.var}'", st.name_span, f"write {st.name}[{c.var}] {op} ...")
+        return None
+
+    def definition(self, d: ast.Define) -> Type:
+        problem = self.indexed_lhs_error(d, "=")
+        if problem is not None:
+            return problem
+        if d.comprehension is None:
+            return self.expr(d.expr, {})
+        c = d.comprehension
+        length = self.comprehension(c)
+        name = self.range_dim_name(c)
+        if any(n.id == d.name for n in ast.free_names(d.expr)):
+            item = self.recursion(d, length, name)
+        else:
+            item = self.expr(d.expr, {c.var: INT})
+        if item.is_error:
+            return ERROR
+        if c.lo is not None and self.const(c.lo) not in (1, None):
+            self.err("a definition by a range must start at 1", c.lo.span,
+                     f"write for {c.var} in 1:..., so that {d.name}[1] is the first element")
+        return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+
+    def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
+        local = {}
+        length = None
+        problem = self.indexed_lhs_error(s, "~")
+        if problem is not None:
+            return problem
+        if s.comprehension is not None:
+            c = s.comprehension
+            length = self.comprehension(c)
+            local = {c.var: INT}
+            if data is None and is_markov_chain({"sample": s}) and \
+                    not self.markov_chain(s, length):
+                return ERROR
+        spec, item = self.distribution(s.dist, local)
+        if spec is None or item.is_error:
+            return declared if declared is not None else ERROR
+        if spec.discrete and data is None and spec.support not in FINITE_SUPPORTS:
+            self.err(f"'{s.name}' has the discrete distribution {spec.name}, whose support is "
+                     "not a small finite set, so it cannot be summed out of the model",
+                     s.name_span,
+                     "declare it with `data` and supply it; only bernoulli and categorical "
+                     "parameters are summed out (marginalised) automatically")
+            return ERROR
+        if spec.discrete and declared is not None and declared.elem != "int":
+            self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
+                     f"{declared.describe()}", s.name_span,
+                     f"declare '{s.name}' as int (e.g. int[N])")
+        if spec.name == "lkj_corr_cholesky" and (declared is None or declared.rank != 2):
+            return self.err("lkj_corr_cholesky needs the size of the matrix", s.name_span,
+                            f"declare it: {s.name}: matrix[K, K] ~ lkj_corr_cholesky(eta)")
+        if spec.name == "lkj_corr_cholesky":
+            return declared.with_elem("real")
+        if length is not None:
+            return self.ranged_variate(s, declared, item, length)
+        if declared is None:
+            return item
+        if item.rank and not same_shape(item, declared):
+            return self.err(
+                f"'{s.name}' is {declared.describe()}, but its distribution has shape "
+                f"{item.describe()}", s.dist.span,
+                "the arguments must be scalars or have the variable's shape; broadcasting is "
+                "explicit in ppl")
+        return declared
+
+    def ranged_variate(self, s: ast.Sample, declared: Type | None, item: Type,
+                       length) -> Type:
+        """The type of ``x[n] ~ ... for n in lo:hi``: ``length`` elements like ``item``, which
+        must agree with the declaration, whose extent the range must stay within."""
+        whole = Type(item.elem, (length,) + item.shape,
+                     (self.range_dim_name(s.comprehension),) + item.dim_names)
+        if declared is None:
+            if self.const(s.comprehension.lo) not in (1, None):
+                self.err("a parameter defined by a range must start at 1",
+                         s.comprehension.lo.span,
+                         f"write for {s.comprehension.var} in 1:..., or declare "
+                         f"'{s.name}' as data")
+            return whole
+        if declared.rank != whole.rank or not same_shape(
+                Type("real", declared.shape[1:]), Type("real", whole.shape[1:])):
+            return self.err(f"'{s.name}' is {declared.describe()}, but each "
+                            f"{s.name}[{s.index_var}] here is {item.describe()}",
+                            s.name_span, "make the per-element shape match the declaration")
+        lo = self.const(s.comprehension.lo)
+        hi = self.const(s.comprehension.hi)
+        size = declared.shape[0]
+        if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
+                lo < 1 or hi > size):
+            self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
+                     s.comprehension.span, "indices are 1-based and both ends included")
+        return declared
