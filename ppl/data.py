@@ -193,7 +193,7 @@ def _refuse_ragged(name: str, value: Any, span, source) -> None:
         return f"has {n} {'entry' if n == 1 else 'entries'}"
 
     raise DataError([error(f"data '{name}' is ragged: {row(index)} {has(length)} where "
-                           f"{row(first)} {has(expected).removeprefix('is ')}", span,
+                           f"{row(first)} {has(expected)}", span,
                            "give every row the same length (a rectangular array of numbers)")],
                     source)
 

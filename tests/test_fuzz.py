@@ -6,14 +6,13 @@ A case passes when it succeeds or raises a :class:`ppl.PPLError` (from the check
 as ``fuzz.ppl:LINE:COL:``); anything else is an escape, reported with the text and data that
 reproduce it. The default suite runs a small slice of each; ``pytest -m slow`` the long runs.
 
-Escapes whose fix belongs in the checker are listed, one minimal reproducer each, in
-:data:`KNOWN_CHECKER_GAPS`; only an escape of exactly that kind and message is excused.
+Every escape found so far is fixed; :data:`FORMER_ESCAPES` keeps one minimal reproducer of
+each, with the located error that replaced it.
 """
 
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass
 
 import fuzz_support as fuzz
@@ -21,67 +20,70 @@ import numpy as np
 import pytest
 from fuzz_support import SPD, Escape
 
+import ppl
+
 
 @dataclass(frozen=True)
-class Gap:
+class FormerEscape:
     why: str
     text: str
     data: dict
-    kind: str
-    message: str  # a regular expression for the escape's message
-    excuses_fuzz_cases: bool = True  # False: a reproducer only, never a filter
-
-    def matches(self, escape: Escape) -> bool:
-        return (self.excuses_fuzz_cases and escape.kind == self.kind
-                and re.search(self.message, escape.message) is not None)
+    message: str  # a regular expression for the located error that replaced the escape
 
 
-KNOWN_CHECKER_GAPS = [
-    Gap("add_diag accepts a non-square matrix",
-        "data m: matrix[3, 2]\ndata d: vector[3]\ny = add_diag(m, d)\n",
-        {"m": [[1, 2], [3, 4], [5, 6]], "d": [1, 2, 3]},
-        "TypeError", r"^add got incompatible shapes for broadcasting: \(3, 2\), \(3, 3\)"),
-    Gap("add_diag accepts a diagonal vector of the wrong length",
-        "data m: matrix[3, 3]\ndata d: vector[2]\ny = add_diag(m, d)\n",
-        {"m": SPD, "d": [1, 2]},
-        "ValueError", r"^Incompatible types for broadcasting: input type=float64\[2\] and "
-                      r"requested type=float64\[3\]"),
-    Gap("multi_normal accepts a non-square covariance matrix",
-        "data S: matrix[3, 2]\ndata z: vector[3]\nmu: vector[3] ~ normal(0, 1)\n"
-        "z ~ multi_normal(mu, S)\n",
-        {"S": [[1, 2], [3, 4], [5, 6]], "z": [1, 2, 3]},
-        "ValueError", r"^Argument to linalg\.cholesky must have shape \[\.\.\., n, n\]"),
-    Gap("lkj_corr_cholesky accepts a vector eta (a scalar concentration)",
-        "data z: matrix[3, 3]\neta: simplex[3] ~ dirichlet([1, 1, 1])\n"
-        "z ~ lkj_corr_cholesky(eta)\n",
-        {"z": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]},
-        "ValueError", r"^Cannot broadcast to shape with fewer dimensions: arr_shape=\(3,\) "
-                      r"shape=\(\)"),
-    # Not the checker's but ppl/data.py's (another helper's file): listed here all the same.
-    Gap("data: a list holding a list where a number belongs is not a DataError (when the "
-        "size N is left to be inferred from it)",
-        "data N: int\ndata y: real[N]\n", {"y": [1.0, [1, "a"], 2.0]},
-        "ValueError", r"^setting an array element with a sequence\. The requested array has an "
-                      r"inhomogeneous shape"),
-    Gap("a user-defined function that calls itself is accepted; evaluating it never ends",
-        "function f(x: real): real = f(x)\ndata r: real\ny = f(r)\n", {"r": 1.0},
-        "RecursionError", r"^maximum recursion depth exceeded", excuses_fuzz_cases=False),
-    Gap("the definition order recurses once per link of a dependency chain (from a data "
-        "declaration written before the chain it is observed through)",
-        "data x: real\nmu ~ normal(0, 1)\ny1 = mu\n"
-        + "".join(f"y{i} = y{i - 1} + 1\n" for i in range(2, 1200)) + "x ~ normal(y1199, 1)\n",
-        {"x": 1.0}, "RecursionError", r"^maximum recursion depth exceeded",
-        excuses_fuzz_cases=False),
+# Escapes the fuzzers found (each was a traceback), with the located error each now gives.
+FORMER_ESCAPES = [
+    FormerEscape("add_diag accepted a non-square matrix",
+                 "data m: matrix[3, 2]\ndata d: vector[3]\ny = add_diag(m, d)\n",
+                 {"m": [[1, 2], [3, 4], [5, 6]], "d": [1, 2, 3]},
+                 r"fuzz\.ppl:3:5: error: add_diag\(M, d\) needs a square matrix"),
+    FormerEscape("add_diag accepted a diagonal vector of the wrong length",
+                 "data m: matrix[3, 3]\ndata d: vector[2]\ny = add_diag(m, d)\n",
+                 {"m": SPD, "d": [1, 2]},
+                 r"fuzz\.ppl:3:5: error: add_diag\(M, d\): d has 2 elements, but M is 3 x 3"),
+    FormerEscape("multi_normal accepted a non-square covariance matrix",
+                 "data S: matrix[3, 2]\ndata z: vector[3]\nmu: vector[3] ~ normal(0, 1)\n"
+                 "z ~ multi_normal(mu, S)\n",
+                 {"S": [[1, 2], [3, 4], [5, 6]], "z": [1, 2, 3]},
+                 r"fuzz\.ppl:4:22: error: argument Sigma of multi_normal must be a square "
+                 r"matrix"),
+    FormerEscape("lkj_corr_cholesky accepted a vector eta (a scalar concentration)",
+                 "data z: matrix[3, 3]\neta: simplex[3] ~ dirichlet([1, 1, 1])\n"
+                 "z ~ lkj_corr_cholesky(eta)\n",
+                 {"z": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]},
+                 r"fuzz\.ppl:3:23: error: argument eta of lkj_corr_cholesky must be a scalar"),
+    FormerEscape("a list holding a list where a number belongs, while the size N is inferred",
+                 "data N: int\ndata y: real[N]\n", {"y": [1.0, [1, "a"], 2.0]},
+                 r"fuzz\.ppl:2:6: error: data 'y' is ragged: row \[2\] has 2 entries where "
+                 r"row \[1\] is a single number"),
+    FormerEscape("a user-defined function that calls itself (evaluating it never ended)",
+                 "function f(x: real): real = f(x)\ndata r: real\ny = f(r)\n", {"r": 1.0},
+                 r"fuzz\.ppl:1:10: error: f\(\) calls itself"),
+    FormerEscape("the definition order recursed once per link of a long dependency chain",
+                 "data x: real\nmu ~ normal(0, 1)\ny1 = mu\n"
+                 + "".join(f"y{i} = y{i - 1} + 1\n" for i in range(2, 1200))
+                 + "x ~ normal(y1199, 1)\n",
+                 {"x": 1.0}, ""),
 ]
 
 
-def unexplained(run: fuzz.Run) -> list[Escape]:
-    return [e for e in run.escapes if not any(gap.matches(e) for gap in KNOWN_CHECKER_GAPS)]
+@pytest.mark.parametrize("case", FORMER_ESCAPES, ids=lambda c: c.why[:40])
+def test_former_escapes_are_located_errors_or_work(case):
+    """Each escape the fuzzers found is now a located error with the expected message (or,
+    with an empty message, works)."""
+    bad = fuzz.outcome(lambda: fuzz._compile_and_evaluate(case.text, case.data), located=True)
+    assert bad is None, bad
+    if not case.message:
+        fuzz._compile_and_evaluate(case.text, case.data)
+        return
+    with pytest.raises(ppl.PPLError) as caught:
+        fuzz._compile_and_evaluate(case.text, case.data)
+    assert re.search(case.message, str(caught.value)), str(caught.value)
 
 
 def assert_no_escapes(run: fuzz.Run) -> None:
     assert run.cases > 0, "the fuzzer ran no case"
-    escapes = unexplained(run)
+    escapes = run.escapes
     assert not escapes, (f"{len(escapes)} of {run.cases} cases escaped; the first:\n\n"
                          + "\n\n".join(e.report() for e in escapes[:5]))
 
@@ -108,13 +110,19 @@ def test_mutation_is_seeded_and_changes_text():
     assert sum(fuzz.mutate(text, rng) != text for _ in range(20)) >= 15
 
 
-def test_an_escape_is_caught_and_reported():
+def test_an_escape_is_caught_and_reported(monkeypatch):
     """The harness itself: an exception other than PPLError is an escape, with its text."""
-    gap = KNOWN_CHECKER_GAPS[0]
-    bad = fuzz.outcome(lambda: fuzz._compile_and_evaluate(gap.text, gap.data), located=False)
-    assert bad is not None
-    report = Escape("sweep", *bad, gap.text, gap.data).report()
-    assert "add_diag(m, d)" in report and bad[0] in report
+    import sys
+
+    def broken(*args, **kwargs):
+        raise ValueError("deliberately broken compile")
+
+    monkeypatch.setattr(sys.modules["ppl.model"], "compile_graph", broken)
+    text = "mu ~ normal(0, 1)\n"
+    bad = fuzz.outcome(lambda: fuzz._compile_and_evaluate(text, {}), located=False)
+    assert bad == ("ValueError", "deliberately broken compile")
+    report = Escape("sweep", *bad, text, {}).report()
+    assert "mu ~ normal(0, 1)" in report and "ValueError" in report
 
 
 def test_an_unlocated_model_error_counts_as_an_escape():
@@ -126,18 +134,6 @@ def test_an_unlocated_model_error_counts_as_an_escape():
 
     assert fuzz.outcome(raise_unlocated, located=True)[0] == "UnlocatedPPLError"
     assert fuzz.outcome(raise_unlocated, located=False) is None
-
-
-@pytest.mark.parametrize("gap", KNOWN_CHECKER_GAPS, ids=lambda g: g.why[:40])
-def test_known_checker_gaps_still_escape_or_are_fixed(gap):
-    """Each gap escapes exactly as recorded or is fixed (then remove it from the list); an
-    escape of another kind means the entry no longer describes the bug."""
-    bad = fuzz.outcome(lambda: fuzz._compile_and_evaluate(gap.text, gap.data), located=False)
-    if bad is None:
-        warnings.warn(f"fixed, remove it from KNOWN_CHECKER_GAPS: {gap.why}", stacklevel=1)
-        return
-    kind, message = bad
-    assert kind == gap.kind and re.search(gap.message, message), (kind, message)
 
 
 # -- fast slices (default suite) -----------------------------------------------------------

@@ -75,7 +75,7 @@ def test_a_ragged_array_while_a_size_is_inferred_is_a_located_data_error():
         model.bind({"y": [[1.0, 2.0], [3.0, 4.0], [5.0]]})
     text = str(caught.value)
     assert text.startswith("m.ppl:3:6: error: data 'y' is ragged")
-    assert "row [3] has 1 entries where row [1] has 2" in text
+    assert "row [3] has 1 entry where row [1] has 2" in text
 
 
 def test_a_ragged_array_with_the_sizes_given_names_the_row():
@@ -246,3 +246,15 @@ def test_deterministics_that_do_not_fit_are_left_out_with_a_warning():
     assert any("PPL_MEMORY_LIMIT" in note for note in notes)
     kept = model.sample(data, chains=1, warmup=50, draws=100, memory_limit="1GB")
     assert "mu" in kept["posterior"]
+
+
+@pytest.mark.parametrize("src, message", [
+    ("data L: matrix[2, 3]\ndata b: vector[3]\nx = mdivide_left_tri_low(L, b)\n",
+     r"model\.ppl:3:5: error: mdivide_left_tri_low\(L, b\) needs a square matrix L"),
+    ("function f(x: real): real = g(x) + 1\nfunction g(x: real): real = 2 * f(x)\n"
+     "data r: real\ny = f(r)\n",
+     r"model\.ppl:1:10: error: f\(\) calls itself through g\(\); a function cannot be recursive"),
+])
+def test_the_checker_refuses_what_cannot_compile(src, message):
+    with pytest.raises(ModelError, match=message):
+        ppl.model(src, "model.ppl")

@@ -142,6 +142,7 @@ class CallTyper(ShapeRules):
         if rule == "solve":
             lower, b = args
             if lower.rank != 2 or b.rank not in (1, 2) or \
+                    dims_equal(lower.shape[0], lower.shape[1]) is False or \
                     dims_equal(lower.shape[1], b.shape[0]) is False:
                 return self.err(f"{e.func}(L, b) needs a square matrix L and a vector or matrix "
                                 f"b with matching rows, not {lower.describe()} and "
@@ -161,9 +162,13 @@ class CallTyper(ShapeRules):
             return Type("int" if a.elem == b.elem == "int" else "real", shape)
         if rule == "add_diag":
             m, d = args
-            if m.rank != 2 or d.rank > 1:
+            if m.rank != 2 or d.rank > 1 or dims_equal(m.shape[0], m.shape[1]) is False:
                 return self.err(f"add_diag(M, d) needs a square matrix and a scalar or vector, "
                                 f"not {m.describe()} and {d.describe()}", e.span)
+            if d.rank == 1 and dims_equal(d.shape[0], m.shape[0]) is False:
+                return self.err(f"add_diag(M, d): d has {d.shape[0]} elements, but M is "
+                                f"{m.shape[0]} x {m.shape[1]}", e.span,
+                                "give one element per row of M, or a scalar for all of them")
             return m.with_elem("real")
         if rule == "diag":
             if args[0].rank != 1:
@@ -237,6 +242,14 @@ class CallTyper(ShapeRules):
             if t.rank < rank:
                 kind = {1: "a vector", 2: "a matrix"}[rank]
                 return self.err(f"argument {pname} of {spec.name} must be {kind}, not "
+                                f"{t.describe()}", a.span)
+            if rank == 2 and dims_equal(t.shape[-2], t.shape[-1]) is False:
+                return self.err(f"argument {pname} of {spec.name} must be a square matrix, not "
+                                f"{t.describe()}", a.span)
+            if spec.event_rank == 2 and t.rank > rank:
+                # NumPyro's matrix-variate families take no batch of parameters here: the
+                # variate's shape comes from its declaration alone.
+                return self.err(f"argument {pname} of {spec.name} must be a scalar, not "
                                 f"{t.describe()}", a.span)
             b = Type("real", t.shape[: t.rank - rank], t.dim_names[: t.rank - rank])
             merged = self.elementwise(batch, b, a.value,

@@ -92,6 +92,7 @@ class _Names:
 
     def run(self) -> Scope:
         entries, factors = self.collect()
+        self.no_recursive_functions()
         typed_functions = self.function_scopes()
         deps, factor_deps = self.dependencies(entries, factors)
         # Using observed data (y[t - 1] in a recursion for y's own scale, say) reads the data
@@ -157,6 +158,21 @@ class _Names:
                      "choose another name")
             return
         self.functions[f.name] = f
+
+    def no_recursive_functions(self) -> None:
+        """A function may not call itself, directly or through others: its evaluation, inlined
+        at each call, would never end."""
+        callees = {name: [c.func for c in ast.calls(f.body) if c.func in self.functions]
+                   for name, f in self.functions.items()}
+        for name, f in self.functions.items():
+            path = _call_path(name, callees)
+            if path is None:
+                continue
+            through = "" if len(path) == 2 else \
+                " through " + ", ".join(f"{p}()" for p in path[1:-1])
+            self.err(f"{name}() calls itself{through}; a function cannot be recursive",
+                     f.name_span, "write the recursion as a definition over a range, which may "
+                     "use earlier elements: x[t] = ... x[t - 1] ... for t in 1:T")
 
     def function_scopes(self) -> tuple[str, ...]:
         """A body may use only its arguments (functions are pure). Returns the functions whose
@@ -234,30 +250,37 @@ class _Names:
                  suggest(call.func, FUNCTIONS) or "see the function reference for what exists")
 
     def order(self, entries, deps) -> list[str]:
-        """Topological order, keeping source order where the dependencies allow it."""
+        """Topological order, keeping source order where the dependencies allow it. A depth
+        first search with its own stack: a chain of thousands of definitions is fine."""
         first_line = {n: min(s.span.line for s in e.values()) for n, e in entries.items()}
         done: list[str] = []
-        state: dict[str, int] = {}
-
-        def visit(name, path):
-            if state.get(name) == 2:
-                return
-            if state.get(name) == 1:
-                cycle = path[path.index(name):] + [name]
-                st = next(iter(entries[name].values()))
-                self.err("these definitions depend on each other in a cycle: "
-                         + " -> ".join(cycle), getattr(st, "name_span", st.span),
-                         "a quantity cannot depend on itself; break the cycle")
-                return
-            state[name] = 1
-            for d in sorted(deps[name], key=lambda n: first_line[n]):
-                visit(d, path + [name])
-            state[name] = 2
-            done.append(name)
-
-        for name in sorted(entries, key=lambda n: first_line[n]):
-            visit(name, [])
+        state: dict[str, int] = {}  # 1: on the current path, 2: ordered
+        for root in sorted(entries, key=lambda n: first_line[n]):
+            if state.get(root):
+                continue
+            state[root] = 1
+            path = [root]
+            pending = [iter(sorted(deps[root], key=lambda n: first_line[n]))]
+            while pending:
+                name = next(pending[-1], None)
+                if name is None:
+                    pending.pop()
+                    finished = path.pop()
+                    state[finished] = 2
+                    done.append(finished)
+                elif state.get(name) == 1:
+                    self.cycle(entries, path[path.index(name):] + [name])
+                elif state.get(name) is None:
+                    state[name] = 1
+                    path.append(name)
+                    pending.append(iter(sorted(deps[name], key=lambda n: first_line[n])))
         return done
+
+    def cycle(self, entries, cycle: list[str]) -> None:
+        st = next(iter(entries[cycle[0]].values()))
+        self.err("these definitions depend on each other in a cycle: " + " -> ".join(cycle),
+                 getattr(st, "name_span", st.span),
+                 "a quantity cannot depend on itself; break the cycle")
 
 
 def _clash(slot: str, entry: dict) -> ast.Statement | None:
@@ -269,4 +292,26 @@ def _clash(slot: str, entry: dict) -> ast.Statement | None:
     for other, st in entry.items():
         if other not in allowed:
             return st
+    return None
+
+
+def _call_path(start: str, callees: dict[str, list[str]]) -> list[str] | None:
+    """The shortest chain of calls ``start -> ... -> start``, or None (breadth first, so
+    deep call graphs need no recursion here)."""
+    previous: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        following = []
+        for caller in frontier:
+            for callee in callees[caller]:
+                if callee == start:
+                    path = [caller]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if caller != start \
+                        else [start, start]
+                if callee not in previous:
+                    previous[callee] = caller
+                    following.append(callee)
+        frontier = following
     return None
