@@ -258,3 +258,23 @@ def test_deterministics_that_do_not_fit_are_left_out_with_a_warning():
 def test_the_checker_refuses_what_cannot_compile(src, message):
     with pytest.raises(ModelError, match=message):
         ppl.model(src, "model.ppl")
+
+
+@pytest.mark.parametrize("size, message", [
+    ("!N", r"m\.ppl:3:6: error: data 'X' should have shape \(0, 2\)"),
+    ("N == 4", r"m\.ppl:3:6: error: data 'X' should have shape \(1, 2\)"),
+    ("N - 2 * K + 4", None),
+    ("max(N, K)", r"m\.ppl:3:16: error: the size max\(N, K\) cannot be computed before sampling"),
+])
+def test_every_size_is_a_number_once_the_data_is_known(size, message):
+    """Sizes are folded from the integer data (here N = 4, K = 2); one that cannot be folded
+    was a ValueError from int('max(N, K)') while the memory was estimated."""
+    src = f"data N: int >= 0\ndata K: int >= 1\ndata X: matrix[{size}, K]\nalpha ~ normal(0, 1)\n"
+    data = {"N": 4, "K": 2, "X": [[0.0, 1.0]] * 4}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if message is None:
+            assert ppl.model(src, "m.ppl").compile(data).dimension == 1
+            return
+        with pytest.raises(ppl.PPLError, match=message):
+            ppl.model(src, "m.ppl").compile(data)

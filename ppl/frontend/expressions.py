@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from ppl.frontend import ast, pretty
 from ppl.frontend.calls import CallTyper
+from ppl.frontend.shapes import foldable
 from ppl.frontend.types import (
     CONSTRAINED_TYPES,
     ERROR,
@@ -39,7 +40,25 @@ class ExpressionTyper(CallTyper):
                      e.span, "sizes are fixed before sampling; use int data")
             return "?"
         value = self.const(e)
+        if value is None and not foldable(e, self.size_definitions()):
+            # Code generation and the memory estimate need every size as a number.
+            self.err(f"the size {pretty.expr(e)} cannot be computed before sampling", e.span,
+                     "a size is made of int data, whole numbers, +, -, *, %, comparisons and "
+                     "!; compute any other size in the data and pass it as int data")
+            return "?"
         return value if value is not None else pretty.expr(e)
+
+    def size_definitions(self) -> dict[str, ast.Expr | None]:
+        """The names that are not data, each with its definition (None when it has none or
+        is defined over a range), for :func:`foldable`."""
+        out: dict[str, ast.Expr | None] = {}
+        for name, entry in self.scope.entries.items():
+            if "data" in entry:
+                continue
+            define = entry.get("define")
+            out[name] = define.expr if define is not None and define.comprehension is None \
+                else None
+        return out
 
     def type_spec(self, spec: ast.TypeSpec) -> Type:
         if spec.kind in CONSTRAINED_TYPES:

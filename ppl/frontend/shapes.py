@@ -28,17 +28,45 @@ def fold_int(e: ast.Expr | None, values: Mapping[str, int],
         if bindings and e.id in bindings:
             return bindings[e.id]
         return values.get(e.id)
-    if isinstance(e, ast.Unary) and e.op == "-":
+    if isinstance(e, ast.Unary) and e.op in _UNARY:
         v = fold_int(e.operand, values, bindings)
-        return None if v is None else -v
-    if isinstance(e, ast.Binary) and e.op in ("+", "-", "*", "%"):
+        return None if v is None else _UNARY[e.op](v)
+    if isinstance(e, ast.Binary) and e.op in _BINARY:
         a, b = fold_int(e.left, values, bindings), fold_int(e.right, values, bindings)
         if a is None or b is None:
             return None
         if e.op == "%":
             return a % b if b else None
-        return {"+": a + b, "-": a - b, "*": a * b}[e.op]
+        return _BINARY[e.op](a, b)
     return None
+
+
+# The integer operations a size may use; comparisons and logic give 0 or 1, as in the language.
+_UNARY = {"-": lambda v: -v, "!": lambda v: int(not v)}
+_BINARY = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+           "%": None, "==": lambda a, b: int(a == b), "!=": lambda a, b: int(a != b),
+           "<": lambda a, b: int(a < b), "<=": lambda a, b: int(a <= b),
+           ">": lambda a, b: int(a > b), ">=": lambda a, b: int(a >= b),
+           "&&": lambda a, b: int(bool(a and b)), "||": lambda a, b: int(bool(a or b))}
+
+
+def foldable(e: ast.Expr | None, definitions: Mapping[str, ast.Expr | None]) -> bool:
+    """Whether ``e`` is made only of what :func:`fold_int` folds: whole numbers, names of data
+    (``definitions`` maps each other name to its definition, folded in turn, or to None when
+    it has none) and the operations above."""
+    if isinstance(e, ast.Number):
+        return isinstance(e.value, int)
+    if isinstance(e, ast.Name):
+        if e.id not in definitions:
+            return True
+        definition = definitions[e.id]
+        return definition is not None and foldable(definition, definitions)
+    if isinstance(e, ast.Unary):
+        return e.op in _UNARY and foldable(e.operand, definitions)
+    if isinstance(e, ast.Binary):
+        return e.op in _BINARY and foldable(e.left, definitions) \
+            and foldable(e.right, definitions)
+    return False
 
 
 class ShapeRules:
