@@ -14,7 +14,8 @@ import numpy as np
 
 from ppl import data as data_module
 from ppl import memory
-from ppl.backends.base import RunSettings, get_backend
+from ppl.backends.base import RunSettings
+from ppl.backends.registry import get_backend
 from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
 from ppl.errors import (
     ModelError,
