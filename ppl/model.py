@@ -17,6 +17,7 @@ from ppl import memory
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
 from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
+from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,
     ModelWarning,
@@ -33,7 +34,6 @@ from ppl.frontend.parse import parse
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
-from ppl.jupyter import GraphDisplay
 from ppl.source import Source
 
 if TYPE_CHECKING:
