@@ -28,7 +28,7 @@ def _enable_compilation_cache() -> None:
 _enable_compilation_cache()
 
 from ppl import summary  # noqa: E402,F401  (ppl.summary.sampler_warnings(fit) after `import ppl`)
-from ppl.backends.base import available_backends  # noqa: E402
+from ppl.backends.registry import available_backends  # noqa: E402
 from ppl.codegen.model import CompiledModel  # noqa: E402
 from ppl.errors import (  # noqa: E402
     DataError,

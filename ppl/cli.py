@@ -157,7 +157,7 @@ def _cmd_graph(args, out: Console, err: Console) -> int:
 
 
 def _cmd_backends(args, out: Console, err: Console) -> int:
-    from ppl.backends.base import available_backends
+    from ppl.backends.registry import available_backends
 
     for name, backend in sorted(available_backends().items()):
         out.print(f"{name:<12} {backend.description}", markup=False)
@@ -198,8 +198,8 @@ def _cmd_run(args, out: Console, err: Console) -> int:
 def _run_usage_problem(args) -> str | None:
     """What is wrong with the flags of ``ppl run`` (a usage error, exit code 2), if anything:
     counts, the seed, the backend's name, and the output file (suffix and folder)."""
-    from ppl.backends.base import available_backends
     from ppl.backends.options import parse_option_items, validate_options
+    from ppl.backends.registry import available_backends
     from ppl.errors import DataError
     from ppl.model import MAX_SEED
     from ppl.summary import check_output_path

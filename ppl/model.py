@@ -14,8 +14,10 @@ import numpy as np
 
 from ppl import data as data_module
 from ppl import memory
-from ppl.backends.base import RunSettings, get_backend
+from ppl.backends.base import RunSettings
+from ppl.backends.registry import get_backend
 from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
+from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,
     ModelWarning,
@@ -33,7 +35,6 @@ from ppl.frontend.symbols import CheckedModel
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
-from ppl.jupyter import GraphDisplay
 from ppl.source import Source
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ import pytest
 import ppl
 from ppl.backends import advi, pathfinder, smc
 from ppl.backends import map as map_backend
-from ppl.backends.base import get_backend
 from ppl.backends.options import (
     BOOL,
     FLOAT,
@@ -33,6 +32,7 @@ from ppl.backends.options import (
     describe_options,
     validate_options,
 )
+from ppl.backends.registry import get_backend
 from ppl.cli import main
 
 MODEL = "data y: real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"

@@ -25,7 +25,7 @@ from scipy import stats
 from scipy.special import betaln, gammaln
 
 import ppl
-from ppl.backends.base import ENTRY_POINT_GROUP, available_backends, get_backend
+from ppl.backends.registry import ENTRY_POINT_GROUP, available_backends, get_backend
 
 N_SEEDS = 4
 LOG_ML_FLOOR = 0.05

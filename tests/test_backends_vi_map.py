@@ -13,8 +13,8 @@ import pytest
 
 import ppl
 from ppl.backends.advi import FullRank, MeanField, resolve_family
-from ppl.backends.base import available_backends
-from ppl.backends.map import laplace_covariance, map_objective
+from ppl.backends.optimise import laplace_covariance, map_objective
+from ppl.backends.registry import available_backends
 
 REGRESSION = """
 data N: int >= 1

@@ -81,6 +81,7 @@ import numpy as np
 import optax
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.optimise import find_mode, laplace_precision_factor, pareto_k
 from ppl.backends.options import (
     BOOL,
     FLOAT,
@@ -425,27 +426,6 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
             "elbo_trace": np.asarray(elbo_trace[:steps])}
 
 
-def pareto_k(log_weights: np.ndarray) -> float:
-    """PSIS k-hat of importance log-weights: -inf when they are constant (the approximation is
-    exact), inf when a weight is infinite, NaN when it cannot be computed. Draws where the
-    log-density is -inf or NaN have weight zero and do not enter the tail fit."""
-    values = np.asarray(log_weights, dtype=float).ravel()
-    if np.any(values == np.inf):
-        return float("inf")
-    values = values[np.isfinite(values)]
-    if values.size < 10:
-        return float("nan")
-    if np.ptp(values) <= 1e-8 * max(1.0, abs(float(np.mean(values)))):
-        return float("-inf")
-    try:
-        from arviz_stats.base import array_stats
-
-        # psislw takes log-likelihood-like values: the log-weights' negatives (as in LOO)
-        return float(array_stats.psislw(-values, r_eff=1, axis=-1)[1])
-    except Exception:  # noqa: BLE001 - a diagnostic only; never fail a fit over it
-        return float("nan")
-
-
 def _diverged(family: Family) -> SamplingError:
     return SamplingError([error(
         f"the variational fit ({family.name}) diverged: its parameters are not finite",
@@ -493,8 +473,6 @@ def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Param
     converge; falls back to a random start (``init="random"``) when the Hessian is not negative
     definite or the family has no Gaussian structure to precondition."""
     if opts.init == "laplace" and isinstance(family, (MeanField, FullRank)):
-        from ppl.backends.map import find_mode, laplace_precision_factor
-
         starts = finite_initial_points(model, key, 4)
         mode = find_mode(model.log_density, starts)["mode"]
         factor = laplace_precision_factor(model.log_density, mode)
@@ -565,5 +543,5 @@ class ADVI:
 
 
 __all__ = ["ADVI", "ADVIOptions", "FAMILIES", "Family", "FullRank", "MeanField", "OPTIONS",
-           "bound", "dreg_coefficients", "fit", "is_family", "make_loss", "pareto_k",
+           "bound", "dreg_coefficients", "fit", "is_family", "make_loss",
            "resolve_family", "sample"]

@@ -1,25 +1,24 @@
-"""The backend interface and registry.
+"""The backend interface, and the starting points backends draw from.
 
 A backend receives a :class:`CompiledModel` (a log-density over a flat unconstrained vector,
 its transforms and an initialiser) and returns draws on the *unconstrained* space plus its own
 diagnostics; :mod:`ppl.results` turns them into an ArviZ DataTree the same way for every backend.
-Third-party packages register backends under the entry-point group ``ppl.backends``.
+Which backends exist, by name, is :mod:`ppl.backends.registry`'s business: this module imports
+no backend, so every backend can import it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import jax
 import numpy as np
 
+from ppl.backends.optimise import lbfgs_minimiser
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
-
-ENTRY_POINT_GROUP = "ppl.backends"
 
 
 @dataclass(frozen=True)
@@ -58,33 +57,6 @@ class Backend(Protocol):
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
         ...
-
-
-def _builtin() -> dict[str, Backend]:
-    from ppl.backends.advi import ADVI
-    from ppl.backends.map import MAP
-    from ppl.backends.nuts import HMC, NUTS
-    from ppl.backends.pathfinder import Pathfinder
-    from ppl.backends.smc import SMC
-
-    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder())}
-
-
-def available_backends() -> dict[str, Backend]:
-    """Built-in backends plus those registered through the ``ppl.backends`` entry points."""
-    backends = _builtin()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in backends:
-            backends[ep.name] = ep.load()()
-    return backends
-
-
-def get_backend(name: str) -> Backend:
-    backends = available_backends()
-    if name not in backends:
-        raise SamplingError([error(f"unknown backend '{name}'",
-                                   hint=f"available backends: {', '.join(sorted(backends))}")])
-    return backends[name]
 
 
 def usable_start(model: CompiledModel, point) -> bool:
@@ -233,8 +205,6 @@ def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = N
     """:func:`laplace_points` and what the user must hear about them: a note when the climbs
     found separated modes that each hold a share of the mass (see
     :func:`separated_modes_note`)."""
-    from ppl.backends.map import lbfgs_minimiser  # here: the map backend imports this module
-
     starts = max(LAPLACE_MIN_STARTS, 2 * chains) if starts is None else max(starts, chains)
     uniform = finite_initial_points(model, key, chains)
     if model.dimension > LAPLACE_MAX_DIMENSION:

@@ -39,18 +39,23 @@ distinct values point at several modes), ``map_starts_at_best`` and the settings
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import optax.tree_utils as otu
 
-from ppl.backends.advi import pareto_k
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
+from ppl.backends.optimise import (
+    OPTIMIZERS,
+    find_mode,
+    laplace_precision_factor,
+    map_objective,
+    no_mode_error,
+    not_definite_error,
+    pareto_k,
+)
 from ppl.backends.options import (
     BOOL,
     FLOAT,
@@ -63,10 +68,6 @@ from ppl.backends.options import (
     validate_options,
 )
 from ppl.codegen.model import CompiledModel
-from ppl.errors import SamplingError, error
-
-OPTIMIZERS = ("lbfgs", "adam")
-_DEFAULT_STEPS = {"lbfgs": 1000, "adam": 10_000}
 
 
 @dataclass(frozen=True)
@@ -97,140 +98,6 @@ OPTIONS: tuple[Option, ...] = (
 """The options of the ``map`` backend (the fields of :class:`MAPOptions`)."""
 
 
-def map_objective(model: CompiledModel, jacobian: bool = True) -> Callable[[jax.Array], jax.Array]:
-    """The function of ``u`` whose maximum is the mode: the log-density, with or without the
-    log |Jacobian| terms."""
-    if jacobian:
-        return model.log_density
-
-    def objective(u: jax.Array) -> jax.Array:
-        prior, lik = model.log_density_parts(u, jacobian=False)
-        return prior + lik
-
-    return objective
-
-
-def lbfgs_minimiser(fun: Callable, max_steps: int, tol: float) -> Callable:
-    """Minimise ``fun`` from one start: ``x0 -> (x, value, steps, converged)``."""
-    opt = optax.lbfgs()
-    value_and_grad = optax.value_and_grad_from_state(fun)
-
-    def run(x0: jax.Array):
-        ftol = 10 * jnp.finfo(x0.dtype).eps
-
-        def step(carry):
-            x, state, _, _ = carry
-            value, grad = value_and_grad(x, state=state)
-            updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=fun)
-            x = optax.apply_updates(x, updates)
-            new = otu.tree_get(state, "value")
-            stalled = jnp.abs(value - new) <= ftol * jnp.maximum(jnp.abs(new), 1.0)
-            return x, state, new, stalled
-
-        def going(carry):
-            _, state, value, stalled = carry
-            count = otu.tree_get(state, "count")
-            grad = otu.tree_get(state, "grad")
-            small = jnp.max(jnp.abs(grad)) < tol
-            return (count == 0) | ((count < max_steps) & ~small & ~stalled
-                                   & jnp.isfinite(value))
-
-        state = opt.init(x0)
-        carry = (x0, state, jnp.asarray(jnp.inf, x0.dtype), jnp.asarray(False))
-        x, state, value, stalled = jax.lax.while_loop(going, step, carry)
-        grad = otu.tree_get(state, "grad")
-        converged = (jnp.max(jnp.abs(grad)) < tol) | stalled
-        return x, value, otu.tree_get(state, "count"), converged & jnp.isfinite(value)
-
-    return run
-
-
-def _adam_one(fun: Callable, max_steps: int, tol: float, learning_rate: float) -> Callable:
-    opt = optax.adam(optax.cosine_decay_schedule(learning_rate, max_steps))
-    value_and_grad = jax.value_and_grad(fun)
-
-    def run(x0: jax.Array):
-        def step(carry):  # value and grad in the carry are those at x, so the stop is exact
-            x, state, count, _, grad = carry
-            updates, state = opt.update(grad, state, x)
-            x = optax.apply_updates(x, updates)
-            value, grad = value_and_grad(x)
-            return x, state, count + 1, value, grad
-
-        def going(carry):
-            _, _, count, value, grad = carry
-            return (count < max_steps) & (jnp.max(jnp.abs(grad)) >= tol) & jnp.isfinite(value)
-
-        value, grad = value_and_grad(x0)
-        carry = (x0, opt.init(x0), jnp.asarray(0, jnp.int32), value, grad)
-        x, _, count, _, _ = jax.lax.while_loop(going, step, carry)
-        value, grad = value_and_grad(x)
-        return x, value, count, (jnp.max(jnp.abs(grad)) < tol) & jnp.isfinite(value)
-
-    return run
-
-
-def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
-              optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
-              learning_rate: float = 0.05) -> dict[str, Any]:
-    """Maximise ``objective`` from each row of ``starts``. Returns the best point
-    ``mode`` with its ``objective``, ``steps`` and ``converged``, and every start's
-    ``start_objectives``."""
-    steps = max_steps or _DEFAULT_STEPS[optimizer]
-
-    def fun(u):
-        return -objective(u)
-
-    one = (lbfgs_minimiser(fun, steps, tol) if optimizer == "lbfgs"
-           else _adam_one(fun, steps, tol, learning_rate))
-    if optimizer == "lbfgs":
-        # One start after another: a vmapped L-BFGS (nested line-search loops) takes about
-        # three times as long to compile, and each run is short.
-        xs, values, counts, converged = jax.jit(lambda s: jax.lax.map(one, s))(starts)
-    else:
-        xs, values, counts, converged = jax.jit(jax.vmap(one))(starts)
-    finite = np.all(np.isfinite(np.asarray(xs)), axis=1)
-    objectives = np.where(finite, -np.asarray(values), -np.inf)
-    objectives = np.where(np.isfinite(objectives), objectives, -np.inf)
-    best = int(np.argmax(objectives))
-    return {"mode": xs[best], "objective": float(objectives[best]), "steps": int(counts[best]),
-            "converged": bool(converged[best]), "start_objectives": objectives}
-
-
-def laplace_precision_factor(objective: Callable[[jax.Array], jax.Array],
-                             mode: jax.Array) -> jax.Array:
-    """The lower Cholesky factor ``L`` of the precision ``-H`` (Hessian of ``objective`` at
-    ``mode``); NaN where ``-H`` is not positive definite."""
-    hessian = jax.jit(jax.hessian(objective))(mode)
-    precision = -0.5 * (hessian + hessian.T)
-    return jnp.linalg.cholesky(precision)
-
-
-def laplace_covariance(objective: Callable[[jax.Array], jax.Array],
-                       mode: jax.Array) -> jax.Array:
-    """The Laplace covariance ``(-H)^-1`` on the unconstrained space."""
-    chol = laplace_precision_factor(objective, mode)
-    eye = jnp.eye(mode.shape[0], dtype=mode.dtype)
-    inv = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
-    return inv.T @ inv
-
-
-def _not_definite(model: CompiledModel) -> SamplingError:
-    return SamplingError([error(
-        "the Laplace approximation is not defined: the Hessian of the log-density at the mode "
-        "is not negative definite (a flat direction or a saddle point)",
-        hint="check that every parameter is identified by the prior or the data, or use "
-             "backend='advi' or 'nuts'")], model.graph.source)
-
-
-def _no_mode(model: CompiledModel) -> SamplingError:
-    return SamplingError([error(
-        "the optimiser found no point with a finite log-density from any start",
-        hint="with jacobian=False the posterior may have no mode (e.g. a hierarchical scale "
-             "going to 0); try jacobian=True, more num_starts, or optimizer='adam'")],
-        model.graph.source)
-
-
 class MAP:
     name = "map"
     description = ("posterior mode by optimisation (optax L-BFGS or Adam, several starts) with "
@@ -247,7 +114,7 @@ class MAP:
                           max_steps=opts.max_steps, tol=opts.tol,
                           learning_rate=opts.learning_rate)
         if not np.isfinite(found["objective"]):
-            raise _no_mode(model)
+            raise no_mode_error(model)
         mode = found["mode"]
         values = found["start_objectives"]
         close = np.abs(values - found["objective"]) <= 1e-6 * max(1.0, abs(found["objective"]))
@@ -265,7 +132,7 @@ class MAP:
 
         chol = laplace_precision_factor(objective, mode)
         if not bool(jnp.all(jnp.isfinite(chol))):
-            raise _not_definite(model)
+            raise not_definite_error(model)
         n = settings.chains * settings.draws
         d = model.dimension
 
@@ -288,5 +155,4 @@ class MAP:
                              attrs=attrs)
 
 
-__all__ = ["MAP", "MAPOptions", "OPTIONS", "find_mode", "laplace_covariance",
-           "laplace_precision_factor", "map_objective"]
+__all__ = ["MAP", "MAPOptions", "OPTIONS"]

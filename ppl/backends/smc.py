@@ -19,9 +19,10 @@ stage).
 Reference distribution (``reference``): tempering needs a normalisable starting distribution to
 draw the first particles from. ``reference="prior"`` starts from the prior as above.
 ``reference="laplace"`` first fits the posterior mode and the Laplace Gaussian
-``q = N(mode, (-H)^-1)`` on the unconstrained space (the ``map`` backend's
-:func:`~ppl.backends.map.find_mode` and :func:`~ppl.backends.map.laplace_precision_factor`, with
-the log-Jacobian, from ``laplace_starts`` random starts) and tempers from ``q`` instead: the first
+``q = N(mode, (-H)^-1)`` on the unconstrained space (as the ``map`` backend does, with
+:func:`~ppl.backends.optimise.find_mode` and
+:func:`~ppl.backends.optimise.laplace_precision_factor`, with the log-Jacobian, from
+``laplace_starts`` random starts) and tempers from ``q`` instead: the first
 particles are draws from ``q``, the "prior" term is the normalised Gaussian density ``log q(u)``
 and the "likelihood" term is ``log_density(u) - log q(u)``, so the tempered targets are
 ``q^(1 - lambda) p^lambda`` and ``lambda = 1`` is still the posterior. This works when a prior is
@@ -51,12 +52,12 @@ from blackjax.smc.adaptive_tempered import build_kernel as adaptive_tempered_ker
 from blackjax.smc.tempered import TemperedSMCState
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
-from ppl.backends.map import (
-    _no_mode,
-    _not_definite,
+from ppl.backends.optimise import (
     find_mode,
     laplace_precision_factor,
     map_objective,
+    no_mode_error,
+    not_definite_error,
 )
 from ppl.backends.options import (
     BOOL,
@@ -214,10 +215,10 @@ def laplace_reference(model: CompiledModel, key: jax.Array,
     starts = finite_initial_points(model, key, num_starts)
     found = find_mode(objective, starts)
     if not np.isfinite(found["objective"]):
-        raise _no_mode(model)
+        raise no_mode_error(model)
     chol = laplace_precision_factor(objective, found["mode"])
     if not bool(jnp.all(jnp.isfinite(chol))):
-        raise _not_definite(model)
+        raise not_definite_error(model)
     return LaplaceReference(found["mode"], chol, found)
 
 
@@ -226,7 +227,7 @@ def laplace_particles(model: CompiledModel, reference: LaplaceReference, key: ja
     """``n`` draws from the Laplace reference, shape ``(n, dimension)``."""
     particles = jax.jit(reference.draw, static_argnums=1)(key, n)
     if not bool(jnp.all(jnp.isfinite(particles))):
-        raise _not_definite(model)
+        raise not_definite_error(model)
     return particles
 
 

@@ -19,19 +19,33 @@ the results hold draws of ``z`` from the joint posterior.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from ppl.codegen.definitions import definition_value
 from ppl.codegen.evaluate import Constant, evaluate
 from ppl.frontend.ast import self_references
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS
 
-if TYPE_CHECKING:  # the compiled model calls in here; only its methods are used
-    from ppl.codegen.model import CompiledModel
+
+class NodeDistributions(Protocol):
+    """What summing out needs from the model: :class:`ppl.codegen.model.CompiledModel`
+    provides it and passes itself in, so this module does not import the compiled model."""
+
+    dtype: Any
+
+    def distribution(self, node: Node, env) -> tuple[Any, tuple[int, ...]]:
+        """The NumPyro distribution of a stochastic node given its parents' values in ``env``,
+        and the shape of its variate."""
+        ...
+
+    def variate(self, node: Node, env, shape) -> jax.Array:
+        """The node's value in ``env`` as its distribution sees it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -84,11 +98,10 @@ def deferred_terms(groups: tuple[DiscreteGroup, ...]) -> frozenset[str]:
 # ----------------------------------------------------------------------------- evaluation
 
 
-def with_value(group: DiscreteGroup, model: CompiledModel, env, value, definitions: bool = True):
+def with_value(group: DiscreteGroup, model: NodeDistributions, env, value,
+               definitions: bool = True):
     """``env`` with ``z`` set to ``value`` (one value for every element, or an array) and,
     if ``definitions``, the definitions computed from it re-evaluated."""
-    from ppl.codegen.model import definition_value
-
     shape = tuple(int(d) for d in group.latent.type.shape)
     scope = dict(env)
     value = jnp.asarray(value, jnp.int32)
@@ -99,7 +112,7 @@ def with_value(group: DiscreteGroup, model: CompiledModel, env, value, definitio
     return scope
 
 
-def _support(group: DiscreteGroup, model: CompiledModel, env) -> jax.Array:
+def _support(group: DiscreteGroup, model: NodeDistributions, env) -> jax.Array:
     """The values of ``z``, in the language's numbering (categories 1..K)."""
     stand_in = with_value(group, model, env, group.placeholder, definitions=False)
     dist, _ = model.distribution(group.latent, stand_in)
@@ -107,13 +120,13 @@ def _support(group: DiscreteGroup, model: CompiledModel, env) -> jax.Array:
     return values + group.placeholder
 
 
-def _own_log_prob(group: DiscreteGroup, model: CompiledModel, scope, k) -> jax.Array:
+def _own_log_prob(group: DiscreteGroup, model: NodeDistributions, scope, k) -> jax.Array:
     """``log p(z[n] = k | ...)`` for every n, given the parents' values in ``scope``."""
     dist, shape = model.distribution(group.latent, scope)
     return dist.log_prob(jnp.full(shape, k - group.placeholder, jnp.int32))
 
 
-def _terms_log_prob(group: DiscreteGroup, model: CompiledModel, scope) -> jax.Array:
+def _terms_log_prob(group: DiscreteGroup, model: NodeDistributions, scope) -> jax.Array:
     """The terms' log-densities given ``z`` in ``scope``: per element of ``z`` (summing each
     term's trailing axes), or one scalar for a scalar ``z``."""
     shape = tuple(int(d) for d in group.latent.type.shape)
@@ -129,7 +142,7 @@ def _terms_log_prob(group: DiscreteGroup, model: CompiledModel, scope) -> jax.Ar
     return total
 
 
-def _joint_logits(group: DiscreteGroup, model: CompiledModel, env):
+def _joint_logits(group: DiscreteGroup, model: NodeDistributions, env):
     """``(values, logits)``: logits[k, n] = log p(z[n] = values[k], terms[n] | rest)."""
     values = _support(group, model, env)
 
@@ -140,7 +153,7 @@ def _joint_logits(group: DiscreteGroup, model: CompiledModel, env):
     return values, jax.vmap(at)(values)
 
 
-def _transitions(group: DiscreteGroup, model: CompiledModel, env):
+def _transitions(group: DiscreteGroup, model: NodeDistributions, env):
     """``(values, initial, transition)`` of a chain: initial[k] = log p(z[1] = k) and
     transition[t, j, k] = log p(z[t] = k | z[t - 1] = j)."""
     values = _support(group, model, env)
@@ -155,7 +168,7 @@ def _transitions(group: DiscreteGroup, model: CompiledModel, env):
     return values, transition[0, 0], transition
 
 
-def _chain_pieces(group: DiscreteGroup, model: CompiledModel, env):
+def _chain_pieces(group: DiscreteGroup, model: NodeDistributions, env):
     """``_transitions`` and emission[t, k] = log p(terms[t] | z[t] = k)."""
     values, initial, transition = _transitions(group, model, env)
     emission = jax.vmap(
@@ -176,7 +189,7 @@ def _forward(initial, transition, emission):
     return jnp.concatenate([first[None], rest])
 
 
-def marginal_log_prob(group: DiscreteGroup, model: CompiledModel, env) -> jax.Array:
+def marginal_log_prob(group: DiscreteGroup, model: NodeDistributions, env) -> jax.Array:
     """``log sum_z p(z, terms | rest)``: the group's whole contribution to the log-density."""
     if group.latent.type.shape and int(group.latent.type.shape[0]) == 0:
         return jnp.zeros((), model.dtype)
@@ -186,7 +199,7 @@ def marginal_log_prob(group: DiscreteGroup, model: CompiledModel, env) -> jax.Ar
     return jnp.sum(logsumexp(_joint_logits(group, model, env)[1], axis=0))
 
 
-def pointwise_marginal(group: DiscreteGroup, model: CompiledModel, env) -> jax.Array | None:
+def pointwise_marginal(group: DiscreteGroup, model: NodeDistributions, env) -> jax.Array | None:
     """Per-element marginal log-likelihood (for LOO), when the group factorises per element
     and has a single observed term; None otherwise (a chain couples its elements)."""
     observed = [t for t in group.terms if t.kind == "observed"]
@@ -198,7 +211,7 @@ def pointwise_marginal(group: DiscreteGroup, model: CompiledModel, env) -> jax.A
 # ----------------------------------------------------------------------------- draws
 
 
-def posterior_draw(group: DiscreteGroup, model: CompiledModel, env, key) -> jax.Array:
+def posterior_draw(group: DiscreteGroup, model: NodeDistributions, env, key) -> jax.Array:
     """A draw of ``z`` from its conditional posterior given everything else in ``env``."""
     shape = tuple(int(d) for d in group.latent.type.shape)
     if shape and shape[0] == 0:
@@ -220,7 +233,7 @@ def posterior_draw(group: DiscreteGroup, model: CompiledModel, env, key) -> jax.
     return values[jnp.concatenate([earlier, last[None]])]
 
 
-def prior_chain_draw(group: DiscreteGroup, model: CompiledModel, env, key) -> jax.Array:
+def prior_chain_draw(group: DiscreteGroup, model: NodeDistributions, env, key) -> jax.Array:
     """A draw of a chain from its prior, state by state."""
     values, initial, transition = _transitions(group, model, env)
     keys = jax.random.split(key, transition.shape[0])

@@ -1,5 +1,11 @@
 """Graph IR + data -> :class:`CompiledModel`: JAX functions over a flat unconstrained vector.
 
+Here: the layout of the latents in that vector, their transforms to their supports, the walk
+over the graph that the log-densities, transforms and simulations share, and binding data
+(:func:`compile_graph`). Definitions are computed by :mod:`ppl.codegen.definitions`, discrete
+latents summed out by :mod:`ppl.codegen.marginal`, truncated distributions made by
+:mod:`ppl.codegen.truncation`.
+
 Sign convention: everything here is a log-density (+log p). Backends that want a potential
 energy (NumPyro) negate it at their edge.
 """
@@ -18,20 +24,13 @@ from numpyro import validation_enabled
 from numpyro.distributions import constraints
 
 from ppl.codegen import marginal
-from ppl.codegen.evaluate import (
-    comprehension_range,
-    concrete_int,
-    evaluate,
-    function_key,
-    map_over,
-)
+from ppl.codegen.definitions import definition_value
+from ppl.codegen.evaluate import concrete_int, evaluate, function_key, map_over
 from ppl.codegen.index_check import index_problems
 from ppl.codegen.transforms import biject_to
-from ppl.codegen.truncation import Truncated, truncate
+from ppl.codegen.truncation import Truncated, truncate, truncating_bounds
 from ppl.errors import DataError, SamplingError, error
 from ppl.frontend import ast
-from ppl.frontend.ast import free_names, recursion_lag, self_references
-from ppl.frontend.lint import constant, prior_region
 from ppl.frontend.types import CONSTRAINED_TYPES
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
@@ -74,6 +73,7 @@ def _layout_constraint(node: Node):
 
 
 def layout(graph: Graph) -> tuple[Block, ...]:
+    """The latents' blocks in the flat unconstrained vector, one after another in graph order."""
     blocks, offset = [], 0
     for node in graph.of_kind("latent"):
         shape = tuple(int(d) for d in node.type.shape)
@@ -91,94 +91,6 @@ def _bounds_constraint(bounds, env):
     if lo is not None:
         return constraints.greater_than(lo)
     return constraints.less_than(hi)
-
-
-def definition_value(node: Node, env):
-    """The value of a definition ``name = expr`` (or its map over a range)."""
-    d = node.symbol.define
-    if d.comprehension is not None and self_references(d.expr, d.name):
-        return _recursion(d, env)
-    if d.comprehension is not None:
-        return map_over(d.comprehension, env, lambda scope: evaluate(d.expr, scope))
-    return evaluate(d.expr, env)
-
-
-def _recursion(d, env):
-    """``x[t] = f(x[t - k], ...) for t in 1:T`` as a ``lax.scan`` carrying the last K values
-    (never unrolled). Elements before the first are NaN, so a missing start shows up."""
-    var = d.comprehension.var
-    lags = sorted({recursion_lag(u, var) for u in self_references(d.expr, d.name)})
-    depth = lags[-1]
-    names = {k: f"{d.name}@{k}" for k in lags}
-    body = _replace_lags(d.expr, d.name, var, names)
-    steps = comprehension_range(d.comprehension, env)
-    shape_probe = {**env, var: steps[0], **{n: jnp.nan for n in names.values()}}
-    item = jax.eval_shape(lambda: jnp.asarray(evaluate(body, shape_probe), jnp.float64))
-    dtype = jnp.result_type(float)
-
-    def scan(history, expr, run):
-        def step(history, t):
-            scope = {**env, var: t, **{n: history[depth - k] for k, n in names.items()}}
-            value = jnp.broadcast_to(jnp.asarray(evaluate(expr, scope), dtype), item.shape)
-            return jnp.concatenate([history[1:], value[None]]), value
-
-        return jax.lax.scan(step, history, run)
-
-    history = jnp.full((depth,) + item.shape, jnp.nan, dtype)
-    values = []
-    for expr, run in _branch_runs(body, var, steps, env):
-        history, run_values = scan(history, expr, run)
-        values.append(run_values)
-    return jnp.concatenate(values)
-
-
-# A recursion's steps are split into at most this many scans (see _branch_runs).
-MAX_BRANCH_RUNS = 4
-
-
-def _branch_runs(body, var: str, steps: jax.Array, env) -> list[tuple]:
-    """``(expression, steps)`` runs that together make up a recursion's steps, in order.
-
-    When the expression is ``if c then a else b`` with ``c`` a function of the index and the
-    data alone (``if t == 1 then y[1] else ...``), the steps where ``c`` holds and those where
-    it does not are scanned separately with their own branch (nested conditionals are split in
-    turn), so no step pays for a ``lax.cond``: inside a scan it costs about twice the gradient
-    time. A condition on parameters, or one that alternates more often than
-    ``MAX_BRANCH_RUNS`` allows, stays a ``lax.cond`` in one scan."""
-    whole = [(body, steps)]
-    if not isinstance(body, ast.Conditional) or any(
-            n.id != var and n.id not in env for n in free_names(body.cond)):
-        return whole
-    with jax.ensure_compile_time_eval():  # a value, not a traced one, when it can be
-        flags = jax.vmap(lambda t: jnp.asarray(evaluate(body.cond, {**env, var: t})) != 0)(
-            steps)
-    if isinstance(flags, jax.core.Tracer) or flags.ndim != 1:
-        return whole  # it depends on parameters, or is not one truth value per step
-    flags = np.asarray(flags)
-    starts = [0, *np.flatnonzero(flags[1:] != flags[:-1]) + 1, len(flags)]
-    runs = []
-    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
-        branch = body.then if flags[lo] else body.orelse
-        runs += _branch_runs(branch, var, steps[lo:hi], env)
-    return runs if len(runs) <= MAX_BRANCH_RUNS else whole
-
-
-def _replace_lags(node, name, var, names):
-    """The expression with each ``name[var - k]`` replaced by the name ``names[k]``."""
-    import dataclasses
-
-    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) and node.base.id == name:
-        return ast.Name(names[recursion_lag(node, var)], node.span)
-    if not dataclasses.is_dataclass(node):
-        return node
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, tuple):
-            changes[f.name] = tuple(_replace_lags(v, name, var, names) for v in value)
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = _replace_lags(value, name, var, names)
-    return dataclasses.replace(node, **changes)
 
 
 def support(node: Node, dist, env):
@@ -519,27 +431,8 @@ class CompiledModel:
         return out
 
 
-def truncating_bounds(node: Node, symbols) -> tuple[ast.Expr | None, ast.Expr | None]:
-    """The declared bounds (lower, upper) that truncate ``node``'s univariate continuous
-    distribution (``None`` for a side without one): those not provably at or beyond the
-    support's end (by the lints' constant folding and supports). Bounds on discrete or
-    multivariate quantities, and improper priors, are the support itself (docs/language.md)."""
-    bounds = node.declared_bounds
-    spec = DISTRIBUTIONS[node.sample.dist.func]
-    if bounds is None or spec.discrete or spec.event_rank or not spec.proper:
-        return None, None
-    support = prior_region(node.sample.dist, symbols)
-
-    def truncates(expr, redundant) -> bool:
-        value = constant(expr, symbols) if expr is not None else None
-        return expr is not None and not (value is not None and support is not None
-                                         and redundant(value))
-
-    return (bounds.lower if truncates(bounds.lower, lambda v: v <= support.lower) else None,
-            bounds.upper if truncates(bounds.upper, lambda v: v >= support.upper) else None)
-
-
 def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
+    """The error for simulating from the prior a quantity whose prior is flat."""
     span = node.symbol.sample.span if node.sample else node.symbol.span
     return SamplingError([error(
         f"'{node.name}' has an improper (flat) prior, so it cannot be simulated from the prior",

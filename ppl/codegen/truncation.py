@@ -1,5 +1,8 @@
 """Truncation: a univariate continuous distribution restricted to declared bounds, normalised.
 
+Which declared bounds truncate a distribution (:func:`truncating_bounds`) and the truncated
+distribution itself (:class:`Truncated`, made by :func:`truncate`).
+
 ``theta: real > 0 ~ normal(mu, 1)`` means the normal restricted to theta > 0 *and divided by
 its mass there*, ``1 - Phi(-mu)``, so that the density is that of the distribution whose prior
 draws are truncated (without the normaliser, a location that is a parameter makes the
@@ -20,6 +23,11 @@ import jax.numpy as jnp
 import numpyro.distributions as nd
 from jax.scipy.special import log_ndtr
 from numpyro.distributions import constraints
+
+from ppl.frontend import ast
+from ppl.frontend.lint import constant, prior_region
+from ppl.ir.graph import Node
+from ppl.library.distributions import DISTRIBUTIONS
 
 # Bisection steps of the CDF inversion: 2^-90 of the bracket is below float64's resolution.
 BISECTION_STEPS = 90
@@ -145,3 +153,23 @@ def truncate(base, low, high):
     if low is None and high is None:
         return base
     return Truncated(base, low, high)
+
+
+def truncating_bounds(node: Node, symbols) -> tuple[ast.Expr | None, ast.Expr | None]:
+    """The declared bounds (lower, upper) that truncate ``node``'s univariate continuous
+    distribution (``None`` for a side without one): those not provably at or beyond the
+    support's end (by the lints' constant folding and supports). Bounds on discrete or
+    multivariate quantities, and improper priors, are the support itself (docs/language.md)."""
+    bounds = node.declared_bounds
+    spec = DISTRIBUTIONS[node.sample.dist.func]
+    if bounds is None or spec.discrete or spec.event_rank or not spec.proper:
+        return None, None
+    support = prior_region(node.sample.dist, symbols)
+
+    def truncates(expr, redundant) -> bool:
+        value = constant(expr, symbols) if expr is not None else None
+        return expr is not None and not (value is not None and support is not None
+                                         and redundant(value))
+
+    return (bounds.lower if truncates(bounds.lower, lambda v: v <= support.lower) else None,
+            bounds.upper if truncates(bounds.upper, lambda v: v >= support.upper) else None)

@@ -1,0 +1,190 @@
+"""Optimisation and approximation diagnostics that several backends share.
+
+- Finding the posterior mode: :func:`map_objective` (the function maximised, with or without
+  the log-Jacobian), :func:`lbfgs_minimiser` (the L-BFGS driver, also used to find the modes
+  that NUTS and HMC start from) and :func:`find_mode` (L-BFGS or Adam from several starts).
+- The Laplace approximation at a mode: :func:`laplace_precision_factor` and
+  :func:`laplace_covariance`, and the errors for when there is no mode
+  (:func:`no_mode_error`) or no approximation (:func:`not_definite_error`).
+- :func:`pareto_k`: the PSIS k-hat that says whether an approximation (ADVI's family, the
+  Laplace Gaussian) is usable as an importance-sampling proposal.
+
+The ``map``, ``smc`` and ``advi`` backends and the mode-based starting points of
+:mod:`ppl.backends.base` use these; no backend imports another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import optax.tree_utils as otu
+
+from ppl.codegen.model import CompiledModel
+from ppl.errors import SamplingError, error
+
+OPTIMIZERS = ("lbfgs", "adam")
+# The most steps per start when find_mode is not told.
+_DEFAULT_STEPS = {"lbfgs": 1000, "adam": 10_000}
+
+
+def map_objective(model: CompiledModel, jacobian: bool = True) -> Callable[[jax.Array], jax.Array]:
+    """The function of ``u`` whose maximum is the mode: the log-density, with or without the
+    log |Jacobian| terms."""
+    if jacobian:
+        return model.log_density
+
+    def objective(u: jax.Array) -> jax.Array:
+        prior, lik = model.log_density_parts(u, jacobian=False)
+        return prior + lik
+
+    return objective
+
+
+def lbfgs_minimiser(fun: Callable, max_steps: int, tol: float) -> Callable:
+    """Minimise ``fun`` from one start: ``x0 -> (x, value, steps, converged)``."""
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(fun)
+
+    def run(x0: jax.Array):
+        ftol = 10 * jnp.finfo(x0.dtype).eps
+
+        def step(carry):
+            x, state, _, _ = carry
+            value, grad = value_and_grad(x, state=state)
+            updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=fun)
+            x = optax.apply_updates(x, updates)
+            new = otu.tree_get(state, "value")
+            stalled = jnp.abs(value - new) <= ftol * jnp.maximum(jnp.abs(new), 1.0)
+            return x, state, new, stalled
+
+        def going(carry):
+            _, state, value, stalled = carry
+            count = otu.tree_get(state, "count")
+            grad = otu.tree_get(state, "grad")
+            small = jnp.max(jnp.abs(grad)) < tol
+            return (count == 0) | ((count < max_steps) & ~small & ~stalled
+                                   & jnp.isfinite(value))
+
+        state = opt.init(x0)
+        carry = (x0, state, jnp.asarray(jnp.inf, x0.dtype), jnp.asarray(False))
+        x, state, value, stalled = jax.lax.while_loop(going, step, carry)
+        grad = otu.tree_get(state, "grad")
+        converged = (jnp.max(jnp.abs(grad)) < tol) | stalled
+        return x, value, otu.tree_get(state, "count"), converged & jnp.isfinite(value)
+
+    return run
+
+
+def _adam_one(fun: Callable, max_steps: int, tol: float, learning_rate: float) -> Callable:
+    opt = optax.adam(optax.cosine_decay_schedule(learning_rate, max_steps))
+    value_and_grad = jax.value_and_grad(fun)
+
+    def run(x0: jax.Array):
+        def step(carry):  # value and grad in the carry are those at x, so the stop is exact
+            x, state, count, _, grad = carry
+            updates, state = opt.update(grad, state, x)
+            x = optax.apply_updates(x, updates)
+            value, grad = value_and_grad(x)
+            return x, state, count + 1, value, grad
+
+        def going(carry):
+            _, _, count, value, grad = carry
+            return (count < max_steps) & (jnp.max(jnp.abs(grad)) >= tol) & jnp.isfinite(value)
+
+        value, grad = value_and_grad(x0)
+        carry = (x0, opt.init(x0), jnp.asarray(0, jnp.int32), value, grad)
+        x, _, count, _, _ = jax.lax.while_loop(going, step, carry)
+        value, grad = value_and_grad(x)
+        return x, value, count, (jnp.max(jnp.abs(grad)) < tol) & jnp.isfinite(value)
+
+    return run
+
+
+def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
+              optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
+              learning_rate: float = 0.05) -> dict[str, Any]:
+    """Maximise ``objective`` from each row of ``starts``. Returns the best point
+    ``mode`` with its ``objective``, ``steps`` and ``converged``, and every start's
+    ``start_objectives``."""
+    steps = max_steps or _DEFAULT_STEPS[optimizer]
+
+    def fun(u):
+        return -objective(u)
+
+    one = (lbfgs_minimiser(fun, steps, tol) if optimizer == "lbfgs"
+           else _adam_one(fun, steps, tol, learning_rate))
+    if optimizer == "lbfgs":
+        # One start after another: a vmapped L-BFGS (nested line-search loops) takes about
+        # three times as long to compile, and each run is short.
+        xs, values, counts, converged = jax.jit(lambda s: jax.lax.map(one, s))(starts)
+    else:
+        xs, values, counts, converged = jax.jit(jax.vmap(one))(starts)
+    finite = np.all(np.isfinite(np.asarray(xs)), axis=1)
+    objectives = np.where(finite, -np.asarray(values), -np.inf)
+    objectives = np.where(np.isfinite(objectives), objectives, -np.inf)
+    best = int(np.argmax(objectives))
+    return {"mode": xs[best], "objective": float(objectives[best]), "steps": int(counts[best]),
+            "converged": bool(converged[best]), "start_objectives": objectives}
+
+
+def laplace_precision_factor(objective: Callable[[jax.Array], jax.Array],
+                             mode: jax.Array) -> jax.Array:
+    """The lower Cholesky factor ``L`` of the precision ``-H`` (Hessian of ``objective`` at
+    ``mode``); NaN where ``-H`` is not positive definite."""
+    hessian = jax.jit(jax.hessian(objective))(mode)
+    precision = -0.5 * (hessian + hessian.T)
+    return jnp.linalg.cholesky(precision)
+
+
+def laplace_covariance(objective: Callable[[jax.Array], jax.Array],
+                       mode: jax.Array) -> jax.Array:
+    """The Laplace covariance ``(-H)^-1`` on the unconstrained space."""
+    chol = laplace_precision_factor(objective, mode)
+    eye = jnp.eye(mode.shape[0], dtype=mode.dtype)
+    inv = jax.scipy.linalg.solve_triangular(chol, eye, lower=True)
+    return inv.T @ inv
+
+
+def not_definite_error(model: CompiledModel) -> SamplingError:
+    """The error for a mode where the Laplace approximation does not exist (``-H`` is not
+    positive definite)."""
+    return SamplingError([error(
+        "the Laplace approximation is not defined: the Hessian of the log-density at the mode "
+        "is not negative definite (a flat direction or a saddle point)",
+        hint="check that every parameter is identified by the prior or the data, or use "
+             "backend='advi' or 'nuts'")], model.graph.source)
+
+
+def no_mode_error(model: CompiledModel) -> SamplingError:
+    """The error for an optimisation that found no finite log-density from any start."""
+    return SamplingError([error(
+        "the optimiser found no point with a finite log-density from any start",
+        hint="with jacobian=False the posterior may have no mode (e.g. a hierarchical scale "
+             "going to 0); try jacobian=True, more num_starts, or optimizer='adam'")],
+        model.graph.source)
+
+
+def pareto_k(log_weights: np.ndarray) -> float:
+    """PSIS k-hat of importance log-weights: -inf when they are constant (the approximation is
+    exact), inf when a weight is infinite, NaN when it cannot be computed. Draws where the
+    log-density is -inf or NaN have weight zero and do not enter the tail fit."""
+    values = np.asarray(log_weights, dtype=float).ravel()
+    if np.any(values == np.inf):
+        return float("inf")
+    values = values[np.isfinite(values)]
+    if values.size < 10:
+        return float("nan")
+    if np.ptp(values) <= 1e-8 * max(1.0, abs(float(np.mean(values)))):
+        return float("-inf")
+    try:
+        from arviz_stats.base import array_stats
+
+        # psislw takes log-likelihood-like values: the log-weights' negatives (as in LOO)
+        return float(array_stats.psislw(-values, r_eff=1, axis=-1)[1])
+    except Exception:  # noqa: BLE001 - a diagnostic only; never fail a fit over it
+        return float("nan")

@@ -1,0 +1,111 @@
+"""The values of definitions (``name = expr``, possibly over a range), for the compiled model.
+
+A definition over a range that refers to its own earlier elements (``x[t] = f(x[t - 1], ...)
+for t in 1:T``) is a recursion: it compiles to a ``lax.scan`` carrying the last values it needs,
+never an unrolled loop, and a condition on the index alone splits the scan into runs so that no
+step pays for a ``lax.cond``. Everything else is :func:`ppl.codegen.evaluate.evaluate` of the
+expression, mapped over the range when there is one.
+
+Both :mod:`ppl.codegen.model` and :mod:`ppl.codegen.marginal` (which re-evaluates the
+definitions that depend on a summed-out discrete latent) compute definitions with
+:func:`definition_value`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ppl.codegen.evaluate import comprehension_range, evaluate, map_over
+from ppl.frontend import ast
+from ppl.frontend.ast import free_names, recursion_lag, self_references
+from ppl.ir.graph import Node
+
+
+def definition_value(node: Node, env):
+    """The value of a definition ``name = expr`` (or its map over a range)."""
+    d = node.symbol.define
+    if d.comprehension is not None and self_references(d.expr, d.name):
+        return _recursion(d, env)
+    if d.comprehension is not None:
+        return map_over(d.comprehension, env, lambda scope: evaluate(d.expr, scope))
+    return evaluate(d.expr, env)
+
+
+def _recursion(d, env):
+    """``x[t] = f(x[t - k], ...) for t in 1:T`` as a ``lax.scan`` carrying the last K values
+    (never unrolled). Elements before the first are NaN, so a missing start shows up."""
+    var = d.comprehension.var
+    lags = sorted({recursion_lag(u, var) for u in self_references(d.expr, d.name)})
+    depth = lags[-1]
+    names = {k: f"{d.name}@{k}" for k in lags}
+    body = _replace_lags(d.expr, d.name, var, names)
+    steps = comprehension_range(d.comprehension, env)
+    shape_probe = {**env, var: steps[0], **{n: jnp.nan for n in names.values()}}
+    item = jax.eval_shape(lambda: jnp.asarray(evaluate(body, shape_probe), jnp.float64))
+    dtype = jnp.result_type(float)
+
+    def scan(history, expr, run):
+        def step(history, t):
+            scope = {**env, var: t, **{n: history[depth - k] for k, n in names.items()}}
+            value = jnp.broadcast_to(jnp.asarray(evaluate(expr, scope), dtype), item.shape)
+            return jnp.concatenate([history[1:], value[None]]), value
+
+        return jax.lax.scan(step, history, run)
+
+    history = jnp.full((depth,) + item.shape, jnp.nan, dtype)
+    values = []
+    for expr, run in _branch_runs(body, var, steps, env):
+        history, run_values = scan(history, expr, run)
+        values.append(run_values)
+    return jnp.concatenate(values)
+
+
+# A recursion's steps are split into at most this many scans (see _branch_runs).
+MAX_BRANCH_RUNS = 4
+
+
+def _branch_runs(body, var: str, steps: jax.Array, env) -> list[tuple]:
+    """``(expression, steps)`` runs that together make up a recursion's steps, in order.
+
+    When the expression is ``if c then a else b`` with ``c`` a function of the index and the
+    data alone (``if t == 1 then y[1] else ...``), the steps where ``c`` holds and those where
+    it does not are scanned separately with their own branch (nested conditionals are split in
+    turn), so no step pays for a ``lax.cond``: inside a scan it costs about twice the gradient
+    time. A condition on parameters, or one that alternates more often than
+    ``MAX_BRANCH_RUNS`` allows, stays a ``lax.cond`` in one scan."""
+    whole = [(body, steps)]
+    if not isinstance(body, ast.Conditional) or any(
+            n.id != var and n.id not in env for n in free_names(body.cond)):
+        return whole
+    with jax.ensure_compile_time_eval():  # a value, not a traced one, when it can be
+        flags = jax.vmap(lambda t: jnp.asarray(evaluate(body.cond, {**env, var: t})) != 0)(
+            steps)
+    if isinstance(flags, jax.core.Tracer) or flags.ndim != 1:
+        return whole  # it depends on parameters, or is not one truth value per step
+    flags = np.asarray(flags)
+    starts = [0, *np.flatnonzero(flags[1:] != flags[:-1]) + 1, len(flags)]
+    runs = []
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        branch = body.then if flags[lo] else body.orelse
+        runs += _branch_runs(branch, var, steps[lo:hi], env)
+    return runs if len(runs) <= MAX_BRANCH_RUNS else whole
+
+
+def _replace_lags(node, name, var, names):
+    """The expression with each ``name[var - k]`` replaced by the name ``names[k]``."""
+    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) and node.base.id == name:
+        return ast.Name(names[recursion_lag(node, var)], node.span)
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(_replace_lags(v, name, var, names) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _replace_lags(value, name, var, names)
+    return dataclasses.replace(node, **changes)
