@@ -50,9 +50,9 @@ def _terminal_words(pattern) -> list[str]:
 
 def grammar_words() -> tuple[list[str], list[str]]:
     """``(keywords, types)`` of the language, read from its grammar."""
-    from ppl.frontend.parse import _parser
+    from ppl.frontend.parse import lark_parser
 
-    parser = _parser()
+    parser = lark_parser()
     terminals = {t.name: t for t in parser.terminals}
     type_terminals = {symbol.name for rule in parser.rules if rule.origin.name == "type"
                       for symbol in rule.expansion if symbol.name in terminals}

@@ -75,9 +75,9 @@ def primitive_types() -> list[str]:
     """Type names written as word literals in the ``type`` rule of the grammar (``int``,
     ``real``, ``dim``, ``vector``, ``matrix``); the other type names (``simplex``, ...) come
     from a terminal of alternatives, ``CONSTRAINED_TYPE``, and are the constrained types."""
-    from ppl.frontend.parse import _parser
+    from ppl.frontend.parse import lark_parser
 
-    parser = _parser()
+    parser = lark_parser()
     terminals = {t.name: t for t in parser.terminals}
     return sorted({terminals[s.name].pattern.value for rule in parser.rules
                    if rule.origin.name == "type" for s in rule.expansion

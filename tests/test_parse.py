@@ -521,6 +521,6 @@ def test_mutated_models_raise_only_ppl_errors(case):
 def test_the_parser_loads_no_cache_file():
     """lark's cache=True unpickles a file at a predictable path in the temporary folder, where
     another local user could plant code: the tables are built in memory instead (0.1 s)."""
-    from ppl.frontend.parse import _parser
+    from ppl.frontend.parse import lark_parser
 
-    assert not _parser().options.cache
+    assert not lark_parser().options.cache

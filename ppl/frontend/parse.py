@@ -45,7 +45,9 @@ class _BracketNewlines:
 
 
 @lru_cache(maxsize=1)
-def _parser() -> lark.Lark:
+def lark_parser() -> lark.Lark:
+    """The LALR parser of the grammar (built once; the lexer and editor support read its
+    terminals too)."""
     return lark.Lark(
         _grammar_text(),
         parser="lalr",
@@ -278,7 +280,7 @@ def _describe(token: Token | None) -> str:
 def _terminal_text(name: str) -> str | None:
     """The fixed text of a terminal ('+=', '||'), or None for a pattern such as NAME."""
     try:
-        pattern = _parser().get_terminal(name).pattern
+        pattern = lark_parser().get_terminal(name).pattern
     except KeyError:
         return None
     return pattern.value if pattern.type == "str" else None
@@ -287,7 +289,7 @@ def _terminal_text(name: str) -> str | None:
 @lru_cache(maxsize=1)
 def _expression_start() -> frozenset[str]:
     """The terminals that can start an expression, asked of the parser (what follows `x =`)."""
-    interactive = _parser().parse_interactive("x = ")
+    interactive = lark_parser().parse_interactive("x = ")
     interactive.exhaust_lexer()
     return frozenset(interactive.accepts()) | _EXPRESSION_START
 
@@ -523,7 +525,7 @@ def parse(source: Source) -> ast.Program:
     or an expression nested deeper than :data:`MAX_NESTING`."""
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     try:
-        tree = _parser().parse(text)
+        tree = lark_parser().parse(text)
     except UnexpectedInput as exc:
         raise ModelError([_syntax_diagnostic(exc, source)], source) from None
     try:
