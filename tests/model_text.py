@@ -15,3 +15,17 @@ def declaration(value) -> str:
         return f"int[{arr.shape[0]}]" if is_int else f"vector[{arr.shape[0]}]"
     return f"int[{arr.shape[0]}, {arr.shape[1]}]" if is_int else \
         f"matrix[{arr.shape[0]}, {arr.shape[1]}]"
+
+
+# A normal mean with a known sd: mu ~ normal(1, 2), ten observations with sd 1.5. Its exact
+# posterior is normal with NORMAL_POSTERIOR_MEAN and NORMAL_POSTERIOR_SD.
+NORMAL_MEAN_MODEL = """
+data N: int
+data y: vector[N]
+mu ~ normal(1, 2)
+y ~ normal(mu, 1.5)
+"""
+NORMAL_Y = np.array([0.3, 2.1, 1.7, -0.4, 1.2, 2.8, 0.9, 1.5, 0.1, 1.9])
+_PRECISION = 1 / 2**2 + len(NORMAL_Y) / 1.5**2
+NORMAL_POSTERIOR_MEAN = (1 / 2**2 + NORMAL_Y.sum() / 1.5**2) / _PRECISION
+NORMAL_POSTERIOR_SD = _PRECISION**-0.5

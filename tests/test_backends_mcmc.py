@@ -4,22 +4,15 @@ results (ArviZ 1.x has no WAIC)."""
 import arviz as az
 import numpy as np
 import pytest
+from model_text import NORMAL_MEAN_MODEL, NORMAL_POSTERIOR_MEAN, NORMAL_POSTERIOR_SD, NORMAL_Y
 
 import ppl
 
-NORMAL = """
-data N: int
-data y: vector[N]
-mu ~ normal(1, 2)
-y ~ normal(mu, 1.5)
-"""
-Y = np.array([0.3, 2.1, 1.7, -0.4, 1.2, 2.8, 0.9, 1.5, 0.1, 1.9])
+NORMAL, Y = NORMAL_MEAN_MODEL, NORMAL_Y
 
 
 def _closed_form():
-    precision = 1 / 2**2 + len(Y) / 1.5**2
-    mean = (1 / 2**2 + Y.sum() / 1.5**2) / precision
-    return mean, precision**-0.5
+    return NORMAL_POSTERIOR_MEAN, NORMAL_POSTERIOR_SD
 
 
 def test_hmc_recovers_the_conjugate_normal_posterior_within_mcse():

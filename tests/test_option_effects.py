@@ -19,24 +19,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from model_text import NORMAL_MEAN_MODEL, NORMAL_POSTERIOR_MEAN, NORMAL_POSTERIOR_SD, NORMAL_Y
 
 import ppl
 from ppl.backends import hmc_chains
 
 TESTS = Path(__file__).resolve().parent
 
-NORMAL = """
-data N: int
-data y: vector[N]
-mu ~ normal(1, 2)
-y ~ normal(mu, 1.5)
-"""
-Y = np.array([0.3, 2.1, 1.7, -0.4, 1.2, 2.8, 0.9, 1.5, 0.1, 1.9])
+NORMAL, Y = NORMAL_MEAN_MODEL, NORMAL_Y
 DATA = {"N": len(Y), "y": Y}
-# The exact posterior of mu: normal with this mean and sd.
-POST_PRECISION = 1 / 2**2 + len(Y) / 1.5**2
-POST_MEAN = (1 / 2**2 + Y.sum() / 1.5**2) / POST_PRECISION
-POST_SD = POST_PRECISION**-0.5
+POST_MEAN, POST_SD = NORMAL_POSTERIOR_MEAN, NORMAL_POSTERIOR_SD
 
 CORRELATED = "x: vector[2] ~ multi_normal([0, 0], [[1, 0.99], [0.99, 1]])\n"
 
