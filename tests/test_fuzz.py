@@ -172,12 +172,12 @@ def test_fuzz_check_long():
 
 @pytest.mark.slow
 def test_fuzz_compile_long():
-    assert_no_escapes(fuzz.fuzz_compile(60, seed=2024))
+    assert_no_escapes(fuzz.fuzz_compile(600, seed=2024))
 
 
 @pytest.mark.slow
 def test_fuzz_data_long():
-    assert_no_escapes(fuzz.fuzz_data(600, seed=2024))
+    assert_no_escapes(fuzz.fuzz_data(5000, seed=2024))
 
 
 @pytest.mark.slow
