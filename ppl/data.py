@@ -201,8 +201,7 @@ def _refuse_ragged(name: str, value: Any, span, source) -> None:
 def integer_sizes(checked_declarations: Mapping[str, Any], data: Mapping[str, Any],
                   source: Source) -> dict[str, int]:
     """Values of the scalar ``int`` data declarations, for sizes (validated first)."""
-    sizes = {name: len(labels) for name, labels in
-             dimension_labels(checked_declarations, data, source).items()}
+    sizes = dimension_sizes(checked_declarations, data, source)
     for name, decl in checked_declarations.items():
         if decl.type.kind != "int" or decl.type.dims or name not in data:
             continue
@@ -242,6 +241,30 @@ def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any],
     return filled
 
 
+def dimension_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any],
+                    source: Source) -> dict[str, int]:
+    """The size of each ``data NAME: dim``, without building its labels: a count can be far
+    too large for a list, and the memory estimate, which needs the size, says so first."""
+    sizes = {}
+    for name, decl in declarations.items():
+        if decl.type.kind != "dim" or name not in data:
+            continue
+        value = data[name]
+        if _is_count(value):
+            if value > np.iinfo(np.int64).max:
+                raise DataError([error(f"data '{name}' is a dimension of {value} labels, more "
+                                       f"than the largest size ({np.iinfo(np.int64).max})",
+                                       decl.name_span, "check the count in the data")], source)
+            sizes[name] = int(value)
+        else:
+            sizes[name] = len(dimension_labels({name: decl}, data, source)[name])
+    return sizes
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0
+
+
 def dimension_labels(declarations: Mapping[str, Any], data: Mapping[str, Any],
                      source: Source) -> dict[str, list]:
     """Coordinate labels of each ``data NAME: dim``: a list of distinct labels (strings or
@@ -251,7 +274,7 @@ def dimension_labels(declarations: Mapping[str, Any], data: Mapping[str, Any],
         if decl.type.kind != "dim" or name not in data:
             continue
         value = data[name]
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value >= 0:
+        if _is_count(value):
             labels[name] = list(range(1, int(value) + 1))
             continue
         items = list(value) if isinstance(value, (list, tuple, np.ndarray)) else None
@@ -302,7 +325,7 @@ def validate(checked: CheckedModel, data: Mapping[str, Any], *,
                 problems.append(missing_data(name, sym, unknown, simulable))
             continue
         if decl.type.kind == "dim":  # its value in the model is its size
-            out[name] = np.asarray(len(dimension_labels({name: decl}, data, source)[name]))
+            out[name] = np.asarray(dimension_sizes({name: decl}, data, source)[name])
             continue
         arr = _to_array(name, data[name], decl.name_span, source)
         problem = _check_value(name, arr, sym.type)

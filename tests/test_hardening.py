@@ -278,3 +278,18 @@ def test_every_size_is_a_number_once_the_data_is_known(size, message):
             return
         with pytest.raises(ppl.PPLError, match=message):
             ppl.model(src, "m.ppl").compile(data)
+
+
+@pytest.mark.parametrize("count, message", [
+    (10**12, r"m\.ppl:3:1: error: this run would need about 24,000 GB of memory"),
+    (2**63, r"m\.ppl:1:6: error: data 'g' is a dimension of 9223372036854775808 labels, "
+            r"more than the largest size"),
+])
+def test_a_huge_dimension_count_is_a_located_error_not_a_memory_error(count, message):
+    """A count n for the labels 1..n was turned into a list first: MemoryError at 10^12,
+    OverflowError at 2^63."""
+    src = "data g: dim\ndata N: int\nx: vector[g] ~ normal(0, 1)\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ppl.PPLError, match=message):
+            ppl.model(src, "m.ppl").compile({"g": count, "N": 1})
