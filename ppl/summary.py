@@ -165,7 +165,8 @@ def _pareto_k(fit) -> list[str]:
         return [] if k is None or np.isfinite(float(k)) else [
             "the approximation's Pareto k is not finite: its draws cannot be trusted"]
     return [f"Pareto k of the approximation is {float(k):.2f} (above {PARETO_K_LIMIT}): the "
-            "approximation is poor and its draws may be far from the posterior; use NUTS"]
+            "approximation is poor and its draws may be far from the posterior; check with "
+            "backend='nuts' or backend='smc'"]
 
 
 # Where divergences concentrate (see divergence_locations): a quantity is named when its

@@ -293,3 +293,16 @@ def test_a_huge_dimension_count_is_a_located_error_not_a_memory_error(count, mes
         warnings.simplefilter("ignore")
         with pytest.raises(ppl.PPLError, match=message):
             ppl.model(src, "m.ppl").compile({"g": count, "N": 1})
+
+
+def test_a_poor_pathfinder_fit_is_warned_about_once():
+    """On a funnel Pathfinder's importance weights have Pareto k > 0.7; the warning came
+    twice (the backend's own and the summary's)."""
+    model = ppl.model("v ~ normal(0, 3)\nx: vector[9] ~ normal(0, exp(v / 2))\n", "funnel.ppl")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = model.sample({}, backend="pathfinder", draws=500, seed=1)
+    assert fit.attrs["pareto_k"] > 0.7
+    about_k = [w for w in caught if "Pareto k" in str(w.message)]
+    assert len(about_k) == 1, [str(w.message) for w in about_k]
+    assert issubclass(about_k[0].category, SamplingWarning)

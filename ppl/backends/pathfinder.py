@@ -31,10 +31,7 @@ from ppl.backends.options import (
     validate_options,
 )
 from ppl.codegen.model import CompiledModel
-from ppl.errors import SamplingError, error, warn_user
-
-# Above this Pareto k the importance weights (and so the approximation) are unreliable.
-PARETO_K_WARN = 0.7
+from ppl.errors import SamplingError, error
 
 
 def _invalid(message: str, hint: str) -> SamplingError:
@@ -119,12 +116,7 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
     positions = np.asarray(pool)[pick].reshape(shape + (model.dimension,))
     stats = {"lp": np.asarray(log_p)[pick].reshape(shape),
              "log_importance_ratio": np.asarray(log_ratio)[pick].reshape(shape)}
-    k = float(pareto_k)
-    if k > PARETO_K_WARN:
-        warn_user(
-            f"Pathfinder's importance weights have Pareto k = {k:.2f} > {PARETO_K_WARN}: the "
-            "normal approximations fit the posterior poorly and the draws may be biased; "
-            "check with backend='nuts' or backend='smc'")
+    k = float(pareto_k)  # above 0.7 the summary warns (ppl.summary), as for ADVI
     attrs: dict[str, Any] = {
         "num_paths": paths, "draws_per_path": per_path, "maxiter": maxiter, "maxcor": maxcor,
         "num_elbo_draws": num_elbo_draws, "importance_resampling": int(importance_resampling),
