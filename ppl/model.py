@@ -16,8 +16,8 @@ from ppl import data as data_module
 from ppl import memory
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
-from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
-from ppl.codegen.programs import ProgramCache
+from ppl.codegen.model import CompiledModel, compile_graph
+from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
 from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,

@@ -573,35 +573,3 @@ def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float6
             env[node.name] = jnp.asarray(definition_value(node, env))
     return CompiledModel(graph, env, layout(graph), dtype, dict(coords or {}),
                          programs if programs is not None else ProgramCache())
-
-
-# Linux's default vm.max_map_count; /proc/sys/vm/max_map_count gives the real one.
-DEFAULT_MAX_MAP_COUNT = 65530
-
-
-def release_programs_when_crowded(fraction: float = 0.5) -> bool:
-    """Empty JAX's caches of compiled programs when this process holds more than ``fraction``
-    of the memory maps the kernel allows it; True when it did.
-
-    JAX's caches keep every compiled program, and through its closures the model it came
-    from, for the life of the process: about 450 memory maps per model fitted with NUTS
-    (measured). At that rate the kernel's default limit (65,530) is reached after about 140
-    fits; then LLVM cannot map the next program and aborts the process ("LLVM ERROR: Unable to
-    allocate section memory", as a benchmark process fitting many models did). Emptying the
-    caches only costs recompiling what is used again (from the persistent compilation cache
-    where it has the program).
-    Where ``/proc`` does not exist (not Linux) nothing is done."""
-    try:
-        with open("/proc/self/maps", "rb") as maps:
-            used = sum(1 for _ in maps)
-    except OSError:
-        return False
-    try:
-        with open("/proc/sys/vm/max_map_count") as limit_file:
-            limit = int(limit_file.read())
-    except (OSError, ValueError):
-        limit = DEFAULT_MAX_MAP_COUNT
-    if used <= fraction * limit:
-        return False
-    jax.clear_caches()
-    return True
