@@ -16,7 +16,8 @@ from ppl import data as data_module
 from ppl import memory
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
-from ppl.codegen.model import CompiledModel, compile_graph, release_programs_when_crowded
+from ppl.codegen.model import CompiledModel, compile_graph
+from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
 from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,
@@ -53,6 +54,9 @@ class Model(GraphDisplay):
         self.source = source
         self.program = parse(source)
         self.checked: CheckedModel = check(self.program, source)
+        # Compiled programs take the data as arguments: bindings to data of the same shapes
+        # share them (a second fit with new data compiles nothing).
+        self._programs = ProgramCache()
 
     @property
     def warnings(self):
@@ -109,7 +113,7 @@ class Model(GraphDisplay):
         release_programs_when_crowded()  # before this model's programs are compiled
         labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
                                               self.source)
-        return compile_graph(graph, arrays, _DTYPES[precision], labels), plan
+        return compile_graph(graph, arrays, _DTYPES[precision], labels, self._programs), plan
 
     def graph_ir(self, data: Any = None) -> Graph:
         """The graph IR (sizes concrete and observed-ness decided when data is given)."""

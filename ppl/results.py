@@ -7,7 +7,7 @@ are 1-based, like the language's indices.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Hashable, Mapping
 
 import jax
 import numpy as np
@@ -40,11 +40,22 @@ def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
     return dims, coords
 
 
-def _batched(fn, positions: np.ndarray, *extra):
-    """Apply ``fn`` to every draw of a (chains, draws, dim) array, vectorised."""
+def _batched(model: CompiledModel, name: Hashable, fn, positions: np.ndarray, *extra):
+    """Apply ``fn(bound_model, u, *extra)`` to every draw of a (chains, draws, dim) array,
+    vectorised, in a program that takes the model's data as an argument (compiled once per
+    model and data shapes under ``name``; ``fn`` must not depend on anything else)."""
     chains, draws = positions.shape[:2]
     flat = positions.reshape(chains * draws, -1)
-    out = jax.jit(jax.vmap(fn))(flat, *extra)
+
+    def build():
+        def run(points, *rest):
+            *rest, data = rest
+            bound = model.with_data(data)
+            return jax.vmap(lambda u, *e: fn(bound, u, *e))(points, *rest)
+
+        return jax.jit(run)
+
+    out = model.program(("batched", name), build)(flat, *extra, model.traced_data)
     return {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in out.items()}
 
 
@@ -59,11 +70,12 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     keys = jax.random.split(jax.random.PRNGKey(seed + 3), chains * draws)
     kept = [n for n in model.posterior_names if n not in leave_out]
 
-    def posterior(u, k):  # what is left out is not computed either (the jit drops it)
-        values = model.generated(u, k)
+    def posterior(bound, u, k):  # what is left out is not computed either (the jit drops it)
+        values = bound.generated(u, k)
         return {n: values[n] for n in kept}
 
-    groups: dict[str, dict] = {"posterior": _batched(posterior, positions, keys)}
+    groups: dict[str, dict] = {"posterior": _batched(model, ("posterior", tuple(kept)),
+                                                     posterior, positions, keys)}
     stats = dict(result.sample_stats)
     groups["sample_stats"] = stats
     observed = model.observed_names
@@ -72,9 +84,11 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     if posterior_predictive and observed:
         keys = jax.random.split(jax.random.PRNGKey(seed + 1), chains * draws)
         groups["posterior_predictive"] = _batched(
-            lambda u, k: model.predictive(k, u), positions, keys)
+            model, "predictive", lambda bound, u, k: bound.predictive(k, u), positions, keys)
     if log_likelihood and observed:
-        groups["log_likelihood"] = _batched(model.pointwise_log_likelihood, positions)
+        groups["log_likelihood"] = _batched(
+            model, "log_likelihood", lambda bound, u: bound.pointwise_log_likelihood(u),
+            positions)
     for name, group in result.extra_groups.items():
         groups[name] = dict(group)
     names = kept + observed

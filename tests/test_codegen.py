@@ -392,7 +392,7 @@ def test_unknown_precision_is_a_located_error():
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux's /proc")
 def test_compiled_programs_are_released_when_the_process_runs_short_of_memory_maps():
-    from ppl.codegen.model import release_programs_when_crowded
+    from ppl.codegen.programs import release_programs_when_crowded
 
     square = jax.jit(lambda x: x * x)
     square(jnp.ones(3))

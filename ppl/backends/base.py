@@ -119,17 +119,23 @@ LAPLACE_NEWTON_DECREMENT = 0.5
 QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 
 
-def _run_quickly(function: Callable, *args):
-    """``function(*args)`` compiled with :data:`QUICK_COMPILE`."""
-    return jax.jit(function).lower(*args).compile(compiler_options=QUICK_COMPILE)(*args)
+def _run_quickly(model: CompiledModel, name: str, function: Callable, *args):
+    """``function(*args, data)`` with the model's traced data, compiled with
+    :data:`QUICK_COMPILE` once per model, data shapes and argument shapes."""
+    data = model.traced_data
+    shapes = tuple((jax.numpy.shape(a), str(jax.numpy.result_type(a))) for a in args)
+    compiled = model.program(("quickly", name, shapes), lambda: jax.jit(function).lower(
+        *args, data).compile(compiler_options=QUICK_COMPILE))
+    return compiled(*args, data)
 
 
 def _gradients(model: CompiledModel, points: np.ndarray) -> jax.Array:
     """The log-density's gradient at each row of ``points``, one after another in one compiled
     call (``lax.map`` compiles the gradient once, where ``vmap`` of a model with loops inside,
     such as an ODE solve, compiles a larger program)."""
-    return _run_quickly(lambda p: jax.lax.map(jax.grad(model.jitted_log_density), p),
-                        jax.numpy.asarray(points))
+    program = model.log_density_program
+    return _run_quickly(model, "gradients", lambda p, data: jax.lax.map(
+        jax.grad(lambda u: program(u, data)), p), jax.numpy.asarray(points))
 
 
 def _finite_difference_hessians(model: CompiledModel, points: np.ndarray
@@ -213,8 +219,13 @@ def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = N
         if starts > chains else uniform[:0]
     candidates = jax.numpy.concatenate([uniform, extra])
     # The jitted log-density is traced once, not at each place L-BFGS evaluates it.
-    climb = lbfgs_minimiser(lambda u: -model.jitted_log_density(u), LAPLACE_MAX_STEPS, 1e-8)
-    ends, values, _, _ = _run_quickly(lambda s: jax.lax.map(climb, s), candidates)
+    program = model.log_density_program
+
+    def climbs(starts, data):
+        climb = lbfgs_minimiser(lambda u: -program(u, data), LAPLACE_MAX_STEPS, 1e-8)
+        return jax.lax.map(climb, starts)
+
+    ends, values, _, _ = _run_quickly(model, "climbs", climbs, candidates)
     ends = np.asarray(ends, dtype=np.float64)
     modes = _modes(model, ends, -np.asarray(values, dtype=np.float64))
     if not modes:

@@ -24,9 +24,10 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -184,39 +185,66 @@ def _chunk_function(step: Callable, capacity: int) -> Callable:
     return chunk
 
 
+class _DataBox:
+    """The data that the potential reads while a program is traced: each program takes the
+    data as its last argument and puts it here for the length of the trace, so the kernels,
+    built once, close over the program's argument rather than over constant arrays."""
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def reading(self, function: Callable) -> Callable:
+        """``function`` with one more, last argument: the data, boxed while it runs."""
+
+        def run(*args, **kwargs):
+            *args, data = args
+            self.value = data
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.value = None
+
+        return run
+
+
 class _Layout:
     """How the chains sit on the devices: ``vectorized`` (one device, in lockstep),
     ``parallel`` (one device each) or ``sequential`` (one after another, chunk by chunk).
-    ``advance`` returns records as (chains, n, ...) NumPy arrays."""
+    ``init`` and ``advance`` take the data (a pytree of arrays, the same for every chain) as
+    an argument of the compiled programs; ``advance`` returns records as (chains, n, ...)
+    NumPy arrays."""
 
-    def __init__(self, method: str, init: Callable, step: Callable, capacity: int):
+    def __init__(self, method: str, init: Callable, step: Callable, capacity: int,
+                 box: _DataBox):
         self.method = method
+        init = box.reading(init)
         if method == "vectorized":
-            self._init = jax.jit(jax.vmap(init))
-            self._chunk = jax.jit(_chunk_function(jax.vmap(step), capacity))
+            self._init = jax.jit(jax.vmap(init, in_axes=(0, 0, None)))
+            self._chunk = jax.jit(box.reading(_chunk_function(jax.vmap(step), capacity)))
         elif method == "parallel":
-            self._init = jax.pmap(init)
-            self._chunk = jax.pmap(_chunk_function(step, capacity), in_axes=(0, None))
+            self._init = jax.pmap(init, in_axes=(0, 0, None))
+            self._chunk = jax.pmap(box.reading(_chunk_function(step, capacity)),
+                                   in_axes=(0, None, None))
         elif method == "sequential":
             self._init = jax.jit(init)
-            self._chunk = jax.jit(_chunk_function(step, capacity))
+            self._chunk = jax.jit(box.reading(_chunk_function(step, capacity)))
         else:
             raise ValueError(method)
 
-    def init(self, points, keys, **kwargs):
+    def init(self, points, keys, data, **kwargs):
         if self.method == "sequential":
-            return [self._init(p, k, **{n: v[c] for n, v in kwargs.items()})
+            return [self._init(p, k, data, **{n: v[c] for n, v in kwargs.items()})
                     for c, (p, k) in enumerate(zip(points, keys, strict=True))]
-        return self._init(points, keys, **kwargs)
+        return self._init(points, keys, data, **kwargs)
 
-    def advance(self, state, n: int):
+    def advance(self, state, n: int, data):
         count = np.int32(n)
         if self.method == "sequential":
-            results = [self._chunk(s, count) for s in state]
+            results = [self._chunk(s, count, data) for s in state]
             records = [jax.tree.map(lambda b: np.asarray(b)[:n], r) for _, r in results]
             return ([s for s, _ in results],
                     {k: np.stack([r[k] for r in records]) for k in records[0]})
-        state, records = self._chunk(state, count)
+        state, records = self._chunk(state, count, data)
         if self.method == "vectorized":  # (capacity, chains, ...)
             return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
         return state, {k: np.asarray(v)[:, :n] for k, v in records.items()}
@@ -327,17 +355,36 @@ def _moved(z: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return np.any(z != before, axis=-1)
 
 
+def layout_of(log_density: Callable, config: KernelConfig, warmup: int, adapt: bool,
+              method: str, capacity: int) -> _Layout:
+    """The compiled programs of a run: ``log_density(u, data)`` is the target, with the data
+    an argument of the programs (so a cached layout serves any data of the same shapes)."""
+    box = _DataBox()
+    init_kernel, sample_kernel = _kernels(lambda u: log_density(u, box.value), config)
+    init = _init_function(init_kernel, config, warmup, adapt=adapt)
+    return _Layout(method, init, sample_kernel, capacity, box)
+
+
 def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
                draws: int, method: str, progress: bool = False,
-               resume: dict | None = None) -> ChainsRun:
+               resume: dict | None = None, *, data: Any = None,
+               programs: Callable[[Hashable, Callable[[], _Layout]], _Layout] | None = None
+               ) -> ChainsRun:
     """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
+
+    ``log_density(u)``, or with ``data`` given ``log_density(u, data)``: the data then go into
+    the compiled programs as an argument. ``programs(key, build)`` (a model's
+    :class:`~ppl.codegen.programs.ProgramCache`, keyed by its data signature) keeps the
+    compiled programs for the next run of the same settings and data shapes.
 
     With ``resume`` (a :class:`ChainsRun` ``state``: positions, step sizes, inverse mass
     matrices) the chains continue from it with fixed adaptation and no warm-up.
     """
+    if data is None:
+        data, target = {}, log_density
+        log_density = lambda u, _: target(u)  # noqa: E731
     points = jnp.asarray(points)
     chains, dimension = points.shape
-    init_kernel, sample_kernel = _kernels(log_density, config)
     keys = jax.random.split(key, chains)
     kwargs = {}
     if resume is not None:
@@ -346,10 +393,14 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
         kwargs = {"step_size": jnp.asarray(resume["step_size"], points.dtype),
                   "inverse_mass_matrix": jnp.asarray(resume["inverse_mass_matrix"],
                                                      points.dtype)}
-    init = _init_function(init_kernel, config, warmup, adapt=resume is None)
     capacity = chunk_capacity(warmup + draws, chains, dimension)
-    layout = _Layout(method, init, sample_kernel, capacity)
-    state = layout.init(points, keys, **kwargs)
+    settings = (config, warmup, resume is None, method, capacity)
+
+    def build() -> _Layout:
+        return layout_of(log_density, *settings)
+
+    layout = build() if programs is None else programs(("hmc_chains",) + settings, build)
+    state = layout.init(points, keys, data, **kwargs)
     bar = _Progress(progress, warmup + draws)
     kept: dict[str, list] = {}
     warmup_stats: dict[str, list] = {"step_size": [], "diverging": [], "num_steps": []}
@@ -368,7 +419,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                 phase_end = warmup if done < warmup else warmup + draws
                 n = min(FIRST_CHUNK if size == 0 else size, phase_end - done, capacity)
                 began = time.perf_counter()
-                state, records = layout.advance(state, n)
+                state, records = layout.advance(state, n, data)
                 elapsed = time.perf_counter() - began
                 if size == 0:
                     size = FIRST_CHUNK  # the first chunk's time includes compilation

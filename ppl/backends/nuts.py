@@ -118,8 +118,9 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     config = kernel_config(algo, model, options)
     method = options.get("chain_method") or default_chain_method(settings.chains)
     run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
-    run = run_chains(model.jitted_log_density, config, np.reshape(points, (settings.chains, -1)),
-                     run_key, settings.warmup, settings.draws, method, settings.progress)
+    run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
+                     run_key, settings.warmup, settings.draws, method, settings.progress,
+                     data=model.traced_data, programs=model.program)
     result = result_of(run, _attrs(config, method, init))
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
@@ -131,8 +132,9 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     config = kernel_config(algo, model, options)
     method = options.get("chain_method") or default_chain_method(settings.chains)
     key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
-    run = run_chains(model.jitted_log_density, config, state["position"], key, 0,
-                     settings.draws, method, settings.progress, resume=dict(state))
+    run = run_chains(model.log_density_with, config, state["position"], key, 0,
+                     settings.draws, method, settings.progress, resume=dict(state),
+                     data=model.traced_data, programs=model.program)
     return result_of(run, _attrs(config, method, None))
 
 

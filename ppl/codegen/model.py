@@ -12,10 +12,12 @@ energy (NumPyro) negate it at their edge.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,7 @@ from ppl.codegen import marginal
 from ppl.codegen.definitions import definition_value
 from ppl.codegen.evaluate import concrete_int, evaluate, function_key, map_over
 from ppl.codegen.index_check import index_problems
+from ppl.codegen.programs import ProgramCache, data_signature, traced_part
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, truncate, truncating_bounds
 from ppl.errors import DataError, SamplingError, error
@@ -124,16 +127,59 @@ class CompiledModel:
     blocks: tuple[Block, ...]
     dtype: jnp.dtype = field(default=jnp.float64)
     coords: Mapping[str, list] = field(default_factory=dict)  # labels of declared dims
+    # Shared by every binding of the model (see ppl.codegen.programs).
+    programs: ProgramCache = field(default_factory=ProgramCache, compare=False, repr=False)
+
+    # -- data as arguments ---------------------------------------------------------------
+    @cached_property
+    def traced_data(self) -> dict[str, jax.Array]:
+        """The data values that compiled programs take as arguments (all but the integer
+        scalars, which fix sizes and stay static)."""
+        return traced_part(self.data)
+
+    @cached_property
+    def signature(self) -> tuple:
+        """What the compiled programs of this binding depend on besides the model: precision,
+        which nodes are observed, static sizes, the shapes of the traced data."""
+        kinds = tuple((node.name, node.kind) for node in self.graph.nodes)
+        return str(jnp.dtype(self.dtype)), kinds, data_signature(self.data)
+
+    def with_data(self, traced: Mapping[str, jax.Array]) -> CompiledModel:
+        """This binding with other values (or tracers) for its traced data: inside a program
+        that takes the data as an argument, ``model.with_data(data).log_density(u)``."""
+        return dataclasses.replace(self, data={**self.data, **traced})
+
+    def log_density_with(self, u, data: Mapping[str, jax.Array]) -> jax.Array:
+        """``log_density(u)`` with the traced data given: the target of programs that take
+        the data as an argument."""
+        return self.with_data(data).log_density(u)
+
+    def program(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """The compiled program stored under ``key`` for this binding's signature, shared by
+        every binding of the model to data of the same shapes; ``build()`` makes it once and
+        it must take the traced data (:attr:`traced_data`) as an argument, never close over
+        them."""
+        return self.programs.get((self.signature,) + tuple(key), build)
+
+    @cached_property
+    def log_density_program(self) -> Callable:
+        """``log_density_with`` jitted once per model and data shapes: ``(u, data)``. Inside
+        another program it is traced once however often it is called."""
+        return self.program(("log_density",), lambda: jax.jit(self.log_density_with))
 
     @cached_property
     def jitted_log_density(self) -> Callable:
-        """``log_density`` compiled once per model (shared by initialisation and samplers)."""
-        return jax.jit(self.log_density)
+        """``log_density`` compiled once per model and data shapes (shared by initialisation
+        and samplers); the data go in as an argument."""
+        program = self.log_density_program
+        return lambda u: program(u, self.traced_data)
 
     @cached_property
     def jitted_value_and_grad(self) -> Callable:
-        """``(log_density(u), its gradient)`` compiled once per model."""
-        return jax.jit(jax.value_and_grad(self.log_density))
+        """``(log_density(u), its gradient)`` compiled once per model and data shapes."""
+        program = self.program(("value_and_grad",), lambda: jax.jit(jax.value_and_grad(
+            self.log_density_with)))
+        return lambda u: program(u, self.traced_data)
 
     @cached_property
     def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
@@ -509,8 +555,10 @@ def _bounded_sample(dist, key, shape, constraint):
 
 
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
-                  coords: Mapping[str, list] | None = None) -> CompiledModel:
-    """Bind data to the graph: convert it, compute the transformed data once, lay out latents."""
+                  coords: Mapping[str, list] | None = None,
+                  programs: ProgramCache | None = None) -> CompiledModel:
+    """Bind data to the graph: convert it, compute the transformed data once, lay out latents.
+    ``programs`` holds the model's compiled programs, reused for data of the same shapes."""
     shapes = {node.name: tuple(int(d) for d in node.type.shape) for node in graph.nodes
               if node.symbol is not None}
     problems = index_problems(graph, data, shapes)
@@ -523,40 +571,5 @@ def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float6
     for node in graph.of_kind("transformed_data", "observed"):
         if node.symbol.define is not None:  # observed definitions are computed here too
             env[node.name] = jnp.asarray(definition_value(node, env))
-    return CompiledModel(graph, env, layout(graph), dtype, dict(coords or {}))
-
-
-def jit_log_density(model: CompiledModel) -> Callable:
-    return jax.jit(model.log_density)
-
-
-# Linux's default vm.max_map_count; /proc/sys/vm/max_map_count gives the real one.
-DEFAULT_MAX_MAP_COUNT = 65530
-
-
-def release_programs_when_crowded(fraction: float = 0.5) -> bool:
-    """Empty JAX's caches of compiled programs when this process holds more than ``fraction``
-    of the memory maps the kernel allows it; True when it did.
-
-    JAX's caches keep every compiled program, and through its closures the model it came
-    from, for the life of the process: about 450 memory maps per model fitted with NUTS
-    (measured). At that rate the kernel's default limit (65,530) is reached after about 140
-    fits; then LLVM cannot map the next program and aborts the process ("LLVM ERROR: Unable to
-    allocate section memory", as a benchmark process fitting many models did). Emptying the
-    caches only costs recompiling what is used again (from the persistent compilation cache
-    where it has the program).
-    Where ``/proc`` does not exist (not Linux) nothing is done."""
-    try:
-        with open("/proc/self/maps", "rb") as maps:
-            used = sum(1 for _ in maps)
-    except OSError:
-        return False
-    try:
-        with open("/proc/sys/vm/max_map_count") as limit_file:
-            limit = int(limit_file.read())
-    except (OSError, ValueError):
-        limit = DEFAULT_MAX_MAP_COUNT
-    if used <= fraction * limit:
-        return False
-    jax.clear_caches()
-    return True
+    return CompiledModel(graph, env, layout(graph), dtype, dict(coords or {}),
+                         programs if programs is not None else ProgramCache())
