@@ -327,6 +327,15 @@ class CompiledModel:
         prior, lik = self.log_density_parts(u)
         return prior + lik
 
+    def constrained_log_density(self, values: Mapping[str, jax.Array],
+                                jacobian: bool = False) -> jax.Array:
+        """The log density at the parameters' own values (``{name: value}`` on their supports,
+        as in the results): what the model's statements say, without the log |Jacobian| of
+        the transforms (Stan's ``log_prob(..., adjust_transform=False)``, up to a constant);
+        with ``jacobian=True`` the density of the unconstrained vector, as samplers see it."""
+        prior, lik = self.log_density_parts(self.unconstrain(values), jacobian=jacobian)
+        return prior + lik
+
     def log_prior(self, u) -> jax.Array:
         return self.log_density_parts(u)[0]
 
