@@ -498,6 +498,40 @@ def test_render_draws_a_model_warning():
 
 
 
+def _documented_signatures() -> dict[str, str]:
+    text = (DOCS / "python-api.md").read_text()
+    table = text.split("## `Model`", 1)[1].split("\n\n", 2)[1]
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\| `(\w+)\((.*?)\)` \|", table, re.M)}
+
+
+def _signature_text(function) -> str:
+    import inspect
+
+    parts, star = [], False
+    for p in list(inspect.signature(function).parameters.values())[1:]:
+        if p.kind is p.KEYWORD_ONLY and not star:
+            parts.append("*")
+            star = True
+        if p.kind is p.VAR_KEYWORD:
+            parts.append("**options" if p.name == "backend_options" else f"**{p.name}")
+        elif p.default is p.empty:
+            parts.append(p.name)
+        else:
+            default = f'"{p.default}"' if isinstance(p.default, str) else repr(p.default)
+            parts.append(f"{p.name}={default}")
+    return ", ".join(parts)
+
+
+def test_the_documented_model_methods_have_the_documented_signatures():
+    """python-api.md's table of `Model` methods: names, order, defaults and keyword-only
+    arguments are the code's (so `chains=4, draws=1000, ...` are the defaults used)."""
+    documented = _documented_signatures()
+    assert set(documented) == {"sample", "sample_prior_predictive", "log_marginal_likelihood",
+                               "resume", "compile", "bind", "ir", "graph_ir", "graph"}
+    for name, text in documented.items():
+        assert text == _signature_text(getattr(ppl.Model, name)), name
+
+
 def test_sample_runs_the_documented_defaults(monkeypatch):
     """python-api.md/README: `sample(data)` runs `nuts` with 4 chains of 1000 draws after 1000
     warm-up iterations, seed 0 and no progress bar: what reaches the sampler is what the
