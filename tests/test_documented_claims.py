@@ -985,6 +985,51 @@ def test_ppl_graph_writes_dot_source_to_a_gv_file_without_graphviz(tmp_path, cap
     assert out.read_text() == render.to_dot(ppl.load(EIGHT).graph_ir())
 
 
+ALL_KINDS = """
+data N: int >= 1
+data y: vector[N]
+data x: vector[N]
+xm = mean(x)
+w: simplex[2] ~ dirichlet([1, 1])
+mu: ordered[2] ~ normal(0, 3)
+z[n] ~ categorical(w) for n in 1:N
+y[n] ~ normal(mu[z[n]] + xm, 1) for n in 1:N
+m2 = mu[2] - mu[1]
+target += -square(mu[1])
+generated yr[n] ~ normal(mu[z[n]], 1) for n in 1:N
+"""
+
+
+def test_ppl_graph_draws_each_node_kind_as_the_table_says():
+    """cli.md 'How the graph is drawn': data a box, transformed data a dashed box, a latent an
+    ellipse, observed a grey filled ellipse, deterministic a dashed ellipse, a factor an
+    octagon (and the rest of the table's rows)."""
+    from ppl.ir import render
+
+    graph = ppl.model(ALL_KINDS).graph_ir()
+    kinds = {node.kind: node.name for node in graph.nodes}
+    dot = render.to_dot(graph)
+    rows = _cli_table("How the graph is drawn:")
+    assert len(rows) == len(kinds) == 8
+    for node, drawing in rows:
+        kind = {"transformed": "transformed_data", "`target": "factor"}.get(
+            node.split()[0], node.split()[0])
+        name = kinds[kind]
+        line = re.search(rf'^\s*"?{re.escape(name)}"? \[label=.*$', dot, re.M).group(0)
+        bracket = re.sub(r'label="(?:[^"\\]|\\.)*"', "", line.split(" [", 1)[1])
+        attributes = dict(re.findall(r'(\w+)=("[^"]*"|[^\s\]]+)', bracket))
+        words = drawing.replace(",", "").split()
+        expected = {"shape": words[-1]}
+        styles = [w for w in words if w in ("dashed", "dotted", "filled")]
+        if styles:
+            expected["style"] = styles[0]
+        if "grey" in words:
+            expected["fillcolor"] = '"#d0d0d0"'
+        if "double" in words:
+            expected["peripheries"] = "2"
+        assert attributes == expected, (node, line)
+
+
 def test_prior_runs_summarise_mean_sd_and_hdi_and_ignore_the_fitting_flags(tmp_path, capsys):
     """cli.md `--prior`: '`--draws` independent draws from the prior and the prior predictive,
     summarised (mean, sd, 94% HDI); ... `--chains`, `--warmup`, `--backend`, `--predictive` and
