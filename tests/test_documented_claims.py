@@ -1137,3 +1137,17 @@ def test_the_json_output_has_the_documented_coordinates_and_types(eight_fit, tmp
                                                                "float64", [2, 60, 8])
     assert theta["data"][1][5][7] == float(fit.posterior["theta"][1, 5, 7])
     assert text["groups"]["sample_stats"]["variables"]["diverging"]["dtype"] == "bool"
+
+
+# ==================================================================== docs/architecture.md
+
+
+def test_the_lower_stage_names_every_node_kind():
+    """architecture.md: lowering produces a `Graph` with the node kinds listed in its row."""
+    from ppl.ir.graph import KINDS
+
+    row = next(line for line in (DOCS / "architecture.md").read_text().splitlines()
+               if line.startswith("| lower |"))
+    listed = re.findall(r"`(\w+)`", row.split("`Graph`", 1)[1])
+    assert sorted(listed) == sorted(KINDS)
+    assert {node.kind for node in ppl.model(ALL_KINDS).graph_ir().nodes} == set(KINDS)
