@@ -1151,3 +1151,16 @@ def test_the_lower_stage_names_every_node_kind():
     listed = re.findall(r"`(\w+)`", row.split("`Graph`", 1)[1])
     assert sorted(listed) == sorted(KINDS)
     assert {node.kind for node in ppl.model(ALL_KINDS).graph_ir().nodes} == set(KINDS)
+
+
+def test_the_built_in_backends_live_in_the_documented_modules():
+    """README/architecture.md: the backends live in `ppl/backends/`, one module each, except
+    `nuts` and `hmc`, which share `nuts.py`."""
+    from ppl.backends.registry import builtin_backends
+
+    modules = {name: type(b).__module__ for name, b in builtin_backends().items()}
+    assert modules == {"nuts": "ppl.backends.nuts", "hmc": "ppl.backends.nuts",
+                       "advi": "ppl.backends.advi", "map": "ppl.backends.map",
+                       "smc": "ppl.backends.smc", "pathfinder": "ppl.backends.pathfinder"}
+    for page in (ROOT / "README.md", DOCS / "architecture.md"):
+        assert "`nuts` and `hmc` share" in " ".join(page.read_text().split()), page.name
