@@ -666,19 +666,24 @@ def test_memory_limit_off_forms_and_the_default_of_half_the_machine(monkeypatch)
 
 def test_the_memory_estimate_of_the_documented_regression():
     """python-api.md: three copies per chain of every quantity while the log density and its
-    gradient are evaluated, plus the stored draws; 'a length-N `mu` of a regression with N =
-    10^6 takes 16 GB over 2 x 1000 draws', and the observed variables count too with
-    `posterior_predictive` or `log_likelihood`."""
+    gradient are evaluated, plus the stored draws (parameters twice, deterministics, discrete
+    parameters and generated quantities once); 'a length-N `mu` of a regression with N = 10^6
+    takes 16 GB over 2 x 1000 draws', and the observed variables count once more for each of
+    `posterior_predictive` and `log_likelihood`."""
     from ppl.memory import Quantity, RunShape, estimate
 
     quantities = [Quantity("x", "data", 10**6), Quantity("y", "observed", 10**6),
-                  Quantity("a", "latent", 1), Quantity("mu", "deterministic", 10**6)]
+                  Quantity("a", "latent", 1), Quantity("mu", "deterministic", 10**6),
+                  Quantity("z", "discrete", 10), Quantity("g", "generated", 10)]
     plain = estimate(quantities, RunShape(chains=2, draws=1000), itemsize=8)
-    assert plain.stored["mu"] == 16e9 and "y" not in plain.stored
-    assert plain.evaluation == 2 * 3 * 8 * (3 * 10**6 + 1)
+    assert plain.stored["mu"] == 16e9 and "y" not in plain.stored and "x" not in plain.stored
+    assert plain.stored["a"] == 2 * 2 * 1000 * 8
+    assert plain.stored["z"] == plain.stored["g"] == 2 * 1000 * 8 * 10
+    assert plain.evaluation == 2 * 3 * 8 * (3 * 10**6 + 1 + 20)
+    one = estimate(quantities, RunShape(chains=2, draws=1000, predictive=True), itemsize=8)
     both = estimate(quantities, RunShape(chains=2, draws=1000, predictive=True,
                                          log_likelihood=True), itemsize=8)
-    assert both.stored["y"] == 2 * 16e9
+    assert one.stored["y"] == 16e9 and both.stored["y"] == 2 * 16e9
 
 
 def test_auto_init_climbs_from_max_8_or_twice_the_chains_points(monkeypatch):
