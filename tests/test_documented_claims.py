@@ -147,6 +147,12 @@ def test_how_it_is_built_names_files_that_exist():
     assert shipped["grammar/ppl.lark"] == "ppl/grammar/ppl.lark"
 
 
+def test_python_3_12_or_newer_is_required():
+    """README: 'Needs Python 3.12 or newer'."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["requires-python"] == ">=3.12"
+
+
 def test_slow_statistical_suites_run_only_with_m_slow():
     """README: 'Slow statistical suites (simulation-based calibration) run with pytest -m
     slow': the default options leave them out, and the SBC test is marked slow."""
@@ -179,14 +185,15 @@ SHIFTED = "data N: int\ndata y: vector[N]\nmu ~ normal(0, 5)\nshift = mu + 1\ny 
 
 
 @pytest.mark.parametrize("backend, options", [
-    ("hmc", {"num_steps": 3}),
+    ("hmc", {}),
     ("map", {}),
     ("advi", {"max_steps": 200, "check_every": 100}),
 ])
 def test_every_backend_returns_the_same_datatree_shape_and_predicts(backend, options):
     """README: 'Every backend returns the same DataTree shape (constrained posterior with the
     deterministic quantities ...), and posterior predictive draws work after any of them'
-    (nuts, smc and pathfinder: tests/test_cli.py and tests/test_backends_smc_pathfinder.py)."""
+    (nuts, smc and pathfinder: tests/test_cli.py and tests/test_backends_smc_pathfinder.py).
+    README's table: hmc's trajectory length is pi/2 by default."""
     data = {"N": 3, "y": [0.5, 1.0, 1.5]}
     fit = _quiet(ppl.model(SHIFTED).sample, data, backend=backend, chains=1, draws=50,
                  warmup=50, seed=1, posterior_predictive=True, **options)
@@ -197,6 +204,9 @@ def test_every_backend_returns_the_same_datatree_shape_and_predicts(backend, opt
     assert fit.posterior_predictive["y"].shape == (1, draws, 3)
     assert np.all(np.isfinite(fit.posterior_predictive["y"]))
     np.testing.assert_array_equal(fit.observed_data["y"], data["y"])
+    if backend == "hmc":
+        step = float(np.asarray(fit["sampler_state"]["step_size"]).ravel()[0])
+        assert np.unique(fit.sample_stats["n_steps"]).tolist() == [int(np.ceil(np.pi / 2 / step))]
 
 
 # ========================================================================= docs/language.md
@@ -204,9 +214,10 @@ def test_every_backend_returns_the_same_datatree_shape_and_predicts(backend, opt
 
 def test_indices_slices_operators_and_comprehensions_give_the_documented_values():
     """language.md: indices are 1-based and slices include both ends (`x[2:N]`, `X[2:, 1:3]`,
-    `X[:, j]`), multi-indexing gives one element per index, comparisons give 0/1, `.*` and `*`
-    of vectors are element-wise, `%`, `^` (right-grouping, binding tighter than unary minus),
-    `&& || !`, and `[expr for k in 1:K]` builds an array."""
+    `X[:, j]`), multi-indexing gives one element per index, comparisons give 0/1, `.*` and `./`
+    are element-wise (also of matrices), so is `*` of two vectors; `%`, `^` (grouping to the
+    right, binding tighter than unary minus), `&& || !`; `[expr for k in 1:K]` builds an
+    array."""
     source = """data N: int
 data x: vector[N]
 data X: matrix[N, 3]
@@ -224,17 +235,23 @@ md = 7 % 3
 pw = 2 ^ 3 ^ 2
 neg = -2 ^ 2
 lg = (1 && 0) + (1 || 0) + !0
+cmps = [1 == 1, 1 != 1, 1 < 2, 2 <= 1, 2 > 1, 1 >= 1]
+em = X .* X
+dv = x ./ x
 mu ~ normal(a + b + sum(col) + sum(s) + sum(S) + sum(mi) + sum(cmp) + sum(ew) + sum(arr) \\
-            + md + pw + neg + lg, 1)
+            + md + pw + neg + lg + sum(cmps) + sum(em) + sum(dv), 1)
 """
     X = np.arange(12.0).reshape(4, 3)
     data = _compiled(source, {"N": 4, "x": [1.0, 2.0, 3.0, 4.0], "X": X, "g": [4, 1]}).data
     got = {k: np.asarray(data[k]).tolist() for k in
-           ("a", "b", "col", "s", "S", "mi", "cmp", "ew", "arr", "md", "pw", "neg", "lg")}
+           ("a", "b", "col", "s", "S", "mi", "cmp", "ew", "arr", "md", "pw", "neg", "lg",
+            "cmps", "dv")}
     assert got == {"a": 2.0, "b": 5.0, "col": [1.0, 4.0, 7.0, 10.0], "s": [2.0, 3.0, 4.0],
                    "S": [[3.0, 4.0], [6.0, 7.0], [9.0, 10.0]], "mi": [4.0, 1.0],
                    "cmp": [0.0, 0.0, 3.0, 4.0], "ew": [1.0, 4.0, 9.0, 16.0],
-                   "arr": [1.0, 4.0, 9.0, 16.0], "md": 1, "pw": 512.0, "neg": -4.0, "lg": 2}
+                   "arr": [1.0, 4.0, 9.0, 16.0], "md": 1, "pw": 512.0, "neg": -4.0, "lg": 2,
+                   "cmps": [1, 0, 1, 0, 1, 1], "dv": [1.0, 1.0, 1.0, 1.0]}
+    np.testing.assert_array_equal(data["em"], X * X)  # `.*` of matrices: element-wise
 
 
 def test_real_arrays_are_vectors_and_matrices():
@@ -261,6 +278,33 @@ def test_interval_bounds_are_closed_and_strict_bounds_strict():
     assert info.value.diagnostics[0].message == "data 'q' violates its lower bound: value 0.0"
     with pytest.raises(ppl.DataError, match="data 'p' violates its upper bound"):
         model.bind({"p": 1.5, "q": 1.0})
+
+
+def test_keywords_and_type_names_cannot_be_names():
+    """language.md: 'Keywords (`data`, `param`, `for`, `in`, `target`) and type names (`int`,
+    `real`, `vector`, `matrix`) cannot be used as names'."""
+    bullet = re.search(r"Keywords \((.*?)\) and type names \((.*?)\)",
+                       " ".join((DOCS / "language.md").read_text().split()))
+    words = re.findall(r"`(\w+)`", bullet.group(1) + bullet.group(2))
+    assert len(words) == 9
+    for word in words:
+        with pytest.raises(ppl.ModelError) as info:
+            ppl.model(f"data {word}: real\n", "m.ppl")
+        assert str(info.value).startswith(f"m.ppl:1:6: error: '{word}' is a reserved word")
+
+
+def test_data_is_checked_before_anything_is_compiled(monkeypatch):
+    """language.md: 'the data's values are checked against the declared type and bounds
+    before anything is compiled'."""
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled before the data was checked")
+
+    monkeypatch.setattr(sys.modules["ppl.model"], "compile_graph", no_compiling)
+    model = ppl.model("data N: int >= 1\ndata y: vector[N]\nmu ~ normal(0, 1)\n"
+                      "y ~ normal(mu, 1)\n")
+    for call in (model.compile, model.sample):
+        with pytest.raises(ppl.DataError, match="data 'N' violates its lower bound"):
+            call({"N": 0, "y": []})
 
 
 def test_an_element_wise_definition_equals_multi_indexing():
@@ -534,9 +578,9 @@ def test_the_documented_model_methods_have_the_documented_signatures():
 
 def test_sample_runs_the_documented_defaults(monkeypatch):
     """python-api.md/README: `sample(data)` runs `nuts` with 4 chains of 1000 draws after 1000
-    warm-up iterations, seed 0 and no progress bar: what reaches the sampler is what the
-    explicit values give. Without asking, no predictive, pointwise or prior group is made, and
-    the draws are double precision."""
+    warm-up iterations, seed 0, no progress bar and `max_tree_depth` 10 (at most 1024 leapfrog
+    steps): what reaches the sampler is what the explicit values give. Without asking, no
+    predictive, pointwise or prior group is made, and the draws are double precision."""
     from ppl.backends import nuts
 
     seen = []
@@ -544,7 +588,7 @@ def test_sample_runs_the_documented_defaults(monkeypatch):
     def spy(log_density, config, points, key, warmup, draws, method, progress=False,
             resume=None):
         seen.append((np.shape(points)[0], warmup, draws, progress, config.algo,
-                     np.asarray(jax.random.key_data(key)).tolist()))
+                     config.max_tree_depth, np.asarray(jax.random.key_data(key)).tolist()))
         raise _Stop
 
     model = ppl.model("x ~ normal(0, 1)\n")
@@ -553,7 +597,7 @@ def test_sample_runs_the_documented_defaults(monkeypatch):
         with pytest.raises(_Stop):
             model.sample(*args)
     assert seen[0] == seen[1] != seen[2]
-    assert seen[0][:5] == (4, 1000, 1000, False, "NUTS")
+    assert seen[0][:6] == (4, 1000, 1000, False, "NUTS", 10)
     monkeypatch.undo()
     fit = _quiet(model.sample, {}, chains=1, draws=10, warmup=10)
     assert set(fit.children) == {"posterior", "sample_stats", "sampler_state"}
