@@ -1213,3 +1213,25 @@ def test_the_built_in_backends_live_in_the_documented_modules():
                        "smc": "ppl.backends.smc", "pathfinder": "ppl.backends.pathfinder"}
     for page in (ROOT / "README.md", DOCS / "architecture.md"):
         assert "`nuts` and `hmc` share" in " ".join(page.read_text().split()), page.name
+
+
+def test_the_parse_stage_gives_the_documented_definition_of_theta():
+    """architecture.md 'Parse': 'The definition of `theta` becomes (spans left out)
+    `Define(...)`'; `ast.Program` holds frozen dataclasses, and `ast.py` the walkers
+    `children`, `walk`, `free_names`, `calls`, `self_references`."""
+    import dataclasses
+
+    from ppl.frontend import ast
+    from ppl.frontend.parse import parse
+    from ppl.source import Source
+
+    page = (DOCS / "architecture.md").read_text()
+    shown = re.search(r"^```\n(Define\(.*?)^```", page, re.S | re.M).group(1)
+    expected = eval(" ".join(shown.split()), {}, vars(ast))  # spans compare equal by design
+    program = parse(Source(Path(EIGHT).read_text()))
+    (theta,) = [s for s in program.statements if isinstance(s, ast.Define)]
+    assert theta == expected and theta.expr.right.right.id == "theta_raw"
+    assert dataclasses.is_dataclass(theta) and type(theta).__dataclass_params__.frozen
+    walkers = re.search(r"the walkers (.*?)\)", page).group(1)
+    for name in re.findall(r"`(\w+)`", walkers):
+        assert callable(getattr(ast, name)), name
