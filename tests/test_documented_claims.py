@@ -730,6 +730,26 @@ def test_the_memory_estimate_of_the_documented_regression():
     assert one.stored["y"] == 16e9 and both.stored["y"] == 2 * 16e9
 
 
+def test_deterministics_are_left_out_largest_first_until_the_run_fits():
+    """python-api.md: 'When it exceeds the memory limit, deterministics are left out of
+    `posterior`, largest first, until the run fits, and a `SamplingWarning` names each one'
+    (one left out here, then both; the parameter is never left out)."""
+    from ppl.memory import Quantity, RunShape, estimate, plan
+
+    quantities = [Quantity("a", "latent", 10), Quantity("small", "deterministic", 1000),
+                  Quantity("big", "deterministic", 100_000), Quantity("mid", "observed", 10)]
+    run = RunShape(chains=2, draws=100)
+    full = estimate(quantities, run, 8)
+    without_big = full.total - full.stored["big"]
+    one = plan(quantities, run, 8, without_big, None)
+    assert one.left_out == ("big",) and len(one.notes) == 1 and "'big' was left out" in (
+        one.notes[0])
+    both = plan(quantities, run, 8, without_big - full.stored["small"], None)
+    assert both.left_out == ("big", "small")
+    with pytest.raises(ppl.ModelError, match="more than the memory limit"):
+        plan(quantities, run, 8, without_big - full.stored["small"] - 1, None)
+
+
 def test_auto_init_climbs_from_max_8_or_twice_the_chains_points(monkeypatch):
     """python-api.md: `init="auto"`: 'L-BFGS climbs from max(8, 2 x chains) uniform(-2, 2)
     points'."""
@@ -840,6 +860,27 @@ def test_results_have_the_documented_groups_dimensions_and_coordinates(eight_fit
     np.testing.assert_array_equal(theta.sel(J=1), theta[:, :, 0])
     assert fit.posterior_predictive["y"].dims == ("chain", "draw", "J")
     assert fit.log_likelihood["y"].shape == (2, 60, 8)
+
+
+def test_arviz_plots_and_diagnostics_work_on_a_fit(eight_fit):
+    """README/python-api.md: 'Every ArviZ plot and diagnostic works on it' (a few of each,
+    including those that read `sample_stats` and `log_likelihood`)."""
+    import arviz as az
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fit, _ = eight_fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = az.summary(fit)
+        assert {"mean", "sd", "ess_bulk", "r_hat"} <= set(summary.columns)
+        assert len(summary) == 2 + 8 + 8
+        assert np.isfinite(az.loo(fit).elpd)
+        for plot in (az.plot_trace_dist, az.plot_energy, az.plot_forest, az.plot_ppc_dist):
+            plot(fit)
+    plt.close("all")
 
 
 def test_flat_draws_names_elements_stan_style():
