@@ -586,7 +586,7 @@ def test_sample_runs_the_documented_defaults(monkeypatch):
     seen = []
 
     def spy(log_density, config, points, key, warmup, draws, method, progress=False,
-            resume=None):
+            *args, **kwargs):
         seen.append((np.shape(points)[0], warmup, draws, progress, config.algo,
                      config.max_tree_depth, np.asarray(jax.random.key_data(key)).tolist()))
         raise _Stop
