@@ -910,6 +910,23 @@ def test_every_backend_lists_its_options_in_its_description(capsys):
         assert backend.description in line
 
 
+def test_log_density_with_takes_other_data_of_the_same_shapes():
+    """python-api.md: 'The integer scalars (sizes such as `N`) stay static; every other value
+    is in `compiled.traced_data`, and `compiled.log_density_with(u, data)` evaluates the log
+    density with other values of the same shapes (`jax.vmap` it over stacked data sets)'."""
+    model = ppl.model("data N: int\ndata y: vector[N]\nmu ~ normal(0, 5)\ny ~ normal(mu, 1)\n")
+    compiled = model.compile({"N": 3, "y": [0.5, 1.0, 2.0]})
+    assert set(compiled.traced_data) == {"y"}
+    u = jnp.array([0.3])
+    sets = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 4.0]])
+    stacked = jax.vmap(compiled.log_density_with, in_axes=(None, 0))(u, {"y": jnp.asarray(sets)})
+    for i, y in enumerate(sets):
+        expected = stats.norm.logpdf(0.3, 0, 5) + stats.norm.logpdf(y, 0.3, 1).sum()
+        assert float(compiled.log_density_with(u, {"y": jnp.asarray(y)})) == pytest.approx(
+            expected, rel=1e-12)
+        assert float(stacked[i]) == pytest.approx(expected, rel=1e-12)
+
+
 def test_a_graph_that_cannot_be_drawn_is_a_render_error(tmp_path, monkeypatch):
     """python-api.md: `ppl.ir.render.RenderError` (a `PPLError`) for a graph that cannot be
     drawn, such as an image without Graphviz: `.svg/.png/.pdf need Graphviz's dot`."""
