@@ -234,3 +234,41 @@ def test_an_acyclic_package_has_no_cycles(tmp_path):
     package = write_package(tmp_path, {"__init__.py": "", "a.py": "from pkg import b\n",
                                        "b.py": "import os\n"})
     assert import_cycles(import_graph(package_modules(package))) == []
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+def backend_modules(modules: Mapping[str, Path]) -> set[str]:
+    """The modules of ``ppl.backends`` that define a backend: a class with a ``name`` and a
+    ``run`` method."""
+    found = set()
+    for module, path in modules.items():
+        if not module.startswith("ppl.backends."):
+            continue
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                assigned = {target.id for item in node.body if isinstance(item, ast.Assign)
+                            for target in item.targets if isinstance(target, ast.Name)}
+                methods = {item.name for item in node.body if isinstance(item, ast.FunctionDef)}
+                if "name" in assigned and "run" in methods:
+                    found.add(module)
+    return found
+
+
+def test_no_backend_imports_another_backend():
+    """docs/architecture.md: shared optimisation and diagnostics (L-BFGS, Laplace, Pareto k)
+    are imported from ``ppl/backends/optimise.py``, never from another backend."""
+    modules = package_modules(PACKAGE)
+    backends = backend_modules(modules)
+    assert backends == {f"ppl.backends.{name}" for name in
+                        ("nuts", "advi", "map", "smc", "pathfinder")}
+    crossings = [f"{modules[importer].relative_to(PACKAGE.parent)}:{line}: imports {target}"
+                 for importer in sorted(backends)
+                 for target, _, line in imports_of(importer, modules)
+                 if target in backends and target != importer]
+    assert not crossings, "a backend imports another backend:\n" + "\n".join(crossings)
+    users = {importer for importer in backends
+             if any(target == "ppl.backends.optimise"
+                    for target, _, _ in imports_of(importer, modules))}
+    assert {"ppl.backends.advi", "ppl.backends.map", "ppl.backends.smc"} <= users

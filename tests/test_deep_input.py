@@ -134,6 +134,9 @@ def test_the_limit_is_documented():
     # that one.
     text = (Path(__file__).resolve().parent.parent / "docs" / "language.md").read_text()
     assert re.search(rf"nested more than {MAX_NESTING} levels", text)
+    # "a conditional `if ... then ... else` or an array comprehension adds 5, parentheses add
+    # none": the weight the shapes above are built with
+    assert re.search(rf"array comprehension\s+adds {HEAVY_LEVEL}, parentheses add none", text)
 
 
 def function_chain(n: int, reverse: bool = False) -> str:

@@ -29,6 +29,7 @@ def test_static_hmc_caps_the_leapfrog_steps_per_iteration():
         fit = model.sample(backend="hmc", chains=1, warmup=20, draws=20, seed=1,
                            trajectory_length=1e4)
     steps = np.asarray(fit["sample_stats"]["n_steps"])
+    assert MAX_LEAPFROG_STEPS == 1024  # the cap docs/python-api.md gives
     assert steps.max() <= MAX_LEAPFROG_STEPS
     assert steps.max() == MAX_LEAPFROG_STEPS
     notes = json.loads(fit.attrs["warnings"])

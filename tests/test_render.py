@@ -203,3 +203,29 @@ def test_cli_graph_model_error(tmp_path, capsys):
     bad.write_text("mu ~ normal(0, sigam)\n")
     assert main(["graph", str(bad), "-o", str(tmp_path / "m.dot")]) == 1
     assert "unknown name 'sigam'" in capsys.readouterr().err
+
+
+def test_graph_files_are_written_atomically(tmp_path, monkeypatch):
+    """docs/security.md: the files ppl writes on request (`--output`, `ppl graph -o`) are
+    written atomically, a temporary file in the same folder renamed over the target: a failed
+    write leaves an older file intact and no temporary behind."""
+    import os
+    import stat
+
+    path = tmp_path / "model.dot"
+    path.write_text("old")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "replace", full_disk)
+        with pytest.raises(render.RenderError, match="cannot write the model graph: No space"):
+            render.write(ppl.load(MODEL).graph_ir(), path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    render.write(ppl.load(MODEL).graph_ir(), path)
+    assert path.read_text() == render.to_dot(ppl.load(MODEL).graph_ir())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not a temporary file's 0o600

@@ -16,7 +16,9 @@ Drawing conventions:
 
 from __future__ import annotations
 
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import graphviz
@@ -196,8 +198,25 @@ def write(graph: Graph, path: str | Path) -> Path:
     else:
         content = render_bytes(graph, fmt, str(path))
     try:
-        path.write_bytes(content)
+        _write_atomically(path, content)
     except OSError as exc:
         raise RenderError([error(f"cannot write the model graph: {exc.strerror}",
                                  hint="check the output path")], Source("", str(path))) from None
     return path
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """``content`` into a temporary file in ``path``'s folder, renamed over ``path`` once
+    complete: a failed or interrupted write leaves no partial file and an older one intact."""
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
+                                     delete=False) as handle:
+        temporary = Path(handle.name)
+    try:
+        temporary.write_bytes(content)
+        umask = os.umask(0)
+        os.umask(umask)
+        temporary.chmod(0o666 & ~umask)  # the mode open() would give, not a temporary's 0o600
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
