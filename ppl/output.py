@@ -25,7 +25,6 @@ dimensions). It is strict JSON: NaN and infinities are written as the strings ``
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from ppl.errors import DataError, error
+from ppl.files import write_atomically
 from ppl.source import Source
 
 FORMAT = "ppl-fit"
@@ -88,29 +88,13 @@ def save(fit: xr.DataTree, path: str | Path) -> None:
 
 
 def _write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
-    """``write(temporary)`` in the target's folder, then rename it over ``path``; on any
-    failure the temporary file is removed and ``path`` is left as it was."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False) as handle:
-        temporary = Path(handle.name)
+    """:func:`ppl.files.write_atomically`, a failure to write being the user's problem to fix
+    (a full disk, a read-only folder)."""
     try:
-        write(temporary)
-        temporary.chmod(_default_mode())  # a temporary file is the owner's only
-        os.replace(temporary, path)
+        write_atomically(path, write)
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
         raise _problem(path, f"cannot write the output file: {exc.strerror or exc}",
                        "check the free disk space and the folder's permissions") from None
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _default_mode() -> int:
-    """The mode a newly created file gets (0o666 less the umask), as open() would give it."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def load_fit(path: str | Path) -> xr.DataTree:

@@ -16,14 +16,13 @@ Drawing conventions:
 
 from __future__ import annotations
 
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
 import graphviz
 
 from ppl.errors import PPLError, error
+from ppl.files import write_atomically
 from ppl.frontend import pretty as src
 from ppl.frontend.ast import free_names
 from ppl.ir.graph import Graph, Node
@@ -198,25 +197,8 @@ def write(graph: Graph, path: str | Path) -> Path:
     else:
         content = render_bytes(graph, fmt, str(path))
     try:
-        _write_atomically(path, content)
+        write_atomically(path, lambda target: target.write_bytes(content))
     except OSError as exc:
         raise RenderError([error(f"cannot write the model graph: {exc.strerror}",
                                  hint="check the output path")], Source("", str(path))) from None
     return path
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    """``content`` into a temporary file in ``path``'s folder, renamed over ``path`` once
-    complete: a failed or interrupted write leaves no partial file and an older one intact."""
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False) as handle:
-        temporary = Path(handle.name)
-    try:
-        temporary.write_bytes(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        temporary.chmod(0o666 & ~umask)  # the mode open() would give, not a temporary's 0o600
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
