@@ -59,6 +59,11 @@ FORMER_ESCAPES = [
     FormerEscape("a user-defined function that calls itself (evaluating it never ended)",
                  "function f(x: real): real = f(x)\ndata r: real\ny = f(r)\n", {"r": 1.0},
                  r"fuzz\.ppl:1:10: error: f\(\) calls itself"),
+    FormerEscape("a discrete latent indexing a vector of size 0 (IndexError from jnp.take)",
+                 "mu: ordered[-0] ~ normal(0, 2)\ntheta ~ beta(5, 5)\ndata N: int\n"
+                 "data y: vector[N]\nz[n] ~ categorical([theta, 1 - theta]) for n in 1:N\n"
+                 "y[n] ~ normal(mu[z[n]], 1) for n in 1:N\n",
+                 {"N": 3, "y": [0.5, -1.0, 2.0]}, ""),
     FormerEscape("the definition order recursed once per link of a long dependency chain",
                  "data x: real\nmu ~ normal(0, 1)\ny1 = mu\n"
                  + "".join(f"y{i} = y{i - 1} + 1\n" for i in range(2, 1200))

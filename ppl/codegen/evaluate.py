@@ -198,9 +198,16 @@ def index(value, items, env) -> jax.Array:
             axis += 1
             continue
         i = jnp.asarray(evaluate(item, env))
-        value = jnp.take(value, i - 1, axis=axis, mode="fill", fill_value=jnp.nan) \
-            if jnp.issubdtype(value.dtype, jnp.floating) else jnp.take(value, i - 1, axis=axis,
-                                                                          mode="clip")
+        if value.shape[axis] == 0:
+            # Nothing to read (a size-0 axis indexed by a parameter, say): every element is
+            # out of range, NaN for reals as below; jnp.take refuses an empty axis.
+            shape = value.shape[:axis] + i.shape + value.shape[axis + 1:]
+            value = jnp.full(shape, jnp.nan if jnp.issubdtype(value.dtype, jnp.floating)
+                             else 0, value.dtype)
+        elif jnp.issubdtype(value.dtype, jnp.floating):
+            value = jnp.take(value, i - 1, axis=axis, mode="fill", fill_value=jnp.nan)
+        else:
+            value = jnp.take(value, i - 1, axis=axis, mode="clip")
         axis += jnp.ndim(i)
     return value
 

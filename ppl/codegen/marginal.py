@@ -104,7 +104,9 @@ def with_value(group: DiscreteGroup, model: NodeDistributions, env, value,
     if ``definitions``, the definitions computed from it re-evaluated."""
     shape = tuple(int(d) for d in group.latent.type.shape)
     scope = dict(env)
-    value = jnp.asarray(value, jnp.int32)
+    # The default integer type (int64 in double precision): NumPyro computes the binomial of
+    # an int32 count in single precision (its lgamma of int32 is float32).
+    value = jnp.asarray(value, int)
     scope[group.latent.name] = Constant(value, shape) if shape and value.ndim == 0 else \
         jnp.broadcast_to(value, shape)
     for node in group.definitions if definitions else ():

@@ -256,9 +256,13 @@ class CompiledModel:
             value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
         return _as_variate(node, value)
 
-    def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None, on_marginal=None):
+    def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None, on_marginal=None,
+              given: Mapping[str, jax.Array] | None = None):
         """Evaluate every node in order; callbacks collect log-density terms. Terms that
-        depend on a discrete latent come in summed over it, through ``on_marginal``."""
+        depend on a discrete latent come in summed over it, through ``on_marginal``. With
+        ``given`` (constrained values by name) the latents take those values exactly, and
+        ``u`` is only read for the log |Jacobian| (a round trip through the unconstrained
+        space can move values such as a simplex's entry of 1e-30)."""
         env = dict(self.data)
         deferred = marginal.deferred_terms(self.discrete_groups)
         for group in self.discrete_groups:  # a stand-in value until the draws of z exist
@@ -274,7 +278,8 @@ class CompiledModel:
                 raw = raw.reshape(block.unconstrained_shape)
                 dist, shape = self.distribution(node, env) if node.sample else (None, block.shape)
                 transform = biject_to(support(node, dist, env))
-                value = transform(raw)
+                value = transform(raw) if given is None else \
+                    jnp.asarray(given[node.name], self.dtype)
                 env[node.name] = value
                 if on_latent:
                     on_latent(node, None if node.name in deferred else dist, value,
@@ -296,10 +301,13 @@ class CompiledModel:
         raise KeyError(name)
 
     # -- log densities -------------------------------------------------------------------
-    def log_density_parts(self, u, jacobian: bool = True) -> tuple[jax.Array, jax.Array]:
+    def log_density_parts(self, u, jacobian: bool = True,
+                          given: Mapping[str, jax.Array] | None = None
+                          ) -> tuple[jax.Array, jax.Array]:
         """(log prior with Jacobians, log likelihood) at ``u``. ``jacobian=False`` leaves the
         log |Jacobian| terms out: the log prior of the constrained values (for MAP estimates on
-        the constrained space)."""
+        the constrained space). ``given``: the latents' constrained values, used as they are
+        (``u`` must then be their unconstrained image, for the Jacobian)."""
         prior = []
         lik = []
 
@@ -319,7 +327,7 @@ class CompiledModel:
             (lik if group.has_likelihood else prior).append(value)
 
         self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor,
-                   on_marginal=summed_out)
+                   on_marginal=summed_out, given=given)
         zero = jnp.zeros((), self.dtype)
         return sum(prior, zero), sum(lik, zero)
 
@@ -333,7 +341,8 @@ class CompiledModel:
         as in the results): what the model's statements say, without the log |Jacobian| of
         the transforms (Stan's ``log_prob(..., adjust_transform=False)``, up to a constant);
         with ``jacobian=True`` the density of the unconstrained vector, as samplers see it."""
-        prior, lik = self.log_density_parts(self.unconstrain(values), jacobian=jacobian)
+        prior, lik = self.log_density_parts(self.unconstrain(values), jacobian=jacobian,
+                                            given=values)
         return prior + lik
 
     def log_prior(self, u) -> jax.Array:

@@ -6,6 +6,7 @@ map. Code generation takes every transform from here.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import ParameterFreeTransform
@@ -42,4 +43,29 @@ def biject_to(constraint):
     """The transform from the unconstrained space onto ``constraint``'s set."""
     if constraint is constraints.sphere:
         return UnitVectorTransform()
-    return _numpyro_biject_to(constraint)
+    return PromotingRanks(_numpyro_biject_to(constraint))
+
+
+class PromotingRanks:
+    """A NumPyro transform whose arithmetic may promote ranks. NumPyro's stick-breaking of a
+    batch of simplexes adds a (K - 1,) offset to (M, K - 1) values, which JAX refuses when
+    ``jax_numpy_rank_promotion`` is "raise" (a setting that code of ppl's own must pass, and
+    a user may choose); inside the transform the promotion is NumPyro's intent, not a bug."""
+
+    def __init__(self, transform) -> None:
+        self.transform = transform
+
+    def __call__(self, x):
+        with jax.numpy_rank_promotion("allow"):
+            return self.transform(x)
+
+    def inv(self, y):
+        with jax.numpy_rank_promotion("allow"):
+            return self.transform.inv(y)
+
+    def log_abs_det_jacobian(self, x, y):
+        with jax.numpy_rank_promotion("allow"):
+            return self.transform.log_abs_det_jacobian(x, y)
+
+    def inverse_shape(self, shape):
+        return self.transform.inverse_shape(shape)
