@@ -82,9 +82,15 @@ def check(folder: Path, posterior: str) -> Check:
     import ppl
 
     stored = points(folder, posterior)["points"]
+    model = ppl.load(model_file(posterior))
+    # Stan ignores data entries its program does not declare; posteriordb's files hold some,
+    # even the true values of parameters (normal_2's theta), which ppl would refuse as data
+    # for a sampled quantity. Only the declared entries are given.
+    declared = set(model.checked.declared_data())
+    given = {k: v for k, v in data(folder, posterior).items() if k in declared}
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the corpus data hold entries a model may not use
-        compiled = ppl.load(model_file(posterior)).compile(data(folder, posterior))
+        warnings.simplefilter("ignore")
+        compiled = model.compile(given)
     density = jax.jit(compiled.constrained_log_density)
     mine = np.array([float(density({k: jnp.asarray(v, compiled.dtype)
                                     for k, v in p["values"].items()})) for p in stored])
