@@ -16,6 +16,7 @@ from ppl import data as data_module
 from ppl import memory
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
+from ppl.codegen.evaluate import integer_definitions
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
 from ppl.display import GraphDisplay
@@ -77,6 +78,8 @@ class Model(GraphDisplay):
         values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data),
                                          self.source)
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
+        sizes.update(integer_definitions(self.checked.symbols, values, sizes,
+                                         self.checked.functions))
         checked = check(self.program, self.source, sizes)
         arrays, notes = data_module.validate(checked, values,
                                              allow_missing_data=allow_missing_data)

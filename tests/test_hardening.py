@@ -345,3 +345,21 @@ def test_a_matrix_of_simplexes_works_under_strict_rank_promotion():
     values = {"theta": np.tile([0.3, 0.7], (3, 1))}
     assert np.isfinite(float(compiled.log_density(jnp.zeros(compiled.dimension))))
     assert abs(float(compiled.constrained_log_density(values)) - 3 * np.log(2 * 0.7)) < 1e-12
+
+
+def test_a_size_may_be_an_integer_computed_from_the_data_by_a_function():
+    """``m = max(y)`` then ``vector[m - 1]`` (the Stan corpus's graded response model): the
+    definition is evaluated on the data before the sizes are checked."""
+    src = ("data N: int\ndata y: int[N] >= 1\nm = max(y)\nkappa: vector[m - 1] ~ normal(0, 1)\n"
+           "first = min(y) + 1\nbeta: vector[first] ~ normal(0, 1)\n")
+    model = ppl.model(src, "m.ppl")
+    compiled = model.compile({"N": 4, "y": [1, 4, 2, 3]})
+    assert compiled.dimension == 3 + 2
+    fit_shapes = {b.name: b.shape for b in compiled.blocks}
+    assert fit_shapes == {"kappa": (3,), "beta": (2,)}
+
+
+def test_a_size_computed_by_a_function_inside_the_size_is_refused_with_a_hint():
+    with pytest.raises(ModelError, match=r"m\.ppl:3:15: error: the size max\(y\) cannot be "
+                                         r"computed before sampling(.|\n)*define it first"):
+        ppl.model("data N: int\ndata y: int[N]\nkappa: vector[max(y)] ~ normal(0, 1)\n", "m.ppl")

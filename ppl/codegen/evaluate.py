@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -258,3 +259,32 @@ def map_over(c: ast.Comprehension, env, body):
         return body({**env, c.var: i})
 
     return jax.vmap(one)(values)
+
+
+def integer_definitions(symbols: Mapping[str, Any], data: Mapping[str, Any],
+                        sizes: Mapping[str, int], functions=()) -> dict[str, int]:
+    """The values of the integers defined from the data alone (``m = max(y)``), evaluated on
+    the data in dependency order, so that they can size parameters. One that cannot be
+    evaluated (data still to be validated) is left out: the data's own error comes later."""
+    env: dict[str, Any] = {}
+    for name, value in data.items():
+        try:
+            env[name] = np.asarray(value)
+        except ValueError:  # ragged: data validation says where
+            continue
+    env.update(sizes)
+    env.update({function_key(f.name): f for f in functions})
+    found: dict[str, int] = {}
+    for sym in symbols.values():
+        if sym.kind != "defined" or not sym.data_only or sym.define is None \
+                or sym.define.comprehension is not None or sym.type is None \
+                or sym.type.elem != "int" or sym.type.rank != 0:
+            continue
+        try:
+            with jax.ensure_compile_time_eval():
+                value = np.asarray(evaluate(sym.define.expr, env))
+        except Exception:  # noqa: BLE001 -- reported by data validation or compilation
+            continue
+        if value.shape == () and value.dtype.kind in "iu":
+            env[sym.name] = found[sym.name] = int(value)
+    return found

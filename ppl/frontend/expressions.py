@@ -43,8 +43,9 @@ class ExpressionTyper(CallTyper):
         if value is None and not foldable(e, self.size_definitions()):
             # Code generation and the memory estimate need every size as a number.
             self.err(f"the size {pretty.expr(e)} cannot be computed before sampling", e.span,
-                     "a size is made of int data, whole numbers, +, -, *, %, comparisons and "
-                     "!; compute any other size in the data and pass it as int data")
+                     "a size is made of int data, whole numbers, +, -, *, %, comparisons, ! "
+                     "and integers defined from the data alone: define it first (m = max(y), "
+                     "then vector[m])")
             return "?"
         return value if value is not None else pretty.expr(e)
 
@@ -53,12 +54,19 @@ class ExpressionTyper(CallTyper):
         is defined over a range), for :func:`foldable`."""
         out: dict[str, ast.Expr | None] = {}
         for name, entry in self.scope.entries.items():
-            if "data" in entry:
+            if "data" in entry or self.integer_of_the_data(name):
                 continue
             define = entry.get("define")
             out[name] = define.expr if define is not None and define.comprehension is None \
                 else None
         return out
+
+    def integer_of_the_data(self, name: str) -> bool:
+        """Whether ``name`` is an integer defined from the data alone (``m = max(y)``), whose
+        value the data gives before sampling (evaluated when the data is bound)."""
+        t = self.types.get(name)
+        return bool(self.data_only.get(name)) and t is not None and t.elem == "int" \
+            and t.rank == 0
 
     def type_spec(self, spec: ast.TypeSpec) -> Type:
         if spec.kind in CONSTRAINED_TYPES:

@@ -50,8 +50,9 @@ class _StatementTyper(RecursionTyper):
             self.data_only[name] = sym.data_only
             if sym.data_only and sym.type is not None and sym.type.elem == "int" \
                     and sym.type.rank == 0:
-                value = self.sizes.get(name) if sym.kind == "data" else (
-                    self.const(sym.define.expr) if sym.define is not None else None)
+                # An integer defined from the data (m = max(y)) comes evaluated in sizes.
+                value = self.sizes.get(name) if sym.kind == "data" or name in self.sizes \
+                    else (self.const(sym.define.expr) if sym.define is not None else None)
                 if value is not None:
                     self.values[name] = value
         for f in self.scope.factors:
