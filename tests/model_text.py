@@ -29,3 +29,17 @@ NORMAL_Y = np.array([0.3, 2.1, 1.7, -0.4, 1.2, 2.8, 0.9, 1.5, 0.1, 1.9])
 _PRECISION = 1 / 2**2 + len(NORMAL_Y) / 1.5**2
 NORMAL_POSTERIOR_MEAN = (1 / 2**2 + NORMAL_Y.sum() / 1.5**2) / _PRECISION
 NORMAL_POSTERIOR_SD = _PRECISION**-0.5
+
+
+# A two-state hidden Markov chain with normal emissions, its states summed out by the forward
+# algorithm.
+HMM_MODEL = """
+data T: int >= 0
+data y: real[T]
+rho: simplex[2] ~ dirichlet([2, 2])
+stay: vector[2] ~ beta(8, 2)
+mu: ordered[2] ~ normal(0, 3)
+P = [[stay[1], 1 - stay[1]], [1 - stay[2], stay[2]]]
+z[t] ~ categorical(if t == 1 then rho else P[z[t - 1]]) for t in 1:T
+y[t] ~ normal(mu[z[t]], 1) for t in 1:T
+"""

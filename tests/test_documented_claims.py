@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_text import HMM_MODEL
 from scipy import stats
 
 import ppl
@@ -425,16 +426,7 @@ def test_a_prior_on_a_constrained_type_is_the_density_restricted_to_the_set():
     assert float(prior) == pytest.approx(stats.norm.logpdf(mu, 0, 2).sum(), rel=1e-12)
 
 
-HMM = """
-data T: int >= 0
-data y: real[T]
-rho: simplex[2] ~ dirichlet([2, 2])
-stay: vector[2] ~ beta(8, 2)
-mu: ordered[2] ~ normal(0, 3)
-P = [[stay[1], 1 - stay[1]], [1 - stay[2], stay[2]]]
-z[t] ~ categorical(if t == 1 then rho else P[z[t - 1]]) for t in 1:T
-y[t] ~ normal(mu[z[t]], 1) for t in 1:T
-"""
+HMM = HMM_MODEL
 
 
 def test_a_hidden_markov_chain_is_summed_out_in_linear_time_with_no_pointwise_likelihood():

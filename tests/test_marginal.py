@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from model_text import HMM_MODEL
 from scipy import stats
 from scipy.special import logsumexp
 
@@ -39,16 +40,7 @@ theta ~ beta(5, 5)
 target += log_mix(theta, normal_lpdf(y, mu[1], sigma[1]), normal_lpdf(y, mu[2], sigma[2]))
 """
 
-HMM = """
-data T: int >= 0
-data y: real[T]
-rho: simplex[2] ~ dirichlet([2, 2])
-stay: vector[2] ~ beta(8, 2)
-mu: ordered[2] ~ normal(0, 3)
-P = [[stay[1], 1 - stay[1]], [1 - stay[2], stay[2]]]
-z[t] ~ categorical(if t == 1 then rho else P[z[t - 1]]) for t in 1:T
-y[t] ~ normal(mu[z[t]], 1) for t in 1:T
-"""
+HMM = HMM_MODEL
 
 CHANGE_POINT = """
 data T: int >= 1
