@@ -247,7 +247,9 @@ def mutate_data(data: dict, rng: np.random.Generator) -> dict:
             data[key] = value[: int(rng.integers(len(value) + 1))] + (
                 value[:1] if rng.integers(2) else [])
         elif op == 4 and isinstance(data.get(key), (int, float)) and not isinstance(
-                data.get(key), bool) and np.isfinite(data[key]):  # an earlier mutation's inf
+                data.get(key), bool) and not (isinstance(data[key], float)
+                                               and not math.isfinite(data[key])):
+            # (an earlier mutation may have made it inf or nan, or an int beyond any float)
             data[key] = data[key] + int(rng.choice([-1, 1, -data[key] - 1, 1000]))
         else:
             data[key] = _BAD_VALUES[int(rng.integers(len(_BAD_VALUES)))]

@@ -56,6 +56,11 @@ FORMER_ESCAPES = [
                  "data N: int\ndata y: real[N]\n", {"y": [1.0, [1, "a"], 2.0]},
                  r"fuzz\.ppl:2:6: error: data 'y' is ragged: row \[2\] has 2 entries where "
                  r"row \[1\] is a single number"),
+    FormerEscape("a ragged array unrelated to the size being inferred (np.shape raised)",
+                 "data K: int\ndata T: int\ndata y: real[T]\nbeta: vector[K] ~ normal(0, 1)\n",
+                 {"T": 3, "y": [0.5, [[1]], 2.0]},
+                 r"fuzz\.ppl:2:6: error: data 'K' is missing|fuzz\.ppl:3:6: error: data 'y' is "
+                 r"ragged"),
     FormerEscape("a user-defined function that calls itself (evaluating it never ended)",
                  "function f(x: real): real = f(x)\ndata r: real\ny = f(r)\n", {"r": 1.0},
                  r"fuzz\.ppl:1:10: error: f\(\) calls itself"),
