@@ -50,6 +50,12 @@ _RULES: dict[str, tuple[str, str]] = {
     "square_matrix": ("A: matrix[K, K]", "matrix[K, K]"),
     "diag": ("x: vector[K]", "matrix[K, K]"),
     "mix": ("theta, a, b", "element-wise: equal shapes, or scalars"),
+    "vector_reduce": ("x: vector", "scalar"),
+    "square_reduce": ("A: matrix[K, K]", "scalar"),
+    "quad_form": ("A: matrix[K, K], B: vector[K] or matrix[K, N]",
+                  "scalar for a vector B, else matrix[N, N]"),
+    "quad_form_diag": ("M: matrix[K, K], v: vector[K]", "matrix[K, K]"),
+    "gram": ("M: matrix[R, C]", "see the description (R x R, or C x C for crossprod)"),
 }
 _GENERIC_ARGS = ("x", "y", "z", "w")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 import jax
@@ -106,6 +107,39 @@ _M23 = [[1.0, -2.0, 3.0], [4.0, 5.5, -6.0]]
 _SPD = _spd(3)
 _L = np.linalg.cholesky(_spd(3))
 _M33 = RNG.normal(size=(3, 3))
+
+
+def _stan_round(x):
+    """C++ std::round: halfway cases away from zero, on the exact decimal value of each double
+    (floor(|x| + 0.5) would round 0.49999999999999994 up)."""
+    def one(v):
+        return float(Decimal(v).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    return np.vectorize(one, otypes=[float])(np.asarray(x, float))
+
+
+def _log1m_exp(x):
+    """log(1 - e^x): log(-expm1(x)) near 0, log1p(-e^x) far below it (Maechler 2012)."""
+    x = np.asarray(x, float)
+    with np.errstate(divide="ignore"):
+        return np.where(x > -math.log(2), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def _lchoose(n, k):
+    """log(n! / (k! (n - k)!)): exact (math.comb) for integers, else -log(n + 1) - log B(n - k
+    + 1, k + 1) with scipy's betaln (gamma functions of large n would cancel)."""
+    n, k = np.broadcast_arrays(np.asarray(n, float), np.asarray(k, float))
+
+    def one(a, b):
+        if a == int(a) and b == int(b):
+            return math.log(math.comb(int(a), int(b)))
+        return -math.log1p(a) - special.betaln(a - b + 1, b + 1)
+
+    return np.vectorize(one, otypes=[float])(n, k)
+
+
+_A33 = RNG.normal(size=(3, 3)) + 3 * np.eye(3)  # well away from singular
+_B32 = RNG.normal(size=(3, 2))
 
 _X = ([-1.3, 0.2, 0.7],)  # an interior point for the functions of one real vector
 _U = ([0.15, 0.5, 0.85],)  # the same inside (0, 1)
@@ -207,6 +241,100 @@ REFERENCES: dict[str, Reference] = {
                                               "no value: 0^y jumps from 1 to 0)"),
                Edge((2.0, 0.0), (0.0, math.log(2.0)), "d/dy 2^y = 2^y log 2"),
                Edge((0.0, 0.5), (math.inf, 0.0), "0.5 / sqrt(x) -> +inf; 0^y = 0 for y > 0"))),
+    "log10": Reference(np.log10, (([1e-300, 0.5, 1.0, 1e10],), ([1, 100],)),
+                       (([0.3, 2.0, 50.0],),)),
+    "log2": Reference(np.log2, (([1e-300, 0.5, 1.0, 1024.0],), ([1, 8],)), (([0.3, 2.0, 50.0],),)),
+    "exp2": Reference(np.exp2, (([-1000.0, -1.0, 0.0, 10.0],), ([3, -1],)), (_X,)),
+    "floor": Reference(np.floor, (([-2.5, -0.5, 0.0, 0.5, 2.0, 1e15 + 0.5],), ([3, -2],)), (_X,)),
+    "ceil": Reference(np.ceil, (([-2.5, -0.5, 0.0, 0.5, 2.0],), ([3, -2],)), (_X,)),
+    "round": Reference(_stan_round, (([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999999999999994,
+                                        -0.7, 0.0],), ([3, -2],)), (_X,)),
+    "trunc": Reference(np.trunc, (([-2.7, -0.5, 0.0, 0.5, 2.7],), ([3, -2],)), (_X,)),
+    "erf": Reference(special.erf, (([-30.0, -1.0, 0.0, 1e-10, 0.5, 6.0],),), (_X,),
+                     rtol=1e-10),
+    "erfc": Reference(special.erfc, (([-6.0, 0.0, 0.5, 5.0, 26.0],),), (_X,), rtol=1e-10),
+    "inv_Phi": Reference(special.ndtri, (([1e-300, 1e-10, 0.025, 0.5, 0.975, 1 - 1e-10],),
+                                         (0.0,), (1.0,)), (_U,),
+                         edges=(Edge((1e-10,), (1 / stats.norm.pdf(special.ndtri(1e-10)),),
+                                     "1 / phi(inv_Phi(p)): large, finite"),),
+                         rtol=1e-9),
+    "log1p_exp": Reference(lambda x: np.logaddexp(0.0, x),
+                           (([-800.0, -40.0, 0.0, 40.0, 800.0],),), (_X,),
+                           edges=(Edge((800.0,), (1.0,), "inv_logit(x) -> 1, not NaN"),
+                                  Edge((-800.0,), (0.0,), "inv_logit(x) -> 0"))),
+    "log1m_exp": Reference(_log1m_exp, (([-800.0, -40.0, -1.0, -1e-10],), (0.0,)),
+                           (([-2.0, -0.5, -1e-3],),),
+                           edges=(Edge((-800.0,), (0.0,), "-e^x / (1 - e^x) -> 0"),),
+                           rtol=1e-10),
+    "digamma": Reference(special.digamma, (([1e-10, 0.5, 1.0, 10.5, 1e5, -2.5],),),
+                         (([0.3, 2.0, 50.0],),), rtol=1e-10),
+    "inv": Reference(lambda x: 1.0 / np.asarray(x, float), (([-2.0, 0.5, 1e-300],), ([2, 4],)),
+                     (_X,)),
+    "inv_sqrt": Reference(lambda x: 1.0 / np.sqrt(np.asarray(x, float)),
+                          (([0.25, 2.0, 1e-300, 1e300],), ([4],)), (([0.3, 2.0, 50.0],),)),
+    "inv_square": Reference(lambda x: 1.0 / np.square(np.asarray(x, float)),
+                            (([-2.0, 0.5, 1e-100],), ([2, 4],)), (_X,)),
+    "fabs": Reference(lambda x: np.abs(np.asarray(x, float)), (([-2.5, 0.0, 3.0],), ([-3, 4],)),
+                      (_X,)),
+    "tan": Reference(np.tan, (([-1.0, 0.0, 1.5],),), (_X,)),
+    "atan": Reference(np.arctan, (([-1e10, -1.0, 0.0, 2.0],),), (_X,)),
+    "asin": Reference(np.arcsin, (([-1.0, -0.5, 0.0, 1.0],),), (_U,)),
+    "acos": Reference(np.arccos, (([-1.0, -0.5, 0.0, 1.0],),), (_U,)),
+    "cosh": Reference(np.cosh, (([-700.0, -1.0, 0.0, 2.0],),), (_X,)),
+    "sinh": Reference(np.sinh, (([-700.0, -1.0, 0.0, 1e-10, 2.0],),), (_X,)),
+    "asinh": Reference(np.arcsinh, (([-1e10, -1.0, 0.0, 1e-10, 2.0],),), (_X,)),
+    "acosh": Reference(np.arccosh, (([1.0, 1.5, 1e10],),), (([1.5, 3.0],),)),
+    "atanh": Reference(np.arctanh, (([-0.999, 0.0, 1e-10, 0.5],), (1.0,)), (_U,)),
+    "cbrt": Reference(np.cbrt, (([-8.0, 0.0, 27.0, 1e-300],), ([8],)), (([-2.0, 0.5, 3.0],),)),
+    "tgamma": Reference(special.gamma, (([0.5, 1.0, 5.0, 170.5, -2.5],), ([4],)),
+                        (([0.3, 2.0, 5.5],),), rtol=1e-10),
+    "prod": Reference(np.prod, (([1.5, 2.0, -3.0],), ([1, 2, 3],)), (_X, (_M23,)),
+                      edges=(Edge(([0.0, 2.0, 3.0],), ([6.0, 0.0, 0.0],),
+                                  "d/dx_1 of x_1 x_2 x_3 is x_2 x_3, even where x_1 = 0"),)),
+    "dot_self": Reference(lambda x: np.dot(x, x), (([1, 2, 3],),), (_X,)),
+    "sort_asc": Reference(np.sort, (([3, 1, 2],),), (_X,)),
+    "sort_desc": Reference(lambda x: np.sort(x)[::-1], (([3, 1, 2],),), (_X,)),
+    "inverse": Reference(np.linalg.inv, (), ((_A33,),), rtol=1e-10),
+    "determinant": Reference(np.linalg.det, (([[1, 2], [3, 4]],),), ((_A33,),), rtol=1e-10),
+    "log_determinant": Reference(lambda m: np.linalg.slogdet(m)[1], (([[1, 2], [3, 4]],),),
+                                 ((_A33,), (_SPD,)), rtol=1e-10),
+    "diag_pre_multiply": Reference(lambda v, m: np.diag(v) @ np.asarray(m, float), (),
+                                   (([1.0, -2.0], _M23),)),
+    "diag_post_multiply": Reference(lambda m, v: np.asarray(m, float) @ np.diag(v), (),
+                                    ((_M23, [1.0, -2.0, 0.5]),)),
+    "quad_form": Reference(lambda a, b: np.asarray(b).T @ a @ np.asarray(b), (),
+                           ((_A33, [1.0, -2.0, 0.5]), (_A33, _B32)), rtol=1e-10),
+    "quad_form_sym": Reference(lambda a, b: np.asarray(b).T @ a @ np.asarray(b),
+                               ((_SPD, _B32),), ((_SPD, [1.0, -2.0, 0.5]),), symmetric=True,
+                               rtol=1e-10),
+    "quad_form_diag": Reference(lambda m, v: np.diag(v) @ m @ np.diag(v), (),
+                                ((_A33, [1.0, -2.0, 0.5]),)),
+    "multiply_lower_tri_self_transpose": Reference(
+        lambda m: np.tril(m) @ np.tril(m).T, (), ((_A33,), (_M23,), (_B32,))),
+    "tcrossprod": Reference(lambda m: np.asarray(m) @ np.asarray(m).T, (), ((_M23,),)),
+    "crossprod": Reference(lambda m: np.asarray(m).T @ np.asarray(m), (), ((_M23,),)),
+    "columns_dot_self": Reference(lambda m: np.sum(np.square(m), axis=0), (([[1, 2], [3, 4]],),),
+                                  ((_M23,),)),
+    "rows_dot_self": Reference(lambda m: np.sum(np.square(m), axis=1), (([[1, 2], [3, 4]],),),
+                               ((_M23,),)),
+    "log_diff_exp": Reference(
+        lambda a, b: np.asarray(a, float) + _log1m_exp(np.asarray(b, float) - a),
+        ((1.0, 1.0), (1000.0, 999.0), (-800.0, -801.0), (2.0, 2.0 - 1e-12)),
+        ((2.0, 1.0), ([0.5, 3.0], [-1.0, 2.9])),
+        edges=(Edge((1000.0, -1000.0), (1.0, 0.0), "e^a / (e^a - e^b) -> 1 and -e^b / (...) "
+                    "-> 0 when b << a"),)),
+    "lchoose": Reference(_lchoose, ((5, 2), (10, 0), (10, 10), ([7, 9], 3), (1e6, 3.0),
+                                    (1e6, 999990.0)),
+                         ((5.5, 2.0), ([7.0, 9.5], [3.0, 0.5]), (30.5, 2.5)), rtol=1e-12),
+    "lbeta": Reference(special.betaln, ((1e-10, 1.0), (0.5, 0.5), (1e5, 3.0), (2, 3)),
+                       ((1.5, 2.5), ([0.3, 2.0], [4.0, 0.7])), rtol=1e-10),
+    "atan2": Reference(np.arctan2, ((1.0, -1.0), (0.0, 1.0), (-1.0, 0.0), ([1, 2], 3)),
+                       ((1.0, 2.0), ([0.5, -2.0], [-1.0, 3.0]))),
+    "hypot": Reference(np.hypot, ((3.0, 4.0), (1e300, 1e300), ([3, 5], 4)),
+                       ((3.0, 4.0), ([0.5, -2.0], [-1.0, 3.0]))),
+    "fdim": Reference(lambda x, y: np.maximum(np.asarray(x, float) - y, 0.0),
+                      ((3.0, 4.0), (4.0, 3.0), ([3, 5], 4)),
+                      ((3.0, 4.5), ([0.5, -2.0], [-1.0, 3.0]))),
     "fmin": Reference(np.minimum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "fmax": Reference(np.maximum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "min": Reference(lambda *a: np.min(a[0]) if len(a) == 1 else np.minimum(*a),

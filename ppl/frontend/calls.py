@@ -128,11 +128,55 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
             if e.func == "transpose":
                 return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            if e.func in ("columns_dot_self", "rows_dot_self"):
+                axis = 1 if e.func == "columns_dot_self" else 0
+                return Type("real", t.shape[axis:axis + 1], t.dim_names[axis:axis + 1])
             if e.func == "to_vector":
                 size = (t.shape[0] * t.shape[1] if all(isinstance(d, int) for d in t.shape)
                         else f"{t.shape[0]} * {t.shape[1]}")
                 return Type(t.elem, (size,))
             return t.with_elem("real")
+        if rule == "vector_reduce":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return REAL
+        if rule == "square_reduce":
+            t = args[0]
+            if t.rank != 2 or dims_equal(t.shape[0], t.shape[1]) is False:
+                return self.err(f"{e.func}() needs a square matrix, not {t.describe()}",
+                                e.args[0].span)
+            return REAL
+        if rule == "gram":
+            t = args[0]
+            if t.rank != 2:
+                return self.err(f"{e.func}() needs a matrix, not {t.describe()}", e.args[0].span)
+            axis = 1 if e.func == "crossprod" else 0
+            return Type("real", (t.shape[axis],) * 2, (t.dim_names[axis],) * 2)
+        if rule == "diag_multiply":
+            pre = e.func == "diag_pre_multiply"
+            v, m = args if pre else args[::-1]
+            axis = 0 if pre else 1
+            usage = "diag_pre_multiply(v, M)" if pre else "diag_post_multiply(M, v)"
+            if v.rank != 1 or m.rank != 2 or dims_equal(v.shape[0], m.shape[axis]) is False:
+                return self.err(f"{usage} needs a vector v with one element per "
+                                f"{'row' if pre else 'column'} of the matrix M, not "
+                                f"{v.describe()} and {m.describe()}", e.span)
+            return m.with_elem("real")
+        if rule in ("quad_form", "quad_form_diag"):
+            a, b = args
+            square = a.rank == 2 and dims_equal(a.shape[0], a.shape[1]) is not False
+            ranks = (1, 2) if rule == "quad_form" else (1,)
+            if not square or b.rank not in ranks or dims_equal(a.shape[0], b.shape[0]) is False:
+                want = ("a vector or matrix B with as many rows as A" if rule == "quad_form"
+                        else "a vector with one element per row of the matrix")
+                return self.err(f"{e.func}() needs a square matrix and {want}, not "
+                                f"{a.describe()} and {b.describe()}", e.span)
+            if rule == "quad_form_diag":
+                return a.with_elem("real")
+            if b.rank == 1:
+                return REAL
+            return Type("real", (b.shape[1],) * 2, (b.dim_names[1],) * 2)
         if rule == "gp":
             x, *scales = args
             if x.rank != 1 or any(t.rank for t in scales):
