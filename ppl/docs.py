@@ -62,6 +62,8 @@ _GENERIC_ARGS = ("x", "y", "z", "w")
 
 def _rule(spec: FunctionSpec) -> tuple[str, str]:
     """``(arguments, result)`` of a function, from its shape rule."""
+    if spec.rule == "sized":  # the arguments differ by function: the description has them
+        return "see the description", "vector, array or matrix of the given sizes"
     if spec.rule in _RULES:
         return _RULES[spec.rule]
     low, high = ARITY.get(spec.rule, (1, 1))

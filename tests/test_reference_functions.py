@@ -55,7 +55,9 @@ class Reference:
     real arguments, where the value is checked and the gradient compared with finite
     differences. ``edges``: gradients at the edges of the domain, values checked too.
     ``symmetric``: the argument is a symmetric matrix, perturbed symmetrically
-    (a Cholesky factor is only defined on symmetric matrices)."""
+    (a Cholesky factor is only defined on symmetric matrices). ``sizes``: the positions of the
+    arguments that are sizes (ints known from the data: data in the gradient model too, with no
+    gradient)."""
 
     reference: Callable
     cases: tuple[tuple, ...]
@@ -63,6 +65,7 @@ class Reference:
     edges: tuple[Edge, ...] = ()
     symmetric: bool = False
     rtol: float = 1e-12
+    sizes: tuple[int, ...] = ()
 
 
 def _log_mix(theta, a, b):
@@ -335,6 +338,24 @@ REFERENCES: dict[str, Reference] = {
     "fdim": Reference(lambda x, y: np.maximum(np.asarray(x, float) - y, 0.0),
                       ((3.0, 4.0), (4.0, 3.0), ([3, 5], 4)),
                       ((3.0, 4.5), ([0.5, -2.0], [-1.0, 3.0]))),
+    "rep_vector": Reference(lambda x, n: np.full(n, x, float), ((2, 3), (1.5, 0)),
+                            ((-0.7, 3),), sizes=(1,)),
+    "rep_row_vector": Reference(lambda x, n: np.full(n, x, float), ((2, 3),), ((-0.7, 2),),
+                                sizes=(1,)),
+    "rep_array": Reference(
+        lambda x, *n: np.broadcast_to(x, tuple(n) + np.shape(x)),
+        ((2, 3), (2, 2, 3), ([1, 2], 2), (1.5, 1, 1)),
+        ((-0.7, 3), (-0.7, 2, 3), ([0.5, -1.0], 2)), sizes=(1, 2)),
+    "rep_matrix": Reference(
+        lambda x, *n: np.full(n, x, float) if len(n) == 2 else
+        np.repeat(np.asarray(x, float)[:, None], n[0], axis=1),
+        ((2, 2, 3), ([1, 2, 3], 2)), ((-0.7, 2, 3), ([0.5, -1.0, 2.0], 2)), sizes=(1, 2)),
+    "linspaced_vector": Reference(
+        lambda n, lo, hi: np.array([hi], float) if n == 1 else np.linspace(lo, hi, n),
+        ((5, 0, 1), (1, 0.0, 2.5), (2, -3.0, 3.0), (0, 0.0, 1.0)), ((4, -1.0, 2.0),),
+        sizes=(0,)),
+    "zeros_vector": Reference(lambda n: np.zeros(n), ((3,), (0,)), ((2,),), sizes=(0,)),
+    "ones_vector": Reference(lambda n: np.ones(n), ((3,), (1,)), ((2,),), sizes=(0,)),
     "fmin": Reference(np.minimum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "fmax": Reference(np.maximum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "min": Reference(lambda *a: np.min(a[0]) if len(a) == 1 else np.minimum(*a),
@@ -411,8 +432,13 @@ def gradients(names):
             arguments[case] = args
             names = []
             for j, a in enumerate(args):
-                var = f"p_{case}_{j}"
-                lines.append(f"param {var}: {declaration(np.asarray(a, float))}")
+                if j in REFERENCES[name].sizes:
+                    var = f"s_{case}_{j}"
+                    lines.append(f"data {var}: int")
+                    data[var] = np.asarray(a)
+                else:
+                    var = f"p_{case}_{j}"
+                    lines.append(f"param {var}: {declaration(np.asarray(a, float))}")
                 names.append(var)
             out = np.shape(REFERENCES[name].reference(*args))
             w = np.ones(out) if edge is not None else RNG.uniform(0.5, 1.5, size=out)
@@ -420,17 +446,18 @@ def gradients(names):
             lines.append(f"data w_{case}: {declaration(w)}")
             times = "*" if not out else ".*"
             lines.append(f"target += sum(w_{case} {times} {name}({', '.join(names)}))")
-            layout[case] = (w, [np.shape(a) for a in args])
+            layout[case] = (w, [(j, np.shape(a)) for j, a in enumerate(args)
+                                if j not in REFERENCES[name].sizes])
     compiled = ppl.model("\n".join(lines) + "\n").compile(data)
     for b in compiled.blocks:  # the parameters in the order of the blocks
         case, j = b.name[len("p_"):].rsplit("_", 1)
         point.append(np.ravel(np.asarray(arguments[case][int(j)], float)))
-    u = jnp.asarray(np.concatenate(point))
+    u = jnp.asarray(np.concatenate(point)) if point else jnp.zeros((0,))  # ones_vector(n)
     grad = np.asarray(jax.jit(jax.grad(compiled.log_density))(u))
     out = {}
     for case, (w, shapes) in layout.items():
         pieces = []
-        for j, shape in enumerate(shapes):
+        for j, shape in shapes:
             b = next(b for b in compiled.blocks if b.name == f"p_{case}_{j}")
             pieces.append(grad[b.offset:b.offset + b.size].reshape(shape))
         out[case] = (w, pieces)
@@ -442,17 +469,20 @@ def _finite_differences(ref: Reference, args: tuple, w) -> list[np.ndarray]:
     symmetric matrix argument moves two mirrored entries together, each by half the step).
     The outputs are differenced before they are summed, so a large output elsewhere does not
     swamp the change."""
-    args = [np.asarray(a, float) for a in args]
+    args = [a if j in ref.sizes else np.asarray(a, float) for j, a in enumerate(args)]
 
     def change(up, down):
         return float(np.sum(w * (np.asarray(ref.reference(*up)) - ref.reference(*down))))
 
     grads = []
     for j, a in enumerate(args):
+        if j in ref.sizes:  # an int known from the data: no gradient
+            continue
         g = np.zeros_like(a)
         for idx in np.ndindex(a.shape):
             h = 1e-6 * max(1.0, abs(float(a[idx])))
-            up, down = [x.copy() for x in args], [x.copy() for x in args]
+            up, down = ([np.copy(x) if k not in ref.sizes else x for k, x in enumerate(args)]
+                        for _ in range(2))
             if ref.symmetric and a.ndim == 2:
                 mirror = idx[::-1]
                 for arr, sign in ((up[j], 1), (down[j], -1)):

@@ -14,7 +14,7 @@ from ppl.frontend.names import suggest
 from ppl.frontend.shapes import ShapeRules
 from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
-from ppl.library.functions import ARITY, FUNCTIONS
+from ppl.library.functions import ARITY, FUNCTIONS, SIZED
 
 
 class CallTyper(ShapeRules):
@@ -101,6 +101,11 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() takes no argument names", a.span,
                                 f"write {e.func}(x) with plain arguments")
         lo, hi = ARITY[spec.rule]
+        if spec.rule == "sized" and len(args) not in SIZED[e.func]:
+            counts = sorted(SIZED[e.func])
+            want = " or ".join(str(n) for n in counts)
+            return self.err(f"{e.func}() takes {want} argument{'s' if counts[-1] > 1 else ''}, "
+                            f"not {len(args)}", e.span, f"{e.func}: {spec.doc}")
         if not lo <= len(args) <= hi:
             want = str(lo) if lo == hi else f"{lo} or {hi}"
             return self.err(f"{e.func}() takes {want} argument{'s' if hi > 1 else ''}, "
@@ -136,6 +141,8 @@ class CallTyper(ShapeRules):
                         else f"{t.shape[0]} * {t.shape[1]}")
                 return Type(t.elem, (size,))
             return t.with_elem("real")
+        if rule == "sized":
+            return self.sized_call(e, args, local)
         if rule == "vector_reduce":
             if args[0].rank != 1:
                 return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
@@ -228,6 +235,50 @@ class CallTyper(ShapeRules):
             return REAL
         shape = self.elementwise(args[0], args[1], e, f"{e.func}()")
         return ERROR if shape is None else shape.with_elem(elem)
+
+    def sized_call(self, e: ast.Call, args: list[Type], local) -> Type:
+        """``rep_vector(x, n)``, ``rep_array(x, m, n)``, ``rep_matrix``, ``linspaced_vector(n,
+        lo, hi)``, ...: the size arguments are ints known from the data (folded as declared
+        sizes are), the others scalars (``rep_array``: any value; ``rep_matrix(v, n)``: a
+        vector)."""
+        where = SIZED[e.func][len(args)]
+        dims, names = [], []
+        for k in where:
+            a = e.args[k].value
+            what = f"the size argument {k + 1} of {e.func}()"
+            if args[k].elem != "int" or args[k].rank != 0:
+                return self.err(f"{what} must be an integer, not {args[k].describe()}", a.span,
+                                f"{e.func}: {self.functions_doc(e.func)}")
+            if any(n.id in local for n in ast.free_names(a)):
+                return self.err(f"{what} must be known from the data, not from a loop or "
+                                f"function argument", a.span,
+                                "sizes are fixed before sampling; use int data")
+            size = self.size(a, what)
+            if size == "?":
+                return ERROR
+            if isinstance(size, int) and size < 0:
+                return self.err(f"{what} must not be negative; here it is {size}", a.span)
+            dims.append(size)
+            names.append(a.id if isinstance(a, ast.Name) else None)
+        values = [(t, e.args[k]) for k, t in enumerate(args) if k not in where]
+        if e.func == "rep_array":
+            t = values[0][0]
+            return Type(t.elem, tuple(dims) + t.shape, tuple(names) + t.dim_names)
+        if e.func == "rep_matrix" and len(args) == 2:
+            v, a = values[0]
+            if v.rank != 1:
+                return self.err(f"rep_matrix(v, n) needs a vector v, not {v.describe()}",
+                                a.span, "rep_matrix(x, m, n) repeats a scalar x")
+            return Type("real", (v.shape[0], dims[0]), (v.dim_names[0], names[0]))
+        for t, a in values:
+            if t.rank != 0:
+                return self.err(f"{e.func}() repeats a scalar, not {t.describe()}", a.span,
+                                f"{e.func}: {self.functions_doc(e.func)}")
+        return Type("real", tuple(dims), tuple(names))
+
+    @staticmethod
+    def functions_doc(name: str) -> str:
+        return FUNCTIONS[name].doc
 
     def distribution(self, call: ast.Call, local) -> tuple[DistributionSpec | None, Type]:
         spec = DISTRIBUTIONS.get(call.func)

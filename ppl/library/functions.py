@@ -13,6 +13,8 @@ Shape rules (checked before any tracing):
 - ``quad_form``: a square matrix K x K and a vector of K (a scalar) or a matrix K x N (N x N).
 - ``quad_form_diag``: a square matrix K x K and a vector of K; the result is K x K.
 - ``gram``: one matrix M x N; the result is M x M (``tcrossprod``) or N x N (``crossprod``).
+- ``sized``: arguments of which some (``SIZE_ARGUMENTS``) are sizes, ints known from the data
+  (``rep_vector(x, n)``); the implementation gets them as Python ints.
 """
 
 from __future__ import annotations
@@ -200,6 +202,39 @@ def _multiply_lower_tri_self_transpose(m):
     return lower @ lower.T
 
 
+def _rep_vector(x, n: int):
+    return jnp.full((n,), x, dtype=jnp.result_type(x, 1.0))
+
+
+def _rep_array(x, *sizes: int):
+    return jnp.broadcast_to(x, tuple(sizes) + jnp.shape(x))
+
+
+def _rep_matrix(x, *sizes: int):
+    """rep_matrix(x, m, n): m x n copies of the scalar x; rep_matrix(v, n): n columns, each
+    the vector v."""
+    x = jnp.asarray(x, jnp.result_type(x, 1.0))
+    if len(sizes) == 2:
+        return jnp.full(sizes, x)
+    return jnp.broadcast_to(x[:, None], (x.shape[0], sizes[0]))
+
+
+def _linspaced(n: int, lo, hi):
+    """n evenly spaced values from lo to hi (both included); n = 1 gives hi, as in Stan."""
+    lo, hi = (jnp.asarray(v, jnp.result_type(v, 1.0)) for v in (lo, hi))
+    if n == 1:
+        return jnp.reshape(hi, (1,))
+    return lo + (hi - lo) * (jnp.arange(n) / (n - 1))
+
+
+def _zeros(n: int):
+    return jnp.zeros((n,), dtype=jnp.result_type(1.0))
+
+
+def _ones(n: int):
+    return jnp.ones((n,), dtype=jnp.result_type(1.0))
+
+
 _SPECS = [
     FunctionSpec("exp", "elementwise", jnp.exp, "e^x"),
     FunctionSpec("log", "elementwise", jnp.log, "natural logarithm"),
@@ -319,6 +354,21 @@ _SPECS = [
                  "the dot product of each column with itself: a vector of one per column"),
     FunctionSpec("rows_dot_self", "matrix", lambda m: jnp.sum(jnp.square(m), axis=1),
                  "the dot product of each row with itself: a vector of one per row"),
+    FunctionSpec("rep_vector", "sized", _rep_vector,
+                 "rep_vector(x, n): a vector of n copies of the scalar x (n known from the data)"),
+    FunctionSpec("rep_row_vector", "sized", _rep_vector,
+                 "rep_row_vector(x, n): as rep_vector (vectors have no orientation here)"),
+    FunctionSpec("rep_array", "sized", _rep_array,
+                 "rep_array(x, n) or rep_array(x, m, n): an array of n (m x n) copies of x, "
+                 "which may itself be an array (sizes known from the data)", keeps_int=True),
+    FunctionSpec("rep_matrix", "sized", _rep_matrix,
+                 "rep_matrix(x, m, n): an m x n matrix of copies of the scalar x; "
+                 "rep_matrix(v, n): n columns, each the vector v (sizes known from the data)"),
+    FunctionSpec("linspaced_vector", "sized", _linspaced,
+                 "linspaced_vector(n, lo, hi): n evenly spaced values from lo to hi, both "
+                 "included (n known from the data; n = 1 gives hi, as in Stan)"),
+    FunctionSpec("zeros_vector", "sized", _zeros, "zeros_vector(n): a vector of n zeros"),
+    FunctionSpec("ones_vector", "sized", _ones, "ones_vector(n): a vector of n ones"),
     FunctionSpec("pow", "binary", _pow, "x raised to the power y"),
     FunctionSpec("log_diff_exp", "binary", _log_diff_exp,
                  "log(exp(x) - exp(y)), stably (x > y)"),
@@ -348,7 +398,15 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
          "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3), "gp": (3, 3),
          "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2), "vector_reduce": (1, 1),
          "square_reduce": (1, 1), "diag_multiply": (2, 2), "quad_form": (2, 2),
-         "quad_form_diag": (2, 2), "gram": (1, 1)}
+         "quad_form_diag": (2, 2), "gram": (1, 1), "sized": (1, 3)}
+
+# Arity and the positions of the size arguments of each ``sized`` function, by the number of
+# arguments given.
+SIZED: dict[str, dict[int, tuple[int, ...]]] = {
+    "rep_vector": {2: (1,)}, "rep_row_vector": {2: (1,)}, "rep_array": {2: (1,), 3: (1, 2)},
+    "rep_matrix": {2: (1,), 3: (1, 2)}, "linspaced_vector": {3: (0,)},
+    "zeros_vector": {1: (0,)}, "ones_vector": {1: (0,)},
+}
 
 
 def _real(x):
@@ -369,6 +427,9 @@ def _on_reals(impl: Callable) -> Callable:
 
 
 def implementation(spec: FunctionSpec, n_args: int) -> Callable:
-    """The JAX function implementing ``spec`` for ``n_args`` arguments."""
+    """The JAX function implementing ``spec`` for ``n_args`` arguments (a ``sized`` function
+    takes its size arguments as Python ints, unconverted)."""
     impl = spec.impl[n_args - 1] if spec.rule == "reduce_or_binary" else spec.impl
+    if spec.rule == "sized":
+        return impl
     return impl if spec.keeps_int else _on_reals(impl)
