@@ -33,6 +33,8 @@ _SUPPORTS: dict[str, Callable[[DistributionSpec], str]] = {
     "bounded_integer": lambda s: f"0, 1, ..., {s.params[0]}",
     "nonnegative_integer": lambda s: "0, 1, 2, ...",
     "category": lambda s: "1, 2, ..., K (K = length of the probabilities)",
+    "ordinal": lambda s: "1, 2, ..., K (K - 1 = number of cutpoints)",
+    "lower_bounded": lambda s: f"x >= {s.params[0]}",
     "simplex": lambda s: "simplex: entries > 0 that sum to 1",
     "corr_cholesky": lambda s: "Cholesky factor of a correlation matrix",
 }

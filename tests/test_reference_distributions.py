@@ -106,6 +106,16 @@ def _random_covariance(size: int) -> np.ndarray:
     return a @ a.T + size * np.eye(size)
 
 
+def _ordered_logistic(k, eta, c):
+    """Stan: inv_logit(eta - c[k - 1]) - inv_logit(eta - c[k]), with c[0] = -inf, c[K] = +inf."""
+    cuts = np.concatenate([[-np.inf], np.asarray(c, float), [np.inf]])
+    return np.log(special.expit(eta - cuts[k - 1]) - special.expit(eta - cuts[k]))
+
+
+def _multi_student_t(x, nu, mu, cov):
+    return stats.multivariate_t.logpdf(x, mu, cov, df=nu)
+
+
 _S3 = _random_covariance(3)
 _S2 = _random_covariance(2)
 
@@ -208,6 +218,69 @@ REFERENCES: dict[str, Reference] = {
         _lkj_corr_cholesky,
         ((_random_corr_cholesky(3), 2.0), (_random_corr_cholesky(3), 0.5),
          (_random_corr_cholesky(2), 1.0), (_random_corr_cholesky(4), 3.5))),
+    "std_normal": Reference("", lambda y: stats.norm.logpdf(y), ((0.3,), (-2.5,), (12.0,))),
+    "double_exponential": Reference("mu sigma",
+        lambda y, mu, sigma: stats.laplace.logpdf(y, mu, sigma),
+        ((0.0, 0.0, 1.0), (-3.0, 1.0, 0.5), (20.0, 0.0, 2.0))),
+    "gumbel": Reference("mu beta",
+        lambda y, mu, beta: stats.gumbel_r.logpdf(y, mu, beta),
+        ((0.0, 0.0, 1.0), (-2.0, 1.0, 0.5), (15.0, 0.0, 2.0))),
+    "skew_normal": Reference("xi omega alpha",
+        lambda y, xi, omega, alpha: stats.skewnorm.logpdf(y, alpha, xi, omega),
+        ((0.3, 0.0, 1.0, 2.0), (-1.5, 1.0, 0.5, -3.0), (2.0, 0.0, 2.0, 0.0),
+         (-4.0, 0.0, 1.0, 5.0))),
+    "exp_mod_normal": Reference("mu sigma lambda",  # scipy's K = 1 / (sigma lambda)
+        lambda y, mu, sigma, lam: stats.exponnorm.logpdf(y, 1 / (sigma * lam), mu, sigma),
+        ((0.3, 0.0, 1.0, 2.0), (-1.5, 1.0, 0.5, 0.3), (6.0, 0.0, 2.0, 1.0),
+         (-3.0, 0.0, 1.0, 5.0))),
+    "von_mises": Reference("mu kappa",
+        lambda y, mu, kappa: stats.vonmises.logpdf(y, kappa, loc=mu),
+        ((0.3, 0.0, 1.0), (-2.0, 1.0, 0.5), (3.0, -1.0, 20.0), (0.1, 0.2, 1e-3))),
+    "pareto": Reference("y_min alpha",  # closed at y_min, as in Stan
+        lambda y, y_min, alpha: stats.pareto.logpdf(y, alpha, scale=y_min),
+        ((1.0, 1.0, 2.0), (3.5, 0.5, 1.5), (1e4, 2.0, 0.7)),
+        outside=((0.5, 1.0, 2.0), (-1.0, 1.0, 2.0))),
+    "frechet": Reference("alpha sigma",
+        lambda y, alpha, sigma: stats.invweibull.logpdf(y, alpha, scale=sigma),
+        ((0.5, 2.0, 1.0), (3.0, 1.5, 2.0), (0.05, 0.8, 1.0), (100.0, 3.0, 0.5)),
+        outside=((-1.0, 2.0, 1.0), (0.0, 2.0, 1.0))),
+    "rayleigh": Reference("sigma",
+        lambda y, sigma: stats.rayleigh.logpdf(y, scale=sigma),
+        ((0.5, 1.0), (3.0, 2.0), (1e-6, 0.5)), outside=((-1.0, 1.0), (0.0, 1.0))),
+    "inv_chi_square": Reference("nu",
+        lambda y, nu: stats.invgamma.logpdf(y, nu / 2, scale=0.5),
+        ((0.5, 3.0), (2.0, 1.0), (0.01, 10.0)), outside=((-1.0, 2.0),)),
+    "scaled_inv_chi_square": Reference("nu s",
+        lambda y, nu, sc: stats.invgamma.logpdf(y, nu / 2, scale=nu * sc**2 / 2),
+        ((0.5, 3.0, 1.0), (2.0, 1.0, 0.5), (0.01, 10.0, 0.2)), outside=((-1.0, 2.0, 1.0),)),
+    "beta_proportion": Reference("mu kappa",
+        lambda y, mu, kappa: stats.beta.logpdf(y, mu * kappa, (1 - mu) * kappa),
+        ((0.3, 0.5, 2.0), (0.9, 0.2, 10.0), (1e-6, 0.3, 3.0)),
+        outside=((1.5, 0.5, 2.0), (-0.1, 0.5, 2.0))),
+    "beta_binomial": Reference("N alpha beta",
+        lambda k, n, a, b: stats.betabinom.logpmf(k, n, a, b),
+        ((0, 5, 1.0, 2.0), (5, 5, 0.5, 0.5), (3, 10, 2.0, 7.0), (40, 100, 30.0, 20.0)),
+        outside=((6, 5, 1.0, 1.0), (-1, 5, 1.0, 1.0))),
+    "neg_binomial": Reference("alpha beta",  # scipy's nbinom(n = alpha, p = beta / (1 + beta))
+        lambda k, alpha, beta: stats.nbinom.logpmf(k, alpha, beta / (1 + beta)),
+        ((0, 2.0, 1.0), (5, 0.5, 0.2), (12, 100.0, 10.0), (1, 1e-3, 2.0)),
+        outside=((-1, 2.0, 1.0),)),
+    "neg_binomial_2_log": Reference("eta phi",
+        lambda k, eta, phi: _neg_binomial_2(k, np.exp(eta), phi),
+        ((0, 0.5, 3.0), (5, 1.0, 0.5), (12, 2.3, 100.0), (1, -7.0, 2.0)),
+        outside=((-1, 0.5, 3.0),)),
+    "categorical_logit": Reference("beta",  # values are 1..K
+        lambda k, beta: np.asarray(beta)[k - 1] - special.logsumexp(beta),
+        ((1, np.array([0.2, -1.3, 2.5])), (3, np.array([0.2, -1.3, 2.5])),
+         (2, np.array([-40.0, 30.0, 0.0])))),
+    "ordered_logistic": Reference("eta c",  # values are 1..K, K - 1 cutpoints
+        _ordered_logistic,
+        ((1, 0.3, np.array([-1.0, 0.5, 2.0])), (2, 0.3, np.array([-1.0, 0.5, 2.0])),
+         (4, -1.2, np.array([-1.0, 0.5, 2.0])), (2, 1.0, np.array([0.0, 3.0])))),
+    "multi_student_t": Reference("nu mu Sigma",
+        _multi_student_t,
+        ((np.array([0.4, -0.2, 1.0]), 3.0, np.array([0.0, 1.0, -1.0]), _S3),
+         (np.array([3.0, -2.0]), 7.5, np.array([0.5, 0.5]), _S2))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -223,6 +296,8 @@ SUPPORTS: dict[str, Callable[..., bool]] = {
     "bounded_integer": lambda k, n, *args: bool(np.all((k >= 0) & (k <= n))),
     "nonnegative_integer": lambda k, *args: bool(np.all(k >= 0)),
     "category": lambda k, theta: bool(1 <= k <= len(theta)),
+    "ordinal": lambda k, eta, c: bool(1 <= k <= len(c) + 1),
+    "lower_bounded": lambda x, lo, *args: bool(np.all(x >= lo)),
     "simplex": lambda x, *args: bool(np.all(x >= 0) and np.isclose(np.sum(x), 1.0)),
     "corr_cholesky": lambda m, *args: bool(
         np.allclose(m, np.tril(m)) and np.all(np.diag(m) > 0)
@@ -275,14 +350,15 @@ def _add_univariate(g: _Generated, name: str, ref: Reference) -> None:
         g.lines.append(f"y_{name} ~ {_call(name, args)}")
         g.declare(f"n_{name}", values)
         g.lines.append(f"n_{name} ~ {_call(name, args, named=True)}")
-        g.lines.append(f"lp_{name} = {_density_function(name)}(y_{name}, {', '.join(args)})")
+        g.lines.append(f"lp_{name} = {_density_function(name)}"
+                       f"({', '.join([f'y_{name}', *args])})")
         if ref.outside:
             out_args = [g.declare(f"b{j}_{name}", _column(ref.outside, j + 1))
                         for j in range(n_args)]
             g.declare(f"o_{name}", _column(ref.outside, 0))
             g.lines.append(f"o_{name} ~ {_call(name, out_args)}")
-            g.lines.append(f"lo_{name} = {_density_function(name)}(o_{name}, "
-                           f"{', '.join(out_args)})")
+            g.lines.append(f"lo_{name} = {_density_function(name)}"
+                           f"({', '.join([f'o_{name}', *out_args])})")
     if not spec.discrete:  # as the prior of a latent: through its support's transform
         g.lines.append(f"x_{name}: vector[{len(ref.points)}] ~ {_call(name, args)}")
 

@@ -17,6 +17,8 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
+from ppl.library.functions import _lbeta, _lchoose
+
 
 @dataclass(frozen=True)
 class DistributionSpec:
@@ -151,6 +153,137 @@ class _HalfStudentT(nd.Distribution):
         return 2.0 * nd.StudentT(self.df, 0.0, self.scale).cdf(jnp.maximum(value, 0.0)) - 1.0
 
 
+class _Pareto(nd.Pareto):
+    """Pareto closed at y_min, as Stan's (the density alpha / y_min is finite there; NumPyro's
+    support is open)."""
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.greater_than_eq(self.scale)
+
+    @validate_sample
+    def log_prob(self, value):
+        """log(alpha) + alpha log(y_min) - (alpha + 1) log(y), written out: NumPyro's, an
+        exponential of log(y / y_min), is -inf at y = y_min (its exponential's support is
+        open)."""
+        return (jnp.log(self.alpha) + self.alpha * jnp.log(self.scale)
+                - (self.alpha + 1) * jnp.log(value))
+
+
+class _BetaBinomial(nd.BetaBinomial):
+    """NumPyro's beta-binomial with its log density through this library's lbeta and lchoose:
+    NumPyro's uses jax.scipy's betaln, off by ~1e-7 (relative) at moderate arguments."""
+
+    @validate_sample
+    def log_prob(self, value):
+        a, b, n = self.concentration1, self.concentration0, self.total_count
+        return (_lchoose(n, value) + _lbeta(value + a, n - value + b) - _lbeta(a, b))
+
+
+class _VonMises(nd.VonMises):
+    """Von Mises on the whole real line, as Stan's: the density is periodic, and NumPyro's own
+    formula holds for every y (its support, the circle [-pi, pi], would make any other value
+    impossible)."""
+
+    support = constraints.real
+
+
+class _Located(nd.Distribution):
+    """A scalar family of a few real parameters, broadcast together (the base of the families
+    NumPyro lacks below)."""
+
+    arg_constraints: dict = {}
+    support = constraints.real
+    pytree_data_fields = ("args",)
+
+    def __init__(self, *args, validate_args=None):
+        self.args = promote_shapes(*args)
+        batch_shape = jax.lax.broadcast_shapes(*(jnp.shape(a) for a in args))
+        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+
+class _SkewNormal(_Located):
+    """Stan's skew_normal(xi, omega, alpha): 2 / omega phi(z) Phi(alpha z), z = (y - xi) /
+    omega (NumPyro has no skew normal); Phi on the log scale (log_ndtr) for the far tail."""
+
+    @validate_sample
+    def log_prob(self, value):
+        xi, omega, alpha = self.args
+        z = (value - xi) / omega
+        return (jnp.log(2.0) - jnp.log(omega) - 0.5 * jnp.log(2 * jnp.pi) - 0.5 * jnp.square(z)
+                + jsp.log_ndtr(alpha * z))
+
+    def sample(self, key, sample_shape=()):
+        xi, omega, alpha = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        u, v = jax.random.normal(key, (2,) + shape)
+        delta = alpha / jnp.sqrt(1 + jnp.square(alpha))
+        return xi + omega * (delta * jnp.abs(u) + jnp.sqrt(1 - jnp.square(delta)) * v)
+
+
+class _ExpModNormal(_Located):
+    """Stan's exp_mod_normal(mu, sigma, lambda): a normal(mu, sigma) plus an independent
+    exponential(lambda) (NumPyro has none). log(lambda) + lambda (mu + lambda sigma^2 / 2 - y)
+    + log Phi((y - mu) / sigma - lambda sigma): Stan's erfc form, on the log scale."""
+
+    @validate_sample
+    def log_prob(self, value):
+        mu, sigma, lam = self.args
+        return (jnp.log(lam) + lam * (mu + 0.5 * lam * jnp.square(sigma) - value)
+                + jsp.log_ndtr((value - mu) / sigma - lam * sigma))
+
+    def sample(self, key, sample_shape=()):
+        mu, sigma, lam = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        k1, k2 = jax.random.split(key)
+        return mu + sigma * jax.random.normal(k1, shape) + jax.random.exponential(k2, shape) / lam
+
+
+class _Frechet(_Located):
+    """Stan's frechet(alpha, sigma), shape then scale: alpha / sigma (y / sigma)^(-1 - alpha)
+    exp(-(y / sigma)^-alpha) for y > 0 (NumPyro has no Frechet)."""
+
+    support = constraints.positive
+
+    @validate_sample
+    def log_prob(self, value):
+        alpha, sigma = self.args
+        log_z = jnp.log(value) - jnp.log(sigma)
+        return jnp.log(alpha) - jnp.log(sigma) - (1 + alpha) * log_z - jnp.exp(-alpha * log_z)
+
+    def sample(self, key, sample_shape=()):
+        alpha, sigma = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        return sigma * jnp.power(jax.random.exponential(key, shape), -1.0 / alpha)
+
+
+class _Rayleigh(_Located):
+    """Stan's rayleigh(sigma): y / sigma^2 exp(-y^2 / (2 sigma^2)) for y > 0 (NumPyro has no
+    Rayleigh); 0 at y = 0, so the log density is -inf there."""
+
+    support = constraints.positive
+
+    @validate_sample
+    def log_prob(self, value):
+        (sigma,) = self.args
+        return jnp.log(value) - 2 * jnp.log(sigma) - 0.5 * jnp.square(value / sigma)
+
+    def sample(self, key, sample_shape=()):
+        (sigma,) = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        return sigma * jnp.sqrt(2 * jax.random.exponential(key, shape))
+
+
+def _multi_student_t(nu, mu, sigma):
+    return nd.MultivariateStudentT(nu, mu, jnp.linalg.cholesky(sigma))
+
+
+def _neg_binomial_2_log(eta, phi):
+    """Mean exp(eta): a gamma(phi, phi e^-eta) mixture of Poissons (NumPyro's
+    NegativeBinomial2 with the rate phi / mu written without exp(eta) overflowing)."""
+    return nd.GammaPoisson(phi, phi * jnp.exp(-eta))
+
+
 def _half_student_t(nu, sigma):
     return _HalfStudentT(nu, sigma)
 
@@ -228,6 +361,55 @@ _SPECS = [
                      "LKJ prior on the Cholesky factor of a K x K correlation matrix; "
                      "K comes from the declared type matrix[K, K].",
                      event_rank=2),
+    DistributionSpec("std_normal", (), lambda: nd.Normal(0.0, 1.0), "real",
+                     "The standard normal: normal(0, 1)."),
+    DistributionSpec("double_exponential", ("mu", "sigma"), nd.Laplace, "real",
+                     "Stan's name for laplace: location mu, scale sigma."),
+    DistributionSpec("gumbel", ("mu", "beta"), nd.Gumbel, "real",
+                     "Gumbel (type I extreme value) with location mu and scale beta."),
+    DistributionSpec("skew_normal", ("xi", "omega", "alpha"), _SkewNormal, "real",
+                     "Skew normal with location xi, scale omega and shape alpha."),
+    DistributionSpec("exp_mod_normal", ("mu", "sigma", "lambda"), _ExpModNormal, "real",
+                     "A normal(mu, sigma) plus an exponential of rate lambda."),
+    DistributionSpec("von_mises", ("mu", "kappa"), _VonMises, "real",
+                     "Von Mises with location mu and concentration kappa (periodic in y)."),
+    DistributionSpec("pareto", ("y_min", "alpha"), _Pareto, "lower_bounded",
+                     "Pareto with minimum y_min and shape alpha."),
+    DistributionSpec("frechet", ("alpha", "sigma"), _Frechet, "positive",
+                     "Frechet with shape alpha and scale sigma."),
+    DistributionSpec("rayleigh", ("sigma",), _Rayleigh, "positive",
+                     "Rayleigh with scale sigma."),
+    DistributionSpec("inv_chi_square", ("nu",),
+                     lambda nu: nd.InverseGamma(0.5 * nu, 0.5), "positive",
+                     "Inverse chi-square with nu degrees of freedom."),
+    DistributionSpec("scaled_inv_chi_square", ("nu", "s"),
+                     lambda nu, s: nd.InverseGamma(0.5 * nu, 0.5 * nu * jnp.square(s)),
+                     "positive", "Scaled inverse chi-square with nu degrees of freedom and "
+                     "scale s."),
+    DistributionSpec("beta_proportion", ("mu", "kappa"),
+                     lambda mu, kappa: nd.Beta(mu * kappa, (1 - mu) * kappa), "unit_interval",
+                     "Beta with mean mu and precision kappa: beta(mu kappa, (1 - mu) kappa)."),
+    DistributionSpec("beta_binomial", ("N", "alpha", "beta"),
+                     lambda n, a, b: _BetaBinomial(a, b, n), "bounded_integer",
+                     "Binomial in N trials whose probability is beta(alpha, beta).",
+                     discrete=True),
+    DistributionSpec("neg_binomial", ("alpha", "beta"), nd.GammaPoisson,
+                     "nonnegative_integer",
+                     "Negative binomial with shape alpha and inverse scale beta (mean "
+                     "alpha / beta): Poisson with a gamma(alpha, beta) rate.", discrete=True),
+    DistributionSpec("neg_binomial_2_log", ("eta", "phi"), _neg_binomial_2_log,
+                     "nonnegative_integer",
+                     "neg_binomial_2 with log mean eta and precision phi.", discrete=True),
+    DistributionSpec("categorical_logit", ("beta",), lambda b: nd.CategoricalLogits(b),
+                     "category", "Outcome k in 1..K with probability softmax(beta)[k].",
+                     discrete=True, param_ranks=(1,), one_based=True),
+    DistributionSpec("ordered_logistic", ("eta", "c"), nd.OrderedLogistic, "ordinal",
+                     "Outcome k in 1..K: inv_logit(eta - c[k - 1]) - inv_logit(eta - c[k]) "
+                     "for the increasing cutpoints c (K - 1 of them).",
+                     discrete=True, param_ranks=(0, 1), one_based=True),
+    DistributionSpec("multi_student_t", ("nu", "mu", "Sigma"), _multi_student_t, "real",
+                     "Multivariate Student-t with nu degrees of freedom, location mu and scale "
+                     "matrix Sigma.", event_rank=1, param_ranks=(0, 1, 2)),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
     DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
