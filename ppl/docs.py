@@ -127,6 +127,9 @@ def distributions_markdown() -> str:
         "discrete distributions are for data and generated quantities. `flat()` and",
         "`half_flat()` are improper: fine as priors when the posterior is proper, but they",
         "cannot be simulated from (prior predictive draws need proper priors).",
+        "Declared bounds on a parameter truncate its prior, which takes the CDF: "
+        + ", ".join(f"`{s.name}`" for s in DISTRIBUTIONS.values() if not s.has_cdf)
+        + " have none here, so a parameter with one of them takes no bounds.",
         "",
     ]
     return "\n".join(lines)

@@ -39,6 +39,7 @@ class DistributionSpec:
     param_ranks: tuple[int, ...] = ()
     proper: bool = True
     one_based: bool = False  # values are 1..K in the language, 0..K-1 in NumPyro
+    has_cdf: bool = True  # bounds on a latent truncate its prior, which takes the CDF
 
     def ranks(self) -> tuple[int, ...]:
         return self.param_ranks or (0,) * len(self.params)
@@ -232,6 +233,14 @@ class _ExpModNormal(_Located):
         return (jnp.log(lam) + lam * (mu + 0.5 * lam * jnp.square(sigma) - value)
                 + jsp.log_ndtr((value - mu) / sigma - lam * sigma))
 
+    def cdf(self, value):
+        """Phi(z) - exp(lambda^2 sigma^2 / 2 - lambda (y - mu)) Phi(z - lambda sigma), z = (y -
+        mu) / sigma, the second term on the log scale."""
+        mu, sigma, lam = self.args
+        z = (value - mu) / sigma
+        return jsp.ndtr(z) - jnp.exp(0.5 * jnp.square(lam * sigma) - lam * (value - mu)
+                                     + jsp.log_ndtr(z - lam * sigma))
+
     def sample(self, key, sample_shape=()):
         mu, sigma, lam = self.args
         shape = tuple(sample_shape) + self.batch_shape
@@ -251,6 +260,16 @@ class _Frechet(_Located):
         log_z = jnp.log(value) - jnp.log(sigma)
         return jnp.log(alpha) - jnp.log(sigma) - (1 + alpha) * log_z - jnp.exp(-alpha * log_z)
 
+    def cdf(self, value):
+        alpha, sigma = self.args
+        positive = value > 0
+        y = jnp.where(positive, value, 1.0)
+        return jnp.where(positive, jnp.exp(-jnp.power(y / sigma, -alpha)), 0.0)
+
+    def icdf(self, u):
+        alpha, sigma = self.args
+        return sigma * jnp.power(-jnp.log(u), -1.0 / alpha)
+
     def sample(self, key, sample_shape=()):
         alpha, sigma = self.args
         shape = tuple(sample_shape) + self.batch_shape
@@ -267,6 +286,14 @@ class _Rayleigh(_Located):
     def log_prob(self, value):
         (sigma,) = self.args
         return jnp.log(value) - 2 * jnp.log(sigma) - 0.5 * jnp.square(value / sigma)
+
+    def cdf(self, value):
+        (sigma,) = self.args
+        return jnp.where(value > 0, -jnp.expm1(-0.5 * jnp.square(value / sigma)), 0.0)
+
+    def icdf(self, u):
+        (sigma,) = self.args
+        return sigma * jnp.sqrt(-2 * jnp.log1p(-u))
 
     def sample(self, key, sample_shape=()):
         (sigma,) = self.args
@@ -368,11 +395,13 @@ _SPECS = [
     DistributionSpec("gumbel", ("mu", "beta"), nd.Gumbel, "real",
                      "Gumbel (type I extreme value) with location mu and scale beta."),
     DistributionSpec("skew_normal", ("xi", "omega", "alpha"), _SkewNormal, "real",
-                     "Skew normal with location xi, scale omega and shape alpha."),
+                     "Skew normal with location xi, scale omega and shape alpha.",
+                     has_cdf=False),
     DistributionSpec("exp_mod_normal", ("mu", "sigma", "lambda"), _ExpModNormal, "real",
                      "A normal(mu, sigma) plus an exponential of rate lambda."),
     DistributionSpec("von_mises", ("mu", "kappa"), _VonMises, "real",
-                     "Von Mises with location mu and concentration kappa (periodic in y)."),
+                     "Von Mises with location mu and concentration kappa (periodic in y).",
+                     has_cdf=False),
     DistributionSpec("pareto", ("y_min", "alpha"), _Pareto, "lower_bounded",
                      "Pareto with minimum y_min and shape alpha."),
     DistributionSpec("frechet", ("alpha", "sigma"), _Frechet, "positive",
