@@ -37,6 +37,7 @@ _SUPPORTS: dict[str, Callable[[DistributionSpec], str]] = {
     "lower_bounded": lambda s: f"x >= {s.params[0]}",
     "simplex": lambda s: "simplex: entries > 0 that sum to 1",
     "corr_cholesky": lambda s: "Cholesky factor of a correlation matrix",
+    "corr_matrix": lambda s: "correlation matrix (symmetric, unit diagonal, positive definite)",
 }
 
 # Arguments and result of each function shape rule; a rule not listed here gets generic

@@ -87,11 +87,27 @@ def _lkj_corr_cholesky(chol, eta):
     size = chol.shape[0]
     ks = np.arange(2, size + 1)
     kernel = np.sum((size - ks + 2 * eta - 2) * np.log(np.diag(chol)[1:]))
+    return kernel - _lkj_log_c(size, eta)
+
+
+def _lkj_log_c(size: int, eta: float) -> float:
+    """log c_K(eta), the LKJ normalising constant (see :func:`_lkj_corr_cholesky`)."""
     ks = np.arange(1, size)
     b = eta + (size - ks - 1) / 2.0
-    log_c = (np.log(2.0) * np.sum((2 * eta - 2 + size - ks) * (size - ks))
-             + np.sum((size - ks) * special.betaln(b, b)))
-    return kernel - log_c
+    return (np.log(2.0) * np.sum((2 * eta - 2 + size - ks) * (size - ks))
+            + np.sum((size - ks) * special.betaln(b, b)))
+
+
+def _lkj_corr(corr, eta):
+    """Stan's lkj_corr: det(Omega)^(eta - 1) / c_K(eta), with the normalising constant c_K of
+    :func:`_lkj_corr_cholesky`."""
+    corr = np.asarray(corr)
+    return (eta - 1) * np.linalg.slogdet(corr)[1] - _lkj_log_c(corr.shape[0], eta)
+
+
+def _random_corr(size: int) -> np.ndarray:
+    chol = _random_corr_cholesky(size)
+    return chol @ chol.T
 
 
 def _random_corr_cholesky(size: int) -> np.ndarray:
@@ -281,6 +297,10 @@ REFERENCES: dict[str, Reference] = {
         _multi_student_t,
         ((np.array([0.4, -0.2, 1.0]), 3.0, np.array([0.0, 1.0, -1.0]), _S3),
          (np.array([3.0, -2.0]), 7.5, np.array([0.5, 0.5]), _S2))),
+    "lkj_corr": Reference("eta",
+        _lkj_corr,
+        ((_random_corr(3), 2.0), (_random_corr(3), 0.5), (_random_corr(2), 1.0),
+         (_random_corr(4), 3.5))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -299,6 +319,9 @@ SUPPORTS: dict[str, Callable[..., bool]] = {
     "ordinal": lambda k, eta, c: bool(1 <= k <= len(c) + 1),
     "lower_bounded": lambda x, lo, *args: bool(np.all(x >= lo)),
     "simplex": lambda x, *args: bool(np.all(x >= 0) and np.isclose(np.sum(x), 1.0)),
+    "corr_matrix": lambda m, *args: bool(
+        np.allclose(m, m.T) and np.allclose(np.diag(m), 1.0)
+        and np.all(np.linalg.eigvalsh(m) > 0)),
     "corr_cholesky": lambda m, *args: bool(
         np.allclose(m, np.tril(m)) and np.all(np.diag(m) > 0)
         and np.allclose(np.linalg.norm(m, axis=1), 1.0)),
@@ -545,7 +568,7 @@ def _free(value: np.ndarray, support: str) -> np.ndarray:
     """The free coordinates of a constrained value (the ones its Jacobian is taken over)."""
     if support == "simplex":
         return value[..., :-1]
-    if support == "corr_cholesky":
+    if support in ("corr_cholesky", "corr_matrix"):
         rows, cols = np.tril_indices(value.shape[-1], -1)
         return value[..., rows, cols]
     return value

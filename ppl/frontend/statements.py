@@ -20,7 +20,7 @@ from ppl.frontend import ast
 from ppl.frontend.names import Scope
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
-from ppl.frontend.types import ERROR, INT, Type, same_shape
+from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
 from ppl.library.distributions import DISTRIBUTIONS
 
 
@@ -228,10 +228,12 @@ class _StatementTyper(RecursionTyper):
             self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
                      f"{declared.describe()}", s.name_span,
                      f"declare '{s.name}' as int (e.g. int[N])")
-        if spec.name == "lkj_corr_cholesky" and (declared is None or declared.rank != 2):
-            return self.err("lkj_corr_cholesky needs the size of the matrix", s.name_span,
-                            f"declare it: {s.name}: matrix[K, K] ~ lkj_corr_cholesky(eta)")
-        if spec.name == "lkj_corr_cholesky":
+        if spec.name in ("lkj_corr_cholesky", "lkj_corr"):
+            if declared is None or declared.rank != 2 or \
+                    dims_equal(declared.shape[0], declared.shape[1]) is False:
+                return self.err(f"{spec.name} needs the size of the (square) matrix",
+                                s.name_span,
+                                f"declare it: {s.name}: matrix[K, K] ~ {spec.name}(eta)")
             return declared.with_elem("real")
         if length is not None:
             return self.ranged_variate(s, declared, item, length)

@@ -319,6 +319,10 @@ def _lkj(eta, dimension):
     return nd.LKJCholesky(dimension, eta)
 
 
+def _lkj_corr(eta, dimension):
+    return nd.LKJ(dimension, eta)
+
+
 _SPECS = [
     DistributionSpec("normal", ("mu", "sigma"), nd.Normal, "real",
                      "Normal with mean mu and standard deviation sigma."),
@@ -439,6 +443,10 @@ _SPECS = [
     DistributionSpec("multi_student_t", ("nu", "mu", "Sigma"), _multi_student_t, "real",
                      "Multivariate Student-t with nu degrees of freedom, location mu and scale "
                      "matrix Sigma.", event_rank=1, param_ranks=(0, 1, 2)),
+    DistributionSpec("lkj_corr", ("eta",), _lkj_corr, "corr_matrix",
+                     "LKJ prior on a K x K correlation matrix, density proportional to "
+                     "det(Omega)^(eta - 1); K comes from the declared type matrix[K, K].",
+                     event_rank=2),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
     DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
@@ -462,6 +470,8 @@ def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[
     """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate."""
     if spec.name == "lkj_corr_cholesky":
         return _lkj(args[0], variate_shape[-1])
+    if spec.name == "lkj_corr":
+        return _lkj_corr(args[0], variate_shape[-1])
     if not spec.proper:
         base = spec.build()
         return _Flat(base.support, batch_shape=tuple(variate_shape))
