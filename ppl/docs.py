@@ -54,6 +54,8 @@ _RULES: dict[str, tuple[str, str]] = {
     "diag": ("x: vector[K]", "matrix[K, K]"),
     "mix": ("theta, a, b", "element-wise: equal shapes, or scalars"),
     "vector_reduce": ("x: vector", "scalar"),
+    "ternary": ("x, y, z", "element-wise: equal shapes, or scalars"),
+    "dims": ("x", "int"),
     "square_reduce": ("A: matrix[K, K]", "scalar"),
     "quad_form": ("A: matrix[K, K], B: vector[K] or matrix[K, N]",
                   "scalar for a vector B, else matrix[N, N]"),

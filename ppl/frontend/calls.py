@@ -133,6 +133,8 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
             if e.func == "transpose":
                 return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            if e.func == "diagonal":
+                return Type("real", t.shape[:1], t.dim_names[:1])
             if e.func in ("columns_dot_self", "rows_dot_self"):
                 axis = 1 if e.func == "columns_dot_self" else 0
                 return Type("real", t.shape[axis:axis + 1], t.dim_names[axis:axis + 1])
@@ -143,6 +145,15 @@ class CallTyper(ShapeRules):
             return t.with_elem("real")
         if rule == "sized":
             return self.sized_call(e, args, local)
+        if rule == "dims":
+            need = {"rows": 1, "cols": 2}.get(e.func, 0)
+            if args[0].rank < need:
+                kind = "a matrix" if need == 2 else "a vector, array or matrix"
+                return self.err(f"{e.func}() needs {kind}, not {args[0].describe()}",
+                                e.args[0].span)
+            return Type("int")
+        if rule == "ternary":
+            return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
         if rule == "vector_reduce":
             if args[0].rank != 1:
                 return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
@@ -230,7 +241,7 @@ class CallTyper(ShapeRules):
             return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
         if rule == "dot":
             if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
-                return self.err(f"dot() needs two vectors of the same length, not "
+                return self.err(f"{e.func}() needs two vectors of the same length, not "
                                 f"{args[0].describe()} and {args[1].describe()}", e.span)
             return REAL
         shape = self.elementwise(args[0], args[1], e, f"{e.func}()")

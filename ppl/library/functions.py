@@ -13,6 +13,8 @@ Shape rules (checked before any tracing):
 - ``quad_form``: a square matrix K x K and a vector of K (a scalar) or a matrix K x N (N x N).
 - ``quad_form_diag``: a square matrix K x K and a vector of K; the result is K x K.
 - ``gram``: one matrix M x N; the result is M x M (``tcrossprod``) or N x N (``crossprod``).
+- ``ternary``: three arguments combined element-wise (``fma``).
+- ``dims``: one argument; an int from its shape (``rows``, ``cols``, ``num_elements``).
 - ``sized``: arguments of which some (``SIZE_ARGUMENTS``) are sizes, ints known from the data
   (``rep_vector(x, n)``); the implementation gets them as Python ints.
 """
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,27 @@ def _multiply_lower_tri_self_transpose(m):
     return lower @ lower.T
 
 
+def _phi_approx(x):
+    """Stan's logistic approximation of Phi: inv_logit(0.07056 x^3 + 1.5976 x)."""
+    return jax.nn.sigmoid(0.07056 * x**3 + 1.5976 * x)
+
+
+def _log_inv_logit_diff(x, y):
+    """log(inv_logit(x) - inv_logit(y)) for x > y, as Stan writes it:
+    x - log1p_exp(x) + log1m_exp(y - x) - log1p_exp(y)."""
+    return x - jax.nn.softplus(x) + _log1m_exp(y - x) - jax.nn.softplus(y)
+
+
+def _dims(name: str) -> Callable:
+    def dims(x):
+        shape = jnp.shape(x)
+        n = {"rows": lambda: shape[0], "cols": lambda: shape[1],
+             "num_elements": lambda: int(np.prod(shape))}[name]()
+        return jnp.asarray(n, jnp.int32)
+
+    return dims
+
+
 def _rep_vector(x, n: int):
     return jnp.full((n,), x, dtype=jnp.result_type(x, 1.0))
 
@@ -369,6 +393,36 @@ _SPECS = [
                  "included (n known from the data; n = 1 gives hi, as in Stan)"),
     FunctionSpec("zeros_vector", "sized", _zeros, "zeros_vector(n): a vector of n zeros"),
     FunctionSpec("ones_vector", "sized", _ones, "ones_vector(n): a vector of n ones"),
+    FunctionSpec("dot_product", "dot", jnp.dot, "dot product of two vectors (Stan's name)"),
+    FunctionSpec("squared_distance", "dot", lambda x, y: jnp.sum(jnp.square(x - y)),
+                 "squared Euclidean distance between two vectors"),
+    FunctionSpec("distance", "dot", lambda x, y: jnp.sqrt(jnp.sum(jnp.square(x - y))),
+                 "Euclidean distance between two vectors"),
+    FunctionSpec("cholesky_decompose", "square_matrix", jnp.linalg.cholesky,
+                 "lower Cholesky factor L of a positive-definite matrix (Stan's name for "
+                 "cholesky)"),
+    FunctionSpec("diagonal", "square_matrix", jnp.diagonal, "the diagonal of a square matrix, "
+                 "as a vector"),
+    FunctionSpec("trace", "square_reduce", jnp.trace, "the sum of the diagonal of a square "
+                 "matrix"),
+    FunctionSpec("rows", "dims", _dims("rows"), "the number of rows (elements of a vector)",
+                 keeps_int=True),
+    FunctionSpec("cols", "dims", _dims("cols"), "the number of columns of a matrix",
+                 keeps_int=True),
+    FunctionSpec("num_elements", "dims", _dims("num_elements"),
+                 "the number of elements (1 for a scalar)", keeps_int=True),
+    FunctionSpec("Phi_approx", "elementwise", _phi_approx,
+                 "logistic approximation of Phi: inv_logit(0.07056 x^3 + 1.5976 x)"),
+    FunctionSpec("inv_cloglog", "elementwise", lambda x: -jnp.expm1(-jnp.exp(x)),
+                 "1 - exp(-exp(x))"),
+    FunctionSpec("step", "elementwise", lambda x: jnp.where(x < 0, 0.0, 1.0),
+                 "0 for x < 0, else 1 (a real, as in Stan)"),
+    FunctionSpec("lmultiply", "binary", jsp.xlogy, "x log(y), with 0 log(0) = 0"),
+    FunctionSpec("multiply_log", "binary", jsp.xlogy,
+                 "x log(y), with 0 log(0) = 0 (Stan's older name for lmultiply)"),
+    FunctionSpec("log_inv_logit_diff", "binary", _log_inv_logit_diff,
+                 "log(inv_logit(x) - inv_logit(y)), stably (x > y)"),
+    FunctionSpec("fma", "ternary", lambda x, y, z: x * y + z, "fma(x, y, z) = x * y + z"),
     FunctionSpec("pow", "binary", _pow, "x raised to the power y"),
     FunctionSpec("log_diff_exp", "binary", _log_diff_exp,
                  "log(exp(x) - exp(y)), stably (x > y)"),
@@ -398,7 +452,8 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
          "square_matrix": (1, 1), "diag": (1, 1), "mix": (3, 3), "gp": (3, 3),
          "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2), "vector_reduce": (1, 1),
          "square_reduce": (1, 1), "diag_multiply": (2, 2), "quad_form": (2, 2),
-         "quad_form_diag": (2, 2), "gram": (1, 1), "sized": (1, 3)}
+         "quad_form_diag": (2, 2), "gram": (1, 1), "sized": (1, 3),
+         "ternary": (3, 3), "dims": (1, 1)}
 
 # Arity and the positions of the size arguments of each ``sized`` function, by the number of
 # arguments given.
