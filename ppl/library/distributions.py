@@ -17,7 +17,7 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
-from ppl.library.functions import _lbeta, _lchoose
+from ppl.library.functions import lbeta, lchoose
 
 
 @dataclass(frozen=True)
@@ -178,7 +178,7 @@ class _BetaBinomial(nd.BetaBinomial):
     @validate_sample
     def log_prob(self, value):
         a, b, n = self.concentration1, self.concentration0, self.total_count
-        return (_lchoose(n, value) + _lbeta(value + a, n - value + b) - _lbeta(a, b))
+        return (lchoose(n, value) + lbeta(value + a, n - value + b) - lbeta(a, b))
 
 
 class _VonMises(nd.VonMises):

@@ -152,7 +152,7 @@ def _stirling_diff(z):
     return (1 / 12 + w * (-1 / 360 + w * (1 / 1260 + w * (-1 / 1680 + w / 1188)))) / z
 
 
-def _lbeta(a, b):
+def lbeta(a, b):
     """log B(a, b). jax.scipy.special.betaln loses digits (relative error ~1e-7 at (11, 1)), and
     lgamma(a) + lgamma(b) - lgamma(a + b) cancels when a + b is large; as in Stan, the large
     arguments go through Stirling's formula with its difference series taken out."""
@@ -167,11 +167,11 @@ def _lbeta(a, b):
     return jnp.where(y < 10, small, jnp.where(x < 10, one_large, both_large))
 
 
-def _lchoose(n, k):
+def lchoose(n, k):
     """log of the binomial coefficient, for real n and k: -log(n + 1) - lbeta(n - k + 1, k + 1)
     with k the smaller of k and n - k; exactly 0 at k = 0 and k = n (as Stan)."""
     k = jnp.where(k > 0.5 * n, n - k, k)
-    return jnp.where(k == 0, 0.0, -jnp.log1p(n) - _lbeta(n - k + 1, k + 1))
+    return jnp.where(k == 0, 0.0, -jnp.log1p(n) - lbeta(n - k + 1, k + 1))
 
 
 def _log_determinant(m):
@@ -426,9 +426,9 @@ _SPECS = [
     FunctionSpec("pow", "binary", _pow, "x raised to the power y"),
     FunctionSpec("log_diff_exp", "binary", _log_diff_exp,
                  "log(exp(x) - exp(y)), stably (x > y)"),
-    FunctionSpec("lchoose", "binary", _lchoose,
+    FunctionSpec("lchoose", "binary", lchoose,
                  "log of the binomial coefficient: lchoose(n, k) = log(n! / (k! (n - k)!))"),
-    FunctionSpec("lbeta", "binary", _lbeta, "log of the beta function B(a, b)"),
+    FunctionSpec("lbeta", "binary", lbeta, "log of the beta function B(a, b)"),
     FunctionSpec("atan2", "binary", jnp.arctan2, "atan2(y, x): the angle of the point (x, y)"),
     FunctionSpec("hypot", "binary", jnp.hypot, "sqrt(x^2 + y^2), without overflow"),
     FunctionSpec("fdim", "binary", lambda x, y: jnp.maximum(x - y, 0.0),
