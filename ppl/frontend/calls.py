@@ -272,6 +272,16 @@ class CallTyper(ShapeRules):
             dims.append(size)
             names.append(a.id if isinstance(a, ast.Name) else None)
         values = [(t, e.args[k]) for k, t in enumerate(args) if k not in where]
+        if e.func in ("head", "tail"):
+            t, a = values[0]
+            if t.rank == 0:
+                return self.err(f"{e.func}(x, n) needs a vector or array x, not "
+                                f"{t.describe()}", a.span)
+            if isinstance(t.shape[0], int) and isinstance(dims[0], int) \
+                    and dims[0] > t.shape[0]:
+                return self.err(f"{e.func}(x, n) takes {dims[0]} elements of x, which has "
+                                f"only {t.shape[0]}", e.args[1].span)
+            return Type(t.elem, (dims[0],) + t.shape[1:], (names[0],) + t.dim_names[1:])
         if e.func == "rep_array":
             t = values[0][0]
             return Type(t.elem, tuple(dims) + t.shape, tuple(names) + t.dim_names)

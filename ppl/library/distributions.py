@@ -384,6 +384,10 @@ _SPECS = [
                      lambda m, s: nd.MultivariateNormal(m, covariance_matrix=s), "real",
                      "Multivariate normal with mean vector mu and covariance matrix Sigma.",
                      event_rank=1, param_ranks=(1, 2)),
+    DistributionSpec("multi_normal_prec", ("mu", "Omega"),
+                     lambda m, p: nd.MultivariateNormal(m, precision_matrix=p), "real",
+                     "Multivariate normal with mean vector mu and precision matrix Omega "
+                     "(the inverse covariance).", event_rank=1, param_ranks=(1, 2)),
     DistributionSpec("multi_normal_cholesky", ("mu", "L"),
                      lambda m, chol: nd.MultivariateNormal(m, scale_tril=chol), "real",
                      "Multivariate normal with mean mu and covariance L L' (L lower-triangular "

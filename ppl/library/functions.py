@@ -226,6 +226,24 @@ def _dims(name: str) -> Callable:
     return dims
 
 
+def _head(x, n: int):
+    return x[:n]
+
+
+def _tail(x, n: int):
+    return x[x.shape[0] - n:]
+
+
+def _solve(a, b):
+    return jnp.linalg.solve(a, b)
+
+
+def _solve_spd(a, b):
+    """A symmetric A, solved through its Cholesky factor; A is symmetrised first, so that the
+    gradient is symmetric too (as cholesky's: A has only its symmetric degrees of freedom)."""
+    return jax.scipy.linalg.solve(0.5 * (a + a.T), b, assume_a="pos")
+
+
 def _rep_vector(x, n: int):
     return jnp.full((n,), x, dtype=jnp.result_type(x, 1.0))
 
@@ -306,6 +324,10 @@ _SPECS = [
                  "add_diag(M, d): M with d (a scalar or a vector) added to its diagonal"),
     FunctionSpec("mdivide_left_tri_low", "solve", _solve_lower,
                  "mdivide_left_tri_low(L, b): x with L x = b, for lower-triangular L"),
+    FunctionSpec("mdivide_left", "solve", _solve,
+                 "mdivide_left(A, b): x with A x = b, for a square (non-singular) A"),
+    FunctionSpec("mdivide_left_spd", "solve", _solve_spd,
+                 "mdivide_left_spd(A, b): x with A x = b, for a symmetric positive-definite A"),
     FunctionSpec("append_row", "append", _append_row,
                  "append_row(a, b): b below a (vectors joined, or matrices stacked by rows)"),
     FunctionSpec("append_col", "append", _append_col,
@@ -391,6 +413,11 @@ _SPECS = [
     FunctionSpec("linspaced_vector", "sized", _linspaced,
                  "linspaced_vector(n, lo, hi): n evenly spaced values from lo to hi, both "
                  "included (n known from the data; n = 1 gives hi, as in Stan)"),
+    FunctionSpec("head", "sized", _head,
+                 "head(x, n): the first n elements of x (n known from the data)",
+                 keeps_int=True),
+    FunctionSpec("tail", "sized", _tail,
+                 "tail(x, n): the last n elements of x (n known from the data)", keeps_int=True),
     FunctionSpec("zeros_vector", "sized", _zeros, "zeros_vector(n): a vector of n zeros"),
     FunctionSpec("ones_vector", "sized", _ones, "ones_vector(n): a vector of n ones"),
     FunctionSpec("dot_product", "dot", jnp.dot, "dot product of two vectors (Stan's name)"),
@@ -460,7 +487,7 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
 SIZED: dict[str, dict[int, tuple[int, ...]]] = {
     "rep_vector": {2: (1,)}, "rep_row_vector": {2: (1,)}, "rep_array": {2: (1,), 3: (1, 2)},
     "rep_matrix": {2: (1,), 3: (1, 2)}, "linspaced_vector": {3: (0,)},
-    "zeros_vector": {1: (0,)}, "ones_vector": {1: (0,)},
+    "head": {2: (1,)}, "tail": {2: (1,)}, "zeros_vector": {1: (0,)}, "ones_vector": {1: (0,)},
 }
 
 
