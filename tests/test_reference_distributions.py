@@ -128,6 +128,15 @@ def _ordered_logistic(k, eta, c):
     return np.log(special.expit(eta - cuts[k - 1]) - special.expit(eta - cuts[k]))
 
 
+def _ordered_probit(k, eta, c):
+    """Stan: Phi(eta - c[k - 1]) - Phi(eta - c[k]), with c[0] = -inf, c[K] = +inf."""
+    cuts = np.concatenate([[-np.inf], np.asarray(c, float), [np.inf]])
+    a, b = eta - cuts[k - 1], eta - cuts[k]
+    if b > 0:  # both in the upper tail: the difference of the survival functions keeps digits
+        return np.log(stats.norm.sf(b) - stats.norm.sf(a))
+    return np.log(stats.norm.cdf(a) - stats.norm.cdf(b))
+
+
 def _multi_student_t(x, nu, mu, cov):
     return stats.multivariate_t.logpdf(x, mu, cov, df=nu)
 
@@ -297,6 +306,11 @@ REFERENCES: dict[str, Reference] = {
         _ordered_logistic,
         ((1, 0.3, np.array([-1.0, 0.5, 2.0])), (2, 0.3, np.array([-1.0, 0.5, 2.0])),
          (4, -1.2, np.array([-1.0, 0.5, 2.0])), (2, 1.0, np.array([0.0, 3.0])))),
+    "ordered_probit": Reference("eta c",  # values are 1..K, K - 1 cutpoints
+        _ordered_probit,
+        ((1, 0.3, np.array([-1.0, 0.5, 2.0])), (2, 0.3, np.array([-1.0, 0.5, 2.0])),
+         (4, -1.2, np.array([-1.0, 0.5, 2.0])), (1, 6.0, np.array([0.0, 3.0])),
+         (2, 8.0, np.array([0.0, 3.0])))),
     "multi_student_t": Reference("nu mu Sigma",
         _multi_student_t,
         ((np.array([0.4, -0.2, 1.0]), 3.0, np.array([0.0, 1.0, -1.0]), _S3),

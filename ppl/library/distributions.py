@@ -17,7 +17,7 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
-from ppl.library.functions import lbeta, lchoose
+from ppl.library.functions import lbeta, lchoose, log_diff_exp
 
 
 @dataclass(frozen=True)
@@ -301,6 +301,27 @@ class _Rayleigh(_Located):
         return sigma * jnp.sqrt(2 * jax.random.exponential(key, shape))
 
 
+def _ordered_probit(eta, c):
+    """Stan's ordered_probit: outcome k with probability Phi(eta - c[k - 1]) - Phi(eta - c[k])
+    (c[0] = -inf, c[K] = +inf); NumPyro has no ordered probit. On the log scale: the end
+    categories are log_ndtr(c[1] - eta) and log_ndtr(eta - c[K - 1]); a middle one is
+    log_diff_exp of two log_ndtr, on the side of the smaller tail (Phi(-b') - Phi(-a') above
+    the cutpoints), so the tails keep their digits. No infinite cutpoint is written: its
+    infinite log_ndtr slope would make the gradient NaN."""
+    real = jnp.result_type(eta, c, 1.0)  # int data (eta of an int array) as reals
+    eta = jnp.asarray(eta, real)[..., None]
+    c = jnp.asarray(c, real)
+    lo, hi = c[..., :-1], c[..., 1:]
+    below = log_diff_exp(jsp.log_ndtr(eta - lo), jsp.log_ndtr(eta - hi))
+    above = log_diff_exp(jsp.log_ndtr(hi - eta), jsp.log_ndtr(lo - eta))
+    middle = jnp.where(eta > 0.5 * (lo + hi), above, below)
+    first = jsp.log_ndtr(c[..., :1] - eta)
+    last = jsp.log_ndtr(eta - c[..., -1:])
+    shape = jnp.broadcast_shapes(first.shape[:-1], middle.shape[:-1])
+    parts = [jnp.broadcast_to(p, shape + p.shape[-1:]) for p in (first, middle, last)]
+    return nd.CategoricalLogits(jnp.concatenate(parts, axis=-1))
+
+
 def _multi_student_t(nu, mu, sigma):
     return nd.MultivariateStudentT(nu, mu, jnp.linalg.cholesky(sigma))
 
@@ -443,6 +464,10 @@ _SPECS = [
     DistributionSpec("ordered_logistic", ("eta", "c"), nd.OrderedLogistic, "ordinal",
                      "Outcome k in 1..K: inv_logit(eta - c[k - 1]) - inv_logit(eta - c[k]) "
                      "for the increasing cutpoints c (K - 1 of them).",
+                     discrete=True, param_ranks=(0, 1), one_based=True),
+    DistributionSpec("ordered_probit", ("eta", "c"), _ordered_probit, "ordinal",
+                     "Outcome k in 1..K: Phi(eta - c[k - 1]) - Phi(eta - c[k]) for the "
+                     "increasing cutpoints c (K - 1 of them).",
                      discrete=True, param_ranks=(0, 1), one_based=True),
     DistributionSpec("multi_student_t", ("nu", "mu", "Sigma"), _multi_student_t, "real",
                      "Multivariate Student-t with nu degrees of freedom, location mu and scale "

@@ -139,7 +139,7 @@ def _log1m_exp(x):
     return jnp.where(x > -jnp.log(2.0), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
 
 
-def _log_diff_exp(a, b):
+def log_diff_exp(a, b):
     """log(e^a - e^b), as a + log(1 - e^(b - a)); -inf at a = b, NaN for a < b (as Stan)."""
     return a + _log1m_exp(b - a)
 
@@ -451,7 +451,7 @@ _SPECS = [
                  "log(inv_logit(x) - inv_logit(y)), stably (x > y)"),
     FunctionSpec("fma", "ternary", lambda x, y, z: x * y + z, "fma(x, y, z) = x * y + z"),
     FunctionSpec("pow", "binary", _pow, "x raised to the power y"),
-    FunctionSpec("log_diff_exp", "binary", _log_diff_exp,
+    FunctionSpec("log_diff_exp", "binary", log_diff_exp,
                  "log(exp(x) - exp(y)), stably (x > y)"),
     FunctionSpec("lchoose", "binary", lchoose,
                  "log of the binomial coefficient: lchoose(n, k) = log(n! / (k! (n - k)!))"),
