@@ -33,8 +33,11 @@ _SUPPORTS: dict[str, Callable[[DistributionSpec], str]] = {
     "bounded_integer": lambda s: f"0, 1, ..., {s.params[0]}",
     "nonnegative_integer": lambda s: "0, 1, 2, ...",
     "category": lambda s: "1, 2, ..., K (K = length of the probabilities)",
+    "ordinal": lambda s: "1, 2, ..., K (K - 1 = number of cutpoints)",
+    "lower_bounded": lambda s: f"x >= {s.params[0]}",
     "simplex": lambda s: "simplex: entries > 0 that sum to 1",
     "corr_cholesky": lambda s: "Cholesky factor of a correlation matrix",
+    "corr_matrix": lambda s: "correlation matrix (symmetric, unit diagonal, positive definite)",
 }
 
 # Arguments and result of each function shape rule; a rule not listed here gets generic
@@ -50,12 +53,22 @@ _RULES: dict[str, tuple[str, str]] = {
     "square_matrix": ("A: matrix[K, K]", "matrix[K, K]"),
     "diag": ("x: vector[K]", "matrix[K, K]"),
     "mix": ("theta, a, b", "element-wise: equal shapes, or scalars"),
+    "vector_reduce": ("x: vector", "scalar"),
+    "ternary": ("x, y, z", "element-wise: equal shapes, or scalars"),
+    "dims": ("x", "int"),
+    "square_reduce": ("A: matrix[K, K]", "scalar"),
+    "quad_form": ("A: matrix[K, K], B: vector[K] or matrix[K, N]",
+                  "scalar for a vector B, else matrix[N, N]"),
+    "quad_form_diag": ("M: matrix[K, K], v: vector[K]", "matrix[K, K]"),
+    "gram": ("M: matrix[R, C]", "see the description (R x R, or C x C for crossprod)"),
 }
 _GENERIC_ARGS = ("x", "y", "z", "w")
 
 
 def _rule(spec: FunctionSpec) -> tuple[str, str]:
     """``(arguments, result)`` of a function, from its shape rule."""
+    if spec.rule == "sized":  # the arguments differ by function: the description has them
+        return "see the description", "vector, array or matrix of the given sizes"
     if spec.rule in _RULES:
         return _RULES[spec.rule]
     low, high = ARITY.get(spec.rule, (1, 1))
@@ -117,6 +130,9 @@ def distributions_markdown() -> str:
         "discrete distributions are for data and generated quantities. `flat()` and",
         "`half_flat()` are improper: fine as priors when the posterior is proper, but they",
         "cannot be simulated from (prior predictive draws need proper priors).",
+        "Declared bounds on a parameter truncate its prior, which takes the CDF: "
+        + ", ".join(f"`{s.name}`" for s in DISTRIBUTIONS.values() if not s.has_cdf)
+        + " have none here, so a parameter with one of them takes no bounds.",
         "",
     ]
     return "\n".join(lines)

@@ -87,11 +87,27 @@ def _lkj_corr_cholesky(chol, eta):
     size = chol.shape[0]
     ks = np.arange(2, size + 1)
     kernel = np.sum((size - ks + 2 * eta - 2) * np.log(np.diag(chol)[1:]))
+    return kernel - _lkj_log_c(size, eta)
+
+
+def _lkj_log_c(size: int, eta: float) -> float:
+    """log c_K(eta), the LKJ normalising constant (see :func:`_lkj_corr_cholesky`)."""
     ks = np.arange(1, size)
     b = eta + (size - ks - 1) / 2.0
-    log_c = (np.log(2.0) * np.sum((2 * eta - 2 + size - ks) * (size - ks))
-             + np.sum((size - ks) * special.betaln(b, b)))
-    return kernel - log_c
+    return (np.log(2.0) * np.sum((2 * eta - 2 + size - ks) * (size - ks))
+            + np.sum((size - ks) * special.betaln(b, b)))
+
+
+def _lkj_corr(corr, eta):
+    """Stan's lkj_corr: det(Omega)^(eta - 1) / c_K(eta), with the normalising constant c_K of
+    :func:`_lkj_corr_cholesky`."""
+    corr = np.asarray(corr)
+    return (eta - 1) * np.linalg.slogdet(corr)[1] - _lkj_log_c(corr.shape[0], eta)
+
+
+def _random_corr(size: int) -> np.ndarray:
+    chol = _random_corr_cholesky(size)
+    return chol @ chol.T
 
 
 def _random_corr_cholesky(size: int) -> np.ndarray:
@@ -104,6 +120,25 @@ def _random_corr_cholesky(size: int) -> np.ndarray:
 def _random_covariance(size: int) -> np.ndarray:
     a = RNG.normal(size=(size, size))
     return a @ a.T + size * np.eye(size)
+
+
+def _ordered_logistic(k, eta, c):
+    """Stan: inv_logit(eta - c[k - 1]) - inv_logit(eta - c[k]), with c[0] = -inf, c[K] = +inf."""
+    cuts = np.concatenate([[-np.inf], np.asarray(c, float), [np.inf]])
+    return np.log(special.expit(eta - cuts[k - 1]) - special.expit(eta - cuts[k]))
+
+
+def _ordered_probit(k, eta, c):
+    """Stan: Phi(eta - c[k - 1]) - Phi(eta - c[k]), with c[0] = -inf, c[K] = +inf."""
+    cuts = np.concatenate([[-np.inf], np.asarray(c, float), [np.inf]])
+    a, b = eta - cuts[k - 1], eta - cuts[k]
+    if b > 0:  # both in the upper tail: the difference of the survival functions keeps digits
+        return np.log(stats.norm.sf(b) - stats.norm.sf(a))
+    return np.log(stats.norm.cdf(a) - stats.norm.cdf(b))
+
+
+def _multi_student_t(x, nu, mu, cov):
+    return stats.multivariate_t.logpdf(x, mu, cov, df=nu)
 
 
 _S3 = _random_covariance(3)
@@ -200,6 +235,10 @@ REFERENCES: dict[str, Reference] = {
         lambda x, mu, cov: stats.multivariate_normal.logpdf(x, mu, cov),
         ((np.array([0.4, -0.2, 1.0]), np.array([0.0, 1.0, -1.0]), _S3),
          (np.array([3.0, -2.0]), np.array([0.5, 0.5]), _S2))),
+    "multi_normal_prec": Reference("mu Omega",
+        lambda x, mu, prec: stats.multivariate_normal.logpdf(x, mu, np.linalg.inv(prec)),
+        ((np.array([0.4, -0.2, 1.0]), np.array([0.0, 1.0, -1.0]), np.linalg.inv(_S3)),
+         (np.array([3.0, -2.0]), np.array([0.5, 0.5]), _S2))),
     "multi_normal_cholesky": Reference("mu L",
         lambda x, mu, chol: stats.multivariate_normal.logpdf(x, mu, chol @ chol.T),
         ((np.array([0.4, -0.2, 1.0]), np.array([0.0, 1.0, -1.0]), np.linalg.cholesky(_S3)),
@@ -208,6 +247,78 @@ REFERENCES: dict[str, Reference] = {
         _lkj_corr_cholesky,
         ((_random_corr_cholesky(3), 2.0), (_random_corr_cholesky(3), 0.5),
          (_random_corr_cholesky(2), 1.0), (_random_corr_cholesky(4), 3.5))),
+    "std_normal": Reference("", lambda y: stats.norm.logpdf(y), ((0.3,), (-2.5,), (12.0,))),
+    "double_exponential": Reference("mu sigma",
+        lambda y, mu, sigma: stats.laplace.logpdf(y, mu, sigma),
+        ((0.0, 0.0, 1.0), (-3.0, 1.0, 0.5), (20.0, 0.0, 2.0))),
+    "gumbel": Reference("mu beta",
+        lambda y, mu, beta: stats.gumbel_r.logpdf(y, mu, beta),
+        ((0.0, 0.0, 1.0), (-2.0, 1.0, 0.5), (15.0, 0.0, 2.0))),
+    "skew_normal": Reference("xi omega alpha",
+        lambda y, xi, omega, alpha: stats.skewnorm.logpdf(y, alpha, xi, omega),
+        ((0.3, 0.0, 1.0, 2.0), (-1.5, 1.0, 0.5, -3.0), (2.0, 0.0, 2.0, 0.0),
+         (-4.0, 0.0, 1.0, 5.0))),
+    "exp_mod_normal": Reference("mu sigma lambda",  # scipy's K = 1 / (sigma lambda)
+        lambda y, mu, sigma, lam: stats.exponnorm.logpdf(y, 1 / (sigma * lam), mu, sigma),
+        ((0.3, 0.0, 1.0, 2.0), (-1.5, 1.0, 0.5, 0.3), (6.0, 0.0, 2.0, 1.0),
+         (-3.0, 0.0, 1.0, 5.0))),
+    "von_mises": Reference("mu kappa",
+        lambda y, mu, kappa: stats.vonmises.logpdf(y, kappa, loc=mu),
+        ((0.3, 0.0, 1.0), (-2.0, 1.0, 0.5), (3.0, -1.0, 20.0), (0.1, 0.2, 1e-3))),
+    "pareto": Reference("y_min alpha",  # closed at y_min, as in Stan
+        lambda y, y_min, alpha: stats.pareto.logpdf(y, alpha, scale=y_min),
+        ((1.0, 1.0, 2.0), (3.5, 0.5, 1.5), (1e4, 2.0, 0.7)),
+        outside=((0.5, 1.0, 2.0), (-1.0, 1.0, 2.0))),
+    "frechet": Reference("alpha sigma",
+        lambda y, alpha, sigma: stats.invweibull.logpdf(y, alpha, scale=sigma),
+        ((0.5, 2.0, 1.0), (3.0, 1.5, 2.0), (0.05, 0.8, 1.0), (100.0, 3.0, 0.5)),
+        outside=((-1.0, 2.0, 1.0), (0.0, 2.0, 1.0))),
+    "rayleigh": Reference("sigma",
+        lambda y, sigma: stats.rayleigh.logpdf(y, scale=sigma),
+        ((0.5, 1.0), (3.0, 2.0), (1e-6, 0.5)), outside=((-1.0, 1.0), (0.0, 1.0))),
+    "inv_chi_square": Reference("nu",
+        lambda y, nu: stats.invgamma.logpdf(y, nu / 2, scale=0.5),
+        ((0.5, 3.0), (2.0, 1.0), (0.01, 10.0)), outside=((-1.0, 2.0),)),
+    "scaled_inv_chi_square": Reference("nu s",
+        lambda y, nu, sc: stats.invgamma.logpdf(y, nu / 2, scale=nu * sc**2 / 2),
+        ((0.5, 3.0, 1.0), (2.0, 1.0, 0.5), (0.01, 10.0, 0.2)), outside=((-1.0, 2.0, 1.0),)),
+    "beta_proportion": Reference("mu kappa",
+        lambda y, mu, kappa: stats.beta.logpdf(y, mu * kappa, (1 - mu) * kappa),
+        ((0.3, 0.5, 2.0), (0.9, 0.2, 10.0), (1e-6, 0.3, 3.0)),
+        outside=((1.5, 0.5, 2.0), (-0.1, 0.5, 2.0))),
+    "beta_binomial": Reference("N alpha beta",
+        lambda k, n, a, b: stats.betabinom.logpmf(k, n, a, b),
+        ((0, 5, 1.0, 2.0), (5, 5, 0.5, 0.5), (3, 10, 2.0, 7.0), (40, 100, 30.0, 20.0)),
+        outside=((6, 5, 1.0, 1.0), (-1, 5, 1.0, 1.0))),
+    "neg_binomial": Reference("alpha beta",  # scipy's nbinom(n = alpha, p = beta / (1 + beta))
+        lambda k, alpha, beta: stats.nbinom.logpmf(k, alpha, beta / (1 + beta)),
+        ((0, 2.0, 1.0), (5, 0.5, 0.2), (12, 100.0, 10.0), (1, 1e-3, 2.0)),
+        outside=((-1, 2.0, 1.0),)),
+    "neg_binomial_2_log": Reference("eta phi",
+        lambda k, eta, phi: _neg_binomial_2(k, np.exp(eta), phi),
+        ((0, 0.5, 3.0), (5, 1.0, 0.5), (12, 2.3, 100.0), (1, -7.0, 2.0)),
+        outside=((-1, 0.5, 3.0),)),
+    "categorical_logit": Reference("beta",  # values are 1..K
+        lambda k, beta: np.asarray(beta)[k - 1] - special.logsumexp(beta),
+        ((1, np.array([0.2, -1.3, 2.5])), (3, np.array([0.2, -1.3, 2.5])),
+         (2, np.array([-40.0, 30.0, 0.0])))),
+    "ordered_logistic": Reference("eta c",  # values are 1..K, K - 1 cutpoints
+        _ordered_logistic,
+        ((1, 0.3, np.array([-1.0, 0.5, 2.0])), (2, 0.3, np.array([-1.0, 0.5, 2.0])),
+         (4, -1.2, np.array([-1.0, 0.5, 2.0])), (2, 1.0, np.array([0.0, 3.0])))),
+    "ordered_probit": Reference("eta c",  # values are 1..K, K - 1 cutpoints
+        _ordered_probit,
+        ((1, 0.3, np.array([-1.0, 0.5, 2.0])), (2, 0.3, np.array([-1.0, 0.5, 2.0])),
+         (4, -1.2, np.array([-1.0, 0.5, 2.0])), (1, 6.0, np.array([0.0, 3.0])),
+         (2, 8.0, np.array([0.0, 3.0])))),
+    "multi_student_t": Reference("nu mu Sigma",
+        _multi_student_t,
+        ((np.array([0.4, -0.2, 1.0]), 3.0, np.array([0.0, 1.0, -1.0]), _S3),
+         (np.array([3.0, -2.0]), 7.5, np.array([0.5, 0.5]), _S2))),
+    "lkj_corr": Reference("eta",
+        _lkj_corr,
+        ((_random_corr(3), 2.0), (_random_corr(3), 0.5), (_random_corr(2), 1.0),
+         (_random_corr(4), 3.5))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -223,7 +334,12 @@ SUPPORTS: dict[str, Callable[..., bool]] = {
     "bounded_integer": lambda k, n, *args: bool(np.all((k >= 0) & (k <= n))),
     "nonnegative_integer": lambda k, *args: bool(np.all(k >= 0)),
     "category": lambda k, theta: bool(1 <= k <= len(theta)),
+    "ordinal": lambda k, eta, c: bool(1 <= k <= len(c) + 1),
+    "lower_bounded": lambda x, lo, *args: bool(np.all(x >= lo)),
     "simplex": lambda x, *args: bool(np.all(x >= 0) and np.isclose(np.sum(x), 1.0)),
+    "corr_matrix": lambda m, *args: bool(
+        np.allclose(m, m.T) and np.allclose(np.diag(m), 1.0)
+        and np.all(np.linalg.eigvalsh(m) > 0)),
     "corr_cholesky": lambda m, *args: bool(
         np.allclose(m, np.tril(m)) and np.all(np.diag(m) > 0)
         and np.allclose(np.linalg.norm(m, axis=1), 1.0)),
@@ -275,14 +391,15 @@ def _add_univariate(g: _Generated, name: str, ref: Reference) -> None:
         g.lines.append(f"y_{name} ~ {_call(name, args)}")
         g.declare(f"n_{name}", values)
         g.lines.append(f"n_{name} ~ {_call(name, args, named=True)}")
-        g.lines.append(f"lp_{name} = {_density_function(name)}(y_{name}, {', '.join(args)})")
+        g.lines.append(f"lp_{name} = {_density_function(name)}"
+                       f"({', '.join([f'y_{name}', *args])})")
         if ref.outside:
             out_args = [g.declare(f"b{j}_{name}", _column(ref.outside, j + 1))
                         for j in range(n_args)]
             g.declare(f"o_{name}", _column(ref.outside, 0))
             g.lines.append(f"o_{name} ~ {_call(name, out_args)}")
-            g.lines.append(f"lo_{name} = {_density_function(name)}(o_{name}, "
-                           f"{', '.join(out_args)})")
+            g.lines.append(f"lo_{name} = {_density_function(name)}"
+                           f"({', '.join([f'o_{name}', *out_args])})")
     if not spec.discrete:  # as the prior of a latent: through its support's transform
         g.lines.append(f"x_{name}: vector[{len(ref.points)}] ~ {_call(name, args)}")
 
@@ -469,7 +586,7 @@ def _free(value: np.ndarray, support: str) -> np.ndarray:
     """The free coordinates of a constrained value (the ones its Jacobian is taken over)."""
     if support == "simplex":
         return value[..., :-1]
-    if support == "corr_cholesky":
+    if support in ("corr_cholesky", "corr_matrix"):
         rows, cols = np.tril_indices(value.shape[-1], -1)
         return value[..., rows, cols]
     return value
@@ -504,3 +621,33 @@ def test_latent_prior_with_its_transform(name):
                 density = ref.logpdf(value, *args[0])
             np.testing.assert_allclose(float(terms[var][k]), density + log_jac, rtol=1e-9,
                                        atol=1e-9)
+
+
+# ------------------------------------------------------------------ CDFs written here
+
+# The families whose CDF this library writes itself (NumPyro has none): truncation by declared
+# bounds uses them. name -> (scipy CDF in Stan's parameterisation, argument tuples, values).
+OWN_CDFS = {
+    "exp_mod_normal": (lambda y, mu, sigma, lam: stats.exponnorm.cdf(y, 1 / (sigma * lam), mu,
+                                                                      sigma),
+                       (0.0, 1.0, 2.0), (-3.0, -0.5, 0.0, 0.7, 4.0, 30.0)),
+    "frechet": (lambda y, alpha, sigma: stats.invweibull.cdf(y, alpha, scale=sigma),
+                (2.0, 1.5), (-1.0, 0.0, 0.3, 1.5, 40.0)),
+    "rayleigh": (lambda y, sigma: stats.rayleigh.cdf(y, scale=sigma), (1.5,),
+                 (-1.0, 0.0, 1e-4, 1.0, 8.0)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OWN_CDFS))
+def test_own_cdf(name):
+    """The CDFs written here against scipy's, 0 below the support, and (where there is one) the
+    inverse CDF going back to the value."""
+    cdf, args, ys = OWN_CDFS[name]
+    dist = DISTRIBUTIONS[name].build(*(jnp.asarray(a) for a in args))
+    ys = np.asarray(ys)
+    np.testing.assert_allclose(np.asarray(dist.cdf(jnp.asarray(ys))), cdf(ys, *args),
+                               rtol=1e-9, atol=1e-15)
+    inside = ys[(ys > 0) & (cdf(ys, *args) < 1 - 1e-9)]
+    if hasattr(type(dist), "icdf") and "icdf" in type(dist).__dict__:
+        np.testing.assert_allclose(np.asarray(dist.icdf(jnp.asarray(cdf(inside, *args)))),
+                                   inside, rtol=1e-7)

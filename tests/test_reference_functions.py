@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 
 import jax
@@ -54,7 +55,9 @@ class Reference:
     real arguments, where the value is checked and the gradient compared with finite
     differences. ``edges``: gradients at the edges of the domain, values checked too.
     ``symmetric``: the argument is a symmetric matrix, perturbed symmetrically
-    (a Cholesky factor is only defined on symmetric matrices)."""
+    (a Cholesky factor is only defined on symmetric matrices). ``sizes``: the positions of the
+    arguments that are sizes (ints known from the data: data in the gradient model too, with no
+    gradient)."""
 
     reference: Callable
     cases: tuple[tuple, ...]
@@ -62,6 +65,7 @@ class Reference:
     edges: tuple[Edge, ...] = ()
     symmetric: bool = False
     rtol: float = 1e-12
+    sizes: tuple[int, ...] = ()
 
 
 def _log_mix(theta, a, b):
@@ -106,6 +110,39 @@ _M23 = [[1.0, -2.0, 3.0], [4.0, 5.5, -6.0]]
 _SPD = _spd(3)
 _L = np.linalg.cholesky(_spd(3))
 _M33 = RNG.normal(size=(3, 3))
+
+
+def _stan_round(x):
+    """C++ std::round: halfway cases away from zero, on the exact decimal value of each double
+    (floor(|x| + 0.5) would round 0.49999999999999994 up)."""
+    def one(v):
+        return float(Decimal(v).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    return np.vectorize(one, otypes=[float])(np.asarray(x, float))
+
+
+def _log1m_exp(x):
+    """log(1 - e^x): log(-expm1(x)) near 0, log1p(-e^x) far below it (Maechler 2012)."""
+    x = np.asarray(x, float)
+    with np.errstate(divide="ignore"):
+        return np.where(x > -math.log(2), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def _lchoose(n, k):
+    """log(n! / (k! (n - k)!)): exact (math.comb) for integers, else -log(n + 1) - log B(n - k
+    + 1, k + 1) with scipy's betaln (gamma functions of large n would cancel)."""
+    n, k = np.broadcast_arrays(np.asarray(n, float), np.asarray(k, float))
+
+    def one(a, b):
+        if a == int(a) and b == int(b):
+            return math.log(math.comb(int(a), int(b)))
+        return -math.log1p(a) - special.betaln(a - b + 1, b + 1)
+
+    return np.vectorize(one, otypes=[float])(n, k)
+
+
+_A33 = RNG.normal(size=(3, 3)) + 3 * np.eye(3)  # well away from singular
+_B32 = RNG.normal(size=(3, 2))
 
 _X = ([-1.3, 0.2, 0.7],)  # an interior point for the functions of one real vector
 _U = ([0.15, 0.5, 0.85],)  # the same inside (0, 1)
@@ -207,6 +244,155 @@ REFERENCES: dict[str, Reference] = {
                                               "no value: 0^y jumps from 1 to 0)"),
                Edge((2.0, 0.0), (0.0, math.log(2.0)), "d/dy 2^y = 2^y log 2"),
                Edge((0.0, 0.5), (math.inf, 0.0), "0.5 / sqrt(x) -> +inf; 0^y = 0 for y > 0"))),
+    "log10": Reference(np.log10, (([1e-300, 0.5, 1.0, 1e10],), ([1, 100],)),
+                       (([0.3, 2.0, 50.0],),)),
+    "log2": Reference(np.log2, (([1e-300, 0.5, 1.0, 1024.0],), ([1, 8],)), (([0.3, 2.0, 50.0],),)),
+    "exp2": Reference(np.exp2, (([-1000.0, -1.0, 0.0, 10.0],), ([3, -1],)), (_X,)),
+    "floor": Reference(np.floor, (([-2.5, -0.5, 0.0, 0.5, 2.0, 1e15 + 0.5],), ([3, -2],)), (_X,)),
+    "ceil": Reference(np.ceil, (([-2.5, -0.5, 0.0, 0.5, 2.0],), ([3, -2],)), (_X,)),
+    "round": Reference(_stan_round, (([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999999999999994,
+                                        -0.7, 0.0],), ([3, -2],)), (_X,)),
+    "trunc": Reference(np.trunc, (([-2.7, -0.5, 0.0, 0.5, 2.7],), ([3, -2],)), (_X,)),
+    "erf": Reference(special.erf, (([-30.0, -1.0, 0.0, 1e-10, 0.5, 6.0],),), (_X,),
+                     rtol=1e-10),
+    "erfc": Reference(special.erfc, (([-6.0, 0.0, 0.5, 5.0, 26.0],),), (_X,), rtol=1e-10),
+    "inv_Phi": Reference(special.ndtri, (([1e-300, 1e-10, 0.025, 0.5, 0.975, 1 - 1e-10],),
+                                         (0.0,), (1.0,)), (_U,),
+                         edges=(Edge((1e-10,), (1 / stats.norm.pdf(special.ndtri(1e-10)),),
+                                     "1 / phi(inv_Phi(p)): large, finite"),),
+                         rtol=1e-9),
+    "log1p_exp": Reference(lambda x: np.logaddexp(0.0, x),
+                           (([-800.0, -40.0, 0.0, 40.0, 800.0],),), (_X,),
+                           edges=(Edge((800.0,), (1.0,), "inv_logit(x) -> 1, not NaN"),
+                                  Edge((-800.0,), (0.0,), "inv_logit(x) -> 0"))),
+    "log1m_exp": Reference(_log1m_exp, (([-800.0, -40.0, -1.0, -1e-10],), (0.0,)),
+                           (([-2.0, -0.5, -1e-3],),),
+                           edges=(Edge((-800.0,), (0.0,), "-e^x / (1 - e^x) -> 0"),),
+                           rtol=1e-10),
+    "digamma": Reference(special.digamma, (([1e-10, 0.5, 1.0, 10.5, 1e5, -2.5],),),
+                         (([0.3, 2.0, 50.0],),), rtol=1e-10),
+    "inv": Reference(lambda x: 1.0 / np.asarray(x, float), (([-2.0, 0.5, 1e-300],), ([2, 4],)),
+                     (_X,)),
+    "inv_sqrt": Reference(lambda x: 1.0 / np.sqrt(np.asarray(x, float)),
+                          (([0.25, 2.0, 1e-300, 1e300],), ([4],)), (([0.3, 2.0, 50.0],),)),
+    "inv_square": Reference(lambda x: 1.0 / np.square(np.asarray(x, float)),
+                            (([-2.0, 0.5, 1e-100],), ([2, 4],)), (_X,)),
+    "fabs": Reference(lambda x: np.abs(np.asarray(x, float)), (([-2.5, 0.0, 3.0],), ([-3, 4],)),
+                      (_X,)),
+    "tan": Reference(np.tan, (([-1.0, 0.0, 1.5],),), (_X,)),
+    "atan": Reference(np.arctan, (([-1e10, -1.0, 0.0, 2.0],),), (_X,)),
+    "asin": Reference(np.arcsin, (([-1.0, -0.5, 0.0, 1.0],),), (_U,)),
+    "acos": Reference(np.arccos, (([-1.0, -0.5, 0.0, 1.0],),), (_U,)),
+    "cosh": Reference(np.cosh, (([-700.0, -1.0, 0.0, 2.0],),), (_X,)),
+    "sinh": Reference(np.sinh, (([-700.0, -1.0, 0.0, 1e-10, 2.0],),), (_X,)),
+    "asinh": Reference(np.arcsinh, (([-1e10, -1.0, 0.0, 1e-10, 2.0],),), (_X,)),
+    "acosh": Reference(np.arccosh, (([1.0, 1.5, 1e10],),), (([1.5, 3.0],),)),
+    "atanh": Reference(np.arctanh, (([-0.999, 0.0, 1e-10, 0.5],), (1.0,)), (_U,)),
+    "cbrt": Reference(np.cbrt, (([-8.0, 0.0, 27.0, 1e-300],), ([8],)), (([-2.0, 0.5, 3.0],),)),
+    "tgamma": Reference(special.gamma, (([0.5, 1.0, 5.0, 170.5, -2.5],), ([4],)),
+                        (([0.3, 2.0, 5.5],),), rtol=1e-10),
+    "prod": Reference(np.prod, (([1.5, 2.0, -3.0],), ([1, 2, 3],)), (_X, (_M23,)),
+                      edges=(Edge(([0.0, 2.0, 3.0],), ([6.0, 0.0, 0.0],),
+                                  "d/dx_1 of x_1 x_2 x_3 is x_2 x_3, even where x_1 = 0"),)),
+    "dot_self": Reference(lambda x: np.dot(x, x), (([1, 2, 3],),), (_X,)),
+    "sort_asc": Reference(np.sort, (([3, 1, 2],),), (_X,)),
+    "sort_desc": Reference(lambda x: np.sort(x)[::-1], (([3, 1, 2],),), (_X,)),
+    "inverse": Reference(np.linalg.inv, (), ((_A33,),), rtol=1e-10),
+    "determinant": Reference(np.linalg.det, (([[1, 2], [3, 4]],),), ((_A33,),), rtol=1e-10),
+    "log_determinant": Reference(lambda m: np.linalg.slogdet(m)[1], (([[1, 2], [3, 4]],),),
+                                 ((_A33,), (_SPD,)), rtol=1e-10),
+    "diag_pre_multiply": Reference(lambda v, m: np.diag(v) @ np.asarray(m, float), (),
+                                   (([1.0, -2.0], _M23),)),
+    "diag_post_multiply": Reference(lambda m, v: np.asarray(m, float) @ np.diag(v), (),
+                                    ((_M23, [1.0, -2.0, 0.5]),)),
+    "quad_form": Reference(lambda a, b: np.asarray(b).T @ a @ np.asarray(b), (),
+                           ((_A33, [1.0, -2.0, 0.5]), (_A33, _B32)), rtol=1e-10),
+    "quad_form_sym": Reference(lambda a, b: np.asarray(b).T @ a @ np.asarray(b),
+                               ((_SPD, _B32),), ((_SPD, [1.0, -2.0, 0.5]),), symmetric=True,
+                               rtol=1e-10),
+    "quad_form_diag": Reference(lambda m, v: np.diag(v) @ m @ np.diag(v), (),
+                                ((_A33, [1.0, -2.0, 0.5]),)),
+    "multiply_lower_tri_self_transpose": Reference(
+        lambda m: np.tril(m) @ np.tril(m).T, (), ((_A33,), (_M23,), (_B32,))),
+    "tcrossprod": Reference(lambda m: np.asarray(m) @ np.asarray(m).T, (), ((_M23,),)),
+    "crossprod": Reference(lambda m: np.asarray(m).T @ np.asarray(m), (), ((_M23,),)),
+    "columns_dot_self": Reference(lambda m: np.sum(np.square(m), axis=0), (([[1, 2], [3, 4]],),),
+                                  ((_M23,),)),
+    "rows_dot_self": Reference(lambda m: np.sum(np.square(m), axis=1), (([[1, 2], [3, 4]],),),
+                               ((_M23,),)),
+    "log_diff_exp": Reference(
+        lambda a, b: np.asarray(a, float) + _log1m_exp(np.asarray(b, float) - a),
+        ((1.0, 1.0), (1000.0, 999.0), (-800.0, -801.0), (2.0, 2.0 - 1e-12)),
+        ((2.0, 1.0), ([0.5, 3.0], [-1.0, 2.9])),
+        edges=(Edge((1000.0, -1000.0), (1.0, 0.0), "e^a / (e^a - e^b) -> 1 and -e^b / (...) "
+                    "-> 0 when b << a"),)),
+    "lchoose": Reference(_lchoose, ((5, 2), (10, 0), (10, 10), ([7, 9], 3), (1e6, 3.0),
+                                    (1e6, 999990.0)),
+                         ((5.5, 2.0), ([7.0, 9.5], [3.0, 0.5]), (30.5, 2.5)), rtol=1e-12),
+    "lbeta": Reference(special.betaln, ((1e-10, 1.0), (0.5, 0.5), (1e5, 3.0), (2, 3)),
+                       ((1.5, 2.5), ([0.3, 2.0], [4.0, 0.7])), rtol=1e-10),
+    "atan2": Reference(np.arctan2, ((1.0, -1.0), (0.0, 1.0), (-1.0, 0.0), ([1, 2], 3)),
+                       ((1.0, 2.0), ([0.5, -2.0], [-1.0, 3.0]))),
+    "hypot": Reference(np.hypot, ((3.0, 4.0), (1e300, 1e300), ([3, 5], 4)),
+                       ((3.0, 4.0), ([0.5, -2.0], [-1.0, 3.0]))),
+    "fdim": Reference(lambda x, y: np.maximum(np.asarray(x, float) - y, 0.0),
+                      ((3.0, 4.0), (4.0, 3.0), ([3, 5], 4)),
+                      ((3.0, 4.5), ([0.5, -2.0], [-1.0, 3.0]))),
+    "rep_vector": Reference(lambda x, n: np.full(n, x, float), ((2, 3), (1.5, 0)),
+                            ((-0.7, 3),), sizes=(1,)),
+    "rep_row_vector": Reference(lambda x, n: np.full(n, x, float), ((2, 3),), ((-0.7, 2),),
+                                sizes=(1,)),
+    "rep_array": Reference(
+        lambda x, *n: np.broadcast_to(x, tuple(n) + np.shape(x)),
+        ((2, 3), (2, 2, 3), ([1, 2], 2), (1.5, 1, 1)),
+        ((-0.7, 3), (-0.7, 2, 3), ([0.5, -1.0], 2)), sizes=(1, 2)),
+    "rep_matrix": Reference(
+        lambda x, *n: np.full(n, x, float) if len(n) == 2 else
+        np.repeat(np.asarray(x, float)[:, None], n[0], axis=1),
+        ((2, 2, 3), ([1, 2, 3], 2)), ((-0.7, 2, 3), ([0.5, -1.0, 2.0], 2)), sizes=(1, 2)),
+    "linspaced_vector": Reference(
+        lambda n, lo, hi: np.array([hi], float) if n == 1 else np.linspace(lo, hi, n),
+        ((5, 0, 1), (1, 0.0, 2.5), (2, -3.0, 3.0), (0, 0.0, 1.0)), ((4, -1.0, 2.0),),
+        sizes=(0,)),
+    "zeros_vector": Reference(lambda n: np.zeros(n), ((3,), (0,)), ((2,),), sizes=(0,)),
+    "ones_vector": Reference(lambda n: np.ones(n), ((3,), (1,)), ((2,),), sizes=(0,)),
+    "dot_product": Reference(np.dot, (([1, 2], [3, 4]),), (([1.0, 2.0, 3.0], [4.0, -5.0, 6.0]),)),
+    "squared_distance": Reference(lambda x, y: np.sum(np.square(np.subtract(x, y))),
+                                  (([1, 2], [3, 5]),), (([1.0, 2.0, 3.0], [4.0, -5.0, 6.0]),)),
+    "distance": Reference(lambda x, y: np.linalg.norm(np.subtract(x, y)),
+                          (([1, 2], [4, 6]),), (([1.0, 2.0, 3.0], [4.0, -5.0, 6.0]),)),
+    "cholesky_decompose": Reference(np.linalg.cholesky, (), ((_SPD,),), symmetric=True,
+                                    rtol=1e-10),
+    "diagonal": Reference(np.diagonal, (([[1, 2], [3, 4]],),), ((_A33,),)),
+    "trace": Reference(np.trace, (([[1, 2], [3, 4]],),), ((_A33,),)),
+    "rows": Reference(lambda x: len(x), (([[1, 2, 3], [4, 5, 6]],), ([1.0, 2.0],)), ((_M23,),)),
+    "cols": Reference(lambda x: np.shape(x)[1], (([[1, 2, 3], [4, 5, 6]],),), ((_M23,),)),
+    "num_elements": Reference(np.size, (([[1, 2, 3], [4, 5, 6]],), (2.5,)), ((_M23,),)),
+    "Phi_approx": Reference(lambda x: special.expit(0.07056 * np.power(x, 3) + 1.5976 *
+                                                    np.asarray(x, float)),
+                            (([-40.0, -1.0, 0.0, 2.0, 40.0],),), (_X,)),
+    "inv_cloglog": Reference(lambda x: -np.expm1(-np.exp(np.asarray(x, float))),
+                             (([-40.0, -1.0, 0.0, 2.0, 5.0],),), (_X,), rtol=1e-10),
+    "step": Reference(lambda x: np.where(np.asarray(x) < 0, 0.0, 1.0),
+                      (([-2.0, -1e-300, 0.0, 3.0],), ([-1, 0, 2],)), (_X,)),
+    "lmultiply": Reference(special.xlogy, ((0.0, 0.0), (2.0, 3.0), ([0, 1], 0)),
+                           ((2.0, 3.0), ([0.5, -1.0], [2.0, 0.3]))),
+    "multiply_log": Reference(special.xlogy, ((0.0, 0.0), (2.0, 3.0)), ((2.0, 3.0),)),
+    "log_inv_logit_diff": Reference(
+        lambda x, y: np.log(special.expit(x) - special.expit(y)),
+        ((1.0, -1.0), (0.5, 0.0), (3.0, 2.9)), ((1.0, -1.0), ([0.5, 3.0], [-2.0, 2.9])),
+        rtol=1e-10),
+    "fma": Reference(lambda x, y, z: np.asarray(x) * y + z, ((2, 3, 4), (1.5, [1.0, 2.0], -1.0)),
+                     ((2.0, -3.0, 0.5), ([0.5, 2.0], [1.0, -1.0], [3.0, 4.0]))),
+    "head": Reference(lambda x, n: np.asarray(x)[:n], (([1, 2, 3], 2), ([1.0, 2.0], 0),
+                                                        (_M23, 1)), ((_X[0], 2),), sizes=(1,)),
+    "tail": Reference(lambda x, n: np.asarray(x)[len(x) - n:], (([1, 2, 3], 2), ([1.0, 2.0], 0),
+                                                                (_M23, 1)),
+                      ((_X[0], 2),), sizes=(1,)),
+    "mdivide_left": Reference(np.linalg.solve, (), ((_A33, [1.0, -2.0, 0.5]), (_A33, _B32)),
+                              rtol=1e-10),
+    "mdivide_left_spd": Reference(np.linalg.solve, (), ((_SPD, [1.0, -2.0, 0.5]),),
+                                  symmetric=True, rtol=1e-10),
     "fmin": Reference(np.minimum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "fmax": Reference(np.maximum, (([1, 5], 2),), (([1.0, 5.0], [3.0, 2.0]), ([1.0, 5.0], 2.0))),
     "min": Reference(lambda *a: np.min(a[0]) if len(a) == 1 else np.minimum(*a),
@@ -283,8 +469,13 @@ def gradients(names):
             arguments[case] = args
             names = []
             for j, a in enumerate(args):
-                var = f"p_{case}_{j}"
-                lines.append(f"param {var}: {declaration(np.asarray(a, float))}")
+                if j in REFERENCES[name].sizes:
+                    var = f"s_{case}_{j}"
+                    lines.append(f"data {var}: int")
+                    data[var] = np.asarray(a)
+                else:
+                    var = f"p_{case}_{j}"
+                    lines.append(f"param {var}: {declaration(np.asarray(a, float))}")
                 names.append(var)
             out = np.shape(REFERENCES[name].reference(*args))
             w = np.ones(out) if edge is not None else RNG.uniform(0.5, 1.5, size=out)
@@ -292,17 +483,18 @@ def gradients(names):
             lines.append(f"data w_{case}: {declaration(w)}")
             times = "*" if not out else ".*"
             lines.append(f"target += sum(w_{case} {times} {name}({', '.join(names)}))")
-            layout[case] = (w, [np.shape(a) for a in args])
+            layout[case] = (w, [(j, np.shape(a)) for j, a in enumerate(args)
+                                if j not in REFERENCES[name].sizes])
     compiled = ppl.model("\n".join(lines) + "\n").compile(data)
     for b in compiled.blocks:  # the parameters in the order of the blocks
         case, j = b.name[len("p_"):].rsplit("_", 1)
         point.append(np.ravel(np.asarray(arguments[case][int(j)], float)))
-    u = jnp.asarray(np.concatenate(point))
+    u = jnp.asarray(np.concatenate(point)) if point else jnp.zeros((0,))  # ones_vector(n)
     grad = np.asarray(jax.jit(jax.grad(compiled.log_density))(u))
     out = {}
     for case, (w, shapes) in layout.items():
         pieces = []
-        for j, shape in enumerate(shapes):
+        for j, shape in shapes:
             b = next(b for b in compiled.blocks if b.name == f"p_{case}_{j}")
             pieces.append(grad[b.offset:b.offset + b.size].reshape(shape))
         out[case] = (w, pieces)
@@ -314,17 +506,20 @@ def _finite_differences(ref: Reference, args: tuple, w) -> list[np.ndarray]:
     symmetric matrix argument moves two mirrored entries together, each by half the step).
     The outputs are differenced before they are summed, so a large output elsewhere does not
     swamp the change."""
-    args = [np.asarray(a, float) for a in args]
+    args = [a if j in ref.sizes else np.asarray(a, float) for j, a in enumerate(args)]
 
     def change(up, down):
         return float(np.sum(w * (np.asarray(ref.reference(*up)) - ref.reference(*down))))
 
     grads = []
     for j, a in enumerate(args):
+        if j in ref.sizes:  # an int known from the data: no gradient
+            continue
         g = np.zeros_like(a)
         for idx in np.ndindex(a.shape):
             h = 1e-6 * max(1.0, abs(float(a[idx])))
-            up, down = [x.copy() for x in args], [x.copy() for x in args]
+            up, down = ([np.copy(x) if k not in ref.sizes else x for k, x in enumerate(args)]
+                        for _ in range(2))
             if ref.symmetric and a.ndim == 2:
                 mirror = idx[::-1]
                 for arr, sign in ((up[j], 1), (down[j], -1)):

@@ -42,6 +42,9 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.Call):
         if e.func == "ode_solve":
             return _ode_solve(e, env)
+        spec = FUNCTIONS.get(e.func)
+        if spec is not None and spec.rule == "sized" and function_key(e.func) not in env:
+            return _sized_call(e, env)
         args = [evaluate(a.value, env) for a in e.args]
         if function_key(e.func) in env:
             return _user_call(env[function_key(e.func)], args, env)
@@ -57,6 +60,17 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.ArrayLiteral):
         return jnp.stack([jnp.asarray(evaluate(i, env)) for i in e.items])
     raise TypeError(f"cannot evaluate {e!r}")
+
+
+def _sized_call(e: ast.Call, env):
+    """``rep_vector(x, n)`` and the other functions with size arguments: the sizes as Python
+    ints (the checker made sure they are known from the data), the other arguments traced."""
+    from ppl.library.functions import SIZED
+
+    sizes = SIZED[e.func][len(e.args)]
+    args = [concrete_int(a.value, env) if k in sizes else evaluate(a.value, env)
+            for k, a in enumerate(e.args)]
+    return implementation(FUNCTIONS[e.func], len(args))(*args)
 
 
 def function_key(name: str) -> str:

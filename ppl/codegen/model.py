@@ -72,7 +72,8 @@ def _layout_constraint(node: Node):
         return constraints.real
     support = DISTRIBUTIONS[node.sample.dist.func].support
     return {"simplex": constraints.simplex,
-            "corr_cholesky": constraints.corr_cholesky}.get(support, constraints.real)
+            "corr_cholesky": constraints.corr_cholesky,
+            "corr_matrix": constraints.corr_matrix}.get(support, constraints.real)
 
 
 def layout(graph: Graph) -> tuple[Block, ...]:

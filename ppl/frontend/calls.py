@@ -14,7 +14,7 @@ from ppl.frontend.names import suggest
 from ppl.frontend.shapes import ShapeRules
 from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
-from ppl.library.functions import ARITY, FUNCTIONS
+from ppl.library.functions import ARITY, FUNCTIONS, SIZED
 
 
 class CallTyper(ShapeRules):
@@ -101,6 +101,11 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() takes no argument names", a.span,
                                 f"write {e.func}(x) with plain arguments")
         lo, hi = ARITY[spec.rule]
+        if spec.rule == "sized" and len(args) not in SIZED[e.func]:
+            counts = sorted(SIZED[e.func])
+            want = " or ".join(str(n) for n in counts)
+            return self.err(f"{e.func}() takes {want} argument{'s' if counts[-1] > 1 else ''}, "
+                            f"not {len(args)}", e.span, f"{e.func}: {spec.doc}")
         if not lo <= len(args) <= hi:
             want = str(lo) if lo == hi else f"{lo} or {hi}"
             return self.err(f"{e.func}() takes {want} argument{'s' if hi > 1 else ''}, "
@@ -128,11 +133,68 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
             if e.func == "transpose":
                 return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            if e.func == "diagonal":
+                return Type("real", t.shape[:1], t.dim_names[:1])
+            if e.func in ("columns_dot_self", "rows_dot_self"):
+                axis = 1 if e.func == "columns_dot_self" else 0
+                return Type("real", t.shape[axis:axis + 1], t.dim_names[axis:axis + 1])
             if e.func == "to_vector":
                 size = (t.shape[0] * t.shape[1] if all(isinstance(d, int) for d in t.shape)
                         else f"{t.shape[0]} * {t.shape[1]}")
                 return Type(t.elem, (size,))
             return t.with_elem("real")
+        if rule == "sized":
+            return self.sized_call(e, args, local)
+        if rule == "dims":
+            need = {"rows": 1, "cols": 2}.get(e.func, 0)
+            if args[0].rank < need:
+                kind = "a matrix" if need == 2 else "a vector, array or matrix"
+                return self.err(f"{e.func}() needs {kind}, not {args[0].describe()}",
+                                e.args[0].span)
+            return Type("int")
+        if rule == "ternary":
+            return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
+        if rule == "vector_reduce":
+            if args[0].rank != 1:
+                return self.err(f"{e.func}() needs a vector, not {args[0].describe()}",
+                                e.args[0].span)
+            return REAL
+        if rule == "square_reduce":
+            t = args[0]
+            if t.rank != 2 or dims_equal(t.shape[0], t.shape[1]) is False:
+                return self.err(f"{e.func}() needs a square matrix, not {t.describe()}",
+                                e.args[0].span)
+            return REAL
+        if rule == "gram":
+            t = args[0]
+            if t.rank != 2:
+                return self.err(f"{e.func}() needs a matrix, not {t.describe()}", e.args[0].span)
+            axis = 1 if e.func == "crossprod" else 0
+            return Type("real", (t.shape[axis],) * 2, (t.dim_names[axis],) * 2)
+        if rule == "diag_multiply":
+            pre = e.func == "diag_pre_multiply"
+            v, m = args if pre else args[::-1]
+            axis = 0 if pre else 1
+            usage = "diag_pre_multiply(v, M)" if pre else "diag_post_multiply(M, v)"
+            if v.rank != 1 or m.rank != 2 or dims_equal(v.shape[0], m.shape[axis]) is False:
+                return self.err(f"{usage} needs a vector v with one element per "
+                                f"{'row' if pre else 'column'} of the matrix M, not "
+                                f"{v.describe()} and {m.describe()}", e.span)
+            return m.with_elem("real")
+        if rule in ("quad_form", "quad_form_diag"):
+            a, b = args
+            square = a.rank == 2 and dims_equal(a.shape[0], a.shape[1]) is not False
+            ranks = (1, 2) if rule == "quad_form" else (1,)
+            if not square or b.rank not in ranks or dims_equal(a.shape[0], b.shape[0]) is False:
+                want = ("a vector or matrix B with as many rows as A" if rule == "quad_form"
+                        else "a vector with one element per row of the matrix")
+                return self.err(f"{e.func}() needs a square matrix and {want}, not "
+                                f"{a.describe()} and {b.describe()}", e.span)
+            if rule == "quad_form_diag":
+                return a.with_elem("real")
+            if b.rank == 1:
+                return REAL
+            return Type("real", (b.shape[1],) * 2, (b.dim_names[1],) * 2)
         if rule == "gp":
             x, *scales = args
             if x.rank != 1 or any(t.rank for t in scales):
@@ -179,11 +241,65 @@ class CallTyper(ShapeRules):
             return self.broadcast_all(args, e.args, f"the arguments of {e.func}()")
         if rule == "dot":
             if args[0].rank != 1 or args[1].rank != 1 or not same_shape(args[0], args[1]):
-                return self.err(f"dot() needs two vectors of the same length, not "
+                return self.err(f"{e.func}() needs two vectors of the same length, not "
                                 f"{args[0].describe()} and {args[1].describe()}", e.span)
             return REAL
         shape = self.elementwise(args[0], args[1], e, f"{e.func}()")
         return ERROR if shape is None else shape.with_elem(elem)
+
+    def sized_call(self, e: ast.Call, args: list[Type], local) -> Type:
+        """``rep_vector(x, n)``, ``rep_array(x, m, n)``, ``rep_matrix``, ``linspaced_vector(n,
+        lo, hi)``, ...: the size arguments are ints known from the data (folded as declared
+        sizes are), the others scalars (``rep_array``: any value; ``rep_matrix(v, n)``: a
+        vector)."""
+        where = SIZED[e.func][len(args)]
+        dims, names = [], []
+        for k in where:
+            a = e.args[k].value
+            what = f"the size argument {k + 1} of {e.func}()"
+            if args[k].elem != "int" or args[k].rank != 0:
+                return self.err(f"{what} must be an integer, not {args[k].describe()}", a.span,
+                                f"{e.func}: {self.functions_doc(e.func)}")
+            if any(n.id in local for n in ast.free_names(a)):
+                return self.err(f"{what} must be known from the data, not from a loop or "
+                                f"function argument", a.span,
+                                "sizes are fixed before sampling; use int data")
+            size = self.size(a, what)
+            if size == "?":
+                return ERROR
+            if isinstance(size, int) and size < 0:
+                return self.err(f"{what} must not be negative; here it is {size}", a.span)
+            dims.append(size)
+            names.append(a.id if isinstance(a, ast.Name) else None)
+        values = [(t, e.args[k]) for k, t in enumerate(args) if k not in where]
+        if e.func in ("head", "tail"):
+            t, a = values[0]
+            if t.rank == 0:
+                return self.err(f"{e.func}(x, n) needs a vector or array x, not "
+                                f"{t.describe()}", a.span)
+            if isinstance(t.shape[0], int) and isinstance(dims[0], int) \
+                    and dims[0] > t.shape[0]:
+                return self.err(f"{e.func}(x, n) takes {dims[0]} elements of x, which has "
+                                f"only {t.shape[0]}", e.args[1].span)
+            return Type(t.elem, (dims[0],) + t.shape[1:], (names[0],) + t.dim_names[1:])
+        if e.func == "rep_array":
+            t = values[0][0]
+            return Type(t.elem, tuple(dims) + t.shape, tuple(names) + t.dim_names)
+        if e.func == "rep_matrix" and len(args) == 2:
+            v, a = values[0]
+            if v.rank != 1:
+                return self.err(f"rep_matrix(v, n) needs a vector v, not {v.describe()}",
+                                a.span, "rep_matrix(x, m, n) repeats a scalar x")
+            return Type("real", (v.shape[0], dims[0]), (v.dim_names[0], names[0]))
+        for t, a in values:
+            if t.rank != 0:
+                return self.err(f"{e.func}() repeats a scalar, not {t.describe()}", a.span,
+                                f"{e.func}: {self.functions_doc(e.func)}")
+        return Type("real", tuple(dims), tuple(names))
+
+    @staticmethod
+    def functions_doc(name: str) -> str:
+        return FUNCTIONS[name].doc
 
     def distribution(self, call: ast.Call, local) -> tuple[DistributionSpec | None, Type]:
         spec = DISTRIBUTIONS.get(call.func)

@@ -122,6 +122,7 @@ SUPPORT_REGIONS: dict[str, Region] = {
     "unit_interval": Region(0, 1),
     "simplex": TYPE_REGIONS["simplex"],
     "corr_cholesky": TYPE_REGIONS["cholesky_factor_corr"],
+    "corr_matrix": TYPE_REGIONS["corr_matrix"],
 }
 
 # The values of a declared type outside a structured support, in words: "values off the simplex".

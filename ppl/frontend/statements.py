@@ -20,7 +20,8 @@ from ppl.frontend import ast
 from ppl.frontend.names import Scope
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
-from ppl.frontend.types import ERROR, INT, Type, same_shape
+from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
+from ppl.library.distributions import DISTRIBUTIONS
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,8 @@ class _StatementTyper(RecursionTyper):
             # its declared type is known, so that expression is checked like any other.
             self.types[name] = declared
         t = self.sampled(sample, declared, data)
+        if data is None:
+            self.bounds_need_a_cdf(sample, (param.bounds if param else None, sample.bounds))
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
 
@@ -122,7 +125,18 @@ class _StatementTyper(RecursionTyper):
             declared = self.type_spec(st.type)
             self.bounds(st.bounds, declared)
         t = self.sampled(st, declared, st)
+        self.bounds_need_a_cdf(st, (st.bounds,))
         return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
+
+    def bounds_need_a_cdf(self, s: ast.Sample, bounds) -> None:
+        """Bounds on a quantity with a continuous prior truncate the prior, which needs its
+        CDF: a family without one here (skew_normal, von_mises) cannot take them."""
+        spec = DISTRIBUTIONS.get(s.dist.func)
+        if spec is None or spec.has_cdf or all(b is None for b in bounds):
+            return
+        self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
+                 f"{spec.name} has no CDF here to truncate it by", s.name_span,
+                 "remove the bounds, or use a distribution with a CDF")
 
     def observed_definition(self, name, define, sample, span, deps) -> Symbol:
         """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
@@ -215,10 +229,12 @@ class _StatementTyper(RecursionTyper):
             self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
                      f"{declared.describe()}", s.name_span,
                      f"declare '{s.name}' as int (e.g. int[N])")
-        if spec.name == "lkj_corr_cholesky" and (declared is None or declared.rank != 2):
-            return self.err("lkj_corr_cholesky needs the size of the matrix", s.name_span,
-                            f"declare it: {s.name}: matrix[K, K] ~ lkj_corr_cholesky(eta)")
-        if spec.name == "lkj_corr_cholesky":
+        if spec.name in ("lkj_corr_cholesky", "lkj_corr"):
+            if declared is None or declared.rank != 2 or \
+                    dims_equal(declared.shape[0], declared.shape[1]) is False:
+                return self.err(f"{spec.name} needs the size of the (square) matrix",
+                                s.name_span,
+                                f"declare it: {s.name}: matrix[K, K] ~ {spec.name}(eta)")
             return declared.with_elem("real")
         if length is not None:
             return self.ranged_variate(s, declared, item, length)

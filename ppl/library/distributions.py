@@ -17,6 +17,8 @@ import numpyro.distributions as nd
 from numpyro.distributions import constraints
 from numpyro.distributions.util import promote_shapes, validate_sample
 
+from ppl.library.functions import lbeta, lchoose, log_diff_exp
+
 
 @dataclass(frozen=True)
 class DistributionSpec:
@@ -37,6 +39,7 @@ class DistributionSpec:
     param_ranks: tuple[int, ...] = ()
     proper: bool = True
     one_based: bool = False  # values are 1..K in the language, 0..K-1 in NumPyro
+    has_cdf: bool = True  # bounds on a latent truncate its prior, which takes the CDF
 
     def ranks(self) -> tuple[int, ...]:
         return self.param_ranks or (0,) * len(self.params)
@@ -151,12 +154,194 @@ class _HalfStudentT(nd.Distribution):
         return 2.0 * nd.StudentT(self.df, 0.0, self.scale).cdf(jnp.maximum(value, 0.0)) - 1.0
 
 
+class _Pareto(nd.Pareto):
+    """Pareto closed at y_min, as Stan's (the density alpha / y_min is finite there; NumPyro's
+    support is open)."""
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.greater_than_eq(self.scale)
+
+    @validate_sample
+    def log_prob(self, value):
+        """log(alpha) + alpha log(y_min) - (alpha + 1) log(y), written out: NumPyro's, an
+        exponential of log(y / y_min), is -inf at y = y_min (its exponential's support is
+        open)."""
+        return (jnp.log(self.alpha) + self.alpha * jnp.log(self.scale)
+                - (self.alpha + 1) * jnp.log(value))
+
+
+class _BetaBinomial(nd.BetaBinomial):
+    """NumPyro's beta-binomial with its log density through this library's lbeta and lchoose:
+    NumPyro's uses jax.scipy's betaln, off by ~1e-7 (relative) at moderate arguments."""
+
+    @validate_sample
+    def log_prob(self, value):
+        a, b, n = self.concentration1, self.concentration0, self.total_count
+        return (lchoose(n, value) + lbeta(value + a, n - value + b) - lbeta(a, b))
+
+
+class _VonMises(nd.VonMises):
+    """Von Mises on the whole real line, as Stan's: the density is periodic, and NumPyro's own
+    formula holds for every y (its support, the circle [-pi, pi], would make any other value
+    impossible)."""
+
+    support = constraints.real
+
+
+class _Located(nd.Distribution):
+    """A scalar family of a few real parameters, broadcast together (the base of the families
+    NumPyro lacks below)."""
+
+    arg_constraints: dict = {}
+    support = constraints.real
+    pytree_data_fields = ("args",)
+
+    def __init__(self, *args, validate_args=None):
+        self.args = promote_shapes(*args)
+        batch_shape = jax.lax.broadcast_shapes(*(jnp.shape(a) for a in args))
+        super().__init__(batch_shape=batch_shape, validate_args=validate_args)
+
+
+class _SkewNormal(_Located):
+    """Stan's skew_normal(xi, omega, alpha): 2 / omega phi(z) Phi(alpha z), z = (y - xi) /
+    omega (NumPyro has no skew normal); Phi on the log scale (log_ndtr) for the far tail."""
+
+    @validate_sample
+    def log_prob(self, value):
+        xi, omega, alpha = self.args
+        z = (value - xi) / omega
+        return (jnp.log(2.0) - jnp.log(omega) - 0.5 * jnp.log(2 * jnp.pi) - 0.5 * jnp.square(z)
+                + jsp.log_ndtr(alpha * z))
+
+    def sample(self, key, sample_shape=()):
+        xi, omega, alpha = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        u, v = jax.random.normal(key, (2,) + shape)
+        delta = alpha / jnp.sqrt(1 + jnp.square(alpha))
+        return xi + omega * (delta * jnp.abs(u) + jnp.sqrt(1 - jnp.square(delta)) * v)
+
+
+class _ExpModNormal(_Located):
+    """Stan's exp_mod_normal(mu, sigma, lambda): a normal(mu, sigma) plus an independent
+    exponential(lambda) (NumPyro has none). log(lambda) + lambda (mu + lambda sigma^2 / 2 - y)
+    + log Phi((y - mu) / sigma - lambda sigma): Stan's erfc form, on the log scale."""
+
+    @validate_sample
+    def log_prob(self, value):
+        mu, sigma, lam = self.args
+        return (jnp.log(lam) + lam * (mu + 0.5 * lam * jnp.square(sigma) - value)
+                + jsp.log_ndtr((value - mu) / sigma - lam * sigma))
+
+    def cdf(self, value):
+        """Phi(z) - exp(lambda^2 sigma^2 / 2 - lambda (y - mu)) Phi(z - lambda sigma), z = (y -
+        mu) / sigma, the second term on the log scale."""
+        mu, sigma, lam = self.args
+        z = (value - mu) / sigma
+        return jsp.ndtr(z) - jnp.exp(0.5 * jnp.square(lam * sigma) - lam * (value - mu)
+                                     + jsp.log_ndtr(z - lam * sigma))
+
+    def sample(self, key, sample_shape=()):
+        mu, sigma, lam = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        k1, k2 = jax.random.split(key)
+        return mu + sigma * jax.random.normal(k1, shape) + jax.random.exponential(k2, shape) / lam
+
+
+class _Frechet(_Located):
+    """Stan's frechet(alpha, sigma), shape then scale: alpha / sigma (y / sigma)^(-1 - alpha)
+    exp(-(y / sigma)^-alpha) for y > 0 (NumPyro has no Frechet)."""
+
+    support = constraints.positive
+
+    @validate_sample
+    def log_prob(self, value):
+        alpha, sigma = self.args
+        log_z = jnp.log(value) - jnp.log(sigma)
+        return jnp.log(alpha) - jnp.log(sigma) - (1 + alpha) * log_z - jnp.exp(-alpha * log_z)
+
+    def cdf(self, value):
+        alpha, sigma = self.args
+        positive = value > 0
+        y = jnp.where(positive, value, 1.0)
+        return jnp.where(positive, jnp.exp(-jnp.power(y / sigma, -alpha)), 0.0)
+
+    def icdf(self, u):
+        alpha, sigma = self.args
+        return sigma * jnp.power(-jnp.log(u), -1.0 / alpha)
+
+    def sample(self, key, sample_shape=()):
+        alpha, sigma = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        return sigma * jnp.power(jax.random.exponential(key, shape), -1.0 / alpha)
+
+
+class _Rayleigh(_Located):
+    """Stan's rayleigh(sigma): y / sigma^2 exp(-y^2 / (2 sigma^2)) for y > 0 (NumPyro has no
+    Rayleigh); 0 at y = 0, so the log density is -inf there."""
+
+    support = constraints.positive
+
+    @validate_sample
+    def log_prob(self, value):
+        (sigma,) = self.args
+        return jnp.log(value) - 2 * jnp.log(sigma) - 0.5 * jnp.square(value / sigma)
+
+    def cdf(self, value):
+        (sigma,) = self.args
+        return jnp.where(value > 0, -jnp.expm1(-0.5 * jnp.square(value / sigma)), 0.0)
+
+    def icdf(self, u):
+        (sigma,) = self.args
+        return sigma * jnp.sqrt(-2 * jnp.log1p(-u))
+
+    def sample(self, key, sample_shape=()):
+        (sigma,) = self.args
+        shape = tuple(sample_shape) + self.batch_shape
+        return sigma * jnp.sqrt(2 * jax.random.exponential(key, shape))
+
+
+def _ordered_probit(eta, c):
+    """Stan's ordered_probit: outcome k with probability Phi(eta - c[k - 1]) - Phi(eta - c[k])
+    (c[0] = -inf, c[K] = +inf); NumPyro has no ordered probit. On the log scale: the end
+    categories are log_ndtr(c[1] - eta) and log_ndtr(eta - c[K - 1]); a middle one is
+    log_diff_exp of two log_ndtr, on the side of the smaller tail (Phi(-b') - Phi(-a') above
+    the cutpoints), so the tails keep their digits. No infinite cutpoint is written: its
+    infinite log_ndtr slope would make the gradient NaN."""
+    real = jnp.result_type(eta, c, 1.0)  # int data (eta of an int array) as reals
+    eta = jnp.asarray(eta, real)[..., None]
+    c = jnp.asarray(c, real)
+    lo, hi = c[..., :-1], c[..., 1:]
+    below = log_diff_exp(jsp.log_ndtr(eta - lo), jsp.log_ndtr(eta - hi))
+    above = log_diff_exp(jsp.log_ndtr(hi - eta), jsp.log_ndtr(lo - eta))
+    middle = jnp.where(eta > 0.5 * (lo + hi), above, below)
+    first = jsp.log_ndtr(c[..., :1] - eta)
+    last = jsp.log_ndtr(eta - c[..., -1:])
+    shape = jnp.broadcast_shapes(first.shape[:-1], middle.shape[:-1])
+    parts = [jnp.broadcast_to(p, shape + p.shape[-1:]) for p in (first, middle, last)]
+    return nd.CategoricalLogits(jnp.concatenate(parts, axis=-1))
+
+
+def _multi_student_t(nu, mu, sigma):
+    return nd.MultivariateStudentT(nu, mu, jnp.linalg.cholesky(sigma))
+
+
+def _neg_binomial_2_log(eta, phi):
+    """Mean exp(eta): a gamma(phi, phi e^-eta) mixture of Poissons (NumPyro's
+    NegativeBinomial2 with the rate phi / mu written without exp(eta) overflowing)."""
+    return nd.GammaPoisson(phi, phi * jnp.exp(-eta))
+
+
 def _half_student_t(nu, sigma):
     return _HalfStudentT(nu, sigma)
 
 
 def _lkj(eta, dimension):
     return nd.LKJCholesky(dimension, eta)
+
+
+def _lkj_corr(eta, dimension):
+    return nd.LKJ(dimension, eta)
 
 
 _SPECS = [
@@ -220,6 +405,10 @@ _SPECS = [
                      lambda m, s: nd.MultivariateNormal(m, covariance_matrix=s), "real",
                      "Multivariate normal with mean vector mu and covariance matrix Sigma.",
                      event_rank=1, param_ranks=(1, 2)),
+    DistributionSpec("multi_normal_prec", ("mu", "Omega"),
+                     lambda m, p: nd.MultivariateNormal(m, precision_matrix=p), "real",
+                     "Multivariate normal with mean vector mu and precision matrix Omega "
+                     "(the inverse covariance).", event_rank=1, param_ranks=(1, 2)),
     DistributionSpec("multi_normal_cholesky", ("mu", "L"),
                      lambda m, chol: nd.MultivariateNormal(m, scale_tril=chol), "real",
                      "Multivariate normal with mean mu and covariance L L' (L lower-triangular "
@@ -227,6 +416,65 @@ _SPECS = [
     DistributionSpec("lkj_corr_cholesky", ("eta",), _lkj, "corr_cholesky",
                      "LKJ prior on the Cholesky factor of a K x K correlation matrix; "
                      "K comes from the declared type matrix[K, K].",
+                     event_rank=2),
+    DistributionSpec("std_normal", (), lambda: nd.Normal(0.0, 1.0), "real",
+                     "The standard normal: normal(0, 1)."),
+    DistributionSpec("double_exponential", ("mu", "sigma"), nd.Laplace, "real",
+                     "Stan's name for laplace: location mu, scale sigma."),
+    DistributionSpec("gumbel", ("mu", "beta"), nd.Gumbel, "real",
+                     "Gumbel (type I extreme value) with location mu and scale beta."),
+    DistributionSpec("skew_normal", ("xi", "omega", "alpha"), _SkewNormal, "real",
+                     "Skew normal with location xi, scale omega and shape alpha.",
+                     has_cdf=False),
+    DistributionSpec("exp_mod_normal", ("mu", "sigma", "lambda"), _ExpModNormal, "real",
+                     "A normal(mu, sigma) plus an exponential of rate lambda."),
+    DistributionSpec("von_mises", ("mu", "kappa"), _VonMises, "real",
+                     "Von Mises with location mu and concentration kappa (periodic in y).",
+                     has_cdf=False),
+    DistributionSpec("pareto", ("y_min", "alpha"), _Pareto, "lower_bounded",
+                     "Pareto with minimum y_min and shape alpha."),
+    DistributionSpec("frechet", ("alpha", "sigma"), _Frechet, "positive",
+                     "Frechet with shape alpha and scale sigma."),
+    DistributionSpec("rayleigh", ("sigma",), _Rayleigh, "positive",
+                     "Rayleigh with scale sigma."),
+    DistributionSpec("inv_chi_square", ("nu",),
+                     lambda nu: nd.InverseGamma(0.5 * nu, 0.5), "positive",
+                     "Inverse chi-square with nu degrees of freedom."),
+    DistributionSpec("scaled_inv_chi_square", ("nu", "s"),
+                     lambda nu, s: nd.InverseGamma(0.5 * nu, 0.5 * nu * jnp.square(s)),
+                     "positive", "Scaled inverse chi-square with nu degrees of freedom and "
+                     "scale s."),
+    DistributionSpec("beta_proportion", ("mu", "kappa"),
+                     lambda mu, kappa: nd.Beta(mu * kappa, (1 - mu) * kappa), "unit_interval",
+                     "Beta with mean mu and precision kappa: beta(mu kappa, (1 - mu) kappa)."),
+    DistributionSpec("beta_binomial", ("N", "alpha", "beta"),
+                     lambda n, a, b: _BetaBinomial(a, b, n), "bounded_integer",
+                     "Binomial in N trials whose probability is beta(alpha, beta).",
+                     discrete=True),
+    DistributionSpec("neg_binomial", ("alpha", "beta"), nd.GammaPoisson,
+                     "nonnegative_integer",
+                     "Negative binomial with shape alpha and inverse scale beta (mean "
+                     "alpha / beta): Poisson with a gamma(alpha, beta) rate.", discrete=True),
+    DistributionSpec("neg_binomial_2_log", ("eta", "phi"), _neg_binomial_2_log,
+                     "nonnegative_integer",
+                     "neg_binomial_2 with log mean eta and precision phi.", discrete=True),
+    DistributionSpec("categorical_logit", ("beta",), lambda b: nd.CategoricalLogits(b),
+                     "category", "Outcome k in 1..K with probability softmax(beta)[k].",
+                     discrete=True, param_ranks=(1,), one_based=True),
+    DistributionSpec("ordered_logistic", ("eta", "c"), nd.OrderedLogistic, "ordinal",
+                     "Outcome k in 1..K: inv_logit(eta - c[k - 1]) - inv_logit(eta - c[k]) "
+                     "for the increasing cutpoints c (K - 1 of them).",
+                     discrete=True, param_ranks=(0, 1), one_based=True),
+    DistributionSpec("ordered_probit", ("eta", "c"), _ordered_probit, "ordinal",
+                     "Outcome k in 1..K: Phi(eta - c[k - 1]) - Phi(eta - c[k]) for the "
+                     "increasing cutpoints c (K - 1 of them).",
+                     discrete=True, param_ranks=(0, 1), one_based=True),
+    DistributionSpec("multi_student_t", ("nu", "mu", "Sigma"), _multi_student_t, "real",
+                     "Multivariate Student-t with nu degrees of freedom, location mu and scale "
+                     "matrix Sigma.", event_rank=1, param_ranks=(0, 1, 2)),
+    DistributionSpec("lkj_corr", ("eta",), _lkj_corr, "corr_matrix",
+                     "LKJ prior on a K x K correlation matrix, density proportional to "
+                     "det(Omega)^(eta - 1); K comes from the declared type matrix[K, K].",
                      event_rank=2),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
@@ -251,6 +499,8 @@ def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[
     """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate."""
     if spec.name == "lkj_corr_cholesky":
         return _lkj(args[0], variate_shape[-1])
+    if spec.name == "lkj_corr":
+        return _lkj_corr(args[0], variate_shape[-1])
     if not spec.proper:
         base = spec.build()
         return _Flat(base.support, batch_shape=tuple(variate_shape))
