@@ -44,6 +44,14 @@ def data(folder: Path, posterior: str) -> dict:
     return json.loads((folder / "data" / f"{name}.json").read_text())
 
 
+def declared_data(folder: Path, posterior: str, model) -> dict:
+    """The posterior's data entries that ``model`` declares. Stan ignores the others;
+    posteriordb's files hold some, even the true values of parameters (normal_2's theta),
+    which ppl would refuse as data for a sampled quantity."""
+    declared = set(model.checked.declared_data())
+    return {k: v for k, v in data(folder, posterior).items() if k in declared}
+
+
 def model_file(posterior: str) -> Path:
     return MODELS / f"{posterior}.ppl"
 
@@ -83,11 +91,7 @@ def check(folder: Path, posterior: str) -> Check:
 
     stored = points(folder, posterior)["points"]
     model = ppl.load(model_file(posterior))
-    # Stan ignores data entries its program does not declare; posteriordb's files hold some,
-    # even the true values of parameters (normal_2's theta), which ppl would refuse as data
-    # for a sampled quantity. Only the declared entries are given.
-    declared = set(model.checked.declared_data())
-    given = {k: v for k, v in data(folder, posterior).items() if k in declared}
+    given = declared_data(folder, posterior, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         compiled = model.compile(given)

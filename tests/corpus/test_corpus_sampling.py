@@ -10,7 +10,7 @@ import warnings
 import arviz as az
 import numpy as np
 import pytest
-from corpus_support import corpus_dir, data, model_file
+from corpus_support import corpus_dir, declared_data, model_file
 
 import ppl
 
@@ -25,8 +25,7 @@ pytestmark = [pytest.mark.slow,
 @pytest.mark.parametrize("posterior", SAMPLED)
 def test_corpus_model_samples_cleanly(posterior):
     model = ppl.load(model_file(posterior))
-    declared = set(model.checked.declared_data())
-    given = {k: v for k, v in data(FOLDER, posterior).items() if k in declared}
+    given = declared_data(FOLDER, posterior, model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = model.sample(given, chains=4, draws=1000, warmup=1000, seed=1)
