@@ -32,6 +32,7 @@ from pygments.token import (
 )
 
 from ppl.library import DISTRIBUTIONS, FUNCTIONS
+from ppl.library.ode import ODE_SOLVERS
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_ALTERNATION = re.compile(r"\(\?:([A-Za-z0-9_|]+)\)|([A-Za-z0-9_|]+)")
@@ -66,8 +67,9 @@ def grammar_words() -> tuple[list[str], list[str]]:
 KEYWORDS, TYPES = grammar_words()
 DISTRIBUTION_NAMES = sorted(DISTRIBUTIONS)
 # Functions, and the log-density of each distribution (normal_lpdf, poisson_lpmf, ...).
-FUNCTION_NAMES = sorted({*FUNCTIONS, *(f"{name}_{'lpmf' if spec.discrete else 'lpdf'}"
-                                       for name, spec in DISTRIBUTIONS.items())})
+FUNCTION_NAMES = sorted({*FUNCTIONS, *ODE_SOLVERS,
+                         *(f"{name}_{'lpmf' if spec.discrete else 'lpdf'}"
+                           for name, spec in DISTRIBUTIONS.items())})
 _DECLARATIONS = [k for k in ("data", "param") if k in KEYWORDS]
 _CALLED = r"(?=[ \t]*\()"  # a name directly followed by '(' is called
 

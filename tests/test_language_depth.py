@@ -223,7 +223,87 @@ function f(z: vector[2], k: real): vector[2] = z
 k ~ normal(0, 1)
 z = ode_solve(f, [1, 2], 0, [1, 2], k)
 """)
-    assert "the right-hand side f() must take (t, z, theta), but it takes 2 arguments" in message
+    assert ("the right-hand side f() takes 2 arguments, so ode_solve must pass it 0 extra "
+            "argument(s) after ts, not 1") in message
+
+
+def test_ode_extra_arguments_carry_data_and_parameters():
+    """Stan's variadic form: f(t, z, k, D) with a parameter k and a data matrix D, no packing of
+    data into the parameter vector."""
+    src = """
+data T: int
+data ts: real[T]
+data D: matrix[2, 2]
+function linear(t: real, z: vector[2], k: real, D: matrix[2, 2]): vector[2] = k * (D * z)
+k ~ lognormal(0, 1)
+z = ode_solve(linear, [1.0, 0.5], 0, ts, k, D, rtol = 1e-10, atol = 1e-10)
+"""
+    from scipy.linalg import expm
+
+    ts = np.array([0.3, 1.0, 2.5])
+    D = np.array([[-1.0, 0.4], [0.2, -0.7]])
+    compiled = ppl.model(src).compile({"T": 3, "ts": ts, "D": D})
+    z = np.asarray(compiled.generated(jnp.array([np.log(0.8)]))["z"])
+    expected = np.stack([expm(0.8 * D * t) @ np.array([1.0, 0.5]) for t in ts])
+    assert np.allclose(z, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_ode_with_no_extra_arguments():
+    src = """
+data ts: real[2]
+function grow(t: real, z: vector[1]): vector[1] = 0.5 * z
+z0 ~ lognormal(0, 1)
+z = ode_solve(grow, [z0], 0, ts, rtol = 1e-10, atol = 1e-10)
+"""
+    z = ppl.model(src).compile({"ts": [1.0, 2.0]}).generated(jnp.array([np.log(3.0)]))["z"]
+    assert np.allclose(np.asarray(z)[:, 0], 3.0 * np.exp(0.5 * np.array([1.0, 2.0])),
+                       rtol=1e-8)
+
+
+STIFF = """
+data ts: real[3]
+data A: matrix[2, 2]
+function linear(t: real, z: vector[2], A: matrix[2, 2]): vector[2] = A * z
+x ~ lognormal(0, 1)
+z = SOLVER(linear, [x, 1.0], 0, ts, A, rtol = 1e-8, atol = 1e-8, max_steps = 300)
+"""
+
+
+def test_the_stiff_solver_solves_a_stiff_system_the_explicit_one_cannot():
+    """Eigenvalues -1 and -10000: the explicit method's stability limit needs thousands of steps
+    (more than max_steps, so NaN), the implicit one a few dozen."""
+    from scipy.linalg import expm
+
+    ts = np.array([0.5, 1.0, 2.0])
+    A = np.array([[-1.0, 0.0], [9999.0, -10000.0]])
+    data = {"ts": ts, "A": A}
+    stiff = ppl.model(STIFF.replace("SOLVER", "ode_solve_stiff")).compile(data)
+    z = np.asarray(stiff.generated(jnp.array([0.0]))["z"])  # x = 1
+    expected = np.stack([expm(A * t) @ np.ones(2) for t in ts])
+    assert np.allclose(z, expected, rtol=1e-6, atol=1e-8)
+    explicit = ppl.model(STIFF.replace("SOLVER", "ode_solve")).compile(data)
+    assert np.all(np.isnan(np.asarray(explicit.generated(jnp.array([0.0]))["z"])))
+
+
+@pytest.mark.parametrize("call, expected", [
+    ("ode_solve(f, [1.0], 0, ts, k, D)",
+     "argument k of f() is real, but ode_solve passes vector[1]"),
+    ("ode_solve(f, [1.0], 0, ts, 1.0, D, rtol = s)",
+     "the option rtol of ode_solve must be a positive number written in the model"),
+    ("ode_solve_stiff(f, [1.0], 0, ts, 1.0, D, tol = 1e-6)",
+     "ode_solve_stiff has no option 'tol'"),
+    ("ode_solve(f, [1.0], 0)", "ode_solve takes at least 4 arguments"),
+])
+def test_ode_misuse_is_a_located_error(call, expected):
+    message = _error(f"""
+data ts: real[2]
+data D: vector[1]
+function f(t: real, z: vector[1], k: real, D: vector[1]): vector[1] = -k * (D .* z)
+s ~ lognormal(0, 1)
+k: vector[1] ~ lognormal(0, 1)
+z = {call}
+""")
+    assert expected in message
 
 
 def test_function_body_may_use_only_its_arguments():

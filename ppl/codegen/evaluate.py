@@ -15,6 +15,7 @@ from jax.extend import core as jax_core
 
 from ppl.frontend import ast
 from ppl.library.functions import FUNCTIONS, implementation
+from ppl.library.ode import ODE_SOLVERS
 
 _ELEMENTWISE = {
     "+": jnp.add, "-": jnp.subtract, ".*": jnp.multiply, "/": jnp.true_divide,
@@ -40,7 +41,7 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
     if isinstance(e, ast.Binary):
         return _binary(e.op, evaluate(e.left, env), evaluate(e.right, env))
     if isinstance(e, ast.Call):
-        if e.func == "ode_solve":
+        if e.func in ODE_SOLVERS:
             return _ode_solve(e, env)
         spec = FUNCTIONS.get(e.func)
         if spec is not None and spec.rule == "sized" and function_key(e.func) not in env:
@@ -88,25 +89,25 @@ def _user_call(f: ast.FunctionDef, args: list, env):
 
 
 def _ode_solve(e: ast.Call, env):
-    """Solve dz/dt = f(t, z, theta) with diffrax's adaptive Dormand-Prince 5(4) method;
-    differentiable (reverse mode through the solver's checkpointed steps)."""
+    """Solve dz/dt = f(t, z, a1, ..) with the diffrax solver the call names and an adaptive
+    PID step size controller; differentiable (reverse mode through the solver's checkpointed
+    steps)."""
     import diffrax
 
     positional = [a.value for a in e.args if a.name is None]
-    # Solver options are settings, not model quantities: read literals as Python numbers, so an
-    # integer `max_steps = 200` stays concrete under jit.
-    options = {a.name: float(a.value.value if isinstance(a.value, ast.Number)
-                             else evaluate(a.value, env))
-               for a in e.args if a.name is not None}
+    # The checker allows only number literals as options: they stay Python numbers under jit.
+    options = {a.name: a.value.value for a in e.args if a.name is not None}
     f = env[function_key(positional[0].id)]
-    z0, t0, ts, theta = (jnp.asarray(evaluate(a, env), float) for a in positional[1:])
+    z0, t0, ts = (jnp.asarray(evaluate(a, env), float) for a in positional[1:4])
+    extra = tuple(evaluate(a, env) for a in positional[4:])
     _check_times(t0, ts, positional[3])
 
     def rhs(t, z, args):
-        return jnp.asarray(_user_call(f, [t, z, args], env), z.dtype)
+        return jnp.asarray(_user_call(f, [t, z, *args], env), z.dtype)
 
+    solver = getattr(diffrax, ODE_SOLVERS[e.func].diffrax_solver)()
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(rhs), diffrax.Dopri5(), t0=t0, t1=ts[-1], dt0=None, y0=z0, args=theta,
+        diffrax.ODETerm(rhs), solver, t0=t0, t1=ts[-1], dt0=None, y0=z0, args=extra,
         saveat=diffrax.SaveAt(ts=ts),
         stepsize_controller=diffrax.PIDController(rtol=options.get("rtol", 1e-6),
                                                   atol=options.get("atol", 1e-6)),

@@ -15,6 +15,7 @@ from ppl.frontend.shapes import ShapeRules
 from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
 from ppl.library.functions import ARITY, FUNCTIONS, SIZED
+from ppl.library.ode import ODE_OPTIONS, ODE_SOLVERS
 
 
 class CallTyper(ShapeRules):
@@ -36,39 +37,56 @@ class CallTyper(ShapeRules):
         return self.signature_type(f.returns)
 
     def ode_call(self, e: ast.Call, local) -> Type:
-        """``ode_solve(f, z0, t0, ts, theta, rtol = .., atol = .., max_steps = ..)``."""
+        """``ode_solve(f, z0, t0, ts, a1, a2, .., rtol = .., atol = .., max_steps = ..)``: the
+        right-hand side is ``f(t, z, a1, a2, ..)``; the extra arguments (none or more) carry
+        parameters and data, as Stan's variadic ODE solvers do."""
         positional = [a for a in e.args if a.name is None]
         options = [a for a in e.args if a.name is not None]
-        usage = "ode_solve(f, z0, t0, ts, theta) with f(t: real, z: vector[n], theta: ...)"
-        if len(positional) != 5:
-            return self.err(f"ode_solve takes 5 arguments (f, z0, t0, ts, theta), not "
-                            f"{len(positional)}", e.span, usage)
+        usage = (f"{e.func}(f, z0, t0, ts, ...) with f(t: real, z: vector[n], ...), the dots "
+                 "being the extra arguments passed on to f")
+        if len(positional) < 4:
+            return self.err(f"{e.func} takes at least 4 arguments (f, z0, t0, ts), then the "
+                            f"extra arguments of f; not {len(positional)}", e.span, usage)
+        if options and e.args.index(positional[-1]) > e.args.index(options[0]):
+            return self.err(f"the options of {e.func} come after its arguments",
+                            options[0].span, usage)
         for a in options:
-            if a.name not in ("rtol", "atol", "max_steps"):
-                return self.err(f"ode_solve has no option '{a.name}'", a.span,
-                                "its options are rtol, atol and max_steps")
+            if a.name not in ODE_OPTIONS:
+                return self.err(f"{e.func} has no option '{a.name}'", a.span,
+                                f"its options are {', '.join(ODE_OPTIONS)}")
+            # Options are settings of the solver, fixed when it is compiled: a number written
+            # in the model, not a quantity (data values are arguments of the compiled program).
+            if not isinstance(a.value, ast.Number) or a.value.value <= 0:
+                return self.err(f"the option {a.name} of {e.func} must be a positive number "
+                                "written in the model", a.value.span,
+                                f"write {a.name} = 1e-8, say")
         rhs = positional[0].value
         f = self.functions.get(rhs.id) if isinstance(rhs, ast.Name) else None
         if f is None:
-            return self.err("the first argument of ode_solve must be the name of a function",
+            return self.err(f"the first argument of {e.func} must be the name of a function",
                             positional[0].span, usage)
-        z0, t0, ts, theta = (self.expr(a.value, local) for a in positional[1:])
-        if any(t.is_error for t in (z0, t0, ts, theta)):
+        z0, t0, ts, *extra = (self.expr(a.value, local) for a in positional[1:])
+        if any(t.is_error for t in (z0, t0, ts, *extra)):
             return ERROR
-        if len(f.params) != 3:
-            return self.err(f"the right-hand side {f.name}() must take (t, z, theta), but it "
-                            f"takes {len(f.params)} arguments", positional[0].span, usage)
+        if len(f.params) != 2 + len(extra):
+            return self.err(
+                f"the right-hand side {f.name}() takes {len(f.params)} arguments, so "
+                f"{e.func} must pass it {len(f.params) - 2} extra argument(s) after ts, "
+                f"not {len(extra)}", positional[0].span, usage)
         want = [self.signature_type(t) for _, t in f.params]
         out = self.signature_type(f.returns)
         if want[0].rank != 0 or z0.rank != 1 or not same_shape(want[1], z0) \
-                or not same_shape(out, z0) or not same_shape(want[2], theta):
+                or not same_shape(out, z0):
             return self.err(
-                f"{f.name}() does not fit this ode_solve: it takes "
-                f"({', '.join(t.describe() for t in want)}) and returns {out.describe()}, "
-                f"but the state is {z0.describe()} and theta is "
-                f"{theta.describe()}", positional[0].span, usage)
+                f"{f.name}() does not fit this {e.func}: its state argument is "
+                f"{want[1].describe()} and it returns {out.describe()}, but the initial state "
+                f"is {z0.describe()}", positional[0].span, usage)
+        for (pname, _), w, got, a in zip(f.params[2:], want[2:], extra, positional[4:]):
+            if not same_shape(w, got):
+                return self.err(f"argument {pname} of {f.name}() is {w.describe()}, but "
+                                f"{e.func} passes {got.describe()}", a.span, usage)
         if t0.rank != 0 or ts.rank != 1:
-            return self.err("ode_solve needs a scalar initial time and a vector of output "
+            return self.err(f"{e.func} needs a scalar initial time and a vector of output "
                             "times", e.span, usage)
         return Type("real", (ts.shape[0], z0.shape[0]), (ts.dim_names[0], None))
 
@@ -89,7 +107,7 @@ class CallTyper(ShapeRules):
     def call(self, e: ast.Call, local) -> Type:
         if e.func in self.functions:
             return self.user_call(e, self.functions[e.func], local)
-        if e.func == "ode_solve":
+        if e.func in ODE_SOLVERS:
             return self.ode_call(e, local)
         spec = FUNCTIONS.get(e.func)
         if spec is None:

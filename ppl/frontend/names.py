@@ -19,6 +19,7 @@ from ppl.frontend import ast
 from ppl.frontend.symbols import is_markov_chain
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
+from ppl.library.ode import ODE_SOLVERS
 from ppl.source import Span
 
 RESERVED = {"target", "data", "param", "for", "in", "int", "real", "vector", "matrix", "if", "dim",
@@ -153,7 +154,7 @@ class _Names:
 
     def declare_function(self, f: ast.FunctionDef) -> None:
         if f.name in self.functions or f.name in FUNCTIONS or f.name in DISTRIBUTIONS \
-                or f.name in RESERVED or f.name == "ode_solve":
+                or f.name in RESERVED or f.name in ODE_SOLVERS:
             self.err(f"a function named '{f.name}' already exists", f.name_span,
                      "choose another name")
             return
@@ -239,7 +240,7 @@ class _Names:
 
     def check_callee(self, call: ast.Call):
         if call.func in FUNCTIONS or density_spec(call.func) is not None \
-                or call.func in self.functions or call.func == "ode_solve":
+                or call.func in self.functions or call.func in ODE_SOLVERS:
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
