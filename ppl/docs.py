@@ -56,6 +56,7 @@ _RULES: dict[str, tuple[str, str]] = {
     "vector_reduce": ("x: vector", "scalar"),
     "ternary": ("x, y, z", "element-wise: equal shapes, or scalars"),
     "dims": ("x", "int"),
+    "constant": ("(none)", "real"),
     "square_reduce": ("A: matrix[K, K]", "scalar"),
     "quad_form": ("A: matrix[K, K], B: vector[K] or matrix[K, N]",
                   "scalar for a vector B, else matrix[N, N]"),

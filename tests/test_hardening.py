@@ -4,6 +4,7 @@ collapse); warnings that say what the sampler could not (a second mode, draws le
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import sys
@@ -363,3 +364,26 @@ def test_a_size_computed_by_a_function_inside_the_size_is_refused_with_a_hint():
     with pytest.raises(ModelError, match=r"m\.ppl:3:15: error: the size max\(y\) cannot be "
                                          r"computed before sampling(.|\n)*define it first"):
         ppl.model("data N: int\ndata y: int[N]\nkappa: vector[max(y)] ~ normal(0, 1)\n", "m.ppl")
+
+
+def test_a_size_may_be_computed_from_an_integer_array_of_the_data():
+    """The Stan corpus's gpcm: ``m[i]``, the largest response of item i, then ``vector[sum(m)
+    - 1]``. Compiling crashed in the memory estimate (``int('S - 1')``)."""
+    src = ("data N: int\ndata I: int\ndata ii: int[N] in [1, I]\ndata y: int[N] >= 0\n"
+           "m = [max([if ii[n] == i then y[n] else 0 for n in 1:N]) for i in 1:I]\n"
+           "c[i] = 2 * m[i] for i in 1:I\n"
+           "S = sum(m) + sum(c)\nbeta: vector[S - 1] ~ normal(0, 1)\n")
+    compiled = ppl.model(src, "m.ppl").compile(
+        {"N": 5, "I": 2, "ii": [1, 2, 1, 2, 2], "y": [0, 1, 3, 2, 0]})
+    assert {b.name: b.shape for b in compiled.blocks} == {"beta": (3 * (3 + 2) - 1,)}
+
+
+def test_a_size_the_data_cannot_give_is_a_located_error_not_a_crash(monkeypatch):
+    """Whatever makes an integer definition fail to evaluate on the data (simulated here),
+    the size reaches code generation as a number or not at all."""
+    model_module = importlib.import_module("ppl.model")  # ppl.model is also a function
+    monkeypatch.setattr(model_module, "integer_definitions", lambda *args, **kwargs: {})
+    src = "data N: int\ndata y: int[N]\nn = max(y)\nx: vector[n - 1] ~ normal(0, 1)\n"
+    with pytest.raises(ModelError, match=r"m\.ppl:4:11: error: the size n - 1 could not be "
+                                         r"computed from the data"):
+        ppl.model(src, "m.ppl").compile({"N": 3, "y": [1, 2, 3]})

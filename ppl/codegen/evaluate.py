@@ -276,6 +276,12 @@ def map_over(c: ast.Comprehension, env, body):
     return jax.vmap(one)(values)
 
 
+def _defined_value(define: ast.Define, env):
+    if define.comprehension is None:
+        return evaluate(define.expr, env)
+    return map_over(define.comprehension, env, lambda scope: evaluate(define.expr, scope))
+
+
 def integer_definitions(symbols: Mapping[str, Any], data: Mapping[str, Any],
                         sizes: Mapping[str, int], functions=()) -> dict[str, int]:
     """The values of the integers defined from the data alone (``m = max(y)``), evaluated on
@@ -291,15 +297,19 @@ def integer_definitions(symbols: Mapping[str, Any], data: Mapping[str, Any],
     env.update({function_key(f.name): f for f in functions})
     found: dict[str, int] = {}
     for sym in symbols.values():
+        # Integer arrays too (m[i], the largest response of item i), since a size may be
+        # computed from them (sum(m) - 1); a recursion is left to the compiled program.
         if sym.kind != "defined" or not sym.data_only or sym.define is None \
-                or sym.define.comprehension is not None or sym.type is None \
-                or sym.type.elem != "int" or sym.type.rank != 0:
+                or sym.type is None or sym.type.elem != "int" or sym.name in sym.depends:
             continue
         try:
             with jax.ensure_compile_time_eval():
-                value = np.asarray(evaluate(sym.define.expr, env))
+                value = np.asarray(_defined_value(sym.define, env))
         except Exception:  # noqa: BLE001 -- reported by data validation or compilation
             continue
-        if value.shape == () and value.dtype.kind in "iu":
-            env[sym.name] = found[sym.name] = int(value)
+        if value.dtype.kind not in "iu":
+            continue
+        env[sym.name] = value
+        if value.shape == ():
+            found[sym.name] = int(value)
     return found

@@ -134,6 +134,8 @@ class CallTyper(ShapeRules):
         rule = spec.rule
         if rule == "reduce_or_binary":
             rule = "reduce" if len(args) == 1 else "binary"
+        if rule == "constant":
+            return REAL
         if rule == "elementwise":
             return args[0].with_elem(elem)
         if rule == "reduce":

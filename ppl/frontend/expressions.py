@@ -47,6 +47,15 @@ class ExpressionTyper(CallTyper):
                      "and integers defined from the data alone: define it first (m = max(y), "
                      "then vector[m])")
             return "?"
+        if value is None and self.bound and any(
+                self.integer_of_the_data(n.id) and "data" not in self.scope.entries.get(n.id, {})
+                for n in ast.free_names(e, frozenset())):
+            # Code generation needs the number; an integer definition the data did not give
+            # (its evaluation failed) must not reach it as text.
+            self.err(f"the size {pretty.expr(e)} could not be computed from the data", e.span,
+                     "compute it from int data with functions of the data (m = max(y)), "
+                     "not with a recursion")
+            return "?"
         return value if value is not None else pretty.expr(e)
 
     def size_definitions(self) -> dict[str, ast.Expr | None]:

@@ -80,6 +80,7 @@ class ShapeRules:
         self.dims = scope.dims
         self.observable_decls = scope.observable
         self.sizes = dict(sizes or {})
+        self.bound = sizes is not None  # checked again with the data: every size is known
         self.errors: list[Diagnostic] = []
         self.types: dict[str, Type] = {}
         self.values: dict[str, int] = dict(self.sizes)  # known integer scalars

@@ -15,6 +15,7 @@ Shape rules (checked before any tracing):
 - ``gram``: one matrix M x N; the result is M x M (``tcrossprod``) or N x N (``crossprod``).
 - ``ternary``: three arguments combined element-wise (``fma``).
 - ``dims``: one argument; an int from its shape (``rows``, ``cols``, ``num_elements``).
+- ``constant``: no argument; a real number (``pi()``, ``negative_infinity()``).
 - ``sized``: arguments of which some (``SIZE_ARGUMENTS``) are sizes, ints known from the data
   (``rep_vector(x, n)``); the implementation gets them as Python ints.
 """
@@ -335,6 +336,15 @@ _SPECS = [
     FunctionSpec("diag_matrix", "diag", jnp.diag, "the diagonal matrix with the vector on "
                  "its diagonal"),
     FunctionSpec("log10", "elementwise", jnp.log10, "base-10 logarithm"),
+    FunctionSpec("pi", "constant", lambda: jnp.pi, "the number pi"),
+    FunctionSpec("e", "constant", lambda: jnp.e, "the base of the natural logarithm"),
+    FunctionSpec("sqrt2", "constant", lambda: jnp.sqrt(2.0), "the square root of 2"),
+    FunctionSpec("not_a_number", "constant", lambda: jnp.nan, "NaN (not a number)"),
+    FunctionSpec("positive_infinity", "constant", lambda: jnp.inf, "+infinity"),
+    FunctionSpec("negative_infinity", "constant", lambda: -jnp.inf,
+                 "-infinity (the log weight of an impossible outcome)"),
+    FunctionSpec("machine_precision", "constant", lambda: jnp.finfo(jnp.float64).eps,
+                 "the smallest x with 1 + x != 1 in double precision (2.2e-16)"),
     FunctionSpec("log2", "elementwise", jnp.log2, "base-2 logarithm"),
     FunctionSpec("exp2", "elementwise", jnp.exp2, "2^x"),
     FunctionSpec("floor", "elementwise", jnp.floor,
@@ -480,7 +490,7 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
          "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2), "vector_reduce": (1, 1),
          "square_reduce": (1, 1), "diag_multiply": (2, 2), "quad_form": (2, 2),
          "quad_form_diag": (2, 2), "gram": (1, 1), "sized": (1, 3),
-         "ternary": (3, 3), "dims": (1, 1)}
+         "ternary": (3, 3), "dims": (1, 1), "constant": (0, 0)}
 
 # Arity and the positions of the size arguments of each ``sized`` function, by the number of
 # arguments given.
