@@ -138,6 +138,13 @@ def _log_density_call(func: str, args: list):
     from ppl.library.distributions import build_distribution, density_spec
 
     spec = density_spec(func)
+    if spec.event_rank or any(spec.ranks()):  # one log density per vector or matrix
+        value = jnp.asarray(args[0], jnp.result_type(args[0], 1.0))
+        dist = build_distribution(spec, list(args[1:]), jnp.shape(value))
+        # NumPyro broadcasts several values against one mean inside log_prob: a batch the
+        # checker has already matched (strict rank promotion is for code of ppl's own).
+        with jax.numpy_rank_promotion("allow"):
+            return dist.log_prob(value)
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
     dist = build_distribution(spec, params, shape)

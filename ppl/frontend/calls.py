@@ -91,18 +91,40 @@ class CallTyper(ShapeRules):
         return Type("real", (ts.shape[0], z0.shape[0]), (ts.dim_names[0], None))
 
     def density(self, e: ast.Call, spec: DistributionSpec, local) -> Type:
-        """``normal_lpdf(y, mu, sigma)``: element-wise log-density of a univariate family."""
-        if spec.event_rank or any(spec.ranks()):
-            return self.err(f"{e.func}() is only available for univariate distributions",
-                            e.func_span, f"use {spec.name} with '~' instead")
+        """``normal_lpdf(y, mu, sigma)``: element-wise log-density of a univariate family;
+        ``multi_normal_lpdf(y, mu, Sigma)``: one log-density per vector (matrix) of ``y``."""
         want = 1 + len(spec.params)
         if len(e.args) != want or any(a.name for a in e.args):
             return self.err(f"{e.func}() takes {want} plain arguments (the value, then "
                             f"{', '.join(spec.params)}), not {len(e.args)}", e.span)
+        if spec.event_rank or any(spec.ranks()):
+            return self.multivariate_density(e, spec, local)
         types = [self.expr(a.value, local) for a in e.args]
         if any(t.is_error for t in types):
             return ERROR
         return self.broadcast_all(types, e.args, f"the arguments of {e.func}")
+
+    def multivariate_density(self, e: ast.Call, spec: DistributionSpec, local) -> Type:
+        """The value's last ``event_rank`` sizes are the distribution's event; its leading
+        sizes (several vectors, the rows of a matrix) broadcast with the arguments' batch."""
+        value = self.expr(e.args[0].value, local)
+        _, variate = self.distribution(ast.Call(spec.name, e.args[1:], e.span, e.func_span),
+                                       local)
+        if value.is_error or variate.is_error:
+            return ERROR
+        rank = spec.event_rank
+        event, value_event = variate.shape[variate.rank - rank:], value.shape[value.rank - rank:]
+        if value.rank < rank or any(dims_equal(a, b) is False
+                                    for a, b in zip(event, value_event)):
+            return self.err(f"the value of {e.func}() must end with the shape of one draw, "
+                            f"{Type('real', event).describe()}, but it is {value.describe()}",
+                            e.args[0].span, f"pass one {spec.name} draw, or an array of them")
+        batch = self.elementwise(
+            Type("real", value.shape[:value.rank - rank], value.dim_names[:value.rank - rank]),
+            Type("real", variate.shape[:variate.rank - rank],
+                 variate.dim_names[:variate.rank - rank]),
+            e.args[0].value, f"the value and the arguments of {e.func}")
+        return ERROR if batch is None else batch
 
     def call(self, e: ast.Call, local) -> Type:
         if e.func in self.functions:

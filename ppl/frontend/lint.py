@@ -15,6 +15,8 @@ The rules:
   output of the model needs, and a user-defined function that is never called. Definitions
   that depend on parameters are outputs (they are reported in the results) and never flagged.
 
+- **Jacobians** (``jacobian.py``): ``~`` on a non-linear function of parameters.
+
 Each rule returns warnings with the position of the declaration and a hint saying what to do.
 """
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 
 from ppl.errors import Diagnostic, warning
 from ppl.frontend import ast, pretty
+from ppl.frontend.jacobian import jacobian_warnings
 from ppl.frontend.symbols import CheckedModel, Symbol
 from ppl.library.distributions import DISTRIBUTIONS
 from ppl.source import Span
@@ -35,7 +38,7 @@ from ppl.source import Span
 def lint(checked: CheckedModel) -> tuple[Diagnostic, ...]:
     """Every lint warning for a checked model, in source order."""
     found = [*support_warnings(checked), *unused_definition_warnings(checked),
-             *unused_function_warnings(checked)]
+             *unused_function_warnings(checked), *jacobian_warnings(checked)]
     return tuple(sorted(found, key=lambda d: (d.span.line, d.span.column)))
 
 

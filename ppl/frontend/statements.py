@@ -143,16 +143,23 @@ class _StatementTyper(RecursionTyper):
         ``~`` on transformed data."""
         t = self.definition(define)
         local = {define.index_var: INT} if define.index_var else {}
-        if not t.is_error and not self.is_data_only(define.expr, local):
-            self.err(f"'{name}' has a distribution, so it must be computed from the data "
-                     "alone, but its definition depends on a parameter", define.span,
-                     "only data and definitions from data can be observed")
+        of_data = self.is_data_only(define.expr, local)
+        spec = DISTRIBUTIONS.get(sample.dist.func)
+        if not t.is_error and not of_data and spec is not None and spec.discrete:
+            # Stan's `~` on a transformed parameter: its density is added to the target
+            # (lint.py warns where a Jacobian may be missing); a computed real value has no
+            # probability mass, so a discrete family cannot be its distribution.
+            self.err(f"'{name}' is computed from parameters, so it is a real number and "
+                     f"cannot have the discrete distribution {spec.name}", sample.dist.func_span,
+                     "give it a continuous distribution, or observe data instead")
+            return Symbol(name, "observable", ERROR, span, sample=sample, define=define,
+                          depends=frozenset(deps))
         if sample.type is not None:
             self.err(f"'{name}' is defined on line {define.span.line}; its type comes from "
                      "the definition", sample.name_span, "drop the type annotation")
         t = self.sampled(sample, None if t.is_error else t, define)
         return Symbol(name, "observable", t, span, sample=sample, define=define,
-                      depends=frozenset(deps))
+                      depends=frozenset(deps), data_only=of_data)
 
     def bounds(self, b: ast.Bounds | None, declared: Type, of_data: bool = False):
         if b is None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from ppl.errors import DataError, error
+from ppl.frontend import ast
 from ppl.frontend.symbols import CheckedModel, is_discrete_latent
 from ppl.frontend.types import REAL
 from ppl.ir.graph import Graph, Node
+from ppl.library.distributions import DISTRIBUTIONS
 
 
 def _kind(symbol, supplied: Collection[str] | None) -> str:
@@ -15,9 +17,12 @@ def _kind(symbol, supplied: Collection[str] | None) -> str:
         return symbol.kind
     if symbol.kind == "defined":
         return "transformed_data" if symbol.data_only else "deterministic"
+    if symbol.kind == "observable" and symbol.define is not None:
+        # An observed definition of the data; one of parameters is computed like any
+        # definition, and its distribution becomes a term of the target (see _density_term).
+        return "observed" if symbol.data_only else "deterministic"
     if symbol.kind == "observable":
-        is_supplied = (supplied is None or symbol.name in supplied
-                       or symbol.define is not None)  # an observed definition of the data
+        is_supplied = supplied is None or symbol.name in supplied
         return "observed" if is_supplied else "latent"
     return "discrete" if is_discrete_latent(symbol.sample) else "latent"
 
@@ -50,6 +55,35 @@ def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Gra
         kinds[symbol.name] = kind
         _check_supplied_before_use(checked, symbol, kinds, supplied)
         nodes.append(Node(symbol.name, kind, symbol.type, tuple(sorted(symbol.depends)), symbol))
+        if kind == "deterministic" and symbol.sample is not None:
+            deps = tuple(sorted({symbol.name, *_names(symbol.sample)}))
+            nodes.append(Node(f"{symbol.name} ~", "factor", REAL, deps, None,
+                              _density_term(symbol.sample)))
     for i, (factor, deps) in enumerate(checked.factors):
         nodes.append(Node(f"target[{i + 1}]", "factor", REAL, tuple(sorted(deps)), None, factor))
     return Graph(tuple(nodes), checked.source, checked.functions)
+
+
+def _names(sample: ast.Sample) -> set[str]:
+    bound = frozenset({sample.comprehension.var}) if sample.comprehension else frozenset()
+    return {n.id for n in ast.free_names(sample.dist, bound)}
+
+
+def _density_term(sample: ast.Sample) -> ast.TargetIncrement:
+    """``x ~ dist(args)`` on a quantity computed from parameters, as the term Stan adds:
+    ``target += dist_lpdf(x, args)`` (element ``x[i]`` over the statement's range)."""
+    spec = DISTRIBUTIONS[sample.dist.func]
+    positional = [a for a in sample.dist.args if a.name is None]
+    by_name = {a.name: a for a in sample.dist.args if a.name is not None}
+    args = [positional[i] if i < len(positional) else by_name[p]
+            for i, p in enumerate(spec.params)]
+    value: ast.Expr = ast.Name(sample.name, sample.name_span)
+    c = sample.comprehension
+    if c is not None:
+        value = ast.Index(value, (ast.Name(c.var, c.span),), sample.name_span)
+    call = ast.Call(f"{spec.name}_lpdf",
+                    (ast.Argument(value, None, sample.name_span),
+                     *(ast.Argument(a.value, None, a.span) for a in args)),
+                    sample.span, sample.dist.func_span)
+    expr = call if c is None else ast.ArrayComprehension(call, c, sample.span)
+    return ast.TargetIncrement(expr, sample.span)
