@@ -215,7 +215,7 @@ def test_each_backend_fits_in_64_bit_and_leaves_jax_settings_alone(backend, tmp_
     all_float64(list(fit["posterior"].to_dataset().data_vars.values()), "sample")
     unchanged("sample")
     result = get_backend({backend!r}).run(m.compile(DATA), RunSettings(2, 40, 40, 3))
-    all_float64(result.draws, "run")
+    all_float64(result.positions, "run")
     unchanged("run")
     """)
     run_python(script, tmp_path)
