@@ -11,7 +11,8 @@ there before. JAX code outside ppl's calls keeps JAX's defaults (or the user's o
   are compiled apart from those traced outside it (the switch is part of JAX's jit cache key),
   so ppl's float64 programs and a user's float32 ones never mix. A function ppl hands out
   (``CompiledModel.jitted_log_density``, ...) turns it on itself when called, also inside a
-  user's ``jax.jit`` or ``jax.grad``.
+  user's ``jax.jit`` or ``jax.vmap``; a user's ``jax.grad`` of one needs 64-bit on around it,
+  since JAX transposes the function after it has returned (docs/python-api.md says so).
 - **The compilation cache**: ``PPL_CACHE_DIR`` (by default ``~/.cache/ppl/jax``; an empty value
   turns it off), bounded to :data:`CACHE_MAX_BYTES` by JAX's own eviction of the least recently
   used entries (``jax_compilation_cache_max_size``, which needs the ``filelock`` package). A
@@ -19,6 +20,11 @@ there before. JAX code outside ppl's calls keeps JAX's defaults (or the user's o
   theirs and changes nothing. JAX opens its cache once per process and keeps it open, so on
   leaving a call ppl closes it again (``reset_cache``): otherwise the user's own compilations
   would go on being written to ppl's folder.
+
+Decorated: ``Model`` and ``CompiledModel`` (and the functions a CompiledModel hands out), the
+built-in backends' classes, :func:`ppl.codegen.model.compile_graph`, the results' ``to_datatree``
+and ``prior_datatree``, and the command line. The building blocks inside ``ppl.backends`` and
+``ppl.codegen`` are meant to run inside one of those calls (or inside ``with ppl_settings():``).
 
 The settings are process-wide JAX configuration while a call runs: JAX code running at the same
 time in another thread sees them too.
