@@ -148,6 +148,15 @@ def test_every_compiled_model_method_runs_in_64_bit_and_leaves_jax_settings_alon
     all_float64([np.asarray(v) for v in fit["posterior"].to_dataset().data_vars.values()], "fit")
     unchanged("a fit")
     assert jax.jit(lambda x: x * 2.0)(jnp.ones(2)).dtype == jnp.float32  # the user's code
+    # One jitted function of the user's, called outside, inside and again outside ppl's
+    # settings: JAX keeps a program per 64-bit state, so neither is reused for the other.
+    from ppl.jax_settings import ppl_settings
+    twice = jax.jit(lambda x: x * 2.0)
+    assert twice(np.ones(2)).dtype == np.float32
+    with ppl_settings():
+        assert twice(np.ones(2)).dtype == np.float64
+    assert twice(np.ones(2)).dtype == np.float32
+    unchanged("ppl_settings")
     print(json.dumps(sorted(calls)))
     """)
     covered = json.loads(run_python(script, tmp_path))
