@@ -179,7 +179,9 @@ def main() -> None:
         raise SystemExit(f"conformance kit not found at {KIT}: set PPL_CONFORMANCE_DIR")
     import jax
 
-    import ppl  # noqa: F401  (double precision for both sides)
+    # Double precision for both sides: ppl turns it on inside its own calls only, and the
+    # hand-written NumPyro models (and the gradients taken of ppl's densities) run here.
+    jax.config.update("jax_enable_x64", True)
 
     # The kit's data files hold entries some models do not use; the DSL warns about each.
     warnings.filterwarnings("ignore", message=".*data entries not used")

@@ -326,9 +326,14 @@ def main() -> None:
     parser.add_argument("--skip-ess", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(HERE.parent))
+    import jax
     import numpy as np
 
     import ppl
+
+    # Double precision for both sides: ppl turns it on inside its own calls only, and the
+    # hand-written NumPyro models (and the gradients taken of ppl's densities) run here.
+    jax.config.update("jax_enable_x64", True)
     from benchmarks.handwritten import MODELS
     from ppl.backends.nuts import dense_metric
 

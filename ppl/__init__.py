@@ -6,31 +6,13 @@
     ppl.summary.save(fit, "fit.nc"); fit = ppl.load_fit("fit.nc")   # or .json
 """
 
-import jax as _jax
-
-# Double precision by default: posteriors of badly scaled models need it. Pass
-# precision="float32" to sample() for single-precision data and parameters.
-_jax.config.update("jax_enable_x64", True)
-
-
-def _enable_compilation_cache() -> None:
-    """Keep compiled samplers on disk so a second run of a model starts in a couple of seconds.
-    PPL_CACHE_DIR chooses the folder; an empty value turns the cache off."""
-    import os
-
-    folder = os.environ.get("PPL_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache",
-                                                            "ppl", "jax"))
-    if folder and _jax.config.jax_compilation_cache_dir is None:
-        _jax.config.update("jax_compilation_cache_dir", folder)
-        _jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-
-
-_enable_compilation_cache()
-
-from ppl import summary  # noqa: E402,F401  (ppl.summary.sampler_warnings(fit) after `import ppl`)
-from ppl.backends.registry import available_backends  # noqa: E402
-from ppl.codegen.model import CompiledModel  # noqa: E402
-from ppl.errors import (  # noqa: E402
+# Importing ppl changes no JAX setting: ppl's calls run in 64-bit with its compilation cache
+# and put JAX's settings back on return (ppl/jax_settings.py). The results, summary and
+# output modules (ArviZ, xarray, matplotlib through arviz_plots) are imported when first used,
+# so that `import ppl` and `ppl check` do not pay for them.
+from ppl.backends.registry import available_backends
+from ppl.codegen.model import CompiledModel
+from ppl.errors import (
     DataError,
     ModelError,
     ModelWarning,
@@ -38,11 +20,28 @@ from ppl.errors import (  # noqa: E402
     SamplingError,
     SamplingWarning,
 )
-from ppl.jupyter import load_ipython_extension, register_in_running_ipython  # noqa: E402
-from ppl.model import Model, load, model  # noqa: E402
-from ppl.output import load_fit  # noqa: E402
+from ppl.jupyter import load_ipython_extension, register_in_running_ipython
+from ppl.model import Model, load, model
 
 register_in_running_ipython()
+
+
+def __getattr__(name: str):
+    """``ppl.summary`` and ``ppl.load_fit``, imported at their first use (ArviZ, xarray)."""
+    if name == "summary":
+        import ppl.summary as summary
+
+        return summary
+    if name == "load_fit":
+        from ppl.output import load_fit
+
+        return load_fit
+    raise AttributeError(f"module 'ppl' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"summary", "load_fit"})
+
 
 __all__ = [
     "CompiledModel", "DataError", "Model", "ModelError", "ModelWarning", "PPLError",

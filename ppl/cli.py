@@ -1,4 +1,4 @@
-"""The ``ppl`` command line: run, check, ir, graph, backends.
+"""The ``ppl`` command line: run, check, ir, graph, backends, cache.
 
 Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage.
 """
@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
                             "source on standard output)")
 
     sub.add_parser("backends", help="list the installed inference backends")
+
+    cache = sub.add_parser("cache", help="show or empty the compilation cache (PPL_CACHE_DIR)")
+    cache.add_argument("action", choices=("info", "clear"),
+                       help="info: its folder, entries and size; clear: delete its entries")
     return parser
 
 
@@ -69,8 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     # being re-wrapped at the terminal width, which is 80 columns when output is piped.
     out = Console(soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    from ppl.jax_settings import ppl_settings
+
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        # The command owns its process, but runs like any other ppl call (ppl.jax_settings).
+        with warnings.catch_warnings(record=True) as caught, ppl_settings():
             warnings.simplefilter("always")
             code = _COMMANDS[args.command](args, out, err)
         _print_warnings(caught, err)
@@ -247,8 +254,35 @@ def _run_prior(model, data, args, out: Console) -> int:
     return 0
 
 
+def _cmd_cache(args, out: Console, err: Console) -> int:
+    """``ppl cache info`` and ``ppl cache clear``: the compiled programs ppl keeps on disk."""
+    from ppl.jax_settings import CACHE_MAX_BYTES, cache_folder, cache_info, clear_cache
+
+    folder = cache_folder()
+    if folder is None:
+        out.print("the compilation cache is off (PPL_CACHE_DIR is set to an empty value)",
+                  markup=False)
+        return 0
+    if args.action == "clear":
+        removed = clear_cache(folder)
+        out.print(f"removed {removed} compiled program{'s' * (removed != 1)} from {folder}",
+                  markup=False)
+        return 0
+    info = cache_info(folder)
+    out.print(f"folder:  {info.folder}{'' if folder.is_dir() else ' (not created yet)'}\n"
+              f"entries: {info.entries}\n"
+              f"size:    {_binary_size(info.size_bytes)} (at most {_binary_size(CACHE_MAX_BYTES)}: "
+              f"the least recently used entries go first)", markup=False)
+    return 0
+
+
+def _binary_size(size: int) -> str:
+    """Bytes in binary units, as the cache's bound is set: ``12.3 MiB``, ``1.0 GiB``."""
+    return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
+
+
 _COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "graph": _cmd_graph,
-             "backends": _cmd_backends}
+             "backends": _cmd_backends, "cache": _cmd_cache}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -37,6 +37,7 @@ from ppl.frontend.symbols import CheckedModel
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
+from ppl.jax_settings import in_ppl_settings
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 _DTYPES = {"float64": jnp.float64, "float32": jnp.float32}
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class Model(GraphDisplay):
     """A parsed and checked model. Bind data with :meth:`compile`, fit with :meth:`sample`.
 

@@ -17,6 +17,7 @@ from arviz_base import from_dict
 from ppl.backends.base import BackendResult
 from ppl.codegen.model import CompiledModel
 from ppl.frontend.types import Type
+from ppl.jax_settings import in_ppl_settings
 
 
 def _dims_for(name: str, t: Type) -> list[str]:
@@ -59,6 +60,7 @@ def _batched(model: CompiledModel, name: Hashable, fn, positions: np.ndarray, *e
     return {k: np.asarray(v).reshape((chains, draws) + np.shape(v)[1:]) for k, v in out.items()}
 
 
+@in_ppl_settings
 def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predictive: bool = False,
                 log_likelihood: bool = False, seed: int = 0, backend: str = "",
                 leave_out: Collection[str] = ()):
@@ -131,6 +133,7 @@ def backend_notes(fit) -> list[str]:
     return list(json.loads(fit.attrs.get("backend_notes", "[]")))
 
 
+@in_ppl_settings
 def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):
     """DataTree for prior simulation: ``prior`` (parameters) and ``prior_predictive``."""
     predictive_names = [n.name for n in model.graph.nodes if n.symbol is not None

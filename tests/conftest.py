@@ -1,7 +1,8 @@
 """Shared test set-up.
 
 JAX is made strict about rank promotion, so that a silent broadcast between arrays of different
-ranks (the (N,1) x (N) -> (N,N) kind of bug) fails a test instead of giving a wrong number.
+ranks (the (N,1) x (N) -> (N,N) kind of bug) fails a test instead of giving a wrong number, and
+computes in 64-bit (see below).
 Golden files (tests/golden/) are rewritten instead of compared when PPL_UPDATE_GOLDEN=1.
 """
 
@@ -14,6 +15,12 @@ import jax
 import pytest
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
+# The tests make their own JAX arrays (parameter values, expected densities) and compare them
+# with SciPy at float64 tolerances, so this process computes in 64-bit, as a user's own JAX
+# code that wants float64 must (docs/python-api.md). ppl itself needs no such setting: its
+# calls turn 64-bit on and back off, which tests/test_jax_settings.py checks in fresh
+# processes, where nothing is set beforehand.
+jax.config.update("jax_enable_x64", True)
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -73,7 +73,7 @@ def test_a_model_file_cannot_import_open_files_or_run_python(source, tmp_path):
 
 def test_compiled_samplers_are_cached_in_ppl_cache_dir_and_an_empty_value_disables_it(tmp_path):
     """README: compiled samplers are kept in PPL_CACHE_DIR (an empty value turns it off). Run in
-    fresh processes, since the cache is chosen when ppl is imported."""
+    fresh processes, so that no cache opened earlier in this one decides it."""
     script = ("import ppl; ppl.model('x ~ normal(0, 1)').sample({}, chains=1, draws=20, "
               "warmup=20, seed=1)")
     cache = tmp_path / "cache"

@@ -97,6 +97,7 @@ from ppl.backends.options import (
 )
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
+from ppl.jax_settings import in_ppl_settings
 
 Params = dict[str, jax.Array]
 
@@ -488,6 +489,7 @@ def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Param
     return family, family.init(finite_initial_points(model, key, 1)[0], opts.init_scale)
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class ADVI:
     name = "advi"
     description = ("automatic differentiation variational inference (optax Adam) on the "

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
-from ppl.backends.optimise import lbfgs_minimiser
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 
@@ -218,6 +217,9 @@ def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = N
     extra = finite_initial_points(model, jax.random.fold_in(key, 1), starts - chains) \
         if starts > chains else uniform[:0]
     candidates = jax.numpy.concatenate([uniform, extra])
+    # Imported here, so that `import ppl` does not load optax.
+    from ppl.backends.optimise import lbfgs_minimiser
+
     # The jitted log-density is traced once, not at each place L-BFGS evaluates it.
     program = model.log_density_program
 

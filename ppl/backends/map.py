@@ -68,6 +68,7 @@ from ppl.backends.options import (
     validate_options,
 )
 from ppl.codegen.model import CompiledModel
+from ppl.jax_settings import in_ppl_settings
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ OPTIONS: tuple[Option, ...] = (
 """The options of the ``map`` backend (the fields of :class:`MAPOptions`)."""
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class MAP:
     name = "map"
     description = ("posterior mode by optimisation (optax L-BFGS or Adam, several starts) with "

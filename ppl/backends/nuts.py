@@ -21,6 +21,7 @@ from ppl.backends.options import (
     validate_options,
 )
 from ppl.codegen.model import CompiledModel
+from ppl.jax_settings import in_ppl_settings
 
 # Dense mass matrices by default up to this dimension, by measurement: benchmarks/bench_metric.py
 # (2026-12-02, 17 conformance posteriors x seeds 0-4, the mixtures and HMMs among them) matched
@@ -138,6 +139,7 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     return result_of(run, _attrs(config, method, None))
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class NUTS:
     name = "nuts"
     description = ("No-U-Turn sampler (NumPyro kernels) with step-size and mass-matrix "
@@ -163,6 +165,7 @@ def _hmc_options(options: Mapping[str, Any]) -> dict:
     return options
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class HMC:
     name = "hmc"
     description = ("static-trajectory Hamiltonian Monte Carlo (NumPyro kernels) with "

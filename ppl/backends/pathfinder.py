@@ -32,6 +32,7 @@ from ppl.backends.options import (
 )
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
+from ppl.jax_settings import in_ppl_settings
 
 
 def _invalid(message: str, hint: str) -> SamplingError:
@@ -127,6 +128,7 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
     return BackendResult(positions, stats, attrs=attrs)
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class Pathfinder:
     """The ``pathfinder`` backend: multi-path Pathfinder variational inference (BlackJAX)."""
 

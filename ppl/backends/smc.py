@@ -74,6 +74,7 @@ from ppl.backends.options import (
 )
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
+from ppl.jax_settings import in_ppl_settings
 
 KERNELS = ("hmc", "nuts")
 REFERENCES = ("auto", "prior", "laplace")
@@ -436,6 +437,7 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
                          attrs)
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class SMC:
     """The ``smc`` backend: adaptive tempered SMC (BlackJAX) from the prior or, when a prior is
     improper, from the Laplace approximation."""

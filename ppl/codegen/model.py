@@ -36,6 +36,7 @@ from ppl.errors import DataError, SamplingError, error
 from ppl.frontend import ast
 from ppl.frontend.types import CONSTRAINED_TYPES
 from ppl.ir.graph import Graph, Node
+from ppl.jax_settings import in_ppl_settings
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 
 
@@ -106,6 +107,7 @@ def support(node: Node, dist, env):
     return dist.support if dist is not None else constraints.real
 
 
+@in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 @dataclass(frozen=True)
 class CompiledModel:
     """A model bound to its data, as pure JAX functions of a flat unconstrained vector.
@@ -166,21 +168,22 @@ class CompiledModel:
     def log_density_program(self) -> Callable:
         """``log_density_with`` jitted once per model and data shapes: ``(u, data)``. Inside
         another program it is traced once however often it is called."""
-        return self.program(("log_density",), lambda: jax.jit(self.log_density_with))
+        return in_ppl_settings(self.program(("log_density",),
+                                            lambda: jax.jit(self.log_density_with)))
 
     @cached_property
     def jitted_log_density(self) -> Callable:
         """``log_density`` compiled once per model and data shapes (shared by initialisation
         and samplers); the data go in as an argument."""
         program = self.log_density_program
-        return lambda u: program(u, self.traced_data)
+        return in_ppl_settings(lambda u: program(u, self.traced_data))
 
     @cached_property
     def jitted_value_and_grad(self) -> Callable:
         """``(log_density(u), its gradient)`` compiled once per model and data shapes."""
         program = self.program(("value_and_grad",), lambda: jax.jit(jax.value_and_grad(
             self.log_density_with)))
-        return lambda u: program(u, self.traced_data)
+        return in_ppl_settings(lambda u: program(u, self.traced_data))
 
     @cached_property
     def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
@@ -573,6 +576,7 @@ def _bounded_sample(dist, key, shape, constraint):
     return jnp.where(constraint(value), value, jnp.nan)
 
 
+@in_ppl_settings
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
                   coords: Mapping[str, list] | None = None,
                   programs: ProgramCache | None = None) -> CompiledModel:
