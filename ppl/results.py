@@ -79,8 +79,8 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     stats = dict(result.sample_stats)
     groups["sample_stats"] = stats
     observed = model.observed_names
-    if observed:
-        groups["observed_data"] = {n: np.asarray(model.data[n]) for n in observed}
+    data_group_values = data_groups(model)
+    groups.update(data_group_values)
     if posterior_predictive and observed:
         keys = jax.random.split(jax.random.PRNGKey(seed + 1), chains * draws)
         groups["posterior_predictive"] = _batched(
@@ -91,7 +91,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
             positions)
     for name, group in result.extra_groups.items():
         groups[name] = dict(group)
-    names = kept + observed
+    names = kept + [n for values in data_group_values.values() for n in values]
     dims, coords = dims_and_coords(model, names)
     # Quantities drawn after sampling (discrete latents, generated quantities) are exact
     # conditional draws or simulations: the summary leaves them out of R-hat and ESS warnings.
@@ -113,6 +113,24 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     if result.state:
         tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
     return tree
+
+
+def data_groups(model: CompiledModel) -> dict[str, dict[str, np.ndarray]]:
+    """The data of a fit, in ArviZ's groups: ``observed_data`` (data that has a distribution,
+    the likelihood's values) and ``constant_data`` (every other supplied data entry: covariates,
+    sizes, indices). Each holds the values the model was fitted to; ``dim`` entries are left
+    out (their labels are the coordinates of their dim). In ``constant_data`` arrays come
+    before scalars, so that a tool taking "the first variable" as the covariate (ArviZ's
+    ``plot_lm``) gets one rather than a size. A group with nothing in it is left out."""
+    observed = {n: np.asarray(model.data[n]) for n in model.observed_names if n in model.data}
+    constant = {}
+    for node in model.graph.of_kind("data"):
+        decl = node.symbol.data_decl if node.symbol is not None else None
+        if node.name in model.data and not (decl is not None and decl.type.kind == "dim"):
+            constant[node.name] = np.asarray(model.data[node.name])
+    ordered = sorted(constant, key=lambda n: constant[n].ndim == 0)  # stable: arrays first
+    groups = {"observed_data": observed, "constant_data": {n: constant[n] for n in ordered}}
+    return {group: values for group, values in groups.items() if values}
 
 
 def state_dataset(state: Mapping[str, np.ndarray]) -> xr.Dataset:
@@ -140,6 +158,8 @@ def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):
     groups = {"prior": prior}
     if predictive:
         groups["prior_predictive"] = predictive
-    dims, coords = dims_and_coords(model, list(draws))
+    data = data_groups(model)
+    groups.update(data)
+    dims, coords = dims_and_coords(model, list(draws) + [n for v in data.values() for n in v])
     return from_dict(groups, dims=dims, coords=coords, index_origin=1,
                      attrs={"/": {"inference_library": "ppl"}})
