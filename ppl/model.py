@@ -37,6 +37,7 @@ from ppl.frontend.symbols import CheckedModel
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
+from ppl.labels import encode_labels
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -68,6 +69,11 @@ class Model(GraphDisplay):
         return {s.name: s.data_decl for s in self.checked.symbols.values()
                 if s.data_decl is not None}
 
+    def _prepared(self, data: Any) -> dict[str, Any]:
+        """The data as a mapping, with label columns given for indices replaced by their codes
+        (and the labels of the dims they point into filled in, see :mod:`ppl.labels`)."""
+        return encode_labels(self._declarations(), data_module.as_mapping(data), self.source)
+
     def bind(self, data: Any = None, *, allow_missing_data: bool = False
              ) -> tuple[CheckedModel, dict, list]:
         """Check the model again with the data's sizes and validate the data.
@@ -75,7 +81,7 @@ class Model(GraphDisplay):
         Every declared data entry must be supplied (sizes may be inferred from the arrays);
         with ``allow_missing_data`` data that has a distribution may be left out, to be
         simulated."""
-        values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data),
+        values = data_module.infer_sizes(self._declarations(), self._prepared(data),
                                          self.source)
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
         sizes.update(integer_definitions(self.checked.symbols, values, sizes,
@@ -121,7 +127,7 @@ class Model(GraphDisplay):
                            self.source)
         plan = dataclasses.replace(plan, left_out=unrecorded + plan.left_out)
         release_programs_when_crowded()  # before this model's programs are compiled
-        labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
+        labels = data_module.dimension_labels(self._declarations(), self._prepared(data),
                                               self.source)
         return compile_graph(graph, arrays, _DTYPES[precision], labels, self._programs), plan
 
