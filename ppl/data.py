@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ppl.datafiles import column_values
-from ppl.datafiles import read_data_file, read_data_files  # noqa: F401 (public names)
+# read_data_file(s): the public names, kept here where callers found them before
+from ppl.datafiles import column_values, read_data_file, read_data_files  # noqa: F401
 from ppl.errors import DataError, Diagnostic, error, warning
 from ppl.frontend.symbols import CheckedModel
 from ppl.frontend.types import Type

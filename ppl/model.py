@@ -161,8 +161,9 @@ class Model(GraphDisplay):
 
         Groups: ``posterior`` (parameters, and the other quantities the recording rule keeps:
         those with at most ``ppl.recording.SMALL`` elements, see the language reference),
-        ``sample_stats``, ``observed_data`` and ``constant_data`` (the data); with ``posterior_predictive=True`` draws of the observed variables,
-        with ``log_likelihood=True`` their pointwise log-likelihood (for LOO and az.compare), with
+        ``sample_stats``, ``observed_data`` and ``constant_data`` (the data); with
+        ``posterior_predictive=True`` draws of the observed variables, with
+        ``log_likelihood=True`` their pointwise log-likelihood (for LOO and az.compare), with
         ``prior=True`` also ``prior`` and ``prior_predictive`` (``chains * draws`` draws).
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
         ``dense_mass``, ``chain_method``, ``init``: ``"auto"``, ``"laplace"``, ``"uniform"``

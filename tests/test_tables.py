@@ -150,3 +150,17 @@ def test_ppl_run_the_lake_model_on_tutorial_05s_csv(tmp_path, capsys):
     assert code == 0, captured.err
     assert "persistence" in captured.out and "alpha" in captured.out
     assert "data entries not used by the model: month" in captured.err
+
+
+def test_the_language_references_table_of_labels(tmp_path):
+    """docs/language.md, Named dimensions: a column of county names and a count of rows."""
+    model = ppl.model("data county: dim\ndata obs: dim\ndata county_of: int[obs] in [1, county]\n"
+                      "data y: vector[obs]\nalpha: vector[county] ~ normal(0, 5)\n"
+                      "sigma ~ half_normal(1)\ny ~ normal(alpha[county_of], sigma)\n")
+    table = tmp_path / "table.csv"
+    table.write_text("county_of,y\nAitkin,0.8\nAnoka,1.1\nAitkin,0.6\n")
+    rows = tmp_path / "obs.json"
+    rows.write_text(json.dumps({"obs": 3}))
+    compiled = _quiet(model.compile, read_data_files([table, rows]))
+    assert compiled.coords["county"] == ["Aitkin", "Anoka"]
+    np.testing.assert_array_equal(compiled.data["county_of"], [1, 2, 1])
