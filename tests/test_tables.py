@@ -164,3 +164,17 @@ def test_the_language_references_table_of_labels(tmp_path):
     compiled = _quiet(model.compile, read_data_files([table, rows]))
     assert compiled.coords["county"] == ["Aitkin", "Anoka"]
     np.testing.assert_array_equal(compiled.data["county_of"], [1, 2, 1])
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".json"])
+def test_labels_and_data_groups_survive_a_saved_fit(tmp_path, suffix):
+    from ppl.summary import save
+
+    model = ppl.model(GROUPED)
+    frame = pd.DataFrame({"g": ["b", "a", "b", "c"], "y": [1.0, 2.0, 1.5, 0.0]})
+    fit = _quiet(model.sample, frame, chains=1, draws=10, warmup=10)
+    save(fit, tmp_path / f"fit{suffix}")
+    back = ppl.load_fit(tmp_path / f"fit{suffix}")
+    assert back["posterior"]["alpha"].coords["group"].values.tolist() == ["b", "a", "c"]
+    np.testing.assert_array_equal(back["constant_data"]["g"], [1, 2, 1, 3])
+    np.testing.assert_array_equal(back["observed_data"]["y"], frame["y"])
