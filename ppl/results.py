@@ -7,7 +7,7 @@ are 1-based, like the language's indices.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -113,6 +113,40 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     if result.state:
         tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
     return tree
+
+
+def recompute(model: CompiledModel, fit, names: Sequence[str], seed: int = 0) -> xr.Dataset:
+    """Quantities that ``fit`` did not record, computed again from its parameters' draws:
+    ``recompute(model.compile(data), fit, ["mu"])`` gives ``mu`` with the dims and coordinates
+    it would have had in ``fit["posterior"]``. ``model`` is the model compiled with the fit's
+    data. A deterministic comes out exactly as it was during sampling; a generated quantity
+    drawn with ``~`` (and a discrete parameter) is drawn afresh, from ``seed``."""
+    from ppl.errors import SamplingError, error
+
+    unknown = [n for n in names if n not in model.posterior_names]
+    if unknown:
+        raise SamplingError([error(f"'{n}' is not a quantity of the model's draws",
+                                   hint="name deterministics, discrete parameters or generated "
+                                        "quantities") for n in unknown])
+    posterior = fit["posterior"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    values = {n: np.asarray(posterior[n].values).reshape((chains * draws,)
+                                                         + posterior[n].shape[2:])
+              for n in model.latent_names}
+    positions = np.asarray(jax.jit(jax.vmap(model.unconstrain))(values))
+    positions = positions.reshape(chains, draws, -1)
+    keys = jax.random.split(jax.random.PRNGKey(seed), chains * draws)
+    wanted = tuple(names)
+
+    def computed(bound, u, k):
+        everything = bound.generated(u, k)
+        return {n: everything[n] for n in wanted}
+
+    arrays = _batched(model, ("recompute", wanted), computed, positions, keys)
+    dims, coords = dims_and_coords(model, wanted)
+    base = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    return xr.Dataset({n: (["chain", "draw", *dims[n]], arrays[n]) for n in wanted},
+                      coords={**base, **{d: coords[d] for n in wanted for d in dims[n]}})
 
 
 def data_groups(model: CompiledModel) -> dict[str, dict[str, np.ndarray]]:

@@ -121,3 +121,15 @@ def test_cli_var_names_and_a_summary_without_the_per_row_quantities(tmp_path, ca
     assert main(common + ["--var-names", "nothing"]) == 1
     assert "var_names names 'nothing', which is not a quantity of the model" in \
         capsys.readouterr().err
+
+
+def test_a_quantity_not_recorded_is_computed_again_from_the_draws(model):
+    from ppl.results import recompute
+
+    fit = _sample(model, var_names=["mu"])
+    again = recompute(model.compile(DATA), fit, ["mu", "y_rep"])
+    np.testing.assert_allclose(again["mu"].values, fit["posterior"]["mu"].values, rtol=1e-10)
+    assert again["mu"].dims == fit["posterior"]["mu"].dims
+    assert again["y_rep"].shape == (1, 20, N)
+    with pytest.raises(ppl.SamplingError, match="'x' is not a quantity of the model's draws"):
+        recompute(model.compile(DATA), fit, ["x"])
