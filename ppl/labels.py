@@ -9,7 +9,8 @@ The labels are replaced by 1-based codes:
   labels, and a label that is not one of them is an error naming the entry and the index;
 - otherwise the codes follow the order in which the labels first appear (in the order the
   indices are declared, when several indices share the dim), and the dim, when there is one,
-  gets these labels: its size is the number of distinct labels and the labels are its
+  gets these labels (without a dim, text that reads as numbers, "3", is left for validation to
+  report rather than coded): its size is the number of distinct labels and the labels are its
   coordinates in the fit (``fit["posterior"]["alpha"].sel(group="b")``).
 
 A missing label (an empty cell) becomes NaN, which the data's validation reports at its index.
@@ -36,7 +37,8 @@ def encode_labels(declarations: Mapping[str, Any], data: Mapping[str, Any],
 
     columns = {name: labels for name, decl in declarations.items()
                if name in data and decl.type.kind == "int" and decl.type.dims
-               and (labels := label_column(data[name])) is not None}
+               and (labels := label_column(data[name])) is not None
+               and (bounding_dim(decl, declarations) is not None or not _numbers(labels))}
     if not columns:
         return dict(data)
     out = dict(data)
@@ -83,6 +85,18 @@ def bounding_dim(decl, declarations: Mapping[str, Any]) -> str | None:
             and declarations[upper.id].type.kind == "dim":
         return upper.id
     return None
+
+
+def _numbers(labels: np.ndarray) -> bool:
+    """Whether every label reads as a number ("3", "1.5"): without a dim to say what they
+    label, such text is more likely numbers written as strings than labels, and coding it
+    1, 2, ... would silently change the values (validation reports it as text instead)."""
+    for label in _present(labels):
+        try:
+            float(label)
+        except ValueError:
+            return False
+    return True
 
 
 def _is_missing(value: Any) -> bool:

@@ -178,3 +178,13 @@ def test_labels_and_data_groups_survive_a_saved_fit(tmp_path, suffix):
     assert back["posterior"]["alpha"].coords["group"].values.tolist() == ["b", "a", "c"]
     np.testing.assert_array_equal(back["constant_data"]["g"], [1, 2, 1, 3])
     np.testing.assert_array_equal(back["observed_data"]["y"], frame["y"])
+
+
+def test_numbers_written_as_text_are_not_silently_coded():
+    """Without a dim, ["3", "1"] would become the codes [1, 2]: it is reported as text."""
+    model = ppl.model("data N: int\ndata k: int[N]\nmu ~ normal(0, 1)\nk ~ poisson(exp(mu))\n",
+                      name="counts.ppl")
+    with pytest.raises(ppl.DataError) as info:
+        _quiet(model.compile, {"k": ["3", "1"]})
+    assert info.value.diagnostics[0].message == \
+        "data 'k' holds text, not numbers (the first is '3' at [1])"
