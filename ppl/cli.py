@@ -24,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="fit a model to data and print a summary")
     run.add_argument("model", help="the .ppl model file")
-    run.add_argument("--data", help="data file (.json object, or .csv with one column per name)")
+    run.add_argument("--data", action="append", metavar="FILE",
+                     help="data file: a .json object, or a .csv or .parquet table with one "
+                          "column per name (repeatable: the files are merged)")
     run.add_argument("--backend", default="nuts", help="inference backend (see `ppl backends`)")
     run.add_argument("--chains", type=int, default=4)
     run.add_argument("--draws", type=int, default=1000)
@@ -37,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--prior", action="store_true",
                      help="simulate instead of fitting: --draws draws from the prior and the "
                           "prior predictive (data with a distribution may be left out)")
+    run.add_argument("--var-names", metavar="NAMES",
+                     help="quantities to record besides the default (parameters and quantities "
+                          "of at most 10 values), comma-separated; ~name leaves one out, e.g. "
+                          "--var-names mu,~theta")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                      help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
@@ -44,15 +50,18 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check a model (and its data) for errors")
     check.add_argument("model")
-    check.add_argument("--data", help="also check the data against the declarations")
+    check.add_argument("--data", action="append", metavar="FILE",
+                       help="also check the data against the declarations (repeatable)")
 
     ir = sub.add_parser("ir", help="print the model's graph IR")
     ir.add_argument("model")
-    ir.add_argument("--data", help="use the data's sizes and observed variables")
+    ir.add_argument("--data", action="append", metavar="FILE",
+                    help="use the data's sizes and observed variables (repeatable)")
 
     graph = sub.add_parser("graph", help="draw the model graph (.svg, .png, .pdf or .dot)")
     graph.add_argument("model")
-    graph.add_argument("--data", help="use the data's sizes and observed variables")
+    graph.add_argument("--data", action="append", metavar="FILE",
+                       help="use the data's sizes and observed variables (repeatable)")
     graph.add_argument("--output", "-o", metavar="FILE",
                        help="write the graph here; the suffix picks the format: .svg, .png and "
                             ".pdf need Graphviz's `dot` program, .dot does not (default: DOT "
@@ -119,10 +128,10 @@ def _load(path: str):
     return ppl.load(path)
 
 
-def _read(path: str | None):
-    from ppl.data import read_data_file
+def _read(paths: list[str] | None):
+    from ppl.datafiles import read_data_files
 
-    return read_data_file(path) if path else {}
+    return read_data_files(paths) if paths else {}
 
 
 def _cmd_check(args, out: Console, err: Console) -> int:
@@ -179,6 +188,7 @@ def _cmd_run(args, out: Console, err: Console) -> int:
         err.print(f"ppl run: {problem}", markup=False)
         return 2
     from ppl.backends.options import parse_option_items
+    from ppl.recording import parse_var_names
 
     options = parse_option_items(args.option)
     model = _load(args.model)
@@ -187,7 +197,8 @@ def _cmd_run(args, out: Console, err: Console) -> int:
         return _run_prior(model, data, args, out)
     fit = model.sample(data, backend=args.backend, chains=args.chains, draws=args.draws,
                        warmup=args.warmup, seed=args.seed, progress=not args.no_progress,
-                       posterior_predictive=args.predictive, **options)
+                       posterior_predictive=args.predictive,
+                       var_names=parse_var_names(args.var_names), **options)
     print_summary(fit, out, err)
     partial = bool(fit.attrs.get("partial"))
     if args.output:
@@ -244,9 +255,11 @@ def _run_usage_problem(args) -> str | None:
 def _run_prior(model, data, args, out: Console) -> int:
     """``ppl run --prior``: draws from the prior and the prior predictive, summarised (and
     saved with ``--output``); nothing is fitted, so observed data may be left out."""
+    from ppl.recording import parse_var_names
     from ppl.summary import print_prior_summary, save
 
-    prior = model.sample_prior_predictive(data, draws=args.draws, seed=args.seed)
+    prior = model.sample_prior_predictive(data, draws=args.draws, seed=args.seed,
+                                          var_names=parse_var_names(args.var_names))
     print_prior_summary(prior, out)
     if args.output:
         save(prior, Path(args.output))

@@ -1,4 +1,5 @@
-"""Data: reading JSON/CSV files, and validating values against the model's declarations.
+"""Data: validating values against the model's declarations (files are read by
+:mod:`ppl.datafiles`, labels turned into indices by :mod:`ppl.labels`).
 
 Every problem is a :class:`DataError` that names the variable, what the declaration expects and
 what was given, pointing at the declaration in the model file.
@@ -6,97 +7,18 @@ what was given, pointing at the declaration in the model file.
 
 from __future__ import annotations
 
-import csv
 import difflib
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ppl.errors import DataError, Diagnostic, error, read_text_file, warning
+# read_data_file(s): the public names, kept here where callers found them before
+from ppl.datafiles import column_values, read_data_file, read_data_files  # noqa: F401
+from ppl.errors import DataError, Diagnostic, error, warning
 from ppl.frontend.symbols import CheckedModel
 from ppl.frontend.types import Type
 from ppl.source import Source
-
-
-def read_data_file(path: str | Path) -> dict[str, Any]:
-    """Read a JSON object (name -> value) or a CSV file (one column per variable)."""
-    path = Path(path)
-    where = Source("", str(path))
-    text = read_text_file(path, "the data file", "check the path given with --data")
-    if path.suffix.lower() == ".csv":
-        return _read_csv(text, where)
-    try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
-    except _RepeatedKey as exc:
-        raise DataError([error(f"the data file gives '{exc.args[0]}' twice",
-                               hint="give each name once (JSON keeps only the last value)")],
-                        where) from None
-    except json.JSONDecodeError as exc:
-        raise DataError([error(f"the data file is not valid JSON: {exc.msg} (line {exc.lineno}, "
-                               f"column {exc.colno})", hint="fix the JSON syntax")],
-                        where) from None
-    except RecursionError:
-        raise DataError([error("the data file's JSON is nested too deeply to read",
-                               hint="data values are numbers, lists of numbers (a few levels "
-                                    "for matrices and arrays), or lists of labels")],
-                        where) from None
-    if not isinstance(data, dict):
-        raise DataError([error("the data file must hold a JSON object mapping names to values",
-                               hint='write it as {"N": 3, "y": [1, 2, 3]}')], where)
-    return data
-
-
-class _RepeatedKey(Exception):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object, refusing a key given twice (json keeps the last one silently)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _RepeatedKey(key)
-        out[key] = value
-    return out
-
-
-def _read_csv(text: str, where: Source) -> dict[str, Any]:
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        raise DataError([error("the CSV file is empty", hint="give a header row of names")], where)
-    header, body = rows[0], rows[1:]
-    names = [name.strip() for name in header]
-    for column, name in enumerate(names, start=1):
-        if not name:
-            raise DataError([error(f"the CSV header has an empty name (column {column})",
-                                   hint="name every column in the header row")], where)
-        if name in names[:column - 1]:
-            raise DataError([error(f"the CSV header names '{name}' twice (columns "
-                                   f"{names.index(name) + 1} and {column})",
-                                   hint="give each column its own name")], where)
-    columns: dict[str, list] = {name: [] for name in names}
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise DataError([error(f"CSV row {number} has {len(row)} fields, the header has "
-                                   f"{len(header)}", hint="every row needs one value per column")],
-                            where)
-        for name, cell in zip(columns, row):
-            try:
-                columns[name].append(float(cell))
-            except ValueError:
-                raise DataError([error(f"CSV row {number}, column '{name}': '{cell}' is not a "
-                                       "number", hint="data values must be numeric")],
-                                where) from None
-    return {name: _maybe_int(np.asarray(v)) for name, v in columns.items()}
-
-
-def _maybe_int(values: np.ndarray) -> np.ndarray:
-    if values.size and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
-        return values.astype(np.int64)
-    return values
 
 
 def as_mapping(data: Any) -> dict[str, Any]:
@@ -104,11 +26,19 @@ def as_mapping(data: Any) -> dict[str, Any]:
     if data is None:
         return {}
     if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
-        return {str(c): data[c].to_numpy() for c in data.columns}
+        return {str(c): column_values(data[c]) for c in data.columns}
     if isinstance(data, Mapping):
-        return {str(k): (v.to_numpy() if hasattr(v, "to_numpy") else v) for k, v in data.items()}
+        return {str(k): _plain(v) for k, v in data.items()}
     raise DataError([error(f"data must be a dict or a pandas DataFrame, not {type(data).__name__}",
                            hint="pass data={'N': 10, 'y': [...]}")])
+
+
+def _plain(value: Any) -> Any:
+    """A pandas Series as a file's column would be read (labels, NaN for missing values); a
+    pandas Index or other array-like through its ``to_numpy``; anything else unchanged."""
+    if hasattr(value, "dtype") and hasattr(value, "to_numpy") and hasattr(value, "index"):
+        return column_values(value)
+    return value.to_numpy() if hasattr(value, "to_numpy") else value
 
 
 def _to_array(name: str, value: Any, span, source) -> np.ndarray:
@@ -119,10 +49,35 @@ def _to_array(name: str, value: Any, span, source) -> np.ndarray:
         arr = None
     if arr is None or arr.dtype == object or arr.dtype.kind not in "biuf":
         _refuse_ragged(name, value, span, source)
+        _refuse_text(name, arr, span, source)
         raise DataError([error(f"data '{name}' is not a number or a rectangular array of numbers",
                                span, "check that every row has the same length and that all "
                                "entries are numbers")], source)
     return arr
+
+
+def _refuse_text(name: str, arr: np.ndarray | None, span, source) -> None:
+    if arr is None or arr.dtype.kind not in "OUS":
+        return
+    text = [i for i, v in np.ndenumerate(arr) if isinstance(v, (str, np.str_))]
+    if not text:
+        return
+    # NumPy turns [1, "x"] into ["1", "x"]: point at the first entry that is not a number.
+    first = next((i for i in text if not _numeric_text(arr[i])), text[0])
+    at = ", ".join(str(i + 1) for i in first)
+    raise DataError([error(f"data '{name}' holds text, not numbers (the first is "
+                           f"{str(arr[first])!r} at [{at}])", span,
+                           "fix the values (one entry that is not a number makes a whole table "
+                           "column text); a column of labels can be an index, declared "
+                           "`int[N] in [1, G]` with `data G: dim`")], source)
+
+
+def _numeric_text(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def first_boolean(value: Any) -> tuple[int, ...] | None:
@@ -393,6 +348,12 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         return (f"data '{name}' should have shape {expected} ({t.describe()}"
                 f"{'; ' + sizes if sizes else ''}), but it has shape {arr.shape}",
                 "supply an array of the declared shape, or fix the sizes in the data")
+    if np.any(np.isnan(arr)):
+        at = "" if arr.ndim == 0 else \
+            f" at [{', '.join(str(int(i) + 1) for i in np.argwhere(np.isnan(arr))[0])}]"
+        return (f"data '{name}' has a missing value (NaN){at}",
+                "fill in or remove the missing values (an empty or NA cell of a table is "
+                "missing)")
     if t.elem == "int" and not _integral(arr):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         return (f"data '{name}' is declared int, but it holds non-integer values"

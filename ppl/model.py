@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppl import data as data_module
-from ppl import memory
+from ppl import memory, recording
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
 from ppl.codegen.evaluate import integer_definitions
@@ -38,6 +38,7 @@ from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
 from ppl.jax_settings import in_ppl_settings
+from ppl.labels import encode_labels
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -70,6 +71,11 @@ class Model(GraphDisplay):
         return {s.name: s.data_decl for s in self.checked.symbols.values()
                 if s.data_decl is not None}
 
+    def _prepared(self, data: Any) -> dict[str, Any]:
+        """The data as a mapping, with label columns given for indices replaced by their codes
+        (and the labels of the dims they point into filled in, see :mod:`ppl.labels`)."""
+        return encode_labels(self._declarations(), data_module.as_mapping(data), self.source)
+
     def bind(self, data: Any = None, *, allow_missing_data: bool = False
              ) -> tuple[CheckedModel, dict, list]:
         """Check the model again with the data's sizes and validate the data.
@@ -77,7 +83,7 @@ class Model(GraphDisplay):
         Every declared data entry must be supplied (sizes may be inferred from the arrays);
         with ``allow_missing_data`` data that has a distribution may be left out, to be
         simulated."""
-        values = data_module.infer_sizes(self._declarations(), data_module.as_mapping(data),
+        values = data_module.infer_sizes(self._declarations(), self._prepared(data),
                                          self.source)
         sizes = data_module.integer_sizes(self._declarations(), values, self.source)
         sizes.update(integer_definitions(self.checked.symbols, values, sizes,
@@ -102,9 +108,12 @@ class Model(GraphDisplay):
                              memory_limit)[0]
 
     def _compile(self, data: Any, precision: str, allow_missing_data: bool,
-                 run: memory.RunShape, memory_limit: Any) -> tuple[CompiledModel, memory.Plan]:
+                 run: memory.RunShape, memory_limit: Any, var_names: Any = None
+                 ) -> tuple[CompiledModel, memory.Plan]:
         """:meth:`compile`, checking first that a run of shape ``run`` fits in memory; the
-        plan says which deterministics to leave out of the stored draws."""
+        plan says which quantities to leave out of the stored draws: those the recording rule
+        (:mod:`ppl.recording`, adjusted by ``var_names``) leaves out, then deterministics that
+        would not fit in memory."""
         if precision not in _DTYPES:
             raise SamplingError([error(f"unknown precision '{precision}'",
                                        hint="use 'float64' (default) or 'float32'")])
@@ -112,11 +121,15 @@ class Model(GraphDisplay):
         checked, arrays, notes = self.bind(data, allow_missing_data=allow_missing_data)
         data_module.warn_all(notes, self.source)
         graph = lower(checked, supplied=set(arrays))
-        # From the declared sizes alone, before the data is converted or anything compiled.
-        plan = memory.plan(memory.quantities_of(graph), run, jnp.dtype(_DTYPES[precision]).itemsize,
-                           limit, self.source)
+        unrecorded = recording.decide(graph, var_names).left_out
+        # From the declared sizes alone, before the data is converted or anything compiled;
+        # what is not recorded takes no memory for draws.
+        quantities = [q for q in memory.quantities_of(graph) if q.name not in unrecorded]
+        plan = memory.plan(quantities, run, jnp.dtype(_DTYPES[precision]).itemsize, limit,
+                           self.source)
+        plan = dataclasses.replace(plan, left_out=unrecorded + plan.left_out)
         release_programs_when_crowded()  # before this model's programs are compiled
-        labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
+        labels = data_module.dimension_labels(self._declarations(), self._prepared(data),
                                               self.source)
         return compile_graph(graph, arrays, _DTYPES[precision], labels, self._programs), plan
 
@@ -145,12 +158,14 @@ class Model(GraphDisplay):
                posterior_predictive: bool = False, log_likelihood: bool = False,
                prior: bool = False, progress: bool = False, precision: str = "float64",
                allow_missing_data: bool = False, memory_limit: Any = None,
-               **backend_options: Any):
+               var_names: Any = None, **backend_options: Any):
         """Fit the model and return an ArviZ DataTree.
 
-        Groups: ``posterior`` (latent and deterministic quantities), ``sample_stats``,
-        ``observed_data``; with ``posterior_predictive=True`` draws of the observed variables,
-        with ``log_likelihood=True`` their pointwise log-likelihood (for LOO and az.compare), with
+        Groups: ``posterior`` (parameters, and the other quantities the recording rule keeps:
+        those with at most ``ppl.recording.SMALL`` elements, see the language reference),
+        ``sample_stats``, ``observed_data`` and ``constant_data`` (the data); with
+        ``posterior_predictive=True`` draws of the observed variables, with
+        ``log_likelihood=True`` their pointwise log-likelihood (for LOO and az.compare), with
         ``prior=True`` also ``prior`` and ``prior_predictive`` (``chains * draws`` draws).
         ``backend_options`` go to the backend (for NUTS: ``target_accept``, ``max_tree_depth``,
         ``dense_mass``, ``chain_method``, ``init``: ``"auto"``, ``"laplace"``, ``"uniform"``
@@ -159,6 +174,10 @@ class Model(GraphDisplay):
         Every declared data entry must be in ``data``: one left out is a :class:`~ppl.DataError`
         rather than a quantity silently simulated from its prior. ``allow_missing_data=True``
         simulates left-out data that has a distribution (it is sampled with the parameters).
+
+        ``var_names`` adjusts what is recorded: a name adds a deterministic, discrete or
+        generated quantity that the rule leaves out (``var_names=["mu"]``), ``"~name"``
+        leaves one out; parameters are always recorded.
 
         The memory the run needs is estimated first (:mod:`ppl.memory`): deterministics whose
         draws would not fit in ``memory_limit`` (bytes or ``"16GB"``; by default the
@@ -172,7 +191,8 @@ class Model(GraphDisplay):
             if backend == "smc" else chains  # SMC evaluates its particles side by side
         run = memory.RunShape(chains, draws, parallel if isinstance(parallel, int) else chains,
                               posterior_predictive, log_likelihood)
-        compiled, plan = self._compile(data, precision, allow_missing_data, run, memory_limit)
+        compiled, plan = self._compile(data, precision, allow_missing_data, run, memory_limit,
+                                       var_names)
         if compiled.dimension == 0:
             raise SamplingError([error("the model has no parameters to sample",
                                        hint="every quantity is data; add a parameter with '~'")],
@@ -194,7 +214,8 @@ class Model(GraphDisplay):
             # modulo: the derived seed stays a valid one when seed is MAX_SEED
             simulated = self.sample_prior_predictive(data, draws=chains * draws,
                                                      seed=(seed + 2) % (MAX_SEED + 1),
-                                                     memory_limit=memory_limit)
+                                                     memory_limit=memory_limit,
+                                                     var_names=var_names)
             for group in simulated.children:
                 fit[group] = simulated[group]
         return _report(fit)
@@ -283,18 +304,19 @@ class Model(GraphDisplay):
             self._check_warnings_shown = True
 
     def sample_prior_predictive(self, data: Any = None, draws: int = 500, seed: int = 0, *,
-                                memory_limit: Any = None):
+                                memory_limit: Any = None, var_names: Any = None):
         """Simulate parameters and observables from the prior (``prior`` and
         ``prior_predictive`` groups). Observed variables may be left out of ``data``: they
-        are simulated. Deterministics whose draws would not fit in ``memory_limit`` are left
-        out, as in :meth:`sample`."""
+        are simulated. What is recorded follows the same rule and ``var_names`` as
+        :meth:`sample`; deterministics whose draws would not fit in ``memory_limit`` are left
+        out."""
         from ppl.results import prior_datatree
 
         _check_counts(draws=draws)
         check_seed(seed)
         # The draws are simulated side by side and every simulated quantity is kept.
         run = memory.RunShape(chains=1, draws=draws, parallel=1, predictive=True)
-        compiled, plan = self._compile(data, "float64", True, run, memory_limit)
+        compiled, plan = self._compile(data, "float64", True, run, memory_limit, var_names)
         keys = jax.random.split(jax.random.PRNGKey(seed), draws)
 
         def draw(key):  # what is left out is not computed either (the jit drops it)

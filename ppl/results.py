@@ -7,7 +7,7 @@ are 1-based, like the language's indices.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Hashable, Mapping
+from collections.abc import Collection, Hashable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -81,8 +81,8 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     stats = dict(result.sample_stats)
     groups["sample_stats"] = stats
     observed = model.observed_names
-    if observed:
-        groups["observed_data"] = {n: np.asarray(model.data[n]) for n in observed}
+    data_group_values = data_groups(model)
+    groups.update(data_group_values)
     if posterior_predictive and observed:
         keys = jax.random.split(jax.random.PRNGKey(seed + 1), chains * draws)
         groups["posterior_predictive"] = _batched(
@@ -93,7 +93,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
             positions)
     for name, group in result.extra_groups.items():
         groups[name] = dict(group)
-    names = kept + observed
+    names = kept + [n for values in data_group_values.values() for n in values]
     dims, coords = dims_and_coords(model, names)
     # Quantities drawn after sampling (discrete latents, generated quantities) are exact
     # conditional draws or simulations: the summary leaves them out of R-hat and ESS warnings.
@@ -115,6 +115,60 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     if result.state:
         tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
     return tree
+
+
+def recompute(model: CompiledModel, fit, names: Sequence[str], seed: int = 0) -> xr.Dataset:
+    """Quantities that ``fit`` did not record, computed again from its parameters' draws:
+    ``recompute(model.compile(data), fit, ["mu"])`` gives ``mu`` with the dims and coordinates
+    it would have had in ``fit["posterior"]``. ``model`` is the model compiled with the fit's
+    data. A deterministic comes out exactly as it was during sampling; a generated quantity
+    drawn with ``~`` (and a discrete parameter) is drawn afresh, from ``seed``."""
+    from ppl.errors import SamplingError, error
+
+    unknown = [n for n in names if n not in model.posterior_names]
+    if unknown:
+        raise SamplingError([error(f"'{n}' is not a quantity of the model's draws",
+                                   hint="name deterministics, discrete parameters or generated "
+                                        "quantities") for n in unknown])
+    posterior = fit["posterior"]
+    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    values = {n: np.asarray(posterior[n].values).reshape((chains * draws,)
+                                                         + posterior[n].shape[2:])
+              for n in model.latent_names}
+    positions = np.asarray(jax.jit(jax.vmap(model.unconstrain))(values))
+    positions = positions.reshape(chains, draws, -1)
+    keys = jax.random.split(jax.random.PRNGKey(seed), chains * draws)
+    wanted = tuple(names)
+
+    def computed(bound, u, k):
+        everything = bound.generated(u, k)
+        return {n: everything[n] for n in wanted}
+
+    arrays = _batched(model, ("recompute", wanted), computed, positions, keys)
+    dims, coords = dims_and_coords(model, wanted)
+    base = {"chain": posterior["chain"].values, "draw": posterior["draw"].values}
+    return xr.Dataset({n: (["chain", "draw", *dims[n]], arrays[n]) for n in wanted},
+                      coords={**base, **{d: coords[d] for n in wanted for d in dims[n]}})
+
+
+def data_groups(model: CompiledModel) -> dict[str, dict[str, np.ndarray]]:
+    """The data of a fit, in ArviZ's groups: ``observed_data`` (data that has a distribution,
+    the likelihood's values) and ``constant_data`` (every other supplied data entry: covariates,
+    indices, sizes). Each holds the values the model was fitted to. A size that names a
+    dimension (``N`` of ``real[N]``) and a ``dim`` entry are left out: they are the length and
+    the coordinates of that dimension, and a variable cannot share a dimension's name in a
+    Dataset. In ``constant_data`` arrays come
+    before scalars, so that a tool taking "the first variable" as the covariate (ArviZ's
+    ``plot_lm``) gets one rather than a size. A group with nothing in it is left out."""
+    observed = {n: np.asarray(model.data[n]) for n in model.observed_names if n in model.data}
+    dimensions = {d for node in model.graph.nodes for d in node.type.dim_names if d}
+    constant = {}
+    for node in model.graph.of_kind("data"):
+        if node.name in model.data and node.name not in dimensions:
+            constant[node.name] = np.asarray(model.data[node.name])
+    ordered = sorted(constant, key=lambda n: constant[n].ndim == 0)  # stable: arrays first
+    groups = {"observed_data": observed, "constant_data": {n: constant[n] for n in ordered}}
+    return {group: values for group, values in groups.items() if values}
 
 
 def state_dataset(state: Mapping[str, np.ndarray]) -> xr.Dataset:
@@ -143,6 +197,8 @@ def prior_datatree(model: CompiledModel, draws: Mapping[str, np.ndarray]):
     groups = {"prior": prior}
     if predictive:
         groups["prior_predictive"] = predictive
-    dims, coords = dims_and_coords(model, list(draws))
+    data = data_groups(model)
+    groups.update(data)
+    dims, coords = dims_and_coords(model, list(draws) + [n for v in data.values() for n in v])
     return from_dict(groups, dims=dims, coords=coords, index_origin=1,
                      attrs={"/": {"inference_library": "ppl"}})

@@ -235,7 +235,7 @@ def test_run_prior_simulates_data_left_out(tmp_path, capsys):
         assert name in captured.out
     assert f"draws written to {output}" in captured.out
     fit = ppl.load_fit(output)
-    assert set(fit.children) == {"prior", "prior_predictive"}
+    assert set(fit.children) == {"prior", "prior_predictive", "constant_data"}
     assert fit["prior"].sizes["draw"] == 200
     again = ppl.load(MODEL).sample_prior_predictive(values, draws=200, seed=3)
     np.testing.assert_array_equal(fit["prior_predictive"]["y"], again["prior_predictive"]["y"])

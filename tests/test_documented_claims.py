@@ -966,7 +966,7 @@ def test_every_command_help_lists_its_documented_flags(capsys):
     flags = {"run": [f for row in _cli_table("## `ppl run`")
                      for f in re.findall(r"`(-[-\w]+)", row[0])],
              "check": ["--data"], "ir": ["--data"], "graph": ["--data", "--output", "-o"]}
-    assert len(flags["run"]) == 12
+    assert len(flags["run"]) == 13
     for command, expected in flags.items():
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
@@ -990,7 +990,8 @@ def test_ppl_run_passes_the_documented_defaults(monkeypatch):
         with pytest.raises(_Stop):
             main(["run", EIGHT, "--data", EIGHT_DATA, *extra])
     assert seen[0] == {"backend": "nuts", "chains": 4, "draws": 1000, "warmup": 1000,
-                       "seed": 0, "progress": True, "posterior_predictive": False}
+                       "seed": 0, "progress": True, "posterior_predictive": False,
+                       "var_names": None}
     assert seen[1]["progress"] is False
 
 

@@ -241,13 +241,20 @@ def test_deterministics_that_do_not_fit_are_left_out_with_a_warning():
     data = {"N": 1000, "x": x, "y": 1 + 2 * x + rng.normal(size=1000)}
     model = ppl.model(src, "m.ppl")
     with pytest.warns(SamplingWarning, match="'mu' was left out of the stored draws"):
-        fit = model.sample(data, chains=1, warmup=50, draws=100, memory_limit=300_000)
+        fit = model.sample(data, chains=1, warmup=50, draws=100, memory_limit=300_000,
+                           var_names=["mu"])  # asked for: mu has more than 10 values
     assert "mu" not in fit["posterior"]
     assert {"a", "b"} <= set(fit["posterior"].data_vars)
     notes = json.loads(fit.attrs["warnings"])
     assert any("PPL_MEMORY_LIMIT" in note for note in notes)
-    kept = model.sample(data, chains=1, warmup=50, draws=100, memory_limit="1GB")
+    kept = model.sample(data, chains=1, warmup=50, draws=100, memory_limit="1GB",
+                        var_names=["mu"])
     assert "mu" in kept["posterior"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        default = model.sample(data, chains=1, warmup=50, draws=100, memory_limit=300_000)
+    assert "mu" not in default["posterior"]  # not recorded by default: nothing to warn about
+    assert not [w for w in caught if "left out of the stored draws" in str(w.message)]
 
 
 @pytest.mark.parametrize("src, message", [

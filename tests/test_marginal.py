@@ -214,7 +214,8 @@ generated log_lik[n] = normal_lpdf(y[n], mu[z[n]], sigma[z[n]]) for n in 1:N
 generated gap = mu[2] - mu[1]
 """)
     data = _mixture_data()
-    fit = model.sample(data, chains=2, draws=200, warmup=200, seed=1)
+    fit = model.sample(data, chains=2, draws=200, warmup=200, seed=1,
+                       var_names=["z", "y_rep", "log_lik"])  # 40 values each: asked for
     post = fit["posterior"]
     assert {"z", "y_rep", "log_lik", "gap"} <= set(post.data_vars)
     assert post["z"].dims[-1] == "N" and post["z"].shape == (2, 200, 40)

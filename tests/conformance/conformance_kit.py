@@ -44,3 +44,10 @@ def run_check(kit: Path, name: str, fit, folder: Path) -> tuple[subprocess.Compl
                             capture_output=True, text=True, timeout=300)
     summary = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     return result, summary
+
+
+def reference_names(reference: dict) -> list[str]:
+    """The quantities a reference checks (``f`` for ``f[1]``): passed as ``var_names`` so that
+    a fit records them even where the recording rule would not (a deterministic of more than
+    ``ppl.recording.SMALL`` values, such as gp_pois_regr's ``f``)."""
+    return sorted({name.partition("[")[0] for name in reference["params"]})

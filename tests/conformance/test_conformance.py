@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conformance_kit import load_posterior, run_check
+from conformance_kit import load_posterior, reference_names, run_check
 
 POSTERIORS = [
     "eight_schools-eight_schools_noncentered",
@@ -60,9 +60,10 @@ pytestmark = [
 
 @pytest.mark.parametrize("name", POSTERIORS)
 def test_reference_posterior(name: str, kit: Path, tmp_path: Path, record_property) -> None:
-    model, data, _ = load_posterior(kit, name)
+    model, data, reference = load_posterior(kit, name)
     start = time.perf_counter()
-    fit = model.sample(data=data, chains=CHAINS, draws=DRAWS, warmup=WARMUP, seed=SEED)
+    fit = model.sample(data=data, chains=CHAINS, draws=DRAWS, warmup=WARMUP, seed=SEED,
+                       var_names=reference_names(reference))
     seconds = time.perf_counter() - start
     record_property("sampling_seconds", round(seconds, 1))
 
