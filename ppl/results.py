@@ -15,6 +15,7 @@ import xarray as xr
 from arviz_base import from_dict
 
 from ppl.backends.base import BackendResult
+from ppl.codegen import missing
 from ppl.codegen.model import CompiledModel
 from ppl.frontend.types import Type
 
@@ -31,6 +32,9 @@ def _dims_for(name: str, t: Type) -> list[str]:
 def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
     dims, coords = {}, {}
     for name in names:
+        if name in imputed_names(model):
+            dims[name], coords[f"{name}_dim_0"] = imputed_dims(model, name)
+            continue
         node = model.graph[name]
         dims[name] = _dims_for(name, node.type)
         for dim, size in zip(dims[name], node.type.shape):
@@ -38,6 +42,19 @@ def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
             coords.setdefault(dim, np.asarray(labels) if labels is not None
                               else np.arange(1, int(size) + 1))
     return dims, coords
+
+
+def imputed_names(model: CompiledModel) -> list[str]:
+    """The parameters holding imputed missing entries of observed data (``y_unobserved``)."""
+    return [missing.unobserved_name(name) for name in model.imputed]
+
+
+def imputed_dims(model: CompiledModel, name: str) -> tuple[list[str], np.ndarray]:
+    """The dim of ``y_unobserved`` (``y_unobserved_dim_0``) and its labels: the 1-based
+    positions of the missing entries in ``y``."""
+    observed = name[: -len(missing.UNOBSERVED)]
+    return [f"{name}_dim_0"], missing.coordinates(np.asarray(
+        model.data[missing.missing_key(observed)]))
 
 
 def _batched(model: CompiledModel, name: Hashable, fn, positions: np.ndarray, *extra):
