@@ -37,6 +37,7 @@ from ppl.frontend.symbols import CheckedModel
 from ppl.ir.graph import Graph
 from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
+from ppl.predict import record_constant_data
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -188,6 +189,7 @@ class Model(GraphDisplay):
                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name,
                           leave_out=plan.left_out)
         fit.attrs["backend_options"] = json.dumps(_recordable(backend_options))
+        record_constant_data(fit, compiled)  # for predictions from this fit
         if prior:
             # modulo: the derived seed stays a valid one when seed is MAX_SEED
             simulated = self.sample_prior_predictive(data, draws=chains * draws,
@@ -264,6 +266,28 @@ class Model(GraphDisplay):
         if more.attrs.get("partial"):
             combined.attrs["partial"] = 1
         return _report(combined)
+
+    def predict(self, fit, data: Any = None, *, seed: int = 0, predictions: bool = True,
+                precision: str = "float64"):
+        """Predictions for new data from ``fit`` (a fit of this model), without refitting:
+        for every posterior draw, the observed quantities left out of ``data`` are drawn
+        and the deterministic and generated quantities computed, given the new data (PyMC's
+        ``set_data`` + ``sample_posterior_predictive``, cmdstanpy's ``generate_quantities``).
+
+        ``data`` holds the new values (new covariates ``x``, of another length ``N``); what
+        it leaves out is taken from the fit's ``constant_data`` group, except sizes it
+        changes and the arrays declared with them. A parameter whose size the new data
+        would change (``theta: vector[J]`` with a new ``J``) is a :class:`~ppl.DataError`.
+        Returns a DataTree with the groups ``predictions`` (the draws, dims ``chain`` and
+        ``draw`` as in the fit) and ``predictions_constant_data`` (the data used), ArviZ's
+        names for out-of-sample predictions; with ``predictions=False``,
+        ``posterior_predictive`` and ``constant_data`` instead."""
+        from ppl import predict as predicting
+
+        check_seed(seed)
+        with self._located():
+            return predicting.predict(self, fit, data, seed=seed, predictions=predictions,
+                                      precision=precision)
 
     @contextmanager
     def _located(self):

@@ -349,9 +349,10 @@ def prior_rows(prior, group: str = "prior") -> list[dict]:
             for label, row in table.iterrows()]
 
 
-def print_prior_summary(prior, out: Console) -> None:
-    """The tables of ``ppl run --prior``: the prior, then the prior predictive draws."""
-    titles = {"prior": "prior summary", "prior_predictive": "prior predictive summary"}
+def print_prior_summary(prior, out: Console, titles: dict[str, str] | None = None) -> None:
+    """The tables of ``ppl run --prior``: the prior, then the prior predictive draws (or of
+    the groups in ``titles``, ``{group: title}``)."""
+    titles = titles or {"prior": "prior summary", "prior_predictive": "prior predictive summary"}
     columns = [("mean", "mean"), ("sd", "sd"), ("hdi 3%", "hdi94_lb"), ("hdi 97%", "hdi94_ub")]
     for group, title in titles.items():
         if group not in prior.children or not prior[group].data_vars:

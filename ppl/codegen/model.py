@@ -368,7 +368,7 @@ class CompiledModel:
             env = marginal.with_value(group, self, env, draw)
         for node in self.graph.of_kind("generated"):
             key, sub = jax.random.split(key)
-            env[node.name] = self._simulate(node, env, sub)
+            env[node.name] = self.simulate(node, env, sub)
         return env
 
     def generated(self, u, key=None) -> dict[str, jax.Array]:
@@ -377,7 +377,7 @@ class CompiledModel:
         env = self.posterior_env(u, jax.random.PRNGKey(0) if key is None else key)
         return {name: env[name] for name in self.posterior_names}
 
-    def _simulate(self, node: Node, env, key) -> jax.Array:
+    def simulate(self, node: Node, env, key) -> jax.Array:
         """A generated quantity's value: its definition, or a draw from its distribution."""
         if node.symbol.define is not None:
             return definition_value(node, env)
@@ -439,7 +439,7 @@ class CompiledModel:
                 out[node.name] = env[node.name]
             elif node.kind == "generated":
                 key, sub = jax.random.split(key)
-                env[node.name] = out[node.name] = self._simulate(node, env, sub)
+                env[node.name] = out[node.name] = self.simulate(node, env, sub)
             elif node.name in chains:
                 key, sub = jax.random.split(key)
                 group = chains[node.name]
