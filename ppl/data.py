@@ -432,9 +432,14 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         if np.any(bad):
             return (f"data '{name}' holds integers beyond the 64-bit range"
                     f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or rescale it")
+    if np.any(np.isnan(arr)):  # data with a distribution gets here only when not imputable
+        return (f"data '{name}' has missing entries{_first_bad(arr, np.isnan(arr))}; "
+                "only data with a distribution (on the left of `~`) is imputed",
+                f"fill in '{name}' or drop those rows; to impute it, give it a distribution "
+                f"(`{name} ~ normal(...)`)")
     if not np.all(np.isfinite(arr)):
-        return (f"data '{name}' holds NaN or infinite values{_first_bad(arr, ~np.isfinite(arr))}",
-                "remove or impute missing values before fitting")
+        return (f"data '{name}' holds infinite values{_first_bad(arr, ~np.isfinite(arr))}",
+                "replace them with finite numbers")
     return None
 
 

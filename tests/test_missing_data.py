@@ -151,7 +151,7 @@ def test_pandas_na_and_json_null_are_missing():
 
 @pytest.mark.parametrize("source, data, message", [
     ("data N: int\ndata x: real[N]\ndata y: real[N]\nb ~ normal(0, 1)\ny ~ normal(b * x, 1)",
-     {"x": [1.0, None], "y": [1.0, 2.0]}, "data 'x' holds NaN or infinite values (the first "
+     {"x": [1.0, None], "y": [1.0, 2.0]}, "data 'x' has missing entries (the first "
      "is nan at [2])"),
     ("data N: int\ndata y: int[N]\nmu ~ normal(0, 1)\ny ~ poisson(exp(mu))",
      {"y": [1, None, 2]}, "data 'y' has missing entries (the first at [2]), but its "
