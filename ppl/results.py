@@ -129,7 +129,24 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
         tree[name] = stats_tree[name]
     if result.state:
         tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
+    if model.imputed and "log_likelihood" in tree.children:
+        tree["log_likelihood"] = xr.DataTree(observed_entries_only(
+            tree["log_likelihood"].to_dataset(), model))
     return tree
+
+
+def observed_entries_only(dataset: xr.Dataset, model: CompiledModel) -> xr.Dataset:
+    """The pointwise log-likelihood of an array with imputed entries, over its observed
+    entries only (dim ``y_observed_dim_0``, coordinates their 1-based positions): imputed
+    entries are parameters, not observations, and ``az.loo`` must not count them."""
+    for name in model.imputed:
+        where = np.argwhere(~np.isnan(np.asarray(model.data[name])))
+        values = dataset[name].values[(slice(None), slice(None)) + tuple(where.T)]
+        dim = f"{name}_observed_dim_0"
+        dataset = dataset.drop_vars(name).assign(
+            {name: (("chain", "draw", dim), values)}).assign_coords(
+            {dim: missing.coordinates(where)})
+    return dataset
 
 
 def state_dataset(state: Mapping[str, np.ndarray]) -> xr.Dataset:

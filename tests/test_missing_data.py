@@ -49,7 +49,8 @@ def _exact_mu(observed) -> tuple[float, float]:
 def _fit(data, seed=1):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return ppl.model(NORMAL).sample(data, chains=4, draws=2000, warmup=500, seed=seed)
+        return ppl.model(NORMAL).sample(data, chains=4, draws=2000, warmup=500, seed=seed,
+                                        log_likelihood=True)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,15 @@ def test_the_completed_array_holds_the_data_and_the_imputed_values(imputed_fit):
     np.testing.assert_array_equal(completed[:, :, [1, 4]],
                                   imputed_fit.posterior["y_unobserved"].values)
     assert np.isnan(imputed_fit.observed_data["y"].values[[1, 4]]).all()
+
+
+def test_the_pointwise_log_likelihood_covers_the_observed_entries_only(imputed_fit):
+    pointwise = imputed_fit.log_likelihood["y"]
+    assert pointwise.dims == ("chain", "draw", "y_observed_dim_0")
+    assert list(pointwise["y_observed_dim_0"].values) == [1, 3, 4, 6, 7, 8]
+    mu = imputed_fit.posterior["mu"].values[..., None]
+    observed = np.asarray(Y)[~np.isnan(Y)]
+    np.testing.assert_allclose(pointwise.values, stats.norm(mu, 1).logpdf(observed))
 
 
 def test_other_parameters_fit_as_with_the_missing_rows_dropped(imputed_fit):
