@@ -116,6 +116,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     attrs = {"/": {"inference_library": "ppl", "backend": backend, "seed": seed,
                    **dict(result.attrs),
                    **({"drawn_after_sampling": ",".join(after)} if after else {}),
+                   **({"imputed": ",".join(model.imputed)} if model.imputed else {}),
                    **({"backend_notes": json.dumps(list(result.notes))} if result.notes
                       else {})}}
     # The model's dims apply to the groups of model quantities only: a backend's statistic may

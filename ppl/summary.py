@@ -312,7 +312,10 @@ def print_summary(fit, out: Console, err: Console) -> None:
     table.add_column("parameter", no_wrap=True)
     for title, _ in columns:
         table.add_column(title, justify="right")
-    for row in summary_rows(fit):
+    # An array completed with imputed entries repeats y_unobserved between constant rows.
+    completed = {n for n in str(fit.attrs.get("imputed", "")).split(",") if n}
+    shown = [n for n in fit["posterior"].data_vars if n not in completed]
+    for row in summary_rows(fit, shown if completed else None):
         cells = []
         for _, key in columns:
             value = row.get(key, float("nan"))

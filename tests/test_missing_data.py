@@ -193,4 +193,6 @@ def test_cli_imputes_empty_csv_cells_and_json_null(tmp_path, suffix, capsys):
                  "--warmup", "200", "--no-progress", "--output", str(output)]) == 0
     fit = ppl.load_fit(output)
     assert fit.posterior["y_unobserved"].shape == (2, 200, 2)
-    assert "y_unobserved" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "y_unobserved[2]" in printed
+    assert "y[1]" not in printed  # the completed array is in the fit, not in the table
