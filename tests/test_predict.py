@@ -165,3 +165,22 @@ def test_cli_predict_without_the_fit_file_is_an_error(tmp_path, capsys):
     model_file.write_text(REGRESSION)
     assert main(["predict", str(model_file), "--fit", str(tmp_path / "none.nc")]) == 1
     assert "cannot read the fit file" in capsys.readouterr().err
+
+
+def test_new_data_of_the_same_shapes_reuses_the_prediction_program(model, fit):
+    model.predict(fit, {"x": X_NEW})
+    before = len(model._programs)
+    again = model.predict(fit, {"x": X_NEW + 1.0})
+    assert len(model._programs) == before
+    expected = fit.posterior["a"].values[..., None] + \
+        fit.posterior["b"].values[..., None] * (X_NEW + 1.0)
+    np.testing.assert_allclose(again.predictions["mu"].values, expected, rtol=1e-12)
+    model.predict(fit, {"x": X_NEW[:2]})  # another N: a new program, the old one kept
+    assert len(model._programs) > before
+
+
+def test_missing_entries_of_given_observed_data_are_drawn(model, fit):
+    y_new = [0.5, None, 1.5]
+    out = model.predict(fit, {"x": [0.0, 1.0, 2.0], "y": y_new})
+    draws = out.predictions["y"].values
+    assert np.isfinite(draws).all() and draws[..., 1].std() > 0
