@@ -17,6 +17,7 @@ from ppl import memory
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
 from ppl.codegen.evaluate import integer_definitions
+from ppl.codegen.missing import missing_counts
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
 from ppl.display import GraphDisplay
@@ -112,8 +113,12 @@ class Model(GraphDisplay):
         data_module.warn_all(notes, self.source)
         graph = lower(checked, supplied=set(arrays))
         # From the declared sizes alone, before the data is converted or anything compiled.
-        plan = memory.plan(memory.quantities_of(graph), run, jnp.dtype(_DTYPES[precision]).itemsize,
-                           limit, self.source)
+        # An array completed with imputed entries is stored like a deterministic (and like
+        # one, left out of the draws when they would not fit).
+        completed = [dataclasses.replace(q, kind="deterministic")
+                     for q in memory.quantities_of(graph) if q.name in missing_counts(arrays)]
+        plan = memory.plan(memory.quantities_of(graph) + completed, run,
+                           jnp.dtype(_DTYPES[precision]).itemsize, limit, self.source)
         release_programs_when_crowded()  # before this model's programs are compiled
         labels = data_module.dimension_labels(self._declarations(), data_module.as_mapping(data),
                                               self.source)
