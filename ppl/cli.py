@@ -214,8 +214,14 @@ def _cmd_predict(args, out: Console, err: Console) -> int:
         err.print(f"ppl predict: --seed must be an integer from 0 to {MAX_SEED}, not "
                   f"{args.seed}", markup=False)
         return 2
-    if args.output:
-        check_output_path(args.output)  # before anything is computed
+    if args.output:  # a usage error, before anything is computed (as for `ppl run`)
+        try:
+            check_output_path(args.output)
+        except PPLError as exc:
+            (diagnostic,) = exc.diagnostics
+            err.print(f"ppl predict: cannot write '{args.output}': {diagnostic.message}\n"
+                      f"  hint: {diagnostic.hint}", markup=False)
+            return 2
     model = _load(args.model)
     predictions = model.predict(load_fit(args.fit), _read(args.data), seed=args.seed)
     print_prior_summary(predictions, out, {"predictions": "predictions"})

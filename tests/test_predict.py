@@ -184,3 +184,12 @@ def test_missing_entries_of_given_observed_data_are_drawn(model, fit):
     out = model.predict(fit, {"x": [0.0, 1.0, 2.0], "y": y_new})
     draws = out.predictions["y"].values
     assert np.isfinite(draws).all() and draws[..., 1].std() > 0
+
+
+def test_cli_predict_usage_errors_come_first(tmp_path, capsys):
+    model_file = tmp_path / "model.ppl"
+    model_file.write_text(REGRESSION)
+    fit_file = str(tmp_path / "fit.nc")
+    assert main(["predict", str(model_file), "--fit", fit_file, "--output", "p.txt"]) == 2
+    assert "ppl predict: cannot write 'p.txt'" in capsys.readouterr().err
+    assert main(["predict", str(model_file), "--fit", fit_file, "--seed", "-1"]) == 2
