@@ -228,7 +228,8 @@ class CompiledModel:
                 if on_latent:
                     on_latent(node, None if node.name in deferred else dist, value,
                               transform.log_abs_det_jacobian(raw, value))
-            elif node.kind == "observed":
+            elif node.kind == "observed" and (node.name in self.imputed or
+                                              (node.name not in deferred and on_observed)):
                 dist, shape = self.distribution(node, env)
                 if node.name in self.imputed:
                     dist = self._impute(node, dist, shape, env, u, given,
