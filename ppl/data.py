@@ -423,6 +423,12 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         return (f"data '{name}' should have shape {expected} ({t.describe()}"
                 f"{'; ' + sizes if sizes else ''}), but it has shape {arr.shape}",
                 "supply an array of the declared shape, or fix the sizes in the data")
+    # Observed data reaches here with its missing entries filled in (they are imputed).
+    if arr.dtype.kind == "f" and np.any(np.isnan(arr)):
+        return (f"data '{name}' has missing entries{_first_bad(arr, np.isnan(arr))}; "
+                "only data with a distribution (on the left of `~`) is imputed",
+                f"fill in '{name}' or drop those rows; to impute it, give it a distribution "
+                f"(`{name} ~ normal(...)`)")
     if t.elem == "int" and not _integral(arr):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         return (f"data '{name}' is declared int, but it holds non-integer values"
@@ -432,11 +438,6 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         if np.any(bad):
             return (f"data '{name}' holds integers beyond the 64-bit range"
                     f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or rescale it")
-    if np.any(np.isnan(arr)):  # data with a distribution gets here only when not imputable
-        return (f"data '{name}' has missing entries{_first_bad(arr, np.isnan(arr))}; "
-                "only data with a distribution (on the left of `~`) is imputed",
-                f"fill in '{name}' or drop those rows; to impute it, give it a distribution "
-                f"(`{name} ~ normal(...)`)")
     if not np.all(np.isfinite(arr)):
         return (f"data '{name}' holds infinite values{_first_bad(arr, ~np.isfinite(arr))}",
                 "replace them with finite numbers")
