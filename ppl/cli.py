@@ -1,4 +1,4 @@
-"""The ``ppl`` command line: run, check, ir, graph, backends, cache.
+"""The ``ppl`` command line: run, predict, check, ir, graph, backends, cache.
 
 Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage.
 """
@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                      help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
                           "(repeatable)")
+
+    predict = sub.add_parser("predict", help="predictions for new data from a saved fit, "
+                                             "without refitting")
+    predict.add_argument("model", help="the .ppl model file the fit was made with")
+    predict.add_argument("--fit", required=True,
+                         help="the fit (.nc or .json, written by `ppl run --output`)")
+    predict.add_argument("--data", action="append", metavar="FILE",
+                         help="the new data (.json, .csv or .parquet; repeatable); what it "
+                              "leaves out is taken from the fit, observed quantities are drawn")
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--output", help="write the predictions to this file (.nc or .json)")
 
     check = sub.add_parser("check", help="check a model (and its data) for errors")
     check.add_argument("model")
@@ -213,6 +224,32 @@ def _cmd_run(args, out: Console, err: Console) -> int:
     return INTERRUPTED if partial else 0
 
 
+def _cmd_predict(args, out: Console, err: Console) -> int:
+    from ppl.model import MAX_SEED
+    from ppl.output import check_output_path, load_fit
+    from ppl.summary import print_prior_summary, save
+
+    if not 0 <= args.seed <= MAX_SEED:
+        err.print(f"ppl predict: --seed must be an integer from 0 to {MAX_SEED}, not "
+                  f"{args.seed}", markup=False)
+        return 2
+    if args.output:  # a usage error, before anything is computed (as for `ppl run`)
+        try:
+            check_output_path(args.output)
+        except PPLError as exc:
+            (diagnostic,) = exc.diagnostics
+            err.print(f"ppl predict: cannot write '{args.output}': {diagnostic.message}\n"
+                      f"  hint: {diagnostic.hint}", markup=False)
+            return 2
+    model = _load(args.model)
+    predictions = model.predict(load_fit(args.fit), _read(args.data), seed=args.seed)
+    print_prior_summary(predictions, out, {"predictions": "predictions"})
+    if args.output:
+        save(predictions, Path(args.output))
+        out.print(f"predictions written to {args.output}", markup=False)
+    return 0
+
+
 def _run_usage_problem(args) -> str | None:
     """What is wrong with the flags of ``ppl run`` (a usage error, exit code 2), if anything:
     counts, the seed, the backend's name, and the output file (suffix and folder)."""
@@ -294,8 +331,8 @@ def _binary_size(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
-_COMMANDS = {"run": _cmd_run, "check": _cmd_check, "ir": _cmd_ir, "graph": _cmd_graph,
-             "backends": _cmd_backends, "cache": _cmd_cache}
+_COMMANDS = {"run": _cmd_run, "predict": _cmd_predict, "check": _cmd_check, "ir": _cmd_ir,
+             "graph": _cmd_graph, "backends": _cmd_backends, "cache": _cmd_cache}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,6 +47,10 @@ def _to_array(name: str, value: Any, span, source) -> np.ndarray:
         arr = np.asarray(value)
     except (ValueError, TypeError):
         arr = None
+    if arr is not None and arr.dtype == object and _numbers_or_none(arr):
+        # null (JSON), None or pandas' NA: a missing entry, NaN
+        arr = np.asarray([np.nan if v is None or _is_na(v) else v for v in arr.ravel()],
+                         np.float64).reshape(arr.shape)
     if arr is None or arr.dtype == object or arr.dtype.kind not in "biuf":
         _refuse_ragged(name, value, span, source)
         _refuse_text(name, arr, span, source)
@@ -78,6 +82,16 @@ def _numeric_text(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _numbers_or_none(arr: np.ndarray) -> bool:
+    """Whether an object array holds only numbers and missing entries (None, pandas' NA)."""
+    return all(v is None or _is_na(v) or (isinstance(v, (int, float, np.integer, np.floating))
+                                          and not isinstance(v, bool)) for v in arr.ravel())
+
+
+def _is_na(value: Any) -> bool:
+    return type(value).__name__ in ("NAType", "NaTType")  # pandas' NA, without pandas
 
 
 def first_boolean(value: Any) -> tuple[int, ...] | None:
@@ -284,11 +298,20 @@ def validate(checked: CheckedModel, data: Mapping[str, Any], *,
             out[name] = np.asarray(dimension_sizes({name: decl}, data, source)[name])
             continue
         arr = _to_array(name, data[name], decl.name_span, source)
-        problem = _check_value(name, arr, sym.type)
+        gaps = np.isnan(arr) if arr.dtype.kind == "f" and sym.kind == "observable" \
+            and sym.define is None else np.zeros(arr.shape, bool)
+        problem = _check_value(name, np.where(gaps, 0.0, arr), sym.type)
+        if problem is None and np.any(gaps):
+            problem = _not_imputable(checked, sym, arr, gaps)
         if problem:
-            problems.append(error(problem[0], decl.name_span, problem[1]))
+            problems.append(error(problem[0], problem[2] if len(problem) > 2 else
+                                  decl.name_span, problem[1]))
             continue
         out[name] = arr.astype(np.int64) if sym.type.elem == "int" else arr.astype(np.float64)
+        if np.any(gaps):  # imputed as parameters (ppl.codegen.missing)
+            from ppl.codegen.missing import missing_key
+
+            out[missing_key(name)] = np.argwhere(gaps).astype(np.int64)
     if problems:
         raise DataError(problems, source)
     notes = []
@@ -348,12 +371,12 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
         return (f"data '{name}' should have shape {expected} ({t.describe()}"
                 f"{'; ' + sizes if sizes else ''}), but it has shape {arr.shape}",
                 "supply an array of the declared shape, or fix the sizes in the data")
-    if np.any(np.isnan(arr)):
-        at = "" if arr.ndim == 0 else \
-            f" at [{', '.join(str(int(i) + 1) for i in np.argwhere(np.isnan(arr))[0])}]"
-        return (f"data '{name}' has a missing value (NaN){at}",
-                "fill in or remove the missing values (an empty or NA cell of a table is "
-                "missing)")
+    # Observed data reaches here with its missing entries filled in (they are imputed).
+    if arr.dtype.kind == "f" and np.any(np.isnan(arr)):
+        return (f"data '{name}' has missing entries{_first_bad(arr, np.isnan(arr))}; "
+                "only data with a distribution (on the left of `~`) is imputed",
+                f"fill in '{name}' or drop those rows; to impute it, give it a distribution "
+                f"(`{name} ~ normal(...)`)")
     if t.elem == "int" and not _integral(arr):
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         return (f"data '{name}' is declared int, but it holds non-integer values"
@@ -364,8 +387,47 @@ def _check_value(name: str, arr: np.ndarray, t: Type) -> tuple[str, str] | None:
             return (f"data '{name}' holds integers beyond the 64-bit range"
                     f"{_first_bad(arr, bad)}", f"declare '{name}' as real, or rescale it")
     if not np.all(np.isfinite(arr)):
-        return (f"data '{name}' holds NaN or infinite values{_first_bad(arr, ~np.isfinite(arr))}",
-                "remove or impute missing values before fitting")
+        return (f"data '{name}' holds infinite values{_first_bad(arr, ~np.isfinite(arr))}",
+                "replace them with finite numbers")
+    return None
+
+
+def _not_imputable(checked: CheckedModel, sym, arr: np.ndarray, gaps: np.ndarray
+                   ) -> tuple[str, str] | tuple[str, str, Any] | None:
+    """Why the missing entries (NaN) of the observed ``sym`` cannot be imputed as parameters,
+    as (message, hint[, span]); None when they can."""
+    from ppl.library.distributions import DISTRIBUTIONS
+
+    name = sym.name
+    at = _first_bad(arr, gaps).replace("the first is nan at", "the first at")
+    head = f"data '{name}' has missing entries{at}"
+    drop = f"drop the rows where '{name}' is missing, or fill them in"
+    spec = DISTRIBUTIONS[sym.sample.dist.func]
+    if sym.type.elem == "int" and not spec.discrete:
+        return (f"{head}, but it is declared int, so they cannot be imputed",
+                f"declare '{name}' as real, or {drop}")
+    if spec.discrete:
+        return (f"{head}, but its distribution {spec.name} is discrete, so they cannot be "
+                "imputed (sampled as parameters)", drop)
+    if spec.event_rank:
+        return (f"{head}, but {spec.name} is a multivariate distribution; missing entries are "
+                "imputed only for distributions of independent elements", drop)
+    if sym.sample.comprehension is not None:
+        return (f"{head}, but its statement covers it element by element; missing entries "
+                "are imputed only for a statement over the whole array",
+                f"write `{name} ~ ...` for the whole array (vectorised), or {drop}",
+                sym.sample.span)
+    if name in sym.depends:
+        return (f"{head}, but its distribution depends on '{name}' itself (a recursion); "
+                "such entries cannot be imputed", drop, sym.sample.span)
+    order = list(checked.symbols)
+    for other in checked.symbols.values():
+        # Computed before y is (its own prior depends on y's parameters): it would see NaN.
+        if name in other.depends and (order.index(other.name) < order.index(name) or
+                                      (other.kind == "defined" and other.data_only)):
+            return (f"{head}, but '{other.name}' is computed from '{name}' before the missing "
+                    "entries are imputed", f"compute '{other.name}' from the observed entries "
+                    f"only (as data of its own), or {drop}", other.span)
     return None
 
 

@@ -17,6 +17,7 @@ from ppl import memory, recording
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
 from ppl.codegen.evaluate import integer_definitions
+from ppl.codegen.missing import missing_counts
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
 from ppl.display import GraphDisplay
@@ -39,6 +40,7 @@ from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
 from ppl.jax_settings import in_ppl_settings
 from ppl.labels import encode_labels
+from ppl.predict import record_constant_data
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -123,8 +125,13 @@ class Model(GraphDisplay):
         graph = lower(checked, supplied=set(arrays))
         unrecorded = recording.decide(graph, var_names).left_out
         # From the declared sizes alone, before the data is converted or anything compiled;
-        # what is not recorded takes no memory for draws.
-        quantities = [q for q in memory.quantities_of(graph) if q.name not in unrecorded]
+        # what is not recorded takes no memory for draws. An array completed with imputed
+        # entries is stored like a deterministic (and like one, left out of the draws when
+        # they would not fit).
+        completed = [dataclasses.replace(q, kind="deterministic")
+                     for q in memory.quantities_of(graph) if q.name in missing_counts(arrays)]
+        quantities = [q for q in memory.quantities_of(graph) + completed
+                      if q.name not in unrecorded]
         plan = memory.plan(quantities, run, jnp.dtype(_DTYPES[precision]).itemsize, limit,
                            self.source)
         plan = dataclasses.replace(plan, left_out=unrecorded + plan.left_out)
@@ -210,6 +217,7 @@ class Model(GraphDisplay):
                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name,
                           leave_out=plan.left_out)
         fit.attrs["backend_options"] = json.dumps(_recordable(backend_options))
+        record_constant_data(fit, compiled)  # for predictions from this fit
         if prior:
             # modulo: the derived seed stays a valid one when seed is MAX_SEED
             simulated = self.sample_prior_predictive(data, draws=chains * draws,
@@ -287,6 +295,28 @@ class Model(GraphDisplay):
         if more.attrs.get("partial"):
             combined.attrs["partial"] = 1
         return _report(combined)
+
+    def predict(self, fit, data: Any = None, *, seed: int = 0, predictions: bool = True,
+                precision: str = "float64"):
+        """Predictions for new data from ``fit`` (a fit of this model), without refitting:
+        for every posterior draw, the observed quantities left out of ``data`` are drawn
+        and the deterministic and generated quantities computed, given the new data (PyMC's
+        ``set_data`` + ``sample_posterior_predictive``, cmdstanpy's ``generate_quantities``).
+
+        ``data`` holds the new values (new covariates ``x``, of another length ``N``); what
+        it leaves out is taken from the fit's ``constant_data`` group, except sizes it
+        changes and the arrays declared with them. A parameter whose size the new data
+        would change (``theta: vector[J]`` with a new ``J``) is a :class:`~ppl.DataError`.
+        Returns a DataTree with the groups ``predictions`` (the draws, dims ``chain`` and
+        ``draw`` as in the fit) and ``predictions_constant_data`` (the data used), ArviZ's
+        names for out-of-sample predictions; with ``predictions=False``,
+        ``posterior_predictive`` and ``constant_data`` instead."""
+        from ppl import predict as predicting
+
+        check_seed(seed)
+        with self._located():
+            return predicting.predict(self, fit, data, seed=seed, predictions=predictions,
+                                      precision=precision)
 
     @contextmanager
     def _located(self):

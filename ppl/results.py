@@ -15,6 +15,7 @@ import xarray as xr
 from arviz_base import from_dict
 
 from ppl.backends.base import BackendResult
+from ppl.codegen import missing
 from ppl.codegen.model import CompiledModel
 from ppl.frontend.types import Type
 from ppl.jax_settings import in_ppl_settings
@@ -32,6 +33,9 @@ def _dims_for(name: str, t: Type) -> list[str]:
 def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
     dims, coords = {}, {}
     for name in names:
+        if name in imputed_names(model):
+            dims[name], coords[f"{name}_dim_0"] = imputed_dims(model, name)
+            continue
         node = model.graph[name]
         dims[name] = _dims_for(name, node.type)
         for dim, size in zip(dims[name], node.type.shape):
@@ -39,6 +43,19 @@ def dims_and_coords(model: CompiledModel, names) -> tuple[dict, dict]:
             coords.setdefault(dim, np.asarray(labels) if labels is not None
                               else np.arange(1, int(size) + 1))
     return dims, coords
+
+
+def imputed_names(model: CompiledModel) -> list[str]:
+    """The parameters holding imputed missing entries of observed data (``y_unobserved``)."""
+    return [missing.unobserved_name(name) for name in model.imputed]
+
+
+def imputed_dims(model: CompiledModel, name: str) -> tuple[list[str], np.ndarray]:
+    """The dim of ``y_unobserved`` (``y_unobserved_dim_0``) and its labels: the 1-based
+    positions of the missing entries in ``y``."""
+    observed = name[: -len(missing.UNOBSERVED)]
+    return [f"{name}_dim_0"], missing.coordinates(np.asarray(
+        model.data[missing.missing_key(observed)]))
 
 
 def _batched(model: CompiledModel, name: Hashable, fn, positions: np.ndarray, *extra):
@@ -101,6 +118,7 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
     attrs = {"/": {"inference_library": "ppl", "backend": backend, "seed": seed,
                    **dict(result.attrs),
                    **({"drawn_after_sampling": ",".join(after)} if after else {}),
+                   **({"imputed": ",".join(model.imputed)} if model.imputed else {}),
                    **({"backend_notes": json.dumps(list(result.notes))} if result.notes
                       else {})}}
     # The model's dims apply to the groups of model quantities only: a backend's statistic may
@@ -114,6 +132,9 @@ def to_datatree(model: CompiledModel, result: BackendResult, *, posterior_predic
         tree[name] = stats_tree[name]
     if result.state:
         tree["sampler_state"] = xr.DataTree(state_dataset(result.state))
+    if model.imputed and "log_likelihood" in tree.children:
+        tree["log_likelihood"] = xr.DataTree(observed_entries_only(
+            tree["log_likelihood"].to_dataset(), model))
     return tree
 
 
@@ -169,6 +190,20 @@ def data_groups(model: CompiledModel) -> dict[str, dict[str, np.ndarray]]:
     ordered = sorted(constant, key=lambda n: constant[n].ndim == 0)  # stable: arrays first
     groups = {"observed_data": observed, "constant_data": {n: constant[n] for n in ordered}}
     return {group: values for group, values in groups.items() if values}
+
+
+def observed_entries_only(dataset: xr.Dataset, model: CompiledModel) -> xr.Dataset:
+    """The pointwise log-likelihood of an array with imputed entries, over its observed
+    entries only (dim ``y_observed_dim_0``, coordinates their 1-based positions): imputed
+    entries are parameters, not observations, and ``az.loo`` must not count them."""
+    for name in model.imputed:
+        where = np.argwhere(~np.isnan(np.asarray(model.data[name])))
+        values = dataset[name].values[(slice(None), slice(None)) + tuple(where.T)]
+        dim = f"{name}_observed_dim_0"
+        dataset = dataset.drop_vars(name).assign(
+            {name: (("chain", "draw", dim), values)}).assign_coords(
+            {dim: missing.coordinates(where)})
+    return dataset
 
 
 def state_dataset(state: Mapping[str, np.ndarray]) -> xr.Dataset:

@@ -312,7 +312,10 @@ def print_summary(fit, out: Console, err: Console) -> None:
     table.add_column("parameter", no_wrap=True)
     for title, _ in columns:
         table.add_column(title, justify="right")
-    for row in summary_rows(fit):
+    # An array completed with imputed entries repeats y_unobserved between constant rows.
+    completed = {n for n in str(fit.attrs.get("imputed", "")).split(",") if n}
+    shown = [n for n in fit["posterior"].data_vars if n not in completed]
+    for row in summary_rows(fit, shown if completed else None):
         cells = []
         for _, key in columns:
             value = row.get(key, float("nan"))
@@ -349,9 +352,10 @@ def prior_rows(prior, group: str = "prior") -> list[dict]:
             for label, row in table.iterrows()]
 
 
-def print_prior_summary(prior, out: Console) -> None:
-    """The tables of ``ppl run --prior``: the prior, then the prior predictive draws."""
-    titles = {"prior": "prior summary", "prior_predictive": "prior predictive summary"}
+def print_prior_summary(prior, out: Console, titles: dict[str, str] | None = None) -> None:
+    """The tables of ``ppl run --prior``: the prior, then the prior predictive draws (or of
+    the groups in ``titles``, ``{group: title}``)."""
+    titles = titles or {"prior": "prior summary", "prior_predictive": "prior predictive summary"}
     columns = [("mean", "mean"), ("sd", "sd"), ("hdi 3%", "hdi94_lb"), ("hdi 97%", "hdi94_ub")]
     for group, title in titles.items():
         if group not in prior.children or not prior[group].data_vars:

@@ -13,7 +13,6 @@ energy (NumPyro) negate it at their edge.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -23,88 +22,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import validation_enabled
-from numpyro.distributions import constraints
 
-from ppl.codegen import marginal
+from ppl.codegen import marginal, missing
 from ppl.codegen.definitions import definition_value
 from ppl.codegen.evaluate import concrete_int, evaluate, function_key, map_over
 from ppl.codegen.index_check import index_problems
+from ppl.codegen.layout import Block, bounds_constraint, declared_constraint, layout, support
 from ppl.codegen.programs import ProgramCache, data_signature, traced_part
+from ppl.codegen.simulate import (
+    bounded_sample,
+    constrained_type_sample,
+    improper_prior_error,
+    sample_shaped,
+)
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, truncate, truncating_bounds
-from ppl.errors import DataError, SamplingError, error
+from ppl.errors import DataError
 from ppl.frontend import ast
-from ppl.frontend.types import CONSTRAINED_TYPES
 from ppl.ir.graph import Graph, Node
 from ppl.jax_settings import in_ppl_settings
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
-
-
-@dataclass(frozen=True)
-class Block:
-    """Where one latent variable lives in the flat unconstrained vector."""
-
-    name: str
-    shape: tuple[int, ...]
-    unconstrained_shape: tuple[int, ...]
-    offset: int
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.unconstrained_shape)
-
-
-def declared_constraint(node: Node):
-    """The constraint of a declared constrained type (``simplex[K]``, ``ordered[K]``, ...)."""
-    if node.symbol is None:
-        return None
-    for holder in (node.symbol.param_decl, node.symbol.sample):
-        spec = getattr(holder, "type", None) if holder is not None else None
-        if spec is not None and spec.kind in CONSTRAINED_TYPES:
-            return getattr(constraints, CONSTRAINED_TYPES[spec.kind][1])
-    return None
-
-
-def _layout_constraint(node: Node):
-    """A constraint of the right kind for computing the unconstrained shape."""
-    if declared_constraint(node) is not None:
-        return declared_constraint(node)
-    if node.declared_bounds is not None or node.sample is None:
-        return constraints.real
-    support = DISTRIBUTIONS[node.sample.dist.func].support
-    return {"simplex": constraints.simplex,
-            "corr_cholesky": constraints.corr_cholesky,
-            "corr_matrix": constraints.corr_matrix}.get(support, constraints.real)
-
-
-def layout(graph: Graph) -> tuple[Block, ...]:
-    """The latents' blocks in the flat unconstrained vector, one after another in graph order."""
-    blocks, offset = [], 0
-    for node in graph.of_kind("latent"):
-        shape = tuple(int(d) for d in node.type.shape)
-        ushape = tuple(biject_to(_layout_constraint(node)).inverse_shape(shape))
-        blocks.append(Block(node.name, shape, ushape, offset))
-        offset += blocks[-1].size
-    return tuple(blocks)
-
-
-def _bounds_constraint(bounds, env):
-    lo = None if bounds.lower is None else evaluate(bounds.lower, env)
-    hi = None if bounds.upper is None else evaluate(bounds.upper, env)
-    if lo is not None and hi is not None:
-        return constraints.interval(lo, hi)
-    if lo is not None:
-        return constraints.greater_than(lo)
-    return constraints.less_than(hi)
-
-
-def support(node: Node, dist, env):
-    """Where a latent lives: its declared type or bounds if any, else its prior's support."""
-    if declared_constraint(node) is not None:
-        return declared_constraint(node)
-    if node.declared_bounds is not None:
-        return _bounds_constraint(node.declared_bounds, env)
-    return dist.support if dist is not None else constraints.real
 
 
 @in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
@@ -210,11 +147,17 @@ class CompiledModel:
     def deterministic_names(self) -> list[str]:
         return [n.name for n in self.graph.of_kind("deterministic")]
 
+    @cached_property
+    def imputed(self) -> tuple[str, ...]:
+        """The observed arrays with missing entries, imputed by ``<name>_unobserved``."""
+        return tuple(missing.missing_counts(self.data))
+
     @property
     def posterior_names(self) -> list[str]:
-        """Everything reported per posterior draw, parameters first."""
+        """Everything reported per posterior draw, parameters first; an observed array with
+        imputed entries is reported completed."""
         return self.latent_names + [n.name for n in self.graph.of_kind(
-            "discrete", "deterministic", "generated")]
+            "discrete", "deterministic", "generated")] + list(self.imputed)
 
     @property
     def observed_names(self) -> list[str]:
@@ -288,15 +231,37 @@ class CompiledModel:
                 if on_latent:
                     on_latent(node, None if node.name in deferred else dist, value,
                               transform.log_abs_det_jacobian(raw, value))
-            elif node.kind == "observed" and node.name not in deferred and on_observed:
+            elif node.kind == "observed" and (node.name in self.imputed or
+                                              (node.name not in deferred and on_observed)):
                 dist, shape = self.distribution(node, env)
-                on_observed(node, dist, self.variate(node, env, shape))
+                if node.name in self.imputed:
+                    dist = self._impute(node, dist, shape, env, u, given,
+                                        on_latent, node.name in deferred)
+                if node.name not in deferred and on_observed:
+                    on_observed(node, dist, self.variate(node, env, shape))
             elif node.kind == "factor" and node.name not in deferred and on_factor:
                 on_factor(node, jnp.sum(evaluate(node.factor.expr, env)))
         if on_marginal:
             for group in self.discrete_groups:
                 on_marginal(group, marginal.marginal_log_prob(group, self, env))
         return env
+
+    def _impute(self, node: Node, dist, shape, env, u, given, on_latent, deferred: bool):
+        """Complete the observed ``node`` in ``env`` with its imputed entries, report their
+        density (and log |Jacobian|) to ``on_latent``; returns the distribution of the
+        observed entries only."""
+        name = missing.unobserved_name(node.name)
+        block = self._block(name)
+        raw = jax.lax.dynamic_slice_in_dim(u, block.offset, block.size)
+        transform = biject_to(support(node, dist, env))
+        values, completed, log_jac = missing.complete(
+            transform, raw, env, node.name, shape, self.dtype,
+            None if given is None else given[name])
+        env[name], env[node.name] = values, completed
+        where = missing.mask(env, node.name, shape)
+        if on_latent:
+            on_latent(node, None if deferred else dist.mask(where), completed, log_jac)
+        return dist.mask(~where)
 
     def _block(self, name: str) -> Block:
         for b in self.blocks:
@@ -407,7 +372,7 @@ class CompiledModel:
             env = marginal.with_value(group, self, env, draw)
         for node in self.graph.of_kind("generated"):
             key, sub = jax.random.split(key)
-            env[node.name] = self._simulate(node, env, sub)
+            env[node.name] = self.simulate(node, env, sub)
         return env
 
     def generated(self, u, key=None) -> dict[str, jax.Array]:
@@ -416,12 +381,12 @@ class CompiledModel:
         env = self.posterior_env(u, jax.random.PRNGKey(0) if key is None else key)
         return {name: env[name] for name in self.posterior_names}
 
-    def _simulate(self, node: Node, env, key) -> jax.Array:
+    def simulate(self, node: Node, env, key) -> jax.Array:
         """A generated quantity's value: its definition, or a draw from its distribution."""
         if node.symbol.define is not None:
             return definition_value(node, env)
         dist, shape = self.distribution(node, env)
-        return _from_variate(node, _sample(dist, key, shape))
+        return _from_variate(node, sample_shaped(dist, key, shape))
 
     def unconstrain(self, values: Mapping[str, jax.Array]) -> jax.Array:
         """Inverse of :meth:`constrain`, for latent values given on their supports."""
@@ -437,6 +402,12 @@ class CompiledModel:
                 dist = self.distribution(node, env)[0] if node.sample else None
                 pieces.append(jnp.ravel(biject_to(support(node, dist, env)).inv(value)))
                 env[node.name] = value
+            elif node.name in self.imputed:
+                value = values[missing.unobserved_name(node.name)]
+                constraint = support(node, self.distribution(node, env)[0], env)
+                pieces.append(missing.unconstrained(constraint, value, env, node.name,
+                                                    self.dtype))
+                env[node.name] = env[node.name].at[missing.positions(env, node.name)].set(value)
         return jnp.concatenate(pieces) if pieces else jnp.zeros((0,), self.dtype)
 
     def initial_point(self, key, radius: float = 2.0) -> jax.Array:
@@ -453,7 +424,7 @@ class CompiledModel:
         for node in self.graph.of_kind("observed"):
             key, sub = jax.random.split(key)
             dist, shape = self.distribution(node, env)
-            draw = _from_variate(node, _sample(dist, sub, shape))
+            draw = _from_variate(node, sample_shaped(dist, sub, shape))
             observed = jnp.asarray(env[node.name])
             if node.sample.comprehension is not None and draw.shape != observed.shape:
                 start = concrete_int(node.sample.comprehension.lo, env) - 1
@@ -472,7 +443,7 @@ class CompiledModel:
                 out[node.name] = env[node.name]
             elif node.kind == "generated":
                 key, sub = jax.random.split(key)
-                env[node.name] = out[node.name] = self._simulate(node, env, sub)
+                env[node.name] = out[node.name] = self.simulate(node, env, sub)
             elif node.name in chains:
                 key, sub = jax.random.split(key)
                 group = chains[node.name]
@@ -485,27 +456,21 @@ class CompiledModel:
                 dist, shape = self.distribution(node, env)
                 if node.declared_bounds is not None and node.kind == "latent" \
                         and not isinstance(dist, Truncated):
-                    value = _bounded_sample(dist, sub, shape,
-                                            _bounds_constraint(node.declared_bounds, env))
+                    value = bounded_sample(dist, sub, shape,
+                                            bounds_constraint(node.declared_bounds, env))
                 elif declared_constraint(node) is not None and node.kind == "latent":
                     exchangeable = all(jnp.ndim(evaluate(a.value, env)) == 0
                                        for a in node.sample.dist.args)
-                    value = _constrained_type_sample(dist, sub, shape, declared_constraint(node),
-                                                     exchangeable)
+                    value = constrained_type_sample(dist, sub, shape,
+                                                    declared_constraint(node), exchangeable)
                 else:
-                    value = _from_variate(node, _sample(dist, sub, shape))
+                    value = _from_variate(node, sample_shaped(dist, sub, shape))
                 env[node.name] = value
                 out[node.name] = value
+                if node.name in self.imputed:  # the prior of the imputed entries
+                    out[missing.unobserved_name(node.name)] = \
+                        value[missing.positions(env, node.name)]
         return out
-
-
-def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
-    """The error for simulating from the prior a quantity whose prior is flat."""
-    span = node.symbol.sample.span if node.sample else node.symbol.span
-    return SamplingError([error(
-        f"'{node.name}' has an improper (flat) prior, so it cannot be simulated from the prior",
-        span, f"give '{node.name}' a proper prior distribution to draw prior predictive samples")],
-        graph.source)
 
 
 def _broadcast_arg(value, rank: int, batch: tuple[int, ...]):
@@ -542,40 +507,6 @@ def _from_variate(node: Node, value):
     return value + 1 if node.sample and _spec(node).one_based else value
 
 
-def _sample(dist, key, shape):
-    batch_and_event = tuple(dist.batch_shape) + tuple(dist.event_shape)
-    if batch_and_event != tuple(shape):
-        extra = tuple(shape)[: len(shape) - len(dist.event_shape)]
-        dist = dist.expand(extra)
-    return dist.sample(key)
-
-
-REJECTION_TRIES = 256
-
-
-def _constrained_type_sample(dist, key, shape, constraint, exchangeable: bool):
-    """A draw from ``dist`` restricted to a constrained type (``ordered[K] ~ normal(0, 1)``).
-    Sorting i.i.d. elements gives the restriction exactly; otherwise the first of
-    ``REJECTION_TRIES`` draws inside the set, or NaN (a prior with no mass there, such as a
-    simplex with a normal prior, cannot be simulated)."""
-    ordered = constraint in (constraints.ordered_vector, constraints.positive_ordered_vector)
-    if ordered and exchangeable:
-        return jnp.sort(_sample(dist, key, shape), axis=-1)
-    tries = jax.vmap(lambda k: _sample(dist, k, shape))(jax.random.split(key, REJECTION_TRIES))
-    inside = jax.vmap(constraint)(tries)
-    inside = inside.reshape(REJECTION_TRIES, -1).all(axis=1) if inside.ndim > 1 else inside
-    first = jnp.argmax(inside)
-    return jnp.where(inside[first], tries[first], jnp.nan)
-
-
-def _bounded_sample(dist, key, shape, constraint):
-    """A draw from ``dist`` whose declared bounds are its support (or that has no CDF to
-    truncate it by: a discrete or multivariate one): values outside the bounds are NaN, which
-    a prior with no mass outside them never gives."""
-    value = _sample(dist, key, shape)
-    return jnp.where(constraint(value), value, jnp.nan)
-
-
 @in_ppl_settings
 def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float64,
                   coords: Mapping[str, list] | None = None,
@@ -594,5 +525,6 @@ def compile_graph(graph: Graph, data: Mapping[str, np.ndarray], dtype=jnp.float6
     for node in graph.of_kind("transformed_data", "observed"):
         if node.symbol.define is not None:  # observed definitions are computed here too
             env[node.name] = jnp.asarray(definition_value(node, env))
-    return CompiledModel(graph, env, layout(graph), dtype, dict(coords or {}),
+    return CompiledModel(graph, env, layout(graph, missing.missing_counts(data)), dtype,
+                         dict(coords or {}),
                          programs if programs is not None else ProgramCache())
