@@ -40,7 +40,6 @@ from ppl.ir.lower import lower
 from ppl.ir.pretty import dump
 from ppl.jax_settings import in_ppl_settings
 from ppl.labels import encode_labels
-from ppl.predict import record_constant_data
 from ppl.source import Source
 
 if TYPE_CHECKING:
@@ -217,7 +216,6 @@ class Model(GraphDisplay):
                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name,
                           leave_out=plan.left_out)
         fit.attrs["backend_options"] = json.dumps(_recordable(backend_options))
-        record_constant_data(fit, compiled)  # for predictions from this fit
         if prior:
             # modulo: the derived seed stays a valid one when seed is MAX_SEED
             simulated = self.sample_prior_predictive(data, draws=chains * draws,

@@ -7,7 +7,7 @@ definitions, the observed quantities (from their distribution given the paramete
 new data) and the generated quantities. One program, taking the data as an argument, runs
 over all draws at once (compiled once per model and data shapes).
 
-The fit's data are its ``constant_data`` group (written by :func:`record_constant_data`).
+The fit's data are its ``constant_data`` group (written by :func:`ppl.results.data_groups`).
 """
 
 from __future__ import annotations
@@ -27,54 +27,6 @@ from ppl.errors import DataError, SamplingError, error
 from ppl.ir.graph import Node
 
 
-def constant_data(model: CompiledModel) -> dict[str, np.ndarray]:
-    """The data a fit was made with, except the observed quantities: what predictions for
-    new data reuse. A declared dimension (``data G: dim``) is stored as its labels."""
-    out = {}
-    for node in model.graph.of_kind("data"):
-        if node.symbol is None or node.symbol.data_decl is None or node.name not in model.data:
-            continue
-        if node.symbol.data_decl.type.kind == "dim":
-            out[node.name] = np.asarray(model.coords.get(node.name,
-                                                         range(1, int(model.data[node.name]) + 1)))
-        else:
-            out[node.name] = np.asarray(model.data[node.name])
-    return out
-
-
-def record_constant_data(fit, model: CompiledModel) -> None:
-    """Add the ``constant_data`` group (the fit's non-observed data) to ``fit``, unless it has
-    one already."""
-    import xarray as xr
-
-    if "constant_data" in fit.children:
-        return
-    values = constant_data(model)
-    if values:
-        fit["constant_data"] = xr.DataTree(_dataset(model, values))
-
-
-def _dataset(model: CompiledModel, values: Mapping[str, np.ndarray]):
-    """Data values as a Dataset with the model's dims (``x`` of ``real[N]`` has the dim
-    ``N``) and 1-based coordinates. A size ``N`` or a dimension's labels that are a dim of
-    the other variables are that dim's coordinate rather than a variable of their own."""
-    import xarray as xr
-
-    from ppl.results import dims_and_coords
-
-    arrays = [n for n in values if model.graph[n].symbol.data_decl.type.kind != "dim"
-              and np.ndim(values[n]) > 0]
-    dims, coords = dims_and_coords(model, arrays)
-    used = {d for n in arrays for d in dims[n]}
-    variables = {n: (dims[n], values[n]) for n in arrays}
-    for name, value in values.items():
-        if name in arrays or name in used:
-            continue
-        is_labels = model.graph[name].symbol.data_decl.type.kind == "dim"
-        variables[name] = ((f"{name}_label",), value) if is_labels else ((), value)
-    return xr.Dataset(variables, coords={d: c for d, c in coords.items() if d in used})
-
-
 def fit_data(fit) -> dict[str, Any]:
     """The data stored with ``fit`` (its ``constant_data`` group): arrays, sizes, and a
     declared dimension's labels as a list (a size or labels that are a dim of the arrays
@@ -88,6 +40,8 @@ def fit_data(fit) -> dict[str, Any]:
         out[str(name)] = value.tolist() if f"{name}_label" in variable.dims else value
     for dim, coordinate in dataset.coords.items():
         out.setdefault(str(dim), np.asarray(coordinate.values))
+    for dim, length in dataset.sizes.items():  # a dimension without coordinates: its size
+        out.setdefault(str(dim), int(length))
     return out
 
 
@@ -104,6 +58,8 @@ def _from_dims(model, data: dict[str, Any]) -> dict[str, Any]:
         if decl.type.kind == "int" and not decl.type.dims and np.ndim(value) == 1:
             value = len(value)
         elif decl.type.kind == "dim":
+            if np.ndim(value) == 0:  # only its size is known: the new data gives the labels
+                continue
             value = list(np.asarray(value).tolist())
         out[name] = value
     return out
@@ -242,20 +198,18 @@ def predictions_tree(model: CompiledModel, draws: Mapping[str, np.ndarray], *,
                      predictions: bool, seed: int):
     """The DataTree: ``predictions`` and ``predictions_constant_data`` (out of sample, ArviZ's
     names), or ``posterior_predictive`` and ``constant_data``."""
-    import xarray as xr
     from arviz_base import from_dict
 
-    from ppl.results import dims_and_coords
+    from ppl.results import data_groups, dims_and_coords
 
     group = "predictions" if predictions else "posterior_predictive"
-    dims, coords = dims_and_coords(model, list(draws))
-    tree = from_dict({group: dict(draws)}, dims=dims, coords=coords, pred_dims=dims,
-                     pred_coords=coords, index_origin=1,
-                     attrs={"/": {"inference_library": "ppl", "seed": seed}})
-    values = constant_data(model)
-    if values:
-        name = "predictions_constant_data" if predictions else "constant_data"
-        tree[name] = xr.DataTree(_dataset(model, values))
+    groups = {group: dict(draws)}
+    constant = data_groups(model).get("constant_data")
+    if constant:
+        groups["predictions_constant_data" if predictions else "constant_data"] = constant
+    dims, coords = dims_and_coords(model, list(draws) + list(constant or ()))
+    tree = from_dict(groups, dims=dims, coords=coords, pred_dims=dims, pred_coords=coords,
+                     index_origin=1, attrs={"/": {"inference_library": "ppl", "seed": seed}})
     return tree
 
 

@@ -176,16 +176,18 @@ def data_groups(model: CompiledModel) -> dict[str, dict[str, np.ndarray]]:
     """The data of a fit, in ArviZ's groups: ``observed_data`` (data that has a distribution,
     the likelihood's values) and ``constant_data`` (every other supplied data entry: covariates,
     indices, sizes). Each holds the values the model was fitted to. A size that names a
-    dimension (``N`` of ``real[N]``) and a ``dim`` entry are left out: they are the length and
-    the coordinates of that dimension, and a variable cannot share a dimension's name in a
-    Dataset. In ``constant_data`` arrays come
+    dimension of the group's arrays (``N`` of ``x: real[N]``) and a ``dim`` entry are left
+    out: they are the length and the coordinates of that dimension, and a variable cannot share
+    a dimension's name in a Dataset. In ``constant_data`` arrays come
     before scalars, so that a tool taking "the first variable" as the covariate (ArviZ's
     ``plot_lm``) gets one rather than a size. A group with nothing in it is left out."""
     observed = {n: np.asarray(model.data[n]) for n in model.observed_names if n in model.data}
-    dimensions = {d for node in model.graph.nodes for d in node.type.dim_names if d}
+    supplied = [node for node in model.graph.of_kind("data") if node.name in model.data]
+    dimensions = {d for node in supplied for d in node.type.dim_names if d}
     constant = {}
-    for node in model.graph.of_kind("data"):
-        if node.name in model.data and node.name not in dimensions:
+    for node in supplied:
+        # A size that is a dimension of the group's arrays is that dimension's length.
+        if node.name not in dimensions:
             constant[node.name] = np.asarray(model.data[node.name])
     ordered = sorted(constant, key=lambda n: constant[n].ndim == 0)  # stable: arrays first
     groups = {"observed_data": observed, "constant_data": {n: constant[n] for n in ordered}}

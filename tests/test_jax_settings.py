@@ -123,6 +123,7 @@ def test_every_compiled_model_method_runs_in_64_bit_and_leaves_jax_settings_alon
         "initial_point": lambda: c.initial_point(key),
         "predictive": lambda: c.predictive(key, u),
         "prior_draw": lambda: c.prior_draw(key),
+        "simulate": lambda: c.simulate(c.graph["mu"], dict(c.data), key),
         "log_density_program": lambda: c.log_density_program(u, c.traced_data),
         "jitted_log_density": lambda: c.jitted_log_density(u),
         "jitted_value_and_grad": lambda: c.jitted_value_and_grad(u),

@@ -89,7 +89,8 @@ def test_a_missing_label_is_a_missing_value_at_its_index():
     with pytest.raises(ppl.DataError) as info:
         _quiet(model.compile, pd.DataFrame({"g": ["a", None, "b"], "y": [1.0, 2.0, 3.0]}))
     assert [d.message for d in info.value.diagnostics] == [
-        "data 'g' has a missing value (NaN) at [2]"]
+        "data 'g' has missing entries (the first is nan at [2]); only data with a "
+        "distribution (on the left of `~`) is imputed"]
 
 
 def test_an_index_without_a_dim_gets_codes_in_order_of_first_appearance():
