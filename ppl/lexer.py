@@ -32,6 +32,7 @@ from pygments.token import (
 )
 
 from ppl.library import DISTRIBUTIONS, FUNCTIONS
+from ppl.library.cdfs import cdf_function_names
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WORD_ALTERNATION = re.compile(r"\(\?:([A-Za-z0-9_|]+)\)|([A-Za-z0-9_|]+)")
@@ -67,7 +68,8 @@ KEYWORDS, TYPES = grammar_words()
 DISTRIBUTION_NAMES = sorted(DISTRIBUTIONS)
 # Functions, and the log-density of each distribution (normal_lpdf, poisson_lpmf, ...).
 FUNCTION_NAMES = sorted({*FUNCTIONS, *(f"{name}_{'lpmf' if spec.discrete else 'lpdf'}"
-                                       for name, spec in DISTRIBUTIONS.items())})
+                                       for name, spec in DISTRIBUTIONS.items()),
+                         *cdf_function_names()})
 _DECLARATIONS = [k for k in ("data", "param") if k in KEYWORDS]
 _CALLED = r"(?=[ \t]*\()"  # a name directly followed by '(' is called
 

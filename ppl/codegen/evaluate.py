@@ -134,11 +134,15 @@ def _check_times(t0, ts, where: ast.Expr) -> None:
 
 def _log_density_call(func: str, args: list):
     """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
+    from ppl.library.cdfs import cdf_spec, evaluate_cdf
     from ppl.library.distributions import build_distribution, density_spec
 
-    spec = density_spec(func)
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
+    cdf = cdf_spec(func)
+    if cdf is not None:
+        return evaluate_cdf(cdf, value, params)
+    spec = density_spec(func)
     dist = build_distribution(spec, params, shape)
     if spec.one_based:
         return dist.log_prob(value - 1)

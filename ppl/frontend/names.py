@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
 from ppl.frontend.symbols import is_markov_chain
+from ppl.library.cdfs import cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
 from ppl.source import Span
@@ -65,7 +66,7 @@ def statement_parts(entry: dict) -> list[tuple]:
         elif isinstance(st, ast.Sample):
             bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
             out += [(a.value, bound) for a in st.dist.args]
-            out += [(st.type, frozenset()), (st.bounds, frozenset())]
+            out += [(st.type, frozenset()), (st.bounds, frozenset()), (st.truncation, bound)]
             if st.comprehension:
                 out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
         elif isinstance(st, ast.Define):
@@ -239,7 +240,7 @@ class _Names:
 
     def check_callee(self, call: ast.Call):
         if call.func in FUNCTIONS or density_spec(call.func) is not None \
-                or call.func in self.functions or call.func == "ode_solve":
+                or cdf_spec(call.func) is not None or call.func in self.functions or call.func == "ode_solve":
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,

@@ -21,6 +21,7 @@ from ppl.frontend.names import Scope
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
+from ppl.library.cdfs import has_cdf
 from ppl.library.distributions import DISTRIBUTIONS
 
 
@@ -132,7 +133,7 @@ class _StatementTyper(RecursionTyper):
         """Bounds on a quantity with a continuous prior truncate the prior, which needs its
         CDF: a family without one here (skew_normal, von_mises) cannot take them."""
         spec = DISTRIBUTIONS.get(s.dist.func)
-        if spec is None or spec.has_cdf or all(b is None for b in bounds):
+        if spec is None or has_cdf(spec.name) or all(b is None for b in bounds):
             return
         self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
                  f"{spec.name} has no CDF here to truncate it by", s.name_span,
