@@ -240,7 +240,8 @@ class _Names:
 
     def check_callee(self, call: ast.Call):
         if call.func in FUNCTIONS or density_spec(call.func) is not None \
-                or cdf_spec(call.func) is not None or call.func in self.functions or call.func == "ode_solve":
+                or cdf_spec(call.func) is not None or call.func in self.functions \
+                or call.func == "ode_solve":
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
