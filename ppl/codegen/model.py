@@ -102,6 +102,8 @@ def support(node: Node, dist, env):
     """Where a latent lives: its declared type or bounds if any, else its prior's support."""
     if declared_constraint(node) is not None:
         return declared_constraint(node)
+    if isinstance(dist, Truncated) and node.sample.truncation is not None:
+        return dist.support  # T[L, U] (declared bounds next to it say the same)
     if node.declared_bounds is not None:
         return _bounds_constraint(node.declared_bounds, env)
     return dist.support if dist is not None else constraints.real
