@@ -75,13 +75,24 @@ def _half_normal(y, sigma):
     return _positive(y, forms)
 
 
-def _student_tail(t, nu):
-    """log P(T <= -|t|) and log P(T <= |t|) for a standard Student-t: both from betainc with
-    the argument that is not close to 1 (t^2 / (nu + t^2) or nu / (nu + t^2))."""
+def _student_parts(t, nu):
+    """(I_near, I_far, small): P(|T| <= |t|) = I_near and P(|T| > |t|) = I_far for a standard
+    Student-t, each from betainc at an argument <= 1/2 (near 1 its slope is infinite, which
+    makes NaN gradients); ``small`` says which of the two is computed (|t| <= sqrt(nu)). t = 0
+    is moved by 1e-150 so that the slope there is the density, not 0 * inf."""
+    t = t + jnp.where(t == 0, 1e-150, 0.0)
     t2 = jnp.square(t)
-    far = LOG_HALF + jnp.log(betainc(0.5 * nu, 0.5, nu / (nu + t2)))
-    near = LOG_HALF + jnp.log1p(betainc(0.5, 0.5 * nu, t2 / (nu + t2)))
-    return far, near
+    small = t2 <= nu
+    near = betainc(0.5, 0.5 * nu, jnp.where(small, t2 / (nu + t2), 0.25))
+    far = betainc(0.5 * nu, 0.5, jnp.where(small, 0.25, nu / (nu + t2)))
+    return near, far, small
+
+
+def _student_tail(t, nu):
+    """log P(T <= -|t|) and log P(T <= |t|) for a standard Student-t."""
+    near, far, small = _student_parts(t, nu)
+    return (LOG_HALF + jnp.where(small, jnp.log1p(-near), jnp.log(far)),
+            jnp.where(small, LOG_HALF + jnp.log1p(near), jnp.log1p(-0.5 * far)))
 
 
 def _student_t(y, nu, mu, sigma):
@@ -93,9 +104,9 @@ def _student_t(y, nu, mu, sigma):
 
 def _half_student_t(y, nu, sigma):
     def forms(y):
-        t2 = jnp.square(y / sigma)
-        return (jnp.log(betainc(0.5, 0.5 * nu, t2 / (nu + t2))),
-                jnp.log(betainc(0.5 * nu, 0.5, nu / (nu + t2))))
+        near, far, small = _student_parts(y / sigma, nu)
+        return (jnp.where(small, jnp.log(near), jnp.log1p(-far)),
+                jnp.where(small, jnp.log1p(-near), jnp.log(far)))
     return _positive(y, forms)
 
 
@@ -325,8 +336,10 @@ def log_cdfs(name: str, y, args) -> tuple[jax.Array, jax.Array]:
     e^other) of the other, which then lies in its own tail and holds the digits: log(CDF)
     near 1 would round -1e-30 to 0."""
     lcdf, lccdf = FORMS[name](y, *args)
-    return (jnp.where(lccdf < LOG_HALF, log1m_exp(lccdf), lcdf),
-            jnp.where(lcdf < LOG_HALF, log1m_exp(lcdf), lccdf))
+    upper, lower = lccdf < LOG_HALF, lcdf < LOG_HALF
+    # the branch not taken gets -1 (a safe argument): log1m_exp(0) has an infinite slope
+    return (jnp.where(upper, log1m_exp(jnp.where(upper, lccdf, -1.0)), lcdf),
+            jnp.where(lower, log1m_exp(jnp.where(lower, lcdf, -1.0)), lccdf))
 
 
 def evaluate_cdf(call: CdfCall, y, args) -> jax.Array:
