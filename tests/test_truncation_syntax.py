@@ -67,7 +67,8 @@ mu ~ normal(0, 1)
 z[n] ~ normal(mu, 1) T[L[n], ] for n in 1:N
 y ~ normal(mu, 1) T[, mu + 3]
 """
-    L, z, y, mu = np.array([0.0, 1.0, 5.0]), np.array([0.5, 1.5, 5.5]), np.array([1.0, 2.0, 0.0]), 0.2
+    L, z, mu = np.array([0.0, 1.0, 5.0]), np.array([0.5, 1.5, 5.5]), 0.2
+    y = np.array([1.0, 2.0, 0.0])
     prior, lik = _parts(source, {"mu": mu, "z": z}, {"N": 3, "L": L, "y": y})
     assert prior == pytest.approx(stats.norm.logpdf(mu) + stats.truncnorm.logpdf(
         z, L - mu, np.inf, mu, 1).sum(), rel=1e-10)
@@ -142,4 +143,21 @@ target += M * normal_lccdf(c, mu, sigma)
                         {"N": 4, "M": 3, "c": 2.0, "y": y})
     expected = (stats.norm.logpdf(mu, 0, 5) + stats.halfnorm.logpdf(sigma, 0, 2)
                 + stats.norm.logpdf(y, mu, sigma).sum() + 3 * stats.norm.logsf(2.0, mu, sigma))
+    assert prior + lik == pytest.approx(expected, rel=1e-10)
+
+
+def test_the_documented_censoring_example_gives_the_closed_form():
+    """The censored-data model of docs/language.md, run on data: observed values, M values
+    right-censored at c and K left-censored at their own limits."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "language.md").read_text()
+    block = next(b for b in text.split("```ppl\n")[1:] if "right-censored at c" in b)
+    source = block.split("```")[0]
+    y, below, mu, sigma = np.array([0.3, 1.1, -0.4]), np.array([-1.0, -2.5]), 0.5, 1.2
+    data = {"N": 3, "y": y, "M": 2, "c": 2.0, "K": 2, "below": below}
+    prior, lik = _parts(source, {"mu": mu, "sigma": sigma}, data)
+    expected = (stats.norm.logpdf(mu, 0, 5) + stats.halfnorm.logpdf(sigma, 0, 2)
+                + stats.norm.logpdf(y, mu, sigma).sum() + 2 * stats.norm.logsf(2.0, mu, sigma)
+                + stats.norm.logcdf(below, mu, sigma).sum())
     assert prior + lik == pytest.approx(expected, rel=1e-10)
