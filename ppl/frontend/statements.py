@@ -152,7 +152,8 @@ class _StatementTyper(RecursionTyper):
         """Bounds on a quantity with a continuous prior truncate the prior, which needs its
         CDF: a family without one here (skew_normal, von_mises) cannot take them."""
         spec = DISTRIBUTIONS.get(s.dist.func)
-        if spec is None or has_cdf(spec.name) or all(b is None for b in bounds):
+        if spec is None or spec.discrete or spec.event_rank or any(spec.ranks()) \
+                or not spec.proper or has_cdf(spec.name) or all(b is None for b in bounds):
             return
         self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
                  f"{spec.name} has no CDF here to truncate it by", s.name_span,
