@@ -60,8 +60,13 @@ def grammar_words() -> tuple[list[str], list[str]]:
     types = sorted({w for name in type_terminals for w in _terminal_words(terminals[name].pattern)})
     keywords = sorted({w for t in parser.terminals if t.name not in type_terminals
                        for w in _terminal_words(t.pattern)
-                       if type(t.pattern).__name__ == "PatternStr"} - set(types))
+                       if type(t.pattern).__name__ == "PatternStr"} - set(types) - _CONTEXTUAL)
     return keywords, types
+
+
+# Words of the grammar that are keywords only in one place and names elsewhere: `T` of `T[L, U]`
+# after a distribution (`data T: int` is a common size), so not highlighted as a keyword.
+_CONTEXTUAL = {"T"}
 
 
 KEYWORDS, TYPES = grammar_words()
