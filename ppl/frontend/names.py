@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
 from ppl.frontend.symbols import is_markov_chain
-from ppl.library.cdfs import cdf_spec
+from ppl.library.cdfs import cdf_function_names, cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
 from ppl.source import Span
@@ -249,7 +249,8 @@ class _Names:
                      "give a quantity x this distribution")
             return
         self.err(f"unknown function '{call.func}'", call.func_span,
-                 suggest(call.func, FUNCTIONS) or "see the function reference for what exists")
+                 suggest(call.func, [*FUNCTIONS, *cdf_function_names()])
+                 or "see the function reference for what exists")
 
     def order(self, entries, deps) -> list[str]:
         """Topological order, keeping source order where the dependencies allow it. A depth

@@ -254,6 +254,7 @@ class _StatementTyper(RecursionTyper):
             self.err(f"'{name}' is defined on line {define.span.line}; its type comes from "
                      "the definition", sample.name_span, "drop the type annotation")
         t = self.sampled(sample, None if t.is_error else t, define)
+        self.truncation(sample, (), t, latent=False)
         return Symbol(name, "observable", t, span, sample=sample, define=define,
                       depends=frozenset(deps))
 

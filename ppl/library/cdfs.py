@@ -236,7 +236,8 @@ def _counts(y, lower, forms, upper=None):
 
 
 def _bernoulli(y, theta):
-    return _counts(y, 0, lambda k: (jnp.log1p(-theta) + 0.0 * k, jnp.log(theta) + 0.0 * k), 1)
+    return _counts(y, 0, lambda k: (jnp.log1p(-theta) + jnp.zeros_like(k),
+                                    jnp.log(theta) + jnp.zeros_like(k)), 1)
 
 
 def _binomial(y, n, theta):
