@@ -455,24 +455,32 @@ def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
 def _outside_truncation(sym, env: Mapping[str, Any]) -> Diagnostic | None:
     """Observed data outside the ends of its ``T[L, U]`` (those known from the data, for the
     whole array): the truncated distribution gives it no probability."""
-    from ppl.codegen.evaluate import evaluate
+    from ppl.codegen.evaluate import evaluate, map_over
     from ppl.frontend import pretty
 
     s = sym.sample
-    if sym.data_decl is None or s is None or s.truncation is None or sym.name not in env \
-            or s.comprehension is not None:
+    if sym.data_decl is None or s is None or s.truncation is None or sym.name not in env:
         return None
-    t = s.truncation
-    value = np.asarray(env[sym.name])
+    t, c = s.truncation, s.comprehension
+    value, first = np.asarray(env[sym.name]), 0
+    local = {c.var} if c is not None else set()
+    if c is not None:  # y[n] ~ ... T[L[n], ] for n in lo:hi: the ends per element of the range
+        if any(n.id not in env for e in (c.lo, c.hi) for n in ast.free_names(e)):
+            return None
+        first = int(evaluate(c.lo, env)) - 1
+        value = value[first:int(evaluate(c.hi, env))]
     bad = np.zeros(value.shape, bool)
     for end, below in ((t.lower, True), (t.upper, False)):
-        if end is None or any(n.id not in env for n in ast.free_names(end)):
+        if end is None or any(n.id not in env and n.id not in local
+                              for n in ast.free_names(end)):
             continue
-        limit = np.asarray(evaluate(end, env))
+        limit = np.asarray(evaluate(end, env) if c is None
+                           else map_over(c, env, lambda scope, end=end: evaluate(end, scope)))
         bad |= (value < limit) if below else (value > limit)
     if not np.any(bad):
         return None
     where = np.argwhere(np.atleast_1d(bad))[0]
+    where[0] += first if c is not None else 0
     position = "" if value.ndim == 0 else f" at [{', '.join(str(i + 1) for i in where)}]"
     shown = np.atleast_1d(value)[tuple(where)] if value.ndim else value
     return error(f"data '{sym.name}' lies outside its truncation "

@@ -161,3 +161,29 @@ def test_the_documented_censoring_example_gives_the_closed_form():
                 + stats.norm.logpdf(y, mu, sigma).sum() + 2 * stats.norm.logsf(2.0, mu, sigma)
                 + stats.norm.logcdf(below, mu, sigma).sum())
     assert prior + lik == pytest.approx(expected, rel=1e-10)
+
+
+def test_a_truncated_likelihood_inside_a_mixture_and_ends_that_are_parameters():
+    """With a discrete latent summed out, each component is the truncated normal; a parameter
+    truncated between ends that are parameters has a finite gradient and stays inside."""
+    source = """
+data N: int
+data y: vector[N]
+w ~ dirichlet([1, 1])
+mu: vector[2] ~ normal(0, 3)
+z[n] ~ categorical(w) for n in 1:N
+y[n] ~ normal(mu[z[n]], 1) T[0, ] for n in 1:N
+"""
+    y = np.array([0.1, 0.3, 2.0])
+    _, lik = _parts(source, {"w": [0.3, 0.7], "mu": [-1.0, 1.0]}, {"N": 3, "y": y})
+    parts = [stats.truncnorm.logpdf(y, -m, np.inf, m, 1) for m in (-1.0, 1.0)]
+    assert lik == pytest.approx(np.logaddexp(np.log(0.3) + parts[0],
+                                             np.log(0.7) + parts[1]).sum(), rel=1e-10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = ppl.model("mu ~ normal(0, 1)\ntheta ~ normal(0, 2) T[mu, mu + 1]\n"
+                             ).compile({})
+    u = jnp.array([0.3, -0.2])
+    value, grad = jax.value_and_grad(compiled.log_density)(u)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    assert 0.3 <= float(compiled.constrain(u)["theta"]) <= 1.3
