@@ -227,7 +227,7 @@ def _exp_mod_normal(y, mu, sigma, lam):
 def _counts(y, lower, forms, upper=None):
     """A family on the integers from ``lower`` (to ``upper``): ``forms(k)`` -> (lcdf, lccdf)
     of k = floor(y) inside, (-inf, 0) below, (0, -inf) at or above ``upper``."""
-    k = jnp.floor(_real(y))
+    k = jax.lax.stop_gradient(jnp.floor(_real(y)))  # flat between integers: slope 0
     above = (k >= upper) if upper is not None else jnp.zeros(jnp.shape(k), bool)
     inside = (k >= lower) & ~above
     lcdf, lccdf = forms(jnp.where(inside, k, lower))
@@ -295,6 +295,7 @@ FORMS: dict[str, Callable] = {
 # where a CDF of these families is used, they must not depend on a parameter.
 CDF_NEEDS_DATA: dict[str, tuple[str, ...]] = {
     "beta": ("alpha", "beta"), "beta_proportion": ("mu", "kappa"), "student_t": ("nu",),
+    "binomial": ("N",),
     "half_student_t": ("nu",), "neg_binomial": ("alpha",), "neg_binomial_2": ("phi",),
     "neg_binomial_2_log": ("phi",),
 }
