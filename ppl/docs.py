@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from ppl.library.cdfs import CDF_NEEDS_DATA, CDF_SUFFIXES, has_cdf
+from ppl.library.cdfs import CDF_SUFFIXES, has_cdf
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
 from ppl.library.functions import ARITY, FUNCTIONS, FunctionSpec
 
@@ -149,10 +149,7 @@ def distributions_markdown() -> str:
         "cannot be simulated from (prior predictive draws need proper priors).",
         "Declared bounds on a parameter, and `T[L, U]` after a distribution, truncate it,",
         "which takes the CDF: the univariate families without CDF functions in the table",
-        "cannot be truncated. Where a CDF goes through the incomplete beta function, JAX has",
-        "no gradient in some arguments, which must then be data: "
-        + "; ".join(f"{name} ({', '.join(args)})" for name, args in CDF_NEEDS_DATA.items())
-        + ".",
+        "cannot be truncated.",
         "",
     ]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from ppl.frontend import ast
 from ppl.frontend.names import suggest
 from ppl.frontend.shapes import ShapeRules
 from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
-from ppl.library.cdfs import CDF_NEEDS_DATA, CdfCall, cdf_spec
+from ppl.library.cdfs import cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
 from ppl.library.functions import ARITY, FUNCTIONS, SIZED
 
@@ -87,23 +87,6 @@ class CallTyper(ShapeRules):
             return ERROR
         return self.broadcast_all(types, e.args, f"the arguments of {e.func}")
 
-    def cdf_call(self, e: ast.Call, cdf: CdfCall, local) -> Type:
-        """``normal_lcdf(y, mu, sigma)``, ``_lccdf``, ``_cdf``: element-wise, like the
-        log-density functions; the arguments whose CDF JAX cannot differentiate in must not
-        depend on a parameter."""
-        t = self.density(e, cdf.spec, local)
-        if t.is_error:
-            return t
-        for a, pname in zip(e.args[1:], cdf.spec.params):
-            if pname in CDF_NEEDS_DATA.get(cdf.spec.name, ()) \
-                    and not self.is_data_only(a.value, local):
-                return self.err(f"the argument {pname} of {e.func}() depends on a parameter, "
-                                f"but the CDF of {cdf.spec.name} has no gradient in {pname} "
-                                "here (JAX's incomplete beta function has none)", a.span,
-                                f"give {pname} as data or a number, or write the model without "
-                                f"the CDF of {cdf.spec.name}")
-        return t
-
     def call(self, e: ast.Call, local) -> Type:
         if e.func in self.functions:
             return self.user_call(e, self.functions[e.func], local)
@@ -111,7 +94,7 @@ class CallTyper(ShapeRules):
             return self.ode_call(e, local)
         spec = FUNCTIONS.get(e.func)
         if spec is None and cdf_spec(e.func) is not None:
-            return self.cdf_call(e, cdf_spec(e.func), local)
+            return self.density(e, cdf_spec(e.func).spec, local)
         if spec is None:
             dspec = density_spec(e.func)
             return self.density(e, dspec, local) if dspec is not None else ERROR

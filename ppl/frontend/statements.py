@@ -21,7 +21,7 @@ from ppl.frontend.names import Scope
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
-from ppl.library.cdfs import CDF_NEEDS_DATA, has_cdf
+from ppl.library.cdfs import has_cdf
 from ppl.library.distributions import DISTRIBUTIONS
 
 # Ends of the supports that declared bounds may repeat next to T[L, U] without restricting
@@ -29,14 +29,6 @@ from ppl.library.distributions import DISTRIBUTIONS
 _SUPPORT_ENDS = {"real": (None, None), "positive": (0.0, None), "unit_interval": (0.0, 1.0),
                  "nonnegative_integer": (0.0, None), "binary": (0.0, 1.0),
                  "bounded_integer": (0.0, None)}
-
-
-def _ordered(call: ast.Call, spec) -> list[ast.Expr | None]:
-    """The arguments of a distribution in its parameters' order (by position or name)."""
-    by_name = {a.name: a.value for a in call.args if a.name is not None}
-    positional = [a.value for a in call.args if a.name is None]
-    return [positional[i] if i < len(positional) else by_name.get(p)
-            for i, p in enumerate(spec.params)]
 
 
 @dataclass(frozen=True)
@@ -200,13 +192,6 @@ class _StatementTyper(RecursionTyper):
         if low is not None and high is not None and low >= high:
             self.err(f"T[{pretty.expr(t.lower)}, {pretty.expr(t.upper)}] is empty: its lower "
                      "end must be below its upper end", t.span, "swap or fix the ends")
-        for a, pname in zip(_ordered(s.dist, spec), spec.params):
-            if a is not None and pname in CDF_NEEDS_DATA.get(spec.name, ()) \
-                    and not self.is_data_only(a, local):
-                self.err(f"the argument {pname} of {spec.name} depends on a parameter, but its "
-                         f"CDF, which T[...] takes, has no gradient in {pname} here (JAX's "
-                         "incomplete beta function has none)", a.span,
-                         f"give {pname} as data or a number, or leave out the truncation")
         self.truncation_agrees(s, spec, [b for b in declared if b is not None])
 
     def truncation_agrees(self, s: ast.Sample, spec, declared: list[ast.Bounds]) -> None:
