@@ -103,7 +103,8 @@ def test_the_far_tails_keep_their_digits():
     np.testing.assert_allclose(np.asarray(lccdf)[1], stats.norm.logsf(40.0), rtol=1e-12)
     assert -1e-300 < float(np.asarray(lcdf)[1]) < 0 or float(np.asarray(lcdf)[1]) == 0
     lcdf, _ = log_cdfs("normal", jnp.array(21.0), (0.0, 1.0))
-    np.testing.assert_allclose(float(lcdf), stats.norm.logcdf(21.0), rtol=1e-10)
+    # -3.3e-98, to 1e-8: log_ndtr(-21) = -224.6 is itself good to ~1e-11 (absolute 2e-9)
+    np.testing.assert_allclose(float(lcdf), stats.norm.logcdf(21.0), rtol=1e-8)
     assert float(lcdf) < 0
 
 
