@@ -16,6 +16,7 @@ import numpy as np
 # read_data_file(s): the public names, kept here where callers found them before
 from ppl.datafiles import column_values, read_data_file, read_data_files  # noqa: F401
 from ppl.errors import DataError, Diagnostic, error, warning
+from ppl.frontend import ast
 from ppl.frontend.symbols import CheckedModel
 from ppl.frontend.types import Type
 from ppl.source import Source
@@ -468,8 +469,47 @@ def check_bounds(checked: CheckedModel, env: Mapping[str, Any]) -> None:
                     f"data '{sym.name}' violates its {side} bound: value {shown}{position}",
                     b.span, "fix the data or the declared bound"))
                 break
+    problems += [p for sym in checked.symbols.values()
+                 if (p := _outside_truncation(sym, env)) is not None]
     if problems:
         raise DataError(problems, checked.source)
+
+
+def _outside_truncation(sym, env: Mapping[str, Any]) -> Diagnostic | None:
+    """Observed data outside the ends of its ``T[L, U]`` (those known from the data, for the
+    whole array): the truncated distribution gives it no probability."""
+    from ppl.codegen.evaluate import evaluate, map_over
+    from ppl.frontend import pretty
+
+    s = sym.sample
+    if sym.data_decl is None or s is None or s.truncation is None or sym.name not in env:
+        return None
+    t, c = s.truncation, s.comprehension
+    value, first = np.asarray(env[sym.name]), 0
+    local = {c.var} if c is not None else set()
+    if c is not None:  # y[n] ~ ... T[L[n], ] for n in lo:hi: the ends per element of the range
+        if any(n.id not in env for e in (c.lo, c.hi) for n in ast.free_names(e)):
+            return None
+        first = int(evaluate(c.lo, env)) - 1
+        value = value[first:int(evaluate(c.hi, env))]
+    bad = np.zeros(value.shape, bool)
+    for end, below in ((t.lower, True), (t.upper, False)):
+        if end is None or any(n.id not in env and n.id not in local
+                              for n in ast.free_names(end)):
+            continue
+        limit = np.asarray(evaluate(end, env) if c is None
+                           else map_over(c, env, lambda scope, end=end: evaluate(end, scope)))
+        bad |= (value < limit) if below else (value > limit)
+    if not np.any(bad):
+        return None
+    where = np.argwhere(np.atleast_1d(bad))[0]
+    where[0] += first if c is not None else 0
+    position = "" if value.ndim == 0 else f" at [{', '.join(str(i + 1) for i in where)}]"
+    shown = np.atleast_1d(value)[tuple(where)] if value.ndim else value
+    return error(f"data '{sym.name}' lies outside its truncation "
+                 f"{pretty.truncation(t).strip()}: value {shown}{position}", t.span,
+                 "the truncated distribution gives it no probability: fix the data or the "
+                 "truncation's ends")
 
 
 def warn_all(notes: list[Diagnostic], source: Source) -> None:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from ppl.library.cdfs import CDF_SUFFIXES, has_cdf
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
 from ppl.library.functions import ARITY, FUNCTIONS, FunctionSpec
 
@@ -104,6 +105,16 @@ def _value(spec: DistributionSpec) -> str:
     return text + ", improper" if not spec.proper else text
 
 
+def _functions(spec: DistributionSpec) -> str:
+    """The function forms of a family: its log density and its CDFs, if univariate."""
+    if spec.event_rank or any(spec.ranks()) or not spec.proper:
+        return ""
+    forms = ["lpmf" if spec.discrete else "lpdf"]
+    if has_cdf(spec.name):
+        forms += [suffix[1:] for suffix in CDF_SUFFIXES]
+    return ", ".join(f"`{spec.name}_{f}`" for f in forms)
+
+
 def distributions_markdown() -> str:
     """``docs/distributions.md``: one table row per entry of the distribution registry."""
     lines = [
@@ -118,12 +129,18 @@ def distributions_markdown() -> str:
         "Jacobian, so `sigma ~ half_normal(1)` needs no declared bound. Vector- and",
         "matrix-valued distributions (`value` column) give one draw per vector or matrix.",
         "",
-        "| distribution | arguments | support | value | description |",
-        "|---|---|---|---|---|",
+        "The functions column lists the element-wise functions of each univariate family,",
+        "value first, then the arguments (Stan's order): `normal_lpdf(y, mu, sigma)` is the log",
+        "density (`_lpmf` for a discrete family), `normal_lcdf(y, mu, sigma)` is log P(Y <= y),",
+        "`normal_lccdf` is log P(Y > y) and `normal_cdf` is P(Y <= y). The log forms keep their",
+        "digits far in the tails (use them, not `log(normal_cdf(...))`, for censored data).",
+        "",
+        "| distribution | arguments | support | value | functions | description |",
+        "|---|---|---|---|---|---|",
     ]
     for spec in DISTRIBUTIONS.values():
         lines.append(f"| `{spec.name}` | {_arguments(spec)} | {_cell(support_text(spec))} | "
-                     f"{_value(spec)} | {_cell(spec.doc)} |")
+                     f"{_value(spec)} | {_functions(spec)} | {_cell(spec.doc)} |")
     lines += [
         "",
         "A parameter with a bernoulli or categorical distribution is summed out of the model",
@@ -131,9 +148,9 @@ def distributions_markdown() -> str:
         "discrete distributions are for data and generated quantities. `flat()` and",
         "`half_flat()` are improper: fine as priors when the posterior is proper, but they",
         "cannot be simulated from (prior predictive draws need proper priors).",
-        "Declared bounds on a parameter truncate its prior, which takes the CDF: "
-        + ", ".join(f"`{s.name}`" for s in DISTRIBUTIONS.values() if not s.has_cdf)
-        + " have none here, so a parameter with one of them takes no bounds.",
+        "Declared bounds on a parameter, and `T[L, U]` after a distribution, truncate it,",
+        "which takes the CDF: the univariate families without CDF functions in the table",
+        "cannot be truncated.",
         "",
     ]
     return "\n".join(lines)

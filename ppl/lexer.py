@@ -32,6 +32,7 @@ from pygments.token import (
 )
 
 from ppl.library import DISTRIBUTIONS, FUNCTIONS
+from ppl.library.cdfs import cdf_function_names
 from ppl.library.ode import ODE_SOLVERS
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -60,8 +61,13 @@ def grammar_words() -> tuple[list[str], list[str]]:
     types = sorted({w for name in type_terminals for w in _terminal_words(terminals[name].pattern)})
     keywords = sorted({w for t in parser.terminals if t.name not in type_terminals
                        for w in _terminal_words(t.pattern)
-                       if type(t.pattern).__name__ == "PatternStr"} - set(types))
+                       if type(t.pattern).__name__ == "PatternStr"} - set(types) - _CONTEXTUAL)
     return keywords, types
+
+
+# Words of the grammar that are keywords only in one place and names elsewhere: `T` of `T[L, U]`
+# after a distribution (`data T: int` is a common size), so not highlighted as a keyword.
+_CONTEXTUAL = {"T"}
 
 
 KEYWORDS, TYPES = grammar_words()
@@ -69,7 +75,8 @@ DISTRIBUTION_NAMES = sorted(DISTRIBUTIONS)
 # Functions, and the log-density of each distribution (normal_lpdf, poisson_lpmf, ...).
 FUNCTION_NAMES = sorted({*FUNCTIONS, *ODE_SOLVERS,
                          *(f"{name}_{'lpmf' if spec.discrete else 'lpdf'}"
-                           for name, spec in DISTRIBUTIONS.items())})
+                           for name, spec in DISTRIBUTIONS.items()),
+                         *cdf_function_names()})
 _DECLARATIONS = [k for k in ("data", "param") if k in KEYWORDS]
 _CALLED = r"(?=[ \t]*\()"  # a name directly followed by '(' is called
 

@@ -100,7 +100,8 @@ def _type_rules() -> list[dict]:
 
 def grammar() -> dict:
     """The TextMate grammar of ppl, as the dictionary written to ``ppl.tmLanguage.json``."""
-    densities = [f for f in FUNCTION_NAMES if f.endswith(("_lpdf", "_lpmf"))]
+    densities = [f for f in FUNCTION_NAMES
+                 if f.endswith(("_lpdf", "_lpmf", "_lcdf", "_lccdf", "_cdf"))]
     builtins = [f for f in FUNCTION_NAMES if f not in densities]
     declarations = [k for k in _DECLARATIONS if k in KEYWORDS]
     repository: dict[str, dict] = {

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import ppl
+from ppl.library.cdfs import cdf_function_names, cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS
 from ppl.library.functions import ARITY, FUNCTIONS
 
@@ -336,6 +337,37 @@ def sweep_cases() -> list[tuple[str, dict]]:
             for args in combinations(n):
                 statement = f"{variate} ~ {name}({', '.join(args)})"
                 cases.append(_sweep_model(statement, [*args, variate]))
+    return cases + cdf_sweep_cases()
+
+
+# Arguments of the CDF functions and ends of T[L, U] in the sweep: scalars (data, parameter,
+# positive parameter, number) and a vector, so that the cases stay in the tens of thousands.
+_CDF_ARGUMENTS = ["r", "p", "pp", "v"]
+_ENDS = [("neg", ""), ("", "2"), ("p", ""), ("0.5", "2"), ("2", "0.5"), ("v", ""), ("", "")]
+
+
+def cdf_sweep_cases() -> list[tuple[str, dict]]:
+    """Every ``_lcdf`` / ``_lccdf`` / ``_cdf`` function with every kind of value and some kinds
+    of arguments, and every distribution truncated by ``T[L, U]`` with several kinds of ends
+    (empty, reversed, vector, parameter) on every kind of variate."""
+    cases = []
+
+    def combinations(n):
+        return [[]] if n == 0 else [[a, *rest] for a in _CDF_ARGUMENTS
+                                     for rest in combinations(n - 1)]
+
+    for name in cdf_function_names():
+        n = len(DISTRIBUTIONS[cdf_spec(name).spec.name].params)
+        for value in KINDS:
+            for args in combinations(n):
+                cases.append(_sweep_model(f"y = {name}({', '.join([value, *args])})",
+                                          [value, *args]))
+    for name, spec in sorted(DISTRIBUTIONS.items()):
+        args = ["pp" if i == 0 else "0.5" for i in range(len(spec.params))]
+        for variate in [*_VARIATES, "x"]:  # x: a parameter
+            for low, high in _ENDS:
+                statement = f"{variate} ~ {name}({', '.join(args)}) T[{low}, {high}]"
+                cases.append(_sweep_model(statement, [*args, variate, low, high]))
     return cases
 
 

@@ -518,8 +518,7 @@ def test_every_support_has_a_membership_check():
     assert {spec.support for spec in DISTRIBUTIONS.values()} <= set(SUPPORTS)
 
 
-# The CDF forms have no reference yet: if the language gains any, this must fail until their
-# references are added.
+# The CDF forms are checked in tests/test_reference_cdfs.py, not here.
 CDF_SUFFIXES = ("_cdf", "_lcdf", "_lccdf")
 
 
@@ -623,31 +622,7 @@ def test_latent_prior_with_its_transform(name):
                                        atol=1e-9)
 
 
-# ------------------------------------------------------------------ CDFs written here
+# ------------------------------------------------------------------ CDFs
+# The CDFs (ppl/library/cdfs.py, used by the _lcdf / _lccdf / _cdf functions and by
+# truncation) have their scipy references in tests/test_reference_cdfs.py.
 
-# The families whose CDF this library writes itself (NumPyro has none): truncation by declared
-# bounds uses them. name -> (scipy CDF in Stan's parameterisation, argument tuples, values).
-OWN_CDFS = {
-    "exp_mod_normal": (lambda y, mu, sigma, lam: stats.exponnorm.cdf(y, 1 / (sigma * lam), mu,
-                                                                      sigma),
-                       (0.0, 1.0, 2.0), (-3.0, -0.5, 0.0, 0.7, 4.0, 30.0)),
-    "frechet": (lambda y, alpha, sigma: stats.invweibull.cdf(y, alpha, scale=sigma),
-                (2.0, 1.5), (-1.0, 0.0, 0.3, 1.5, 40.0)),
-    "rayleigh": (lambda y, sigma: stats.rayleigh.cdf(y, scale=sigma), (1.5,),
-                 (-1.0, 0.0, 1e-4, 1.0, 8.0)),
-}
-
-
-@pytest.mark.parametrize("name", sorted(OWN_CDFS))
-def test_own_cdf(name):
-    """The CDFs written here against scipy's, 0 below the support, and (where there is one) the
-    inverse CDF going back to the value."""
-    cdf, args, ys = OWN_CDFS[name]
-    dist = DISTRIBUTIONS[name].build(*(jnp.asarray(a) for a in args))
-    ys = np.asarray(ys)
-    np.testing.assert_allclose(np.asarray(dist.cdf(jnp.asarray(ys))), cdf(ys, *args),
-                               rtol=1e-9, atol=1e-15)
-    inside = ys[(ys > 0) & (cdf(ys, *args) < 1 - 1e-9)]
-    if hasattr(type(dist), "icdf") and "icdf" in type(dist).__dict__:
-        np.testing.assert_allclose(np.asarray(dist.icdf(jnp.asarray(cdf(inside, *args)))),
-                                   inside, rtol=1e-7)

@@ -135,10 +135,12 @@ def _check_times(t0, ts, where: ast.Expr) -> None:
 
 def _log_density_call(func: str, args: list):
     """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
+    from ppl.library.cdfs import cdf_spec, evaluate_cdf
     from ppl.library.distributions import build_distribution, density_spec
 
+    cdf = cdf_spec(func)
     spec = density_spec(func)
-    if spec.event_rank or any(spec.ranks()):  # one log density per vector or matrix
+    if cdf is None and (spec.event_rank or any(spec.ranks())):  # one per vector or matrix
         value = jnp.asarray(args[0], jnp.result_type(args[0], 1.0))
         dist = build_distribution(spec, list(args[1:]), jnp.shape(value))
         # NumPyro broadcasts several values against one mean inside log_prob: a batch the
@@ -147,6 +149,8 @@ def _log_density_call(func: str, args: list):
             return dist.log_prob(value)
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
+    if cdf is not None:
+        return evaluate_cdf(cdf, value, params)
     dist = build_distribution(spec, params, shape)
     if spec.one_based:
         return dist.log_prob(value - 1)

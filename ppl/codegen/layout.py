@@ -12,6 +12,7 @@ from numpyro.distributions import constraints
 from ppl.codegen import missing
 from ppl.codegen.evaluate import evaluate
 from ppl.codegen.transforms import biject_to
+from ppl.codegen.truncation import Truncated
 from ppl.frontend.types import CONSTRAINED_TYPES
 from ppl.ir.graph import Graph, Node
 from ppl.library.distributions import DISTRIBUTIONS
@@ -89,6 +90,8 @@ def support(node: Node, dist, env):
     """Where a latent lives: its declared type or bounds if any, else its prior's support."""
     if declared_constraint(node) is not None:
         return declared_constraint(node)
+    if isinstance(dist, Truncated) and node.sample.truncation is not None:
+        return dist.support  # T[L, U] (declared bounds next to it say the same)
     if node.declared_bounds is not None:
         return bounds_constraint(node.declared_bounds, env)
     return dist.support if dist is not None else constraints.real

@@ -36,11 +36,12 @@ from ppl.codegen.simulate import (
     sample_shaped,
 )
 from ppl.codegen.transforms import biject_to
-from ppl.codegen.truncation import Truncated, truncate, truncating_bounds
+from ppl.codegen.truncation import Truncated, bound_value, truncate, truncating_bounds
 from ppl.errors import DataError
 from ppl.frontend import ast
 from ppl.ir.graph import Graph, Node
 from ppl.jax_settings import in_ppl_settings
+from ppl.library.cdfs import log_cdfs
 from ppl.library.distributions import DISTRIBUTIONS, build_distribution
 
 
@@ -185,13 +186,15 @@ class CompiledModel:
                 args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
                 length = len(jnp.atleast_1d(args[0])) if args else 0
                 item_shape = (length,) + shape[1:]
-                dist = build_distribution(spec, args, item_shape)
             else:
-                item_shape = shape
-                dist = build_distribution(spec, args_at(env), shape)
-            low, high = (None if e is None else jnp.asarray(evaluate(e, env))
-                         for e in self.truncations.get(node.name, (None, None)))
-            return truncate(dist, low, high), item_shape
+                args, item_shape = args_at(env), shape
+            dist = build_distribution(spec, args, item_shape)
+            ends = self.truncations.get(node.name, (None, None))
+            if ends == (None, None):
+                return dist, item_shape
+            low, high = (None if e is None else bound_value(node, e, env) for e in ends)
+            return truncate(dist, lambda y: log_cdfs(spec.name, y, args), low, high,
+                            spec.discrete), item_shape
 
     def variate(self, node: Node, env, shape) -> jax.Array:
         """A stochastic node's value as its distribution sees it: the range of a statement

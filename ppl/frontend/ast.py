@@ -134,6 +134,16 @@ class Bounds:
 
 
 @dataclass(frozen=True)
+class Truncation:
+    """``T[L, U]`` after a distribution (``T[L, ]``, ``T[, U]``): the distribution restricted
+    to L <= y <= U and normalised; ``None`` for an open end."""
+
+    lower: Expr | None = None
+    upper: Expr | None = None
+    span: Span = NO_SPAN
+
+
+@dataclass(frozen=True)
 class Comprehension:
     """``for var in lo:hi`` -- a map over an integer range, compiled to vectorised code."""
 
@@ -177,6 +187,7 @@ class Sample:
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated y_rep ~ ...`: a random draw after sampling
+    truncation: Truncation | None = None  # `~ normal(mu, s) T[L, U]`
 
 
 @dataclass(frozen=True)
@@ -286,7 +297,7 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[Name]:
     elif isinstance(node, TypeSpec):
         for d in node.dims:
             yield from free_names(d, bound)
-    elif isinstance(node, Bounds):
+    elif isinstance(node, (Bounds, Truncation)):
         yield from free_names(node.lower, bound)
         yield from free_names(node.upper, bound)
 

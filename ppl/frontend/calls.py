@@ -13,6 +13,7 @@ from ppl.frontend import ast
 from ppl.frontend.names import suggest
 from ppl.frontend.shapes import ShapeRules
 from ppl.frontend.types import ERROR, REAL, Type, dims_equal, same_shape
+from ppl.library.cdfs import cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec, density_spec
 from ppl.library.functions import ARITY, FUNCTIONS, SIZED
 from ppl.library.ode import ODE_OPTIONS, ODE_SOLVERS
@@ -132,6 +133,8 @@ class CallTyper(ShapeRules):
         if e.func in ODE_SOLVERS:
             return self.ode_call(e, local)
         spec = FUNCTIONS.get(e.func)
+        if spec is None and cdf_spec(e.func) is not None:
+            return self.density(e, cdf_spec(e.func).spec, local)
         if spec is None:
             dspec = density_spec(e.func)
             return self.density(e, dspec, local) if dspec is not None else ERROR

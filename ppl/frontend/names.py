@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
 from ppl.frontend.symbols import is_markov_chain
+from ppl.library.cdfs import cdf_function_names, cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
 from ppl.library.ode import ODE_SOLVERS
@@ -66,7 +67,7 @@ def statement_parts(entry: dict) -> list[tuple]:
         elif isinstance(st, ast.Sample):
             bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
             out += [(a.value, bound) for a in st.dist.args]
-            out += [(st.type, frozenset()), (st.bounds, frozenset())]
+            out += [(st.type, frozenset()), (st.bounds, frozenset()), (st.truncation, bound)]
             if st.comprehension:
                 out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
         elif isinstance(st, ast.Define):
@@ -240,7 +241,8 @@ class _Names:
 
     def check_callee(self, call: ast.Call):
         if call.func in FUNCTIONS or density_spec(call.func) is not None \
-                or call.func in self.functions or call.func in ODE_SOLVERS:
+                or cdf_spec(call.func) is not None or call.func in self.functions \
+                or call.func in ODE_SOLVERS:
             return
         if call.func in DISTRIBUTIONS:
             self.err(f"'{call.func}' is a distribution, not a function", call.func_span,
@@ -248,7 +250,8 @@ class _Names:
                      "give a quantity x this distribution")
             return
         self.err(f"unknown function '{call.func}'", call.func_span,
-                 suggest(call.func, FUNCTIONS) or "see the function reference for what exists")
+                 suggest(call.func, [*FUNCTIONS, *cdf_function_names()])
+                 or "see the function reference for what exists")
 
     def order(self, entries, deps) -> list[str]:
         """Topological order, keeping source order where the dependencies allow it. A depth

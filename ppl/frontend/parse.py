@@ -148,18 +148,22 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Comprehension(str(var), lo, hi, _meta_span(meta))
 
     def sample(self, meta, children):
-        (name, index_var), dist, comp = children
+        (name, index_var), dist, truncation, comp = children
         return ast.Sample(
             str(name), dist, str(index_var) if index_var else None, comp,
-            span=_meta_span(meta), name_span=_token_span(name),
+            span=_meta_span(meta), name_span=_token_span(name), truncation=truncation,
         )
 
     def annotated_sample(self, meta, children):
-        name, type_, bounds, dist = children
+        name, type_, bounds, dist, truncation = children
         return ast.Sample(
             str(name), dist, type=type_, bounds=bounds,
-            span=_meta_span(meta), name_span=_token_span(name),
+            span=_meta_span(meta), name_span=_token_span(name), truncation=truncation,
         )
+
+    def truncation(self, meta, children):
+        lower, upper = children
+        return ast.Truncation(lower, upper, _meta_span(meta))
 
     def define(self, meta, children):
         (name, index_var), expr, comp = children

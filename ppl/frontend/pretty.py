@@ -99,6 +99,15 @@ def bounds(b: ast.Bounds | None) -> str:
     return f" {'<' if b.upper_strict else '<='} {expr(b.upper)}"
 
 
+def truncation(t: ast.Truncation | None) -> str:
+    """`` T[L, U]`` (an open end left empty), or ``""``."""
+    if t is None:
+        return ""
+    lower = expr(t.lower) if t.lower is not None else ""
+    upper = f" {expr(t.upper)}" if t.upper is not None else " "
+    return f" T[{lower},{upper}]"
+
+
 def _comprehension(c: ast.Comprehension | None) -> str:
     return f" for {c.var} in {expr(c.lo)}:{expr(c.hi)}" if c else ""
 
@@ -114,7 +123,8 @@ def statement(s: ast.Statement) -> str:
     if isinstance(s, ast.Sample):
         if s.type is not None:
             lhs = f"{s.name}: {type_spec(s.type)}{bounds(s.bounds)}"
-        return f"{prefix}{lhs} ~ {expr(s.dist)}{_comprehension(s.comprehension)}"
+        return (f"{prefix}{lhs} ~ {expr(s.dist)}{truncation(s.truncation)}"
+                f"{_comprehension(s.comprehension)}")
     if isinstance(s, ast.Define):
         return f"{prefix}{lhs} = {expr(s.expr)}{_comprehension(s.comprehension)}"
     if isinstance(s, ast.FunctionDef):

@@ -16,12 +16,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ppl.errors import Diagnostic
-from ppl.frontend import ast
+from ppl.frontend import ast, pretty
 from ppl.frontend.names import Scope
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
+from ppl.library.cdfs import has_cdf
 from ppl.library.distributions import DISTRIBUTIONS
+
+# Ends of the supports that declared bounds may repeat next to T[L, U] without restricting
+# anything (lower, upper; None where it depends on the arguments).
+_SUPPORT_ENDS = {"real": (None, None), "positive": (0.0, None), "unit_interval": (0.0, 1.0),
+                 "nonnegative_integer": (0.0, None), "binary": (0.0, 1.0),
+                 "bounded_integer": (0.0, None)}
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,11 @@ class _StatementTyper(RecursionTyper):
             # its declared type is known, so that expression is checked like any other.
             self.types[name] = declared
         t = self.sampled(sample, declared, data)
-        if data is None:
-            self.bounds_need_a_cdf(sample, (param.bounds if param else None, sample.bounds))
+        declared_bounds = (param.bounds if param else None, data.bounds if data else None,
+                           sample.bounds)
+        self.truncation(sample, declared_bounds, t, latent=data is None)
+        if data is None and sample.truncation is None:
+            self.bounds_need_a_cdf(sample, declared_bounds)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
 
@@ -125,18 +135,96 @@ class _StatementTyper(RecursionTyper):
             declared = self.type_spec(st.type)
             self.bounds(st.bounds, declared)
         t = self.sampled(st, declared, st)
-        self.bounds_need_a_cdf(st, (st.bounds,))
+        self.truncation(st, (st.bounds,), t, latent=False)
+        if st.truncation is None:
+            self.bounds_need_a_cdf(st, (st.bounds,))
         return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
 
     def bounds_need_a_cdf(self, s: ast.Sample, bounds) -> None:
         """Bounds on a quantity with a continuous prior truncate the prior, which needs its
         CDF: a family without one here (skew_normal, von_mises) cannot take them."""
         spec = DISTRIBUTIONS.get(s.dist.func)
-        if spec is None or spec.has_cdf or all(b is None for b in bounds):
+        if spec is None or spec.discrete or spec.event_rank or any(spec.ranks()) \
+                or not spec.proper or has_cdf(spec.name) or all(b is None for b in bounds):
             return
         self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
                  f"{spec.name} has no CDF here to truncate it by", s.name_span,
                  "remove the bounds, or use a distribution with a CDF")
+
+    def truncation(self, s: ast.Sample, declared: tuple, whole: Type, latent: bool) -> None:
+        """``T[L, U]`` after a distribution: a univariate family with a CDF, ends that are
+        scalars (per element in a range) or of the variate's shape, a lower end below the upper
+        one, and declared bounds (if any) that say the same."""
+        t, spec = s.truncation, DISTRIBUTIONS.get(s.dist.func)
+        if t is None or spec is None:
+            return
+        if t.lower is None and t.upper is None:
+            self.err("T[, ] truncates nothing", t.span,
+                     "give a lower end, an upper end or both: T[L, U], T[L, ] or T[, U]")
+            return
+        if spec.event_rank or any(spec.ranks()):
+            self.err(f"{spec.name} is a multivariate distribution; T[...] truncates a "
+                     "univariate one", t.span, "remove T[...]; bounds on the declaration give "
+                     "the support of a multivariate draw")
+            return
+        if not has_cdf(spec.name):
+            self.err(f"{spec.name} has no CDF here, so it cannot be truncated", t.span,
+                     "remove T[...], or use a distribution with a CDF (the functions column "
+                     "of docs/distributions.md lists its _lcdf)")
+            return
+        if spec.discrete and latent:
+            self.err(f"'{s.name}' is a discrete parameter; truncating one is not supported",
+                     t.span, f"supply '{s.name}' as data, or truncate it in a generated "
+                     "quantity")
+            return
+        local = {s.comprehension.var: INT} if s.comprehension is not None else {}
+        item = whole if s.comprehension is None or whole.is_error else \
+            Type(whole.elem, whole.shape[1:], whole.dim_names[1:])
+        for end in (t.lower, t.upper):
+            kind = self.expr(end, local) if end is not None else ERROR
+            if not kind.is_error and kind.rank and not item.is_error \
+                    and not same_shape(kind, item):
+                self.err(f"a truncation end must be a scalar or have the shape of "
+                         f"'{s.name}' ({item.describe()}), not {kind.describe()}", end.span,
+                         "in a statement over a range, index the end by the range variable: "
+                         "T[L[n], U[n]]")
+        low, high = self.number(t.lower), self.number(t.upper)
+        if low is not None and high is not None and low >= high:
+            self.err(f"T[{pretty.expr(t.lower)}, {pretty.expr(t.upper)}] is empty: its lower "
+                     "end must be below its upper end", t.span, "swap or fix the ends")
+        self.truncation_agrees(s, spec, [b for b in declared if b is not None])
+
+    def truncation_agrees(self, s: ast.Sample, spec, declared: list[ast.Bounds]) -> None:
+        """Declared bounds next to ``T[L, U]`` must name the same ends, except a declared end
+        at or beyond the support (``int >= 0`` for counts), which restricts nothing."""
+        floor, ceiling = _SUPPORT_ENDS.get(spec.support, (None, None))
+        t = s.truncation
+        for b in declared:
+            for mine, theirs, edge, beyond in ((b.lower, t.lower, floor, -1),
+                                               (b.upper, t.upper, ceiling, 1)):
+                if mine is None:
+                    continue
+                value = self.number(mine)
+                if value is not None and edge is not None and (value - edge) * beyond >= 0:
+                    continue
+                same = theirs is not None and (
+                    pretty.expr(mine) == pretty.expr(theirs)
+                    or (value is not None and value == self.number(theirs)))
+                if not same:
+                    self.err(f"the declared bounds{pretty.bounds(b)} and "
+                             f"{pretty.truncation(t).strip()} disagree about '{s.name}'",
+                             t.span, "give the bounds once, in T[...] or on the declaration, "
+                             "or make them the same")
+                    return
+
+    def number(self, e: ast.Expr | None) -> float | None:
+        """The value of a number, a negated number or an integer of the data; else None."""
+        if isinstance(e, ast.Number):
+            return float(e.value)
+        if isinstance(e, ast.Unary) and e.op == "-" and isinstance(e.operand, ast.Number):
+            return -float(e.operand.value)
+        value = self.const(e) if e is not None else None
+        return float(value) if isinstance(value, int) else None
 
     def observed_definition(self, name, define, sample, span, deps) -> Symbol:
         """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
@@ -158,6 +246,7 @@ class _StatementTyper(RecursionTyper):
             self.err(f"'{name}' is defined on line {define.span.line}; its type comes from "
                      "the definition", sample.name_span, "drop the type annotation")
         t = self.sampled(sample, None if t.is_error else t, define)
+        self.truncation(sample, (), t, latent=False)
         return Symbol(name, "observable", t, span, sample=sample, define=define,
                       depends=frozenset(deps), data_only=of_data)
 

@@ -24,7 +24,8 @@ def definition(node: Node, name: str = "", ranges: bool = True) -> str:
         lhs = f"{name}[{stmt.index_var}] " if stmt.index_var and name else (
             f"[{stmt.index_var}]" if stmt.index_var else "")
         comp = _range(stmt.comprehension) if ranges else ""
-        parts.append(f"{lhs}{op} {src.expr(rhs)}{comp}")
+        cut = src.truncation(getattr(stmt, "truncation", None))
+        parts.append(f"{lhs}{op} {src.expr(rhs)}{cut}{comp}")
     if parts:
         return "; ".join(parts)  # an observed definition shows its distribution too
     return "~ flat (no prior given)" if node.kind == "latent" else ""

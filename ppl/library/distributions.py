@@ -39,7 +39,6 @@ class DistributionSpec:
     param_ranks: tuple[int, ...] = ()
     proper: bool = True
     one_based: bool = False  # values are 1..K in the language, 0..K-1 in NumPyro
-    has_cdf: bool = True  # bounds on a latent truncate its prior, which takes the CDF
 
     def ranks(self) -> tuple[int, ...]:
         return self.param_ranks or (0,) * len(self.params)
@@ -149,9 +148,6 @@ class _HalfStudentT(nd.Distribution):
                 - 0.5 * jnp.log(nu * jnp.pi) - jnp.log(self.scale)
                 - 0.5 * (nu + 1.0) * jnp.log1p(jnp.square(z) / nu))
 
-    def cdf(self, value):
-        """2 F(y) - 1 for y >= 0 (F the Student-t's CDF), and 0 below 0."""
-        return 2.0 * nd.StudentT(self.df, 0.0, self.scale).cdf(jnp.maximum(value, 0.0)) - 1.0
 
 
 class _Pareto(nd.Pareto):
@@ -233,14 +229,6 @@ class _ExpModNormal(_Located):
         return (jnp.log(lam) + lam * (mu + 0.5 * lam * jnp.square(sigma) - value)
                 + jsp.log_ndtr((value - mu) / sigma - lam * sigma))
 
-    def cdf(self, value):
-        """Phi(z) - exp(lambda^2 sigma^2 / 2 - lambda (y - mu)) Phi(z - lambda sigma), z = (y -
-        mu) / sigma, the second term on the log scale."""
-        mu, sigma, lam = self.args
-        z = (value - mu) / sigma
-        return jsp.ndtr(z) - jnp.exp(0.5 * jnp.square(lam * sigma) - lam * (value - mu)
-                                     + jsp.log_ndtr(z - lam * sigma))
-
     def sample(self, key, sample_shape=()):
         mu, sigma, lam = self.args
         shape = tuple(sample_shape) + self.batch_shape
@@ -260,16 +248,6 @@ class _Frechet(_Located):
         log_z = jnp.log(value) - jnp.log(sigma)
         return jnp.log(alpha) - jnp.log(sigma) - (1 + alpha) * log_z - jnp.exp(-alpha * log_z)
 
-    def cdf(self, value):
-        alpha, sigma = self.args
-        positive = value > 0
-        y = jnp.where(positive, value, 1.0)
-        return jnp.where(positive, jnp.exp(-jnp.power(y / sigma, -alpha)), 0.0)
-
-    def icdf(self, u):
-        alpha, sigma = self.args
-        return sigma * jnp.power(-jnp.log(u), -1.0 / alpha)
-
     def sample(self, key, sample_shape=()):
         alpha, sigma = self.args
         shape = tuple(sample_shape) + self.batch_shape
@@ -286,14 +264,6 @@ class _Rayleigh(_Located):
     def log_prob(self, value):
         (sigma,) = self.args
         return jnp.log(value) - 2 * jnp.log(sigma) - 0.5 * jnp.square(value / sigma)
-
-    def cdf(self, value):
-        (sigma,) = self.args
-        return jnp.where(value > 0, -jnp.expm1(-0.5 * jnp.square(value / sigma)), 0.0)
-
-    def icdf(self, u):
-        (sigma,) = self.args
-        return sigma * jnp.sqrt(-2 * jnp.log1p(-u))
 
     def sample(self, key, sample_shape=()):
         (sigma,) = self.args
@@ -424,13 +394,11 @@ _SPECS = [
     DistributionSpec("gumbel", ("mu", "beta"), nd.Gumbel, "real",
                      "Gumbel (type I extreme value) with location mu and scale beta."),
     DistributionSpec("skew_normal", ("xi", "omega", "alpha"), _SkewNormal, "real",
-                     "Skew normal with location xi, scale omega and shape alpha.",
-                     has_cdf=False),
+                     "Skew normal with location xi, scale omega and shape alpha."),
     DistributionSpec("exp_mod_normal", ("mu", "sigma", "lambda"), _ExpModNormal, "real",
                      "A normal(mu, sigma) plus an exponential of rate lambda."),
     DistributionSpec("von_mises", ("mu", "kappa"), _VonMises, "real",
-                     "Von Mises with location mu and concentration kappa (periodic in y).",
-                     has_cdf=False),
+                     "Von Mises with location mu and concentration kappa (periodic in y)."),
     DistributionSpec("pareto", ("y_min", "alpha"), _Pareto, "lower_bounded",
                      "Pareto with minimum y_min and shape alpha."),
     DistributionSpec("frechet", ("alpha", "sigma"), _Frechet, "positive",
