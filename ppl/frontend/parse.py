@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -27,20 +28,36 @@ def _grammar_text() -> str:
     return (Path(__file__).resolve().parents[2] / "grammar" / "ppl.lark").read_text()
 
 
+# Tokens after which a line break continues the statement: the binary operators (and the
+# unary ones, and `if`/`then`/`else`), which cannot end a statement. A line that *begins* with
+# a binary operator continues the one before through the grammar's _CONTINUED terminal.
+_CONTINUING = frozenset({"ADD_OP", "MUL_OP", "COMPARE_OP", "LOWER_OP", "UPPER_OP", "MINUS",
+                         "BANG", "CIRCUMFLEX", "IF", "THEN", "ELSE"})
+_CONTINUING_TEXT = frozenset({"||", "&&"})
+
+
+def _continues(token: Token | None) -> bool:
+    """Whether a line that ends with ``token`` goes on on the next line."""
+    return token is not None and (token.type in _CONTINUING or str(token) in _CONTINUING_TEXT)
+
+
 class _BracketNewlines:
-    """Post-lexer dropping newlines inside () and [] so that long expressions can wrap."""
+    """Post-lexer dropping newlines inside () and [] so that long expressions can wrap, and
+    after a binary operator, which continues the statement on the next line."""
 
     always_accept = ("_NL",)
 
     def process(self, stream):
         depth = 0
+        last = None
         for token in stream:
             if token.type in _OPENERS:
                 depth += 1
             elif token.type in _CLOSERS:
                 depth = max(0, depth - 1)
-            elif token.type == "_NL" and depth > 0:
+            elif token.type == "_NL" and (depth > 0 or _continues(last)):
                 continue
+            last = token
             yield token
 
 
@@ -391,10 +408,29 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source):
         what, span = "'<-'", Span(span.line, span.column, span.line, span.column + 1)
     elif str(token) == "*" and text[span.column - 2: span.column - 1] == "*":
         what, span = "'**'", Span(span.line, span.column - 1, span.line, span.column)
-    hint = _hint_for(token, accepts, source, what)
+    hint = _hint_for(token, accepts, source, what) or _continued_hint(source, span.line)
     if not hint and accepts:
         hint = f"expected {_expected_words(accepts)} here"
     return error(f"unexpected {what}", span, hint)
+
+
+_TRAILING_OPERATOR = re.compile(
+    r"(\|\||&&|==|!=|<=|>=|\.\*|\./|[-+*/%^<>!]|\b(?:if|then|else))$")
+
+
+def _continued_hint(source: Source, line: int) -> str:
+    """When the code line before ``line`` ends with an operator, that statement went on into
+    this line (an operator at the end of a line continues it): say so, since the error on
+    this line is then a consequence."""
+    before = _last_code_line(source, line)
+    if before >= line or _open_brackets(source, line, 1):
+        return ""
+    code = source.line(before).split("#", 1)[0].rstrip()
+    match = _TRAILING_OPERATOR.search(code)
+    if match is None:
+        return ""
+    return (f"line {before} ends with '{match.group(1)}', so its statement continues on this "
+            f"line; complete the expression on line {before}, or remove the '{match.group(1)}'")
 
 
 def _hint_for(token: Token, expected: set[str], source: Source, what: str) -> str:
