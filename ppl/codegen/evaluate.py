@@ -34,6 +34,8 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
         return jnp.asarray(e.value) if isinstance(e.value, int) else e.value
     if isinstance(e, ast.Name):
         return env[e.id]
+    if ast.may_be_row(e):
+        return _product(e, env)[1]
     if isinstance(e, ast.Unary):
         value = evaluate(e.operand, env)
         return -value if e.op == "-" else jnp.logical_not(value).astype(jnp.int32)
@@ -166,6 +168,33 @@ def _conditional(e: ast.Conditional, env):
     cond = jnp.asarray(evaluate(e.cond, env)) != 0
     (then, _), (orelse, _) = branches
     return lax.cond(cond, lambda: replay(then), lambda: replay(orelse))
+
+
+def _product(e: ast.Expr, env) -> tuple[bool, jax.Array]:
+    """``(is_row, value)`` of an expression that may hold a transposed vector, as the checker
+    types it (:meth:`ExpressionTyper.product`): a row is held as the vector it came from, and
+    the checker has made sure that a row is only ever multiplied."""
+    if ast.is_transpose(e):
+        operand = e.args[0].value
+        was_row, value = _product(operand, env) if ast.may_be_row(operand) \
+            else (False, jnp.asarray(evaluate(operand, env)))
+        if was_row:  # (x' * A)' is the vector A' x
+            return False, value
+        return value.ndim == 1, value if value.ndim == 1 else value.T
+    if isinstance(e, ast.Unary):
+        row, value = _product(e.operand, env)
+        return row, -value
+    if not isinstance(e, ast.Binary):
+        return False, evaluate(e, env)
+    (left_row, a), (right_row, b) = _product(e.left, env), _product(e.right, env)
+    if not left_row and not right_row:
+        return False, _binary(e.op, a, b)
+    other = b if left_row else a
+    if jnp.ndim(other) == 0:
+        return True, jnp.multiply(a, b)
+    if left_row:  # x' * y is a scalar, x' * A a row: both are y' x, A' x
+        return jnp.ndim(other) == 2, jnp.matmul(a, b)
+    return False, jnp.outer(a, b)  # x * y'
 
 
 def _binary(op: str, a, b):

@@ -339,6 +339,25 @@ def self_references(node, name: str) -> list:
     return found
 
 
+def is_transpose(node) -> bool:
+    """Whether ``node`` is ``x'`` (the same as ``transpose(x)``)."""
+    return (isinstance(node, Call) and node.func == "transpose" and len(node.args) == 1
+            and node.args[0].name is None)
+
+
+def may_be_row(node) -> bool:
+    """Whether ``node`` may be a row, a transposed vector (``x'``, ``x' * A``, ``-x'``, ``2 *
+    x'``): the language has no row vectors, so such products are typed and evaluated
+    together, and a row may only be multiplied."""
+    if is_transpose(node):
+        return True
+    if isinstance(node, Unary) and node.op == "-":
+        return may_be_row(node.operand)
+    if isinstance(node, Binary) and node.op == "*":
+        return may_be_row(node.left) or may_be_row(node.right)
+    return False
+
+
 def recursion_lag(use, var: str) -> int | None:
     """k for a use ``x[var - k]`` with an integer literal k >= 1, else None."""
     if not isinstance(use, Index) or len(use.indices) != 1:

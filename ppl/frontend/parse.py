@@ -256,6 +256,13 @@ class _ToAst(Transformer_NonRecursive):
         base, items = children
         return ast.Index(base, tuple(items), _meta_span(meta))
 
+    def transpose(self, meta, children):
+        # x' is transpose(x): one node for both spellings, so every walker knows it.
+        span = _meta_span(meta)
+        tick = Span(span.end_line, span.end_column, span.end_line, span.end_column)
+        operand = children[0]
+        return ast.Call("transpose", (ast.Argument(operand, None, operand.span),), span, tick)
+
     def index_list(self, meta, children):
         return list(children)
 

@@ -1,0 +1,102 @@
+"""Language constructs for the shapes of real models: transpose (``x'``), continuation lines
+checked end to end, multi-index comprehensions, ranges not starting at 1 and arrays of
+vectors and matrices. Values are compared with NumPy computations of the same quantities."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+import ppl
+
+RNG = np.random.default_rng(20261206)
+
+
+def _compile(source: str, data: dict):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unused data, flat priors: beside the point here
+        return ppl.model(source).compile(data)
+
+
+def _generated(compiled, u=None) -> dict:
+    """The deterministic and latent values at the unconstrained point ``u`` (random if None)."""
+    if u is None:
+        u = RNG.uniform(-1, 1, compiled.dimension)
+    return {k: np.asarray(v) for k, v in jax.jit(compiled.generated)(jnp.asarray(u)).items()}
+
+
+# ------------------------------------------------------------------------------- transpose
+
+TRANSPOSE = """
+data N: int
+data K: int
+data x: vector[N]
+data y: vector[N]
+data A: matrix[N, N]
+data X: matrix[N, K]
+dot_xy = x' * y
+quad = x' * A * x
+half_quad = 0.5 * x' * A * x
+row_times_matrix = (x' * X)'
+outer = x * y'
+At = A'
+Xt_x = X' * x
+minus = -x' * y
+spelt = transpose(x) * y
+per_row[n] = X[n]' * X[n] for n in 1:N
+"""
+
+
+def test_transpose_values_match_numpy():
+    n, k = 4, 3
+    data = {"N": n, "K": k, "x": RNG.normal(size=n), "y": RNG.normal(size=n),
+            "A": RNG.normal(size=(n, n)), "X": RNG.normal(size=(n, k))}
+    values = _compile(TRANSPOSE, data).data
+    x, y, a, xm = data["x"], data["y"], data["A"], data["X"]
+    want = {"dot_xy": x @ y, "quad": x @ a @ x, "half_quad": 0.5 * x @ a @ x,
+            "row_times_matrix": xm.T @ x, "outer": np.outer(x, y), "At": a.T,
+            "Xt_x": xm.T @ x, "minus": -(x @ y), "spelt": x @ y,
+            "per_row": (xm * xm).sum(axis=1)}
+    for name, value in want.items():
+        np.testing.assert_allclose(np.asarray(values[name]), value, rtol=1e-12, err_msg=name)
+
+
+def test_transpose_of_parameters_in_the_log_density():
+    """A quadratic form of a parameter: the density is Gaussian with precision P."""
+    source = """
+    data K: int
+    data P: matrix[K, K]
+    param z: vector[K]
+    target += -0.5 * z' * P * z
+    """
+    k = 3
+    p = np.array([[2.0, 0.3, 0.1], [0.3, 1.5, 0.2], [0.1, 0.2, 1.0]])
+    compiled = _compile(source, {"K": k, "P": p})
+    u = RNG.normal(size=k)
+    assert float(compiled.log_density(jnp.asarray(u))) == pytest.approx(-0.5 * u @ p @ u,
+                                                                       rel=1e-12)
+    want = stats.multivariate_normal(np.zeros(k), np.linalg.inv(p)).logpdf(u) \
+        - stats.multivariate_normal(np.zeros(k), np.linalg.inv(p)).logpdf(np.zeros(k))
+    assert float(compiled.log_density(jnp.asarray(u))) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("r = x'", "this is a transposed vector (a row)"),
+    ("r = log(x')", "this is a transposed vector (a row)"),
+    ("r = x'[1]", "this is a transposed vector (a row)"),
+    ("r = x' * y'", "two rows (transposed vectors) cannot be multiplied"),
+    ("r = A * x'", "matrix[N, N] cannot be on the left of a row"),
+    ("r = s'", "only a vector or a matrix can be transposed, not real"),
+])
+def test_transpose_misuse_is_a_located_error(line, message):
+    head = ("data N: int\ndata x: vector[N]\ndata y: vector[N]\ndata A: matrix[N, N]\n"
+            "data s: real\n")
+    with pytest.raises(ppl.ModelError) as info:
+        ppl.model(head + line + "\n", "m.ppl")
+    assert str(info.value).startswith("m.ppl:6:")
+    assert message in str(info.value)
