@@ -100,3 +100,66 @@ def test_transpose_misuse_is_a_located_error(line, message):
         ppl.model(head + line + "\n", "m.ppl")
     assert str(info.value).startswith("m.ppl:6:")
     assert message in str(info.value)
+
+
+# ------------------------------------------------------------------- multi-index statements
+
+GRID = """
+data N: int
+data K: int
+data x: vector[N]
+data b: vector[K]
+data y: matrix[N, K]
+m[i, j] = x[i] * b[j] + i for i in 1:N, j in 1:K
+g = [x[i] - b[j] for i in 1:N, j in 1:K]
+per_column = [sum(m[:, j]) for j in 1:K]
+mu ~ normal(0, 1)
+s ~ half_normal(1)
+eta[n, k] = mu + x[n] + b[k] for n in 1:N, k in 1:K
+y[n, k] ~ normal(eta[n, k], s)
+    for n in 1:N, k in 1:K
+"""
+
+
+def test_multi_index_definitions_and_comprehensions_match_numpy():
+    n, k = 4, 3
+    data = {"N": n, "K": k, "x": RNG.normal(size=n), "b": RNG.normal(size=k),
+            "y": RNG.normal(size=(n, k))}
+    compiled = _compile(GRID, data)
+    x, b = data["x"], data["b"]
+    m = np.outer(x, b) + np.arange(1, n + 1)[:, None]
+    np.testing.assert_allclose(compiled.data["m"], m, rtol=1e-12)
+    np.testing.assert_allclose(compiled.data["g"], x[:, None] - b[None, :], rtol=1e-12)
+    np.testing.assert_allclose(compiled.data["per_column"], m.sum(axis=0), rtol=1e-12)
+    u = RNG.normal(size=compiled.dimension)
+    values = _generated(compiled, u)
+    mu, s = float(values["mu"]), float(values["s"])
+    np.testing.assert_allclose(values["eta"], mu + x[:, None] + b[None, :], rtol=1e-12)
+    _, likelihood = compiled.log_density_parts(jnp.asarray(u))
+    want = stats.norm.logpdf(data["y"], mu + x[:, None] + b[None, :], s).sum()
+    assert float(likelihood) == pytest.approx(want, rel=1e-12)
+
+
+def test_multi_index_parameters_and_part_of_an_observed_grid():
+    """A latent over a grid has the grid's shape; an observed statement over part of a
+    matrix (rows 2:N) conditions on that part only."""
+    source = """
+    data N: int
+    data K: int
+    data y: matrix[N, K]
+    z[n, k] ~ normal(n + 10 * k, 1) for n in 1:N, k in 1:K
+    y[n, k] ~ normal(z[n, k], 2) for n in 2:N, k in 1:K
+    """
+    n, k = 3, 2
+    y = RNG.normal(size=(n, k))
+    compiled = _compile(source, {"N": n, "K": k, "y": y})
+    assert compiled.dimension == n * k
+    u = RNG.normal(size=n * k)
+    z = u.reshape(n, k)
+    prior, likelihood = compiled.log_density_parts(jnp.asarray(u))
+    centre = np.arange(1, n + 1)[:, None] + 10 * np.arange(1, k + 1)[None, :]
+    assert float(prior) == pytest.approx(stats.norm.logpdf(z, centre, 1).sum(), rel=1e-12)
+    assert float(likelihood) == pytest.approx(stats.norm.logpdf(y[1:], z[1:], 2).sum(),
+                                              rel=1e-12)
+    draw = compiled.prior_draw(jax.random.PRNGKey(0))
+    assert np.shape(draw["z"]) == (n, k)

@@ -295,11 +295,13 @@ def comprehension_range(c: ast.Comprehension, env) -> np.ndarray:
 
 
 def map_over(c: ast.Comprehension, env, body):
-    """``body(env with c.var bound)`` for every value of the range, vectorised with vmap."""
+    """``body(env with c.var bound)`` for every value of the range, vectorised with vmap; over
+    a grid (``for n in 1:N, k in 1:K``) one vmap per index, nested, the first outermost."""
     values = comprehension_range(c, env)
 
     def one(i):
-        return body({**env, c.var: i})
+        scope = {**env, c.var: i}
+        return body(scope) if c.inner is None else map_over(c.inner, scope, body)
 
     return jax.vmap(one)(values)
 

@@ -141,6 +141,17 @@ class Comprehension:
     lo: Expr
     hi: Expr
     span: Span = NO_SPAN
+    # ``for n in 1:N, k in 1:K``: the range of the next index (a grid, ``n`` outermost).
+    inner: Comprehension | None = None
+
+    @property
+    def ranges(self) -> tuple[Comprehension, ...]:
+        """This range and the inner ones, outermost first."""
+        return (self,) + (self.inner.ranges if self.inner is not None else ())
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(r.var for r in self.ranges)
 
 
 # ---------------------------------------------------------------------------- statements
@@ -171,6 +182,7 @@ class Sample:
     name: str
     dist: Call
     index_var: str | None = None
+    inner_vars: tuple[str, ...] = ()  # `y[n, k] ~ ...`: the indices after the first
     comprehension: Comprehension | None = None
     type: TypeSpec | None = None
     bounds: Bounds | None = None
@@ -186,6 +198,7 @@ class Define:
     name: str
     expr: Expr
     index_var: str | None = None
+    inner_vars: tuple[str, ...] = ()  # `m[i, j] = ...`: the indices after the first
     comprehension: Comprehension | None = None
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
@@ -237,7 +250,7 @@ def children(node) -> list:
     if isinstance(node, Conditional):
         return [node.cond, node.then, node.orelse]
     if isinstance(node, ArrayComprehension):
-        return [node.item, node.comprehension.lo, node.comprehension.hi]
+        return [node.item, *(e for r in node.comprehension.ranges for e in (r.lo, r.hi))]
     return []
 
 
@@ -280,9 +293,10 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[Name]:
             yield from free_names(part, bound)
     elif isinstance(node, ArrayComprehension):
         c = node.comprehension
-        yield from free_names(c.lo, bound)
-        yield from free_names(c.hi, bound)
-        yield from free_names(node.item, bound | {c.var})
+        for r in c.ranges:
+            yield from free_names(r.lo, bound)
+            yield from free_names(r.hi, bound)
+        yield from free_names(node.item, bound | set(c.variables))
     elif isinstance(node, TypeSpec):
         for d in node.dims:
             yield from free_names(d, bound)

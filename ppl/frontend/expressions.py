@@ -118,13 +118,11 @@ class ExpressionTyper(CallTyper):
         if isinstance(e, ast.Conditional):
             return self.conditional(e, local)
         if isinstance(e, ast.ArrayComprehension):
-            c = e.comprehension
-            length = self.comprehension(c)
-            item = self.expr(e.item, {**local, c.var: INT})
+            grid = self.grid(e.comprehension)
+            item = self.expr(e.item, {**local, **{v: INT for v in e.comprehension.variables}})
             if item.is_error:
                 return ERROR
-            return Type(item.elem, (length,) + item.shape,
-                        (self.range_dim_name(c),) + item.dim_names)
+            return Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
         if isinstance(e, ast.Unary):
             t = self.expr(e.operand, local)
             return t.with_elem("int") if e.op == "!" and not t.is_error else t
@@ -364,6 +362,18 @@ class ExpressionTyper(CallTyper):
         if lo == 1:
             return hi
         return f"{hi} - {lo} + 1"
+
+    def grid(self, c: ast.Comprehension) -> Type:
+        """The extents of ``for n in 1:N, k in 1:K`` (one axis per range, the first
+        outermost), as the shape of a type; each index must have its own name."""
+        seen: set[str] = set()
+        for r in c.ranges:
+            if r.var in seen:
+                self.err(f"the index '{r.var}' is used twice in this range", r.span,
+                         "give each index its own name: for i in 1:I, j in 1:J")
+            seen.add(r.var)
+        return Type("int", tuple(self.comprehension(r) for r in c.ranges),
+                    tuple(self.range_dim_name(r) for r in c.ranges))
 
     def range_dim_name(self, c: ast.Comprehension) -> str | None:
         """``for n in 1:N`` makes an axis named ``N``; other ranges give unnamed axes."""

@@ -62,17 +62,15 @@ def statement_parts(entry: dict) -> list[tuple]:
     for st in entry.values():
         if isinstance(st, (ast.DataDecl, ast.ParamDecl)):
             out += [(st.type, frozenset()), (st.bounds, frozenset())]
-        elif isinstance(st, ast.Sample):
-            bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
-            out += [(a.value, bound) for a in st.dist.args]
-            out += [(st.type, frozenset()), (st.bounds, frozenset())]
-            if st.comprehension:
-                out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
-        elif isinstance(st, ast.Define):
-            bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
-            out.append((st.expr, bound))
-            if st.comprehension:
-                out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
+        elif isinstance(st, (ast.Sample, ast.Define)):
+            c = st.comprehension
+            bound = frozenset(c.variables) if c else frozenset()
+            if isinstance(st, ast.Sample):
+                out += [(a.value, bound) for a in st.dist.args]
+                out += [(st.type, frozenset()), (st.bounds, frozenset())]
+            else:
+                out.append((st.expr, bound))
+            out += [(e, frozenset()) for r in (c.ranges if c else ()) for e in (r.lo, r.hi)]
     return out
 
 

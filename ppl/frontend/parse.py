@@ -32,7 +32,7 @@ def _grammar_text() -> str:
 # unary ones, and `if`/`then`/`else`), which cannot end a statement. A line that *begins* with
 # a binary operator continues the one before through the grammar's _CONTINUED terminal.
 _CONTINUING = frozenset({"ADD_OP", "MUL_OP", "COMPARE_OP", "LOWER_OP", "UPPER_OP", "MINUS",
-                         "BANG", "CIRCUMFLEX", "IF", "THEN", "ELSE"})
+                         "BANG", "CIRCUMFLEX", "IF", "THEN", "ELSE", "COMMA"})
 _CONTINUING_TEXT = frozenset({"||", "&&"})
 
 
@@ -99,6 +99,15 @@ def _number(text: str) -> float | int:
     return int(text) if len(text.lstrip("0")) <= 20 else _MAX_INT + 1
 
 
+def _nested(ranges: list[ast.Comprehension], span: Span) -> ast.Comprehension:
+    """``for n in 1:N, k in 1:K`` as one comprehension over n whose ``inner`` is over k; the
+    outermost one spans the whole ``for ...``."""
+    inner = None
+    for r in reversed(ranges[1:]):
+        inner = dataclasses.replace(r, inner=inner)
+    return dataclasses.replace(ranges[0], span=span, inner=inner)
+
+
 @v_args(meta=True)
 class _ToAst(Transformer_NonRecursive):
     """Parse tree -> frozen dataclasses. One method per grammar alias."""
@@ -158,16 +167,20 @@ class _ToAst(Transformer_NonRecursive):
         return (children[0], None)
 
     def indexed_lhs(self, meta, children):
-        return (children[0], children[1])
+        return (children[0], children[1], tuple(str(v) for v in children[2:]))
 
-    def comprehension(self, meta, children):
+    def range(self, meta, children):
         var, lo, hi = children
         return ast.Comprehension(str(var), lo, hi, _meta_span(meta))
 
+    def comprehension(self, meta, children):
+        return _nested(children, _meta_span(meta))
+
     def sample(self, meta, children):
-        (name, index_var), dist, comp = children
+        (name, index_var, *inner), dist, comp = children
         return ast.Sample(
-            str(name), dist, str(index_var) if index_var else None, comp,
+            str(name), dist, str(index_var) if index_var else None,
+            inner_vars=inner[0] if inner else (), comprehension=comp,
             span=_meta_span(meta), name_span=_token_span(name),
         )
 
@@ -179,9 +192,10 @@ class _ToAst(Transformer_NonRecursive):
         )
 
     def define(self, meta, children):
-        (name, index_var), expr, comp = children
+        (name, index_var, *inner), expr, comp = children
         return ast.Define(
-            str(name), expr, str(index_var) if index_var else None, comp,
+            str(name), expr, str(index_var) if index_var else None,
+            inner_vars=inner[0] if inner else (), comprehension=comp,
             span=_meta_span(meta), name_span=_token_span(name),
         )
 
@@ -273,9 +287,8 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Slice(children[0], children[1], _meta_span(meta))
 
     def array_comprehension(self, meta, children):
-        item, var, lo, hi = children
-        c = ast.Comprehension(str(var), lo, hi, _meta_span(meta))
-        return ast.ArrayComprehension(item, c, _meta_span(meta))
+        item, *ranges = children
+        return ast.ArrayComprehension(item, _nested(ranges, _meta_span(meta)), _meta_span(meta))
 
     def array_literal(self, meta, children):
         return ast.ArrayLiteral(tuple(children[0]), _meta_span(meta))

@@ -40,6 +40,11 @@ def type_program(scope: Scope, sizes: Mapping[str, int] | None) -> TypedProgram:
     return _StatementTyper(scope, sizes).run()
 
 
+def _indices(st: ast.Define) -> dict:
+    """The index variables of an element-wise statement, typed int."""
+    return {v: INT for v in st.comprehension.variables} if st.comprehension else {}
+
+
 class _StatementTyper(RecursionTyper):
     def run(self) -> TypedProgram:
         self.function_bodies()
@@ -87,8 +92,8 @@ class _StatementTyper(RecursionTyper):
             return self.observed_definition(name, define, sample, span, deps)
         if define is not None:
             t = self.definition(define)
-            only = self.is_data_only(define.expr, {define.index_var: INT} if define.index_var
-                                     else {}) and all(self.data_only.get(d, False) for d in deps)
+            only = self.is_data_only(define.expr, _indices(define)) and \
+                all(self.data_only.get(d, False) for d in deps)
             return Symbol(name, "defined", t, span, define=define, depends=frozenset(deps),
                           data_only=only)
         declared = None
@@ -142,7 +147,7 @@ class _StatementTyper(RecursionTyper):
         """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
         ``~`` on transformed data."""
         t = self.definition(define)
-        local = {define.index_var: INT} if define.index_var else {}
+        local = _indices(define)
         if not t.is_error and not self.is_data_only(define.expr, local):
             self.err(f"'{name}' has a distribution, so it must be computed from the data "
                      "alone, but its definition depends on a parameter", define.span,
@@ -174,12 +179,21 @@ class _StatementTyper(RecursionTyper):
     def indexed_lhs_error(self, st: ast.Define | ast.Sample, op: str) -> Type | None:
         """``x[i] = ...`` / ``x[i] ~ ...`` needs a range over ``i``; None when it is fine."""
         c = st.comprehension
-        if c is None and st.index_var is not None:
-            return self.err(f"'{st.name}[{st.index_var}]' needs a range", st.name_span,
-                            f"add `for {st.index_var} in 1:N` at the end of the line")
-        if c is not None and st.index_var != c.var:
-            return self.err(f"the index '{st.index_var}' must be the variable of the range, "
-                            f"'{c.var}'", st.name_span, f"write {st.name}[{c.var}] {op} ...")
+        indices = (st.index_var, *st.inner_vars) if st.index_var is not None else ()
+        if c is None and indices:
+            ranges = ", ".join(f"{v} in 1:N{k + 1 if len(indices) > 1 else ''}"
+                               for k, v in enumerate(indices))
+            return self.err(f"'{st.name}[{', '.join(indices)}]' needs a range", st.name_span,
+                            f"add `for {ranges}` at the end of the line")
+        if c is not None and indices != c.variables:
+            if len(indices) == 1 and len(c.variables) == 1:
+                return self.err(f"the index '{st.index_var}' must be the variable of the range, "
+                                f"'{c.var}'", st.name_span,
+                                f"write {st.name}[{c.var}] {op} ...")
+            want = ", ".join(c.variables)
+            return self.err(f"the indices [{', '.join(indices) or ''}] must be the variables "
+                            f"of the range, in order: [{want}]", st.name_span,
+                            f"write {st.name}[{want}] {op} ...")
         return None
 
     def definition(self, d: ast.Define) -> Type:
@@ -189,18 +203,25 @@ class _StatementTyper(RecursionTyper):
         if d.comprehension is None:
             return self.expr(d.expr, {})
         c = d.comprehension
-        length = self.comprehension(c)
-        name = self.range_dim_name(c)
-        if any(n.id == d.name for n in ast.free_names(d.expr)):
-            item = self.recursion(d, length, name)
+        grid = self.grid(c)
+        uses = [n for n in ast.free_names(d.expr) if n.id == d.name]
+        if uses and c.inner is not None:
+            return self.err(f"'{d.name}' is defined over several indices and refers to itself; "
+                            "a recursion runs over one index", uses[0].span,
+                            f"define '{d.name}' over one index (a recursion over "
+                            f"{c.var}), with the other dimensions inside each element")
+        if uses:
+            item = self.recursion(d, grid.shape[0], grid.dim_names[0])
         else:
-            item = self.expr(d.expr, {c.var: INT})
+            item = self.expr(d.expr, {v: INT for v in c.variables})
         if item.is_error:
             return ERROR
-        if c.lo is not None and self.const(c.lo) not in (1, None):
-            self.err("a definition by a range must start at 1", c.lo.span,
-                     f"write for {c.var} in 1:..., so that {d.name}[1] is the first element")
-        return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+        for r in c.ranges:
+            if r.lo is not None and self.const(r.lo) not in (1, None):
+                self.err("a definition by a range must start at 1", r.lo.span,
+                         f"write for {r.var} in 1:..., so that {d.name}[1] is the first "
+                         "element")
+        return Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
 
     def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
         local = {}
@@ -210,10 +231,14 @@ class _StatementTyper(RecursionTyper):
             return problem
         if s.comprehension is not None:
             c = s.comprehension
-            length = self.comprehension(c)
-            local = {c.var: INT}
+            length = self.grid(c)
+            local = {v: INT for v in c.variables}
+            if data is None and is_markov_chain({"sample": s}) and c.inner is not None:
+                return self.err(f"'{s.name}' is a Markov chain over several indices; a chain "
+                                "runs over one index", s.name_span,
+                                f"write {s.name}[{c.var}] ~ ... for {c.var} in ...")
             if data is None and is_markov_chain({"sample": s}) and \
-                    not self.markov_chain(s, length):
+                    not self.markov_chain(s, length.shape[0]):
                 return ERROR
         spec, item = self.distribution(s.dist, local)
         if spec is None or item.is_error:
@@ -225,6 +250,12 @@ class _StatementTyper(RecursionTyper):
                      "declare it with `data` and supply it; only bernoulli and categorical "
                      "parameters are summed out (marginalised) automatically")
             return ERROR
+        if spec.discrete and data is None and length is not None and \
+                s.comprehension.inner is not None:
+            return self.err(f"'{s.name}' is a discrete parameter over several indices, which "
+                            "is not summed out", s.name_span,
+                            f"give '{s.name}' one index ({s.name}[n] ~ ... for n in ...), or "
+                            "declare it as data")
         if spec.discrete and declared is not None and declared.elem != "int":
             self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
                      f"{declared.describe()}", s.name_span,
@@ -249,28 +280,29 @@ class _StatementTyper(RecursionTyper):
         return declared
 
     def ranged_variate(self, s: ast.Sample, declared: Type | None, item: Type,
-                       length) -> Type:
-        """The type of ``x[n] ~ ... for n in lo:hi``: ``length`` elements like ``item``, which
-        must agree with the declaration, whose extent the range must stay within."""
-        whole = Type(item.elem, (length,) + item.shape,
-                     (self.range_dim_name(s.comprehension),) + item.dim_names)
+                       grid: Type) -> Type:
+        """The type of ``x[n] ~ ... for n in lo:hi`` (or over a grid ``for n in .., k in
+        ..``): one ``item`` per index, which must agree with the declaration, whose extents
+        the ranges must stay within."""
+        whole = Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
+        ranges = s.comprehension.ranges
         if declared is None:
-            if self.const(s.comprehension.lo) not in (1, None):
-                self.err("a parameter defined by a range must start at 1",
-                         s.comprehension.lo.span,
-                         f"write for {s.comprehension.var} in 1:..., or declare "
-                         f"'{s.name}' as data")
+            for r in ranges:
+                if self.const(r.lo) not in (1, None):
+                    self.err("a parameter defined by a range must start at 1", r.lo.span,
+                             f"write for {r.var} in 1:..., or declare '{s.name}' as data")
             return whole
+        k = len(ranges)
         if declared.rank != whole.rank or not same_shape(
-                Type("real", declared.shape[1:]), Type("real", whole.shape[1:])):
+                Type("real", declared.shape[k:]), Type("real", whole.shape[k:])):
+            element = f"{s.name}[{', '.join(s.comprehension.variables)}]"
             return self.err(f"'{s.name}' is {declared.describe()}, but each "
-                            f"{s.name}[{s.index_var}] here is {item.describe()}",
+                            f"{element} here is {item.describe()}",
                             s.name_span, "make the per-element shape match the declaration")
-        lo = self.const(s.comprehension.lo)
-        hi = self.const(s.comprehension.hi)
-        size = declared.shape[0]
-        if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
-                lo < 1 or hi > size):
-            self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
-                     s.comprehension.span, "indices are 1-based and both ends included")
+        for r, size in zip(ranges, declared.shape):
+            lo, hi = self.const(r.lo), self.const(r.hi)
+            if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
+                    lo < 1 or hi > size):
+                self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
+                         r.span, "indices are 1-based and both ends included")
         return declared
