@@ -189,6 +189,8 @@ class Sample:
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated y_rep ~ ...`: a random draw after sampling
+    element: int | float | None = None  # `y[1] ~ ...`: refused by the names pass
+    element_span: Span = NO_SPAN
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,11 @@ class Define:
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated x = ...`: computed after sampling only
+    element: int | float | None = None  # `x[1] = ...`: one element, a piece of a definition
+    element_span: Span = NO_SPAN
+    # A definition given in pieces (`x[1] = ...`, `x[t] = ... for t in 2:T`) merged into one
+    # over 1:end by the names pass (see ppl/frontend/pieces.py): the pieces as written.
+    pieces: tuple[Define, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
+from ppl.frontend.pieces import element_errors, is_piece, merge
 from ppl.frontend.symbols import is_markov_chain
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
@@ -123,8 +124,17 @@ class _Names:
             if st.name in RESERVED:
                 self.err(f"'{st.name}' is a reserved word", st.name_span, "choose another name")
                 continue
+            problems = element_errors(st)
+            if problems:
+                self.errors += problems
+                continue
             entry = entries.setdefault(st.name, {})
             previous = entry.get(slot)
+            if previous is not None and is_piece(st) and (
+                    is_piece(previous) or getattr(previous, "pieces", ())):
+                # x[1] = ... with x[t] = ... for t in 2:T: one definition in pieces
+                entry[slot] = merge([*(previous.pieces or (previous,)), st])
+                continue
             if previous is not None:
                 what = {"data": "declared as data", "param": "declared as a parameter",
                         "sample": "given a distribution", "define": "defined",
@@ -146,7 +156,8 @@ class _Names:
                          "a type again here", st.name_span,
                          "give the type in one place: drop the annotation or the declaration")
                 continue
-            entry[slot] = st
+            entry[slot] = merge([st]) if isinstance(st, ast.Define) and \
+                st.element is not None else st
         return entries, factors
 
     def declare_function(self, f: ast.FunctionDef) -> None:

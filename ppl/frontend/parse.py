@@ -14,7 +14,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ppl.errors import ModelError, error
 from ppl.frontend import ast
+from ppl.frontend.nesting import HEAVY_LEVEL, MAX_NESTING, nesting_error, too_deep
 from ppl.source import Source, Span
+
+__all__ = ["HEAVY_LEVEL", "MAX_NESTING", "lark_parser", "parse"]
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -169,6 +172,10 @@ class _ToAst(Transformer_NonRecursive):
     def indexed_lhs(self, meta, children):
         return (children[0], children[1], tuple(str(v) for v in children[2:]))
 
+    def element_lhs(self, meta, children):
+        name, number = children
+        return (name, None, (), (_number(str(number)), _token_span(number)))
+
     def range(self, meta, children):
         var, lo, hi = children
         return ast.Comprehension(str(var), lo, hi, _meta_span(meta))
@@ -178,10 +185,12 @@ class _ToAst(Transformer_NonRecursive):
 
     def sample(self, meta, children):
         (name, index_var, *inner), dist, comp = children
+        element, element_span = inner[1] if len(inner) > 1 else (None, None)
         return ast.Sample(
             str(name), dist, str(index_var) if index_var else None,
             inner_vars=inner[0] if inner else (), comprehension=comp,
-            span=_meta_span(meta), name_span=_token_span(name),
+            span=_meta_span(meta), name_span=_token_span(name), element=element,
+            element_span=element_span or Span(0, 0, 0, 0),
         )
 
     def annotated_sample(self, meta, children):
@@ -193,10 +202,12 @@ class _ToAst(Transformer_NonRecursive):
 
     def define(self, meta, children):
         (name, index_var, *inner), expr, comp = children
+        element, element_span = inner[1] if len(inner) > 1 else (None, None)
         return ast.Define(
             str(name), expr, str(index_var) if index_var else None,
             inner_vars=inner[0] if inner else (), comprehension=comp,
-            span=_meta_span(meta), name_span=_token_span(name),
+            span=_meta_span(meta), name_span=_token_span(name), element=element,
+            element_span=element_span or Span(0, 0, 0, 0),
         )
 
     def generated(self, meta, children):
@@ -474,108 +485,6 @@ def _hint_for(token: Token, expected: set[str], source: Source, what: str) -> st
     return ""
 
 
-# The checker, the code generator and the IR walk expressions recursively, spending up to
-# about three Python frames per level; a nested call chain failed at about 330 levels from an
-# empty stack (a sum at about 500). A conditional or an array comprehension costs about ten
-# frames (JAX traces its branches or its body inside), failing at about 80 levels, so it counts
-# as HEAVY_LEVEL levels. 100 leaves room under Python's default limit of 1000 for the caller's
-# own frames (pytest, Jupyter) without touching the interpreter's limit.
-MAX_NESTING = 100
-HEAVY_LEVEL = 5
-
-_EXPRESSIONS = (ast.Binary, ast.Unary, ast.Call, ast.Index, ast.ArrayLiteral, ast.Slice)
-_HEAVY = (ast.Conditional, ast.ArrayComprehension)
-
-
-def _deepest(root, callees: dict[str, int]) -> tuple[int, object | None]:
-    """The weighted nesting depth of ``root`` and the first node found past
-    :data:`MAX_NESTING` (or None). A call of a user-defined function adds the depth of its body
-    (``callees``), since evaluating the call recurses into it. The walk keeps its own stack,
-    so that it cannot itself run out of Python's."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(root, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (tuple, list)):
-            stack.extend((item, depth) for item in reversed(node))
-            continue
-        if not dataclasses.is_dataclass(node):
-            continue
-        if isinstance(node, _EXPRESSIONS + _HEAVY):
-            depth += HEAVY_LEVEL if isinstance(node, _HEAVY) else 1
-            reach = depth + (callees.get(node.func, 0) if isinstance(node, ast.Call) else 0)
-            deepest = max(deepest, reach)
-            if reach > MAX_NESTING:
-                return deepest, node
-        stack.extend((getattr(node, f.name), depth) for f in reversed(dataclasses.fields(node))
-                     if f.name not in ("span", "name_span", "func_span"))
-    return deepest, None
-
-
-def _calls(root) -> list[str]:
-    """The names called anywhere in ``root``."""
-    names, stack = [], [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (tuple, list)):
-            stack.extend(node)
-        elif dataclasses.is_dataclass(node):
-            if isinstance(node, ast.Call):
-                names.append(node.func)
-            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
-    return names
-
-
-def _callees_first(functions: dict[str, ast.FunctionDef]) -> list[ast.FunctionDef]:
-    """The user-defined functions, each after the ones it calls. A call back into a function
-    still being ordered (recursion) is skipped, so it adds no depth here."""
-    order: list[ast.FunctionDef] = []
-    state: dict[str, int] = {}
-    for name in functions:
-        stack = [(name, iter(_calls(functions[name].body)))]
-        state.setdefault(name, 1)
-        if state[name] == 2:
-            continue
-        while stack:
-            current, pending = stack[-1]
-            callee = next((c for c in pending if c in functions and c not in state), None)
-            if callee is None:
-                stack.pop()
-                state[current] = 2
-                order.append(functions[current])
-            else:
-                state[callee] = 1
-                stack.append((callee, iter(_calls(functions[callee].body))))
-    return order
-
-
-def _too_deep(program: ast.Program):
-    """The first expression nested more than :data:`MAX_NESTING` levels deep, or None."""
-    functions = {s.name: s for s in program.statements if isinstance(s, ast.FunctionDef)}
-    callees: dict[str, int] = {}
-    for definition in _callees_first(functions):
-        depth, deep = _deepest(definition.body, callees)
-        if deep is not None:
-            return deep
-        callees[definition.name] = depth
-    for statement in program.statements:
-        if not isinstance(statement, ast.FunctionDef):
-            deep = _deepest(statement, callees)[1]
-            if deep is not None:
-                return deep
-    return None
-
-
-def _nesting_error(node, source: Source):
-    span = node.span
-    return error(f"this expression is nested too deeply (more than {MAX_NESTING} levels of "
-                 "operators, calls or brackets; a conditional or an array comprehension counts "
-                 f"as {HEAVY_LEVEL})", Span(span.line, span.column, span.line,
-                                                      span.column),
-                 "split the expression into named definitions (a = ..., then b = a + ...); a "
-                 "long sum of terms can be sum() of a vector")
-
-
 def parse(source: Source) -> ast.Program:
     """Parse ``source`` into a :class:`Program`; raises :class:`ModelError` on a syntax error
     or an expression nested deeper than :data:`MAX_NESTING`."""
@@ -590,7 +499,7 @@ def parse(source: Source) -> ast.Program:
         if isinstance(exc.orig_exc, ModelError):
             raise exc.orig_exc.with_source(source) from None
         raise
-    deep = _too_deep(program)
+    deep = too_deep(program)
     if deep is not None:
-        raise ModelError([_nesting_error(deep, source)], source)
+        raise ModelError([nesting_error(deep)], source)
     return program

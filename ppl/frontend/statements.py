@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ppl.errors import Diagnostic
 from ppl.frontend import ast
 from ppl.frontend.names import Scope
+from ppl.frontend.pieces import coverage_errors
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
@@ -216,10 +217,12 @@ class _StatementTyper(RecursionTyper):
             item = self.expr(d.expr, {v: INT for v in c.variables})
         if item.is_error:
             return ERROR
-        for r in c.ranges:
-            if r.lo is not None and self.const(r.lo) not in (1, None):
-                self.err("a definition by a range must start at 1", r.lo.span,
-                         f"write for {r.var} in 1:..., so that {d.name}[1] is the first "
+        if c.inner is None:
+            self.errors += coverage_errors(d, self.const)
+        for r in c.ranges if c.inner is not None else ():
+            if self.const(r.lo) not in (1, None):
+                self.err("a definition over several indices must start each at 1", r.lo.span,
+                         f"write for {r.var} in 1:..., so that {d.name}[1, ...] is the first "
                          "element")
         return Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
 

@@ -1,0 +1,186 @@
+"""Definitions given in pieces: ``x[1] = a`` with ``x[t] = f(x[t - 1]) for t in 2:T``.
+
+The names pass gathers the pieces of one name and merges them here into one definition over
+``1:end`` whose body picks the piece by the index, ``x[t] = if t <= 1 then a else f(x[t - 1])
+for t in 1:T``, so the rest of the compiler sees a single definition by a range: a map when it
+does not refer to itself, a scan when it does (the scan splits at the pieces' boundaries, so
+choosing the piece costs nothing per step). The pieces are kept on the merged definition; the
+types pass checks that they cover ``1:end`` exactly once (:func:`coverage_errors`), as far as
+the sizes known allow.
+
+In an element piece ``x[c] = ...``, an earlier element ``x[k]`` (a constant k < c) is rewritten
+to ``x[t - (c - k)]``, a lag like any other, so ``x[2] = 2 * x[1]`` is a recursion too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from ppl.errors import Diagnostic, error
+from ppl.frontend import ast
+from ppl.source import NO_SPAN
+
+# The index variable of a merged definition when no piece names one (only element pieces).
+_INDEX = "i"
+
+
+def element_errors(st) -> list[Diagnostic]:
+    """What is wrong with an element statement ``x[c] = ...`` / ``x[c] ~ ...``: only a
+    definition may be given element by element, at a whole index >= 1, without a range."""
+    element = getattr(st, "element", None)
+    if element is None:
+        return []
+    if isinstance(st, ast.Sample):
+        return [error(f"a distribution for one element ({st.name}[{element}] ~ ...) is not "
+                      "supported", st.name_span,
+                      f"give the distribution element-wise over a range, `{st.name}[t] ~ ... "
+                      f"for t in 1:T` (the first element by a condition: `if t == 1 then ... "
+                      f"else ...`), or add its term with `target += ..._lpdf(...)`")]
+    if not isinstance(element, int) or element < 1:
+        return [error(f"the element index {element} must be a whole number of at least 1",
+                      st.element_span, "indices are 1-based: x[1] is the first element")]
+    if st.comprehension is not None:
+        return [error(f"'{st.name}[{element}]' is one element, so it takes no range",
+                      st.comprehension.span, f"drop the range, or define the elements of a "
+                      f"range with {st.name}[t] = ... for t in lo:hi")]
+    return []
+
+
+def is_piece(st) -> bool:
+    """Whether ``st`` may be one piece of a definition: an element ``x[c] = ...`` or a
+    definition over one range ``x[t] = ... for t in lo:hi``."""
+    return isinstance(st, ast.Define) and (
+        st.element is not None
+        or (st.comprehension is not None and st.comprehension.inner is None
+            and not st.inner_vars))
+
+
+def merge(pieces: list[ast.Define]) -> ast.Define:
+    """One definition equivalent to ``pieces`` (in any order) when they tile ``1:end``."""
+    ranged = [p for p in pieces if p.element is None]
+    var = ranged[0].comprehension.var if ranged else _INDEX
+    ordered = sorted(pieces, key=_start_key)
+    bodies = [_body(p, var) for p in ordered]
+    body = bodies[-1]
+    for piece, inner in zip(reversed(ordered[:-1]), reversed(bodies[:-1])):
+        index = ast.Name(var, piece.span)
+        cond = ast.Binary("<=", index, _end(piece), piece.span)
+        body = ast.Conditional(cond, inner, body, piece.span)
+    last = ordered[-1]
+    comprehension = ast.Comprehension(var, ast.Number(1, NO_SPAN), _end(last),
+                                      last.comprehension.span if last.comprehension
+                                      else last.span)
+    first = pieces[0]
+    return dataclasses.replace(first, expr=body, index_var=var, comprehension=comprehension,
+                               element=None, pieces=tuple(pieces))
+
+
+def _start_key(piece: ast.Define) -> tuple:
+    """Pieces in order of their first element: constant starts first, by value; others (``for
+    t in K + 1:T``) after them, in source order."""
+    start = piece.element if piece.element is not None else _literal(piece.comprehension.lo)
+    return (0, start, 0) if start is not None else (1, 0, piece.span.line)
+
+
+def _literal(e) -> int | None:
+    return e.value if isinstance(e, ast.Number) and e.is_int else None
+
+
+def _end(piece: ast.Define) -> ast.Expr:
+    if piece.element is not None:
+        return ast.Number(piece.element, piece.name_span)
+    return piece.comprehension.hi
+
+
+def _body(piece: ast.Define, var: str) -> ast.Expr:
+    """The piece's expression in terms of the merged index ``var``."""
+    if piece.element is not None:
+        return _rewrite(piece.expr, lambda node: _earlier(node, piece, var))
+    old = piece.comprehension.var
+    if old == var:
+        return piece.expr
+    return _rewrite(piece.expr, lambda node: ast.Name(var, node.span)
+                    if isinstance(node, ast.Name) and node.id == old else None, bound=old)
+
+
+def _earlier(node, piece: ast.Define, var: str):
+    """``x[k]`` in the piece ``x[c] = ...`` (k < c a constant) as the lag ``x[var - (c - k)]``;
+    a constant k >= c is left alone, for the checker to refuse."""
+    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) \
+            and node.base.id == piece.name and len(node.indices) == 1:
+        k = _literal(node.indices[0])
+        if k is not None and k < piece.element:
+            lag = ast.Binary("-", ast.Name(var, node.span),
+                             ast.Number(piece.element - k, node.span), node.span)
+            return dataclasses.replace(node, indices=(lag,))
+    return None
+
+
+def _rewrite(node, change: Callable, bound: str | None = None):
+    """``node`` with every sub-node for which ``change`` returns a replacement replaced; an
+    array comprehension that binds ``bound`` again is left as it is (its own variable)."""
+    replaced = change(node)
+    if replaced is not None:
+        return replaced
+    if isinstance(node, ast.ArrayComprehension) and bound in node.comprehension.variables:
+        return node
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(_rewrite(v, change, bound) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _rewrite(value, change, bound)
+    return dataclasses.replace(node, **changes) if changes else node
+
+
+def coverage_errors(d: ast.Define, const: Callable[[ast.Expr], int | None]
+                    ) -> list[Diagnostic]:
+    """The elements of a definition by ranges that no piece defines, or that two define, as
+    far as ``const`` (the sizes known) decides them: every element of ``1:end`` is defined
+    exactly once."""
+    pieces = d.pieces or (d,)
+    spans = []
+    for p in pieces:
+        if p.element is not None:
+            spans.append((p.element, p.element, p))
+        else:
+            spans.append((const(p.comprehension.lo), const(p.comprehension.hi), p))
+    known = sorted((s for s in spans if s[0] is not None and s[1] is not None),
+                   key=lambda s: (s[0], s[1]))
+    errors = []
+    name = d.name
+    starts = [s[0] for s in spans if s[0] is not None]
+    if starts and min(starts) > 1 and all(s[0] is not None for s in spans):
+        first = min(spans, key=lambda s: s[0])
+        missing = _elements(1, first[0] - 1)
+        errors.append(error(f"{name}{missing} {'is' if first[0] == 2 else 'are'} not defined: "
+                            f"the range starts at {first[0]}", _where(first[2]),
+                            f"define {name}[1] too (a statement `{name}[1] = ...`), or start "
+                            "the range at 1: a definition covers 1:end, each element once"))
+    for (_, hi_a, a), (lo_b, hi_b, b) in zip(known, known[1:]):
+        if lo_b <= hi_a:
+            twice = _elements(lo_b, min(hi_a, hi_b))
+            errors.append(error(f"{name}{twice} {'is' if lo_b == min(hi_a, hi_b) else 'are'} "
+                                f"defined twice, here and on line {a.span.line}", _where(b),
+                                "define each element once: make the ranges meet without "
+                                "overlapping"))
+        elif lo_b > hi_a + 1 and len(known) == len(spans):
+            one = lo_b == hi_a + 2
+            errors.append(error(f"{name}{_elements(hi_a + 1, lo_b - 1)} "
+                                f"{'is' if one else 'are'} not defined: no statement covers "
+                                f"{'it' if one else 'them'}", _where(b),
+                                "add a statement for the missing elements, or make the ranges "
+                                "meet"))
+    return errors
+
+
+def _elements(lo: int, hi: int) -> str:
+    return f"[{lo}]" if lo == hi else f"[{lo}:{hi}]"
+
+
+def _where(piece: ast.Define):
+    return piece.comprehension.span if piece.element is None else piece.name_span
