@@ -4,6 +4,7 @@ vectors and matrices. Values are compared with NumPy computations of the same qu
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import jax
@@ -163,3 +164,82 @@ def test_multi_index_parameters_and_part_of_an_observed_grid():
                                               rel=1e-12)
     draw = compiled.prior_draw(jax.random.PRNGKey(0))
     assert np.shape(draw["z"]) == (n, k)
+
+
+# ------------------------------------------------------------- ranges not starting at 1
+
+PIECES = """
+data T: int
+data K: int
+data y: vector[T]
+x[1] = y[1]
+x[t] = 0.5 * x[t - 1] + y[t] for t in 2:T
+fib[1] = 1
+fib[2] = 2 * fib[1]
+fib[k] = fib[k - 1] + fib[k - 2] for k in 3:T
+shifted[t] = y[t - 1] for t in 2:T
+shifted[1] = 0
+halves[t] = y[t] for t in 1:K
+halves[t] = 2 * y[t] for t in K + 1:T
+from_zero = [k * 1.0 for k in 0:K]
+"""
+
+
+def test_definitions_in_pieces_match_numpy():
+    t, k = 6, 2
+    y = RNG.normal(size=t)
+    values = _compile(PIECES, {"T": t, "K": k, "y": y}).data
+    x = np.empty(t)
+    x[0] = y[0]
+    for i in range(1, t):
+        x[i] = 0.5 * x[i - 1] + y[i]
+    np.testing.assert_allclose(values["x"], x, rtol=1e-12)
+    np.testing.assert_allclose(values["fib"], [1, 2, 3, 5, 8, 13])
+    np.testing.assert_allclose(values["shifted"], np.concatenate([[0], y[:-1]]))
+    np.testing.assert_allclose(values["halves"], np.concatenate([y[:k], 2 * y[k:]]))
+    np.testing.assert_allclose(values["from_zero"], np.arange(k + 1))
+
+
+def test_a_recursion_in_pieces_of_parameters():
+    """An AR(1) state started by its own piece: the density of the observations given the
+    recursively defined mean matches a NumPy loop."""
+    source = """
+    data T: int
+    data y: vector[T]
+    rho ~ uniform(-1, 1)
+    x0 ~ normal(0, 1)
+    m[1] = x0
+    m[t] = rho * m[t - 1] + y[t - 1] for t in 2:T
+    y ~ normal(m, 1)
+    """
+    t = 5
+    y = RNG.normal(size=t)
+    compiled = _compile(source, {"T": t, "y": y})
+    u = RNG.normal(size=compiled.dimension)
+    values = _generated(compiled, u)
+    rho, x0 = float(values["rho"]), float(values["x0"])
+    m = np.empty(t)
+    m[0] = x0
+    for i in range(1, t):
+        m[i] = rho * m[i - 1] + y[i - 1]
+    np.testing.assert_allclose(values["m"], m, rtol=1e-12)
+    _, likelihood = compiled.log_density_parts(jnp.asarray(u))
+    assert float(likelihood) == pytest.approx(stats.norm.logpdf(y, m, 1).sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("body, message", [
+    ("x[t] = y[t] for t in 2:T", "x[1] is not defined: the range starts at 2"),
+    ("x[1] = 0\nx[t] = y[t] for t in 1:T", "x[1] is defined twice"),
+    ("x[1] = 0\nx[t] = y[t] for t in 3:T", "x[2] is not defined: no statement covers it"),
+    ("x[1] = 0\nx[1] = 2", "x[1] is defined twice"),
+    ("x[t] = y[t] for t in 1:K\nx[t] = y[t] for t in K:T", "x[2] is defined twice"),
+    ("x[0] = 1", "the element index 0 must be a whole number of at least 1"),
+    ("x[1] = 0 for t in 1:T", "'x[1]' is one element, so it takes no range"),
+    ("y[1] ~ normal(0, 1)", "a distribution for one element (y[1] ~ ...) is not supported"),
+])
+def test_pieces_that_do_not_cover_the_range_are_located_errors(body, message):
+    model = "data T: int\ndata K: int\ndata y: vector[T]\n" + body + "\n"
+    with pytest.raises(ppl.PPLError) as info:
+        _compile(model, {"T": 5, "K": 2, "y": np.arange(5.0)})
+    assert message in str(info.value)
+    assert re.match(r"<string>:[45]:\d+: error", str(info.value))

@@ -149,26 +149,27 @@ def coverage_errors(d: ast.Define, const: Callable[[ast.Expr], int | None]
             spans.append((p.element, p.element, p))
         else:
             spans.append((const(p.comprehension.lo), const(p.comprehension.hi), p))
-    known = sorted((s for s in spans if s[0] is not None and s[1] is not None),
-                   key=lambda s: (s[0], s[1]))
+    # Pieces with a known start, in order: each must begin right after the one before ends.
+    known = sorted((s for s in spans if s[0] is not None), key=lambda s: (s[0], s[2].span.line))
+    every_start = len(known) == len(spans)
     errors = []
     name = d.name
-    starts = [s[0] for s in spans if s[0] is not None]
-    if starts and min(starts) > 1 and all(s[0] is not None for s in spans):
-        first = min(spans, key=lambda s: s[0])
+    if known and known[0][0] > 1 and every_start:
+        first = known[0]
         missing = _elements(1, first[0] - 1)
         errors.append(error(f"{name}{missing} {'is' if first[0] == 2 else 'are'} not defined: "
                             f"the range starts at {first[0]}", _where(first[2]),
                             f"define {name}[1] too (a statement `{name}[1] = ...`), or start "
                             "the range at 1: a definition covers 1:end, each element once"))
-    for (_, hi_a, a), (lo_b, hi_b, b) in zip(known, known[1:]):
-        if lo_b <= hi_a:
-            twice = _elements(lo_b, min(hi_a, hi_b))
-            errors.append(error(f"{name}{twice} {'is' if lo_b == min(hi_a, hi_b) else 'are'} "
-                                f"defined twice, here and on line {a.span.line}", _where(b),
+    for (lo_a, hi_a, a), (lo_b, hi_b, b) in zip(known, known[1:]):
+        if lo_b == lo_a or hi_a is not None and lo_b <= hi_a:
+            last = lo_b if hi_a is None else min(hi_a, hi_b if hi_b is not None else hi_a)
+            errors.append(error(f"{name}{_elements(lo_b, last)} "
+                                f"{'is' if lo_b == last else 'are'} defined twice, here and on "
+                                f"line {a.span.line}", _where(b),
                                 "define each element once: make the ranges meet without "
                                 "overlapping"))
-        elif lo_b > hi_a + 1 and len(known) == len(spans):
+        elif hi_a is not None and lo_b > hi_a + 1 and every_start:
             one = lo_b == hi_a + 2
             errors.append(error(f"{name}{_elements(hi_a + 1, lo_b - 1)} "
                                 f"{'is' if one else 'are'} not defined: no statement covers "
