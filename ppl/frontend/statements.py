@@ -7,8 +7,9 @@ declared and implied shapes agree, that bounds are scalars or of the declared sh
 data, known from the data), that an indexed left side (``y[n] ~ ...``) comes with its range,
 that a definition by ranges covers its elements exactly once (see
 :mod:`ppl.frontend.pieces`), that ranges of parameters start at 1, that discrete
-parameters have a small finite support, and that user-defined function bodies return their declared type. Integer
-scalars of the data are folded to numbers on the way, so later sizes are concrete.
+parameters have a small finite support, and that user-defined function bodies return their
+declared type. Integer scalars of the data are folded to numbers on the way, so later sizes
+are concrete.
 """
 
 from __future__ import annotations
