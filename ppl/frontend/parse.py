@@ -148,6 +148,14 @@ class _ToAst(Transformer_NonRecursive):
     def matrix_type(self, meta, children):
         return ast.TypeSpec("matrix", (children[0], children[1]), _meta_span(meta))
 
+    def vector_array_type(self, meta, children):
+        size, array = children
+        return ast.TypeSpec("real", (*array, size), _meta_span(meta))
+
+    def matrix_array_type(self, meta, children):
+        rows, columns, array = children
+        return ast.TypeSpec("real", (*array, rows, columns), _meta_span(meta))
+
     def constrained_type(self, meta, children):
         return ast.TypeSpec(str(children[0]), (children[1],), _meta_span(meta))
 

@@ -276,6 +276,9 @@ class _StatementTyper(RecursionTyper):
             return self.ranged_variate(s, declared, item, length)
         if declared is None:
             return item
+        if spec.event_rank and item.rank == spec.event_rank and declared.rank > item.rank \
+                and same_shape(item, Type("real", declared.shape[-item.rank:])):
+            return declared  # an array of vectors (matrices): one draw per element
         if item.rank and not same_shape(item, declared):
             return self.err(
                 f"'{s.name}' is {declared.describe()}, but its distribution has shape "
