@@ -243,3 +243,75 @@ def test_pieces_that_do_not_cover_the_range_are_located_errors(body, message):
         _compile(model, {"T": 5, "K": 2, "y": np.arange(5.0)})
     assert message in str(info.value)
     assert re.match(r"<string>:[45]:\d+: error", str(info.value))
+
+
+# ------------------------------------------------------------ arrays of vectors and matrices
+
+ARRAYS = """
+data N: int
+data K: int
+data y: vector[K][N]
+data Sigmas: matrix[K, K][N]
+data S: cov_matrix[K]
+mu: vector[K] ~ normal(0, 1)
+z: vector[K][N] ~ multi_normal(mu, S)
+y[n] ~ multi_normal(mu, Sigmas[n]) for n in 1:N
+first = z[1]
+corner = z[2, 3]
+traces = [sum(diagonal(Sigmas[n])) for n in 1:N]
+"""
+
+
+def _arrays_data(n: int = 4, k: int = 3) -> dict:
+    sigmas = [np.eye(k) * (1 + i) + 0.2 for i in range(n)]
+    return {"N": n, "K": k, "y": RNG.normal(size=(n, k)).tolist(),
+            "Sigmas": [s.tolist() for s in sigmas], "S": (np.eye(k) + 0.3).tolist()}
+
+
+def test_arrays_of_vectors_and_matrices_match_scipy():
+    n, k = 4, 3
+    data = _arrays_data(n, k)
+    compiled = _compile(ARRAYS, data)
+    sigmas, y, s = np.asarray(data["Sigmas"]), np.asarray(data["y"]), np.asarray(data["S"])
+    np.testing.assert_allclose(compiled.data["traces"], np.trace(sigmas, axis1=1, axis2=2))
+    assert compiled.dimension == k + n * k
+    u = RNG.normal(size=compiled.dimension)
+    values = _generated(compiled, u)
+    mu, z = values["mu"], values["z"]
+    assert z.shape == (n, k)
+    np.testing.assert_allclose(values["first"], z[0])
+    assert float(values["corner"]) == z[1, 2]
+    prior, likelihood = compiled.log_density_parts(jnp.asarray(u))
+    want_prior = stats.norm.logpdf(mu).sum() + stats.multivariate_normal(mu, s).logpdf(z).sum()
+    want_likelihood = sum(stats.multivariate_normal(mu, sigmas[i]).logpdf(y[i])
+                          for i in range(n))
+    assert float(prior) == pytest.approx(want_prior, rel=1e-12)
+    assert float(likelihood) == pytest.approx(want_likelihood, rel=1e-12)
+
+
+def test_an_array_of_vectors_is_one_distribution_per_element():
+    """``y ~ multi_normal(mu, S)`` on an array of N vectors is N draws: the same density as
+    the statement written element-wise."""
+    whole = ARRAYS.replace("y[n] ~ multi_normal(mu, Sigmas[n]) for n in 1:N",
+                           "y ~ multi_normal(mu, S)")
+    each = ARRAYS.replace("y[n] ~ multi_normal(mu, Sigmas[n]) for n in 1:N",
+                          "y[n] ~ multi_normal(mu, S) for n in 1:N")
+    data = _arrays_data()
+    a, b = _compile(whole, data), _compile(each, data)
+    u = jnp.asarray(RNG.normal(size=a.dimension))
+    assert float(a.log_density(u)) == pytest.approx(float(b.log_density(u)), rel=1e-12)
+    y, s = np.asarray(data["y"]), np.asarray(data["S"])
+    mu = np.asarray(_generated(a, np.asarray(u))["mu"])
+    assert float(a.log_density_parts(u)[1]) == pytest.approx(
+        stats.multivariate_normal(mu, s).logpdf(y).sum(), rel=1e-12)
+
+
+@pytest.mark.slow
+def test_arrays_of_vectors_keep_their_shape_in_the_results():
+    model = ppl.model(ARRAYS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.sample(_arrays_data(), chains=1, draws=20, warmup=20, seed=1)
+    assert fit["posterior"]["z"].dims == ("chain", "draw", "N", "K")
+    assert fit["posterior"]["z"].shape == (1, 20, 4, 3)
+    assert fit["posterior"]["first"].dims == ("chain", "draw", "K")
