@@ -116,6 +116,17 @@ class TypeSpec:
     kind: str  # "int", "real", "vector", "matrix", or a constrained type such as "simplex"
     dims: tuple[Expr, ...] = ()
     span: Span = NO_SPAN
+    # `simplex[K][N]`: an array of N constrained values (the sizes after the type's own)
+    array: tuple[Expr, ...] = ()
+
+    @property
+    def axes(self) -> tuple[Expr, ...]:
+        """The size of each axis of a value of this type, outermost first."""
+        from ppl.frontend.types import CONSTRAINED_TYPES
+
+        if self.kind in CONSTRAINED_TYPES:
+            return self.array + self.dims[:1] * CONSTRAINED_TYPES[self.kind][0]
+        return self.array + self.dims
 
     @property
     def is_int(self) -> bool:
@@ -305,7 +316,7 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[Name]:
             yield from free_names(r.hi, bound)
         yield from free_names(node.item, bound | set(c.variables))
     elif isinstance(node, TypeSpec):
-        for d in node.dims:
+        for d in node.dims + node.array:
             yield from free_names(d, bound)
     elif isinstance(node, Bounds):
         yield from free_names(node.lower, bound)
@@ -402,7 +413,7 @@ def element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[Expr,
             yield node, False
         return
     if isinstance(node, TypeSpec):
-        inside = list(node.dims)
+        inside = list(node.dims + node.array)
     elif isinstance(node, Bounds):
         inside = [e for e in (node.lower, node.upper) if e is not None]
     else:

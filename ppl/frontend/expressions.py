@@ -77,7 +77,10 @@ class ExpressionTyper(CallTyper):
             rank = CONSTRAINED_TYPES[spec.kind][0]
             size = self.size(spec.dims[0], "a size")
             name = pretty.expr(spec.dims[0]) if isinstance(spec.dims[0], ast.Name) else None
-            return Type("real", (size,) * rank, (name,) * rank)
+            array = tuple(self.size(d, "a size") for d in spec.array)
+            names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None
+                          for d in spec.array)
+            return Type("real", array + (size,) * rank, names + (name,) * rank)
         dims = tuple(self.size(d, "a size") for d in spec.dims)
         names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None for d in spec.dims)
         for d, e in zip(dims, spec.dims):

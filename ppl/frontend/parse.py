@@ -156,6 +156,10 @@ class _ToAst(Transformer_NonRecursive):
         rows, columns, array = children
         return ast.TypeSpec("real", (*array, rows, columns), _meta_span(meta))
 
+    def constrained_array_type(self, meta, children):
+        kind, size, array = children
+        return ast.TypeSpec(str(kind), (size,), _meta_span(meta), tuple(array))
+
     def constrained_type(self, meta, children):
         return ast.TypeSpec(str(children[0]), (children[1],), _meta_span(meta))
 

@@ -83,8 +83,9 @@ def _index(i: ast.Expr | ast.Slice) -> str:
 
 def type_spec(t: ast.TypeSpec) -> str:
     dims = ", ".join(expr(d) for d in t.dims)
+    array = f"[{', '.join(expr(d) for d in t.array)}]" if t.array else ""
     if t.kind not in ("int", "real", "dim") or dims:
-        return f"{t.kind}[{dims}]"
+        return f"{t.kind}[{dims}]{array}"
     return t.kind
 
 

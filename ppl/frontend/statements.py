@@ -266,6 +266,10 @@ class _StatementTyper(RecursionTyper):
                      f"{declared.describe()}", s.name_span,
                      f"declare '{s.name}' as int (e.g. int[N])")
         if spec.name in ("lkj_corr_cholesky", "lkj_corr"):
+            if declared is not None and declared.rank > 2:
+                return self.err(f"{spec.name} over an array of matrices is not supported",
+                                s.dist.span, f"declare each matrix on its own ({s.name}: "
+                                f"matrix[K, K] ~ {spec.name}(eta)), or give the array no prior")
             if declared is None or declared.rank != 2 or \
                     dims_equal(declared.shape[0], declared.shape[1]) is False:
                 return self.err(f"{spec.name} needs the size of the (square) matrix",
