@@ -114,7 +114,7 @@ def statement(s: ast.Statement) -> str:
     index_vars = (s.index_var, *s.inner_vars) if getattr(s, "index_var", None) else ()
     lhs = f"{s.name}[{', '.join(index_vars)}]" if index_vars else getattr(s, "name", "")
     if getattr(s, "element", None) is not None:
-        lhs = f"{s.name}[{s.element}]"
+        lhs = f"{s.name}[{_number(s.element)}]"
     prefix = "generated " if getattr(s, "generated", False) else ""
     if isinstance(s, ast.Sample):
         if s.type is not None:
