@@ -235,7 +235,10 @@ def test_a_recursion_in_pieces_of_parameters():
     ("x[t] = y[t] for t in 1:K\nx[t] = y[t] for t in K:T", "x[2] is defined twice"),
     ("x[0] = 1", "the element index 0 must be a whole number of at least 1"),
     ("x[1] = 0 for t in 1:T", "'x[1]' is one element, so it takes no range"),
-    ("y[1] ~ normal(0, 1)", "a distribution for one element (y[1] ~ ...) is not supported"),
+    ("y[1] ~ normal(0, 1)\ny[t] ~ cauchy(0, 1) for t in 2:T",
+     "the pieces of 'y' must have the same distribution"),
+    ("y[t] ~ normal(0, 1) for t in 1:T\ny[t] ~ normal(0, 2) for t in 4:T",
+     "y[4:5] are given a distribution twice"),
 ])
 def test_pieces_that_do_not_cover_the_range_are_located_errors(body, message):
     model = "data T: int\ndata K: int\ndata y: vector[T]\n" + body + "\n"
@@ -357,3 +360,50 @@ def test_arrays_of_constrained_types_transform_each_element():
     with pytest.raises(ppl.ModelError, match="lkj_corr_cholesky over an array of matrices"):
         ppl.model("data K: int\ndata N: int\n"
                   "L: cholesky_factor_corr[K][N] ~ lkj_corr_cholesky(2)\n")
+
+
+def test_distributions_in_pieces_match_scipy():
+    """``y[1] ~ ...`` with ``y[t] ~ ... for t in 2:T``: one statement whose arguments depend on
+    the piece; for latents, observed data (which may refer to its own earlier elements) and
+    a hidden Markov chain (the same density as its single-statement form)."""
+    source = """
+    data T: int
+    data y: vector[T]
+    mu ~ normal(0, 1)
+    s ~ half_normal(1)
+    x[1] ~ normal(0, 10)
+    x[t] ~ normal(mu, s) for t in 2:T
+    y[1] ~ normal(x[1] + mu, 5)
+    y[t] ~ normal(x[t] + 0.5 * y[t - 1], 1) for t in 2:T
+    """
+    t = 4
+    y = RNG.normal(size=t)
+    compiled = _compile(source, {"T": t, "y": y})
+    u = jnp.asarray(RNG.normal(size=compiled.dimension))
+    v = {k: np.asarray(a) for k, a in compiled.constrain(u).items()}
+    x, mu, s = v["x"], float(v["mu"]), float(v["s"])
+    prior, likelihood = compiled.log_density_parts(u)
+    want = stats.norm.logpdf(y[0], x[0] + mu, 5) \
+        + stats.norm.logpdf(y[1:], x[1:] + 0.5 * y[:-1], 1).sum()
+    assert float(likelihood) == pytest.approx(want, rel=1e-12)
+    want = stats.norm.logpdf(mu) + stats.halfnorm.logpdf(s) + np.log(s) \
+        + stats.norm.logpdf(x[0], 0, 10) + stats.norm.logpdf(x[1:], mu, s).sum()
+    assert float(prior) == pytest.approx(want, rel=1e-12)
+
+    hmm = """
+    data T: int
+    data y: real[T]
+    rho: simplex[2] ~ dirichlet([1, 1])
+    P: simplex[2][2] ~ dirichlet([2, 2])
+    mu: ordered[2] ~ normal(0, 3)
+    z[1] ~ categorical(rho)
+    z[t] ~ categorical(P[z[t - 1]]) for t in 2:T
+    y[t] ~ normal(mu[z[t]], 1) for t in 1:T
+    """
+    one = hmm.replace("z[1] ~ categorical(rho)\n    z[t] ~ categorical(P[z[t - 1]]) for t in 2:T",
+                      "z[t] ~ categorical(if t == 1 then rho else P[z[t - 1]]) for t in 1:T")
+    assert one != hmm
+    data = {"T": 5, "y": [0.1, 2.0, 2.1, -0.5, 0.3]}
+    a, b = _compile(hmm, data), _compile(one, data)
+    u = jnp.asarray(RNG.normal(size=a.dimension))
+    assert float(a.log_density(u)) == pytest.approx(float(b.log_density(u)), rel=1e-12)

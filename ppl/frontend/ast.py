@@ -200,8 +200,11 @@ class Sample:
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated y_rep ~ ...`: a random draw after sampling
-    element: int | float | None = None  # `y[1] ~ ...`: refused by the names pass
+    element: int | float | None = None  # `y[1] ~ ...`: one element, a piece
     element_span: Span = NO_SPAN
+    # `y[1] ~ ...` with `y[t] ~ ... for t in 2:T`, merged by the names pass into one
+    # statement over the range (see ppl/frontend/pieces.py): the pieces as written.
+    pieces: tuple[Sample, ...] = ()
 
 
 @dataclass(frozen=True)

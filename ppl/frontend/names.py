@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
-from ppl.frontend.pieces import element_errors, is_piece, merge
+from ppl.frontend.pieces import element_errors, family_error, is_piece, merge
 from ppl.frontend.symbols import is_markov_chain
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
@@ -130,10 +130,15 @@ class _Names:
                 continue
             entry = entries.setdefault(st.name, {})
             previous = entry.get(slot)
-            if previous is not None and is_piece(st) and (
+            if previous is not None and is_piece(st) and type(st) is type(previous) and (
                     is_piece(previous) or getattr(previous, "pieces", ())):
-                # x[1] = ... with x[t] = ... for t in 2:T: one definition in pieces
-                entry[slot] = merge([*(previous.pieces or (previous,)), st])
+                # x[1] = ... with x[t] = ... for t in 2:T: one statement in pieces
+                pieces = [*(previous.pieces or (previous,)), st]
+                problem = family_error(pieces) if isinstance(st, ast.Sample) else None
+                if problem is not None:
+                    self.errors.append(problem)
+                    continue
+                entry[slot] = merge(pieces)
                 continue
             if previous is not None:
                 what = {"data": "declared as data", "param": "declared as a parameter",
@@ -156,8 +161,7 @@ class _Names:
                          "a type again here", st.name_span,
                          "give the type in one place: drop the annotation or the declaration")
                 continue
-            entry[slot] = merge([st]) if isinstance(st, ast.Define) and \
-                st.element is not None else st
+            entry[slot] = merge([st]) if getattr(st, "element", None) is not None else st
         return entries, factors
 
     def declare_function(self, f: ast.FunctionDef) -> None:

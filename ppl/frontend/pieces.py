@@ -31,12 +31,6 @@ def element_errors(st) -> list[Diagnostic]:
     element = getattr(st, "element", None)
     if element is None:
         return []
-    if isinstance(st, ast.Sample):
-        return [error(f"a distribution for one element ({st.name}[{element}] ~ ...) is not "
-                      "supported", st.name_span,
-                      f"give the distribution element-wise over a range, `{st.name}[t] ~ ... "
-                      f"for t in 1:T` (the first element by a condition: `if t == 1 then ... "
-                      f"else ...`), or add its term with `target += ..._lpdf(...)`")]
     if not isinstance(element, int) or element < 1:
         return [error(f"the element index {element} must be a whole number of at least 1",
                       st.element_span, "indices are 1-based: x[1] is the first element")]
@@ -48,32 +42,66 @@ def element_errors(st) -> list[Diagnostic]:
 
 
 def is_piece(st) -> bool:
-    """Whether ``st`` may be one piece of a definition: an element ``x[c] = ...`` or a
-    definition over one range ``x[t] = ... for t in lo:hi``."""
-    return isinstance(st, ast.Define) and (
+    """Whether ``st`` may be one piece of a statement: an element ``x[c] = ...`` (``x[c] ~
+    ...``) or a statement over one range ``x[t] = ... for t in lo:hi``."""
+    return isinstance(st, (ast.Define, ast.Sample)) and getattr(st, "type", None) is None and (
         st.element is not None
         or (st.comprehension is not None and st.comprehension.inner is None
             and not st.inner_vars))
 
 
-def merge(pieces: list[ast.Define]) -> ast.Define:
-    """One definition equivalent to ``pieces`` (in any order) when they tile ``1:end``."""
+def family_error(pieces: list[ast.Sample]) -> Diagnostic | None:
+    """Pieces of one ``~`` statement must share the distribution and its argument names, since
+    they become one distribution whose arguments depend on the index."""
+    first = pieces[0].dist
+    for p in pieces[1:]:
+        if p.dist.func != first.func or \
+                [a.name for a in p.dist.args] != [a.name for a in first.args]:
+            return error(f"the pieces of '{p.name}' must have the same distribution, with the "
+                         f"same arguments: here {p.dist.func}, on line {pieces[0].span.line} "
+                         f"{first.func}", p.dist.span,
+                         "use one family for every element, with arguments that depend on the "
+                         "index (if t == 1 then ... else ...), or add terms with `target +=`")
+    return None
+
+
+def merge(pieces: list):
+    """One statement equivalent to ``pieces`` (in any order) when they tile their range: a
+    definition over ``1:end``, a ``~`` statement from its first piece's start (observed data
+    may be modelled in part)."""
     ranged = [p for p in pieces if p.element is None]
     var = ranged[0].comprehension.var if ranged else _INDEX
     ordered = sorted(pieces, key=_start_key)
-    bodies = [_body(p, var) for p in ordered]
+    last = ordered[-1]
+    first = ordered[0]
+    lo = ast.Number(1, NO_SPAN) if isinstance(first, ast.Define) else _start(first)
+    comprehension = ast.Comprehension(var, lo, _end(last), last.comprehension.span
+                                      if last.comprehension else last.span)
+    changes = {"index_var": var, "comprehension": comprehension, "element": None,
+               "pieces": tuple(pieces)}
+    if isinstance(first, ast.Define):
+        changes["expr"] = _chain(ordered, [_body(p, p.expr, var) for p in ordered], var)
+    else:
+        args = tuple(dataclasses.replace(a, value=_chain(
+            ordered, [_body(p, p.dist.args[k].value, var) for p in ordered], var))
+            for k, a in enumerate(last.dist.args))
+        changes["dist"] = dataclasses.replace(last.dist, args=args)
+    return dataclasses.replace(pieces[0], **changes)
+
+
+def _chain(ordered: list, bodies: list, var: str) -> ast.Expr:
+    """``if t <= end_1 then body_1 else if ... else body_n``: the piece that covers t."""
     body = bodies[-1]
     for piece, inner in zip(reversed(ordered[:-1]), reversed(bodies[:-1])):
-        index = ast.Name(var, piece.span)
-        cond = ast.Binary("<=", index, _end(piece), piece.span)
+        cond = ast.Binary("<=", ast.Name(var, piece.span), _end(piece), piece.span)
         body = ast.Conditional(cond, inner, body, piece.span)
-    last = ordered[-1]
-    comprehension = ast.Comprehension(var, ast.Number(1, NO_SPAN), _end(last),
-                                      last.comprehension.span if last.comprehension
-                                      else last.span)
-    first = pieces[0]
-    return dataclasses.replace(first, expr=body, index_var=var, comprehension=comprehension,
-                               element=None, pieces=tuple(pieces))
+    return body
+
+
+def _start(piece) -> ast.Expr:
+    if piece.element is not None:
+        return ast.Number(piece.element, piece.name_span)
+    return piece.comprehension.lo
 
 
 def _start_key(piece: ast.Define) -> tuple:
@@ -93,14 +121,14 @@ def _end(piece: ast.Define) -> ast.Expr:
     return piece.comprehension.hi
 
 
-def _body(piece: ast.Define, var: str) -> ast.Expr:
-    """The piece's expression in terms of the merged index ``var``."""
+def _body(piece, expr: ast.Expr, var: str) -> ast.Expr:
+    """An expression of the piece in terms of the merged index ``var``."""
     if piece.element is not None:
-        return _rewrite(piece.expr, lambda node: _earlier(node, piece, var))
+        return _rewrite(expr, lambda node: _earlier(node, piece, var))
     old = piece.comprehension.var
     if old == var:
-        return piece.expr
-    return _rewrite(piece.expr, lambda node: ast.Name(var, node.span)
+        return expr
+    return _rewrite(expr, lambda node: ast.Name(var, node.span)
                     if isinstance(node, ast.Name) and node.id == old else None, bound=old)
 
 
@@ -137,11 +165,11 @@ def _rewrite(node, change: Callable, bound: str | None = None):
     return dataclasses.replace(node, **changes) if changes else node
 
 
-def coverage_errors(d: ast.Define, const: Callable[[ast.Expr], int | None]
+def coverage_errors(d, const: Callable[[ast.Expr], int | None], from_one: bool = True
                     ) -> list[Diagnostic]:
-    """The elements of a definition by ranges that no piece defines, or that two define, as
-    far as ``const`` (the sizes known) decides them: every element of ``1:end`` is defined
-    exactly once."""
+    """The elements of a statement by ranges that no piece defines, or that two define, as
+    far as ``const`` (the sizes known) decides them: every element of ``1:end`` (of
+    ``start:end`` when not ``from_one``) is defined exactly once."""
     pieces = d.pieces or (d,)
     spans = []
     for p in pieces:
@@ -154,7 +182,8 @@ def coverage_errors(d: ast.Define, const: Callable[[ast.Expr], int | None]
     every_start = len(known) == len(spans)
     errors = []
     name = d.name
-    if known and known[0][0] > 1 and every_start:
+    what = "given a distribution" if isinstance(d, ast.Sample) else "defined"
+    if from_one and known and known[0][0] > 1 and every_start:
         first = known[0]
         missing = _elements(1, first[0] - 1)
         errors.append(error(f"{name}{missing} {'is' if first[0] == 2 else 'are'} not defined: "
@@ -165,14 +194,14 @@ def coverage_errors(d: ast.Define, const: Callable[[ast.Expr], int | None]
         if lo_b == lo_a or hi_a is not None and lo_b <= hi_a:
             last = lo_b if hi_a is None else min(hi_a, hi_b if hi_b is not None else hi_a)
             errors.append(error(f"{name}{_elements(lo_b, last)} "
-                                f"{'is' if lo_b == last else 'are'} defined twice, here and on "
+                                f"{'is' if lo_b == last else 'are'} {what} twice, here and on "
                                 f"line {a.span.line}", _where(b),
                                 "define each element once: make the ranges meet without "
                                 "overlapping"))
         elif hi_a is not None and lo_b > hi_a + 1 and every_start:
             one = lo_b == hi_a + 2
             errors.append(error(f"{name}{_elements(hi_a + 1, lo_b - 1)} "
-                                f"{'is' if one else 'are'} not defined: no statement covers "
+                                f"{'is' if one else 'are'} not {what}: no statement covers "
                                 f"{'it' if one else 'them'}", _where(b),
                                 "add a statement for the missing elements, or make the ranges "
                                 "meet"))

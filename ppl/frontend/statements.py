@@ -245,6 +245,8 @@ class _StatementTyper(RecursionTyper):
             if data is None and is_markov_chain({"sample": s}) and \
                     not self.markov_chain(s, length.shape[0]):
                 return ERROR
+        if s.pieces:
+            self.errors += coverage_errors(s, self.const, from_one=False)
         spec, item = self.distribution(s.dist, local)
         if spec is None or item.is_error:
             return declared if declared is not None else ERROR
