@@ -1,4 +1,5 @@
-"""Definitions given in pieces: ``x[1] = a`` with ``x[t] = f(x[t - 1]) for t in 2:T``.
+"""Statements given in pieces: ``x[1] = a`` with ``x[t] = f(x[t - 1]) for t in 2:T`` (and
+``y[1] ~ normal(m, 5)`` with ``y[t] ~ normal(y[t - 1], 1) for t in 2:T``).
 
 The names pass gathers the pieces of one name and merges them here into one definition over
 ``1:end`` whose body picks the piece by the index, ``x[t] = if t <= 1 then a else f(x[t - 1])
@@ -6,7 +7,9 @@ for t in 1:T``, so the rest of the compiler sees a single definition by a range:
 does not refer to itself, a scan when it does (the scan splits at the pieces' boundaries, so
 choosing the piece costs nothing per step). The pieces are kept on the merged definition; the
 types pass checks that they cover ``1:end`` exactly once (:func:`coverage_errors`), as far as
-the sizes known allow.
+the sizes known allow. Pieces of a ``~`` statement become one statement of their common
+distribution whose arguments pick the piece the same way; they start at the first piece's
+start (observed data may be modelled in part).
 
 In an element piece ``x[c] = ...``, an earlier element ``x[k]`` (a constant k < c) is rewritten
 to ``x[t - (c - k)]``, a lag like any other, so ``x[2] = 2 * x[1]`` is a recursion too.
@@ -26,8 +29,8 @@ _INDEX = "i"
 
 
 def element_errors(st) -> list[Diagnostic]:
-    """What is wrong with an element statement ``x[c] = ...`` / ``x[c] ~ ...``: only a
-    definition may be given element by element, at a whole index >= 1, without a range."""
+    """What is wrong with an element statement ``x[c] = ...`` / ``x[c] ~ ...``: its index
+    must be a whole number >= 1, and it takes no range."""
     element = getattr(st, "element", None)
     if element is None:
         return []
