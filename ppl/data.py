@@ -200,11 +200,11 @@ def infer_sizes(declarations: Mapping[str, Any], data: Mapping[str, Any],
         for other in declarations.values():
             if other.name not in data or other.type.kind == "dim":
                 continue
-            if not any(isinstance(d, ast.Name) and d.id == name for d in other.type.dims):
+            if not any(isinstance(d, ast.Name) and d.id == name for d in other.type.axes):
                 continue  # (its shape is not needed, and a ragged one is reported elsewhere)
             _refuse_ragged(other.name, data[other.name], other.name_span, source)
             shape = np.shape(data[other.name])
-            for axis, dim in enumerate(other.type.dims):
+            for axis, dim in enumerate(other.type.axes):
                 if isinstance(dim, ast.Name) and dim.id == name and axis < len(shape):
                     lengths.add(shape[axis])
         if len(lengths) == 1:

@@ -105,7 +105,7 @@ class PplLexer(RegexLexer):
             (r"[A-Za-z][A-Za-z0-9_]*", Name),
             (r"(\d+\.\d*|\.\d+)([eE][-+]?\d+)?|\d+[eE][-+]?\d+", Number.Float),
             (r"\d+", Number.Integer),
-            (r"\+=|\.\*|\./|==|!=|<=|>=|&&|\|\||[-+*/%^<>=!~]", Operator),
+            (r"\+=|\.\*|\./|==|!=|<=|>=|&&|\|\||[-+*/%^<>=!~']", Operator),
             (r"[()\[\],:]", Punctuation),
             (r"\w+", Name),  # names outside the language (non-ASCII letters, a leading _)
             (r".", Text),  # characters outside the language: plain text, never an error

@@ -171,6 +171,7 @@ def grammar() -> dict:
                 {"name": "keyword.operator.logical.ppl", "match": r"&&|\|\||!"},
                 {"name": "keyword.operator.assignment.ppl", "match": r"="},
                 {"name": "keyword.operator.arithmetic.ppl", "match": r"[-+*/%^]"},
+                {"name": "keyword.operator.transpose.ppl", "match": r"'"},
             ],
         },
         "punctuation": {

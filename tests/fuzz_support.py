@@ -60,6 +60,42 @@ def _dump(data) -> str:
 
 # -- the corpus ----------------------------------------------------------------------------
 
+# Models in the language's newer syntax, so that mutations reach it: continuation lines,
+# transpose, multi-index statements, definitions in pieces and arrays of vectors/matrices.
+SYNTAX_MODELS = {
+    "continued_transpose": (
+        "data N: int\ndata x: vector[N]\ndata A: matrix[N, N]\ndata y: vector[N]\n"
+        "theta: vector[N] ~ normal(0, 1)\n"
+        "energy = 0.5 * theta' * A * theta\n"
+        "    + x' * theta\n"
+        "scores = (theta' * A)' +\n    x\n"
+        "outer = theta * x'\n"
+        "y ~ normal(scores, exp(energy / 100))\n",
+        {"N": 3, "x": [0.5, -1.0, 2.0], "A": [[2, 0.5, 0], [0.5, 1, 0], [0, 0, 1]],
+         "y": [0.1, 0.2, 0.3]}),
+    "grid": (
+        "data N: int\ndata K: int\ndata y: matrix[N, K]\n"
+        "a: vector[N] ~ normal(0, 1)\nb: vector[K] ~ normal(0, 1)\ns ~ half_normal(1)\n"
+        "eta[n, k] = a[n] - b[k] for n in 1:N, k in 1:K\n"
+        "y[n, k] ~ normal(eta[n, k], s)\n    for n in 1:N, k in 1:K\n"
+        "gap = [a[n] * b[k] for n in 1:N, k in 1:K]\n",
+        {"N": 3, "K": 2, "y": [[0.1, 0.2], [0.3, -0.4], [1.0, 0.0]]}),
+    "pieces": (
+        "data T: int\ndata K: int\ndata y: vector[T]\nrho ~ uniform(-1, 1)\n"
+        "m0 ~ normal(0, 1)\nm[1] = m0\nm[t] = rho * m[t - 1] + y[t - 1] for t in 2:T\n"
+        "h[t] = y[t] for t in 1:K\nh[t] = 2 * y[t] for t in K + 1:T\n"
+        "powers = [rho^k for k in 0:K]\ny ~ normal(m + h / 10, 1)\n",
+        {"T": 4, "K": 2, "y": [0.5, 0.1, -0.3, 0.8]}),
+    "arrays": (
+        "data N: int\ndata K: int\ndata y: vector[K][N]\ndata S: matrix[K, K][N]\n"
+        "mu: vector[K] ~ normal(0, 1)\nz: vector[K][N] ~ multi_normal(mu, S[1])\n"
+        "w: simplex[K][N] ~ dirichlet(rep_vector(2, K))\n"
+        "y[n] ~ multi_normal(z[n] + w[n], S[n]) for n in 1:N\n",
+        {"N": 2, "K": 2, "y": [[0.1, 0.2], [0.3, 0.4]],
+         "S": [[[1, 0.2], [0.2, 1]], [[2, 0], [0, 2]]]}),
+}
+
+
 def corpus() -> list[tuple[str, str, dict | None]]:
     """(name, model text, data or None) for the examples and the conformance models; the
     conformance data comes from the kit next to the repository, when it is there."""
@@ -77,6 +113,7 @@ def corpus() -> list[tuple[str, str, dict | None]]:
             if data_file.is_file():
                 data = json.loads(data_file.read_text())
         items.append((path.stem, path.read_text(), data))
+    items += [(name, text, data) for name, (text, data) in SYNTAX_MODELS.items()]
     return items
 
 
@@ -85,6 +122,7 @@ def corpus() -> list[tuple[str, str, dict | None]]:
 _TOKEN = re.compile(r"\s+|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|\d+\.?\d*(?:[eE][-+]?\d+)?|"
                     r"\.\*|\./|[<>=!]=|&&|\|\||\+=|.", re.S)
 _KEYWORDS = ["data", "param", "for", "in", "target", "+=", "int", "real", "vector", "matrix",
+             "for k in 1:K,", "[1]", "[N]", "'",
              "simplex", "ordered", "cov_matrix", "cholesky_factor_corr", "generated", "function",
              "if", "then", "else", "dim", "positive_ordered", "unit_vector", "corr_matrix"]
 _SYMBOLS = ["(", ")", "[", "]", ",", ":", "~", "=", "+", "-", "*", "/", "^", ".*", "./", "%",

@@ -112,6 +112,16 @@ def test_the_corpus_has_models_and_data():
     assert any(data is not None for _, _, data in items)
 
 
+@pytest.mark.parametrize("name", sorted(fuzz.SYNTAX_MODELS))
+def test_the_syntax_models_compile(name):
+    """The models that carry the newer syntax into the fuzzers are valid and compile, so
+    that their mutations start from working models."""
+    text, data = fuzz.SYNTAX_MODELS[name]
+    assert fuzz.outcome(lambda: fuzz.evaluate(ppl.model(text, fuzz.NAME).compile(data)),
+                        located=False) is None
+    ppl.model(text, fuzz.NAME).compile(data)
+
+
 def test_mutation_is_seeded_and_changes_text():
     text = fuzz.corpus()[0][1]
     assert fuzz.mutate(text, np.random.default_rng(7)) == fuzz.mutate(text,

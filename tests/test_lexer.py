@@ -86,6 +86,7 @@ def test_token_kinds():
     assert found["0.5"] is Number.Float
     for op in ("~", "=", ">=", ">", "+=", ".*", "*", "-"):
         assert found[op] is Operator, op
+    assert dict((v, k) for k, v in tokens("q = x' * A * x\n"))["'"] is Operator
     for p in ("(", ")", "[", "]", ",", ":"):
         assert found[p] is Punctuation, p
 

@@ -170,6 +170,46 @@ def test_layout_comments_blank_lines_and_wrapping():
     assert program("\n\n# only a comment\n") == ast.Program(())
 
 
+@pytest.mark.parametrize("text, same_as", [
+    ("x = a +\n    b\n", "x = a + b\n"),                 # the line ends with an operator
+    ("x = a\n    + b\n", "x = a + b\n"),               # the next line begins with one
+    ("x = a\n    - b * c\n", "x = a - b * c\n"),       # '-': no statement begins with it
+    ("x = a *\n  # a comment\n\n  b\n", "x = a * b\n"),  # comments and blank lines between
+    ("x = a\n  # a comment\n\n  ./ b\n", "x = a ./ b\n"),
+    ("x = a &&\n b\n", "x = a && b\n"),
+    ("x = a\n || b\n", "x = a || b\n"),
+    ("x = a\n == b\n", "x = a == b\n"),
+    ("x = a\n ^ b\n", "x = a ^ b\n"),
+    ("x = if a then b\n    else c\n", "x = if a then b else c\n"),
+    ("x = if a\n    then b\n    else c\n", "x = if a then b else c\n"),
+    ("y[n] ~ normal(0, 1)\n    for n in 1:N\n", "y[n] ~ normal(0, 1) for n in 1:N\n"),
+    ("x[n] = n\n    for n in 1:N\n", "x[n] = n for n in 1:N\n"),
+    ("x = a\nfor_x = 2\n", "x = a\nfor_x = 2\n"),        # a name that begins with 'for'
+    ("x = a\nelsewhere = 2\n", "x = a\nelsewhere = 2\n"),
+])
+def test_continuation_lines(text, same_as):
+    assert program(text) == program(same_as)
+
+
+def test_continued_lines_keep_their_positions():
+    statement = one("x = a\n    + b_2\n")
+    assert (statement.expr.right.span.line, statement.expr.right.span.column) == (2, 7)
+    assert (statement.span.line, statement.span.end_line) == (1, 2)
+
+
+@pytest.mark.parametrize("text, where, hint", [
+    # the operator at the end of line 1 makes line 2 part of its statement
+    ("x = a +\ny ~ normal(0, 1)\n", "2:3", "line 1 ends with '+'"),
+    ("x = a\n    + b c\n", "2:9", "expected"),
+    ("x = a\n    +\n", "2:5", "the model ends in the middle of a statement"),
+])
+def test_errors_after_continued_lines(text, where, hint):
+    with pytest.raises(ppl.ModelError) as info:
+        program(text)
+    assert f"<string>:{where}:" in str(info.value)
+    assert hint in str(info.value)
+
+
 def test_spans_point_at_the_source():
     statements = program("data N: int\n  mu ~ normal(0, 1)\n").statements
     assert (statements[0].name_span.line, statements[0].name_span.column) == (1, 6)

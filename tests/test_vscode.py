@@ -224,6 +224,7 @@ def test_scopes_of_a_model():
     assert scopes_of(text, "beta") == ["variable.other.ppl"]  # a name, not a distribution
     assert scopes_of(text, "m") == ["variable.other.ppl"]
     assert scopes_of(text, "mu") == ["variable.other.ppl"]
+    assert scopes_of("q = (x)' * A * x\n", "'") == ["keyword.operator.transpose.ppl"]
 
 
 def test_every_distribution_and_function_is_scoped():

@@ -35,6 +35,8 @@ def evaluate(e: ast.Expr, env: Mapping[str, jax.Array]) -> jax.Array:
         return jnp.asarray(e.value) if isinstance(e.value, int) else e.value
     if isinstance(e, ast.Name):
         return env[e.id]
+    if ast.may_be_row(e):
+        return _product(e, env)[1]
     if isinstance(e, ast.Unary):
         value = evaluate(e.operand, env)
         return -value if e.op == "-" else jnp.logical_not(value).astype(jnp.int32)
@@ -180,6 +182,33 @@ def _conditional(e: ast.Conditional, env):
     return lax.cond(cond, lambda: replay(then), lambda: replay(orelse))
 
 
+def _product(e: ast.Expr, env) -> tuple[bool, jax.Array]:
+    """``(is_row, value)`` of an expression that may hold a transposed vector, as the checker
+    types it (:meth:`ExpressionTyper.product`): a row is held as the vector it came from, and
+    the checker has made sure that a row is only ever multiplied."""
+    if ast.is_transpose(e):
+        operand = e.args[0].value
+        was_row, value = _product(operand, env) if ast.may_be_row(operand) \
+            else (False, jnp.asarray(evaluate(operand, env)))
+        if was_row:  # (x' * A)' is the vector A' x
+            return False, value
+        return value.ndim == 1, value if value.ndim == 1 else value.T
+    if isinstance(e, ast.Unary):
+        row, value = _product(e.operand, env)
+        return row, -value
+    if not isinstance(e, ast.Binary):
+        return False, evaluate(e, env)
+    (left_row, a), (right_row, b) = _product(e.left, env), _product(e.right, env)
+    if not left_row and not right_row:
+        return False, _binary(e.op, a, b)
+    other = b if left_row else a
+    if jnp.ndim(other) == 0:
+        return True, jnp.multiply(a, b)
+    if left_row:  # x' * y is a scalar, x' * A a row: both are y' x, A' x
+        return jnp.ndim(other) == 2, jnp.matmul(a, b)
+    return False, jnp.outer(a, b)  # x * y'
+
+
 def _binary(op: str, a, b):
     if op == "*":
         if jnp.ndim(a) == 2 and jnp.ndim(b) in (1, 2):
@@ -278,11 +307,13 @@ def comprehension_range(c: ast.Comprehension, env) -> np.ndarray:
 
 
 def map_over(c: ast.Comprehension, env, body):
-    """``body(env with c.var bound)`` for every value of the range, vectorised with vmap."""
+    """``body(env with c.var bound)`` for every value of the range, vectorised with vmap; over
+    a grid (``for n in 1:N, k in 1:K``) one vmap per index, nested, the first outermost."""
     values = comprehension_range(c, env)
 
     def one(i):
-        return body({**env, c.var: i})
+        scope = {**env, c.var: i}
+        return body(scope) if c.inner is None else map_over(c.inner, scope, body)
 
     return jax.vmap(one)(values)
 

@@ -25,7 +25,7 @@ from numpyro import validation_enabled
 
 from ppl.codegen import marginal, missing
 from ppl.codegen.definitions import definition_value
-from ppl.codegen.evaluate import concrete_int, evaluate, function_key, map_over
+from ppl.codegen.evaluate import comprehension_range, concrete_int, evaluate, function_key, map_over
 from ppl.codegen.index_check import index_problems
 from ppl.codegen.layout import Block, bounds_constraint, declared_constraint, layout, support
 from ppl.codegen.programs import ProgramCache, data_signature, traced_part
@@ -183,9 +183,10 @@ class CompiledModel:
         # explains by statement; NumPyro's eager validation would raise instead.
         with validation_enabled(False):
             if s.comprehension is not None:
-                args = map_over(s.comprehension, env, lambda scope: args_at(scope, shape[1:]))
-                length = len(jnp.atleast_1d(args[0])) if args else 0
-                item_shape = (length,) + shape[1:]
+                axes = len(s.comprehension.ranges)
+                args = map_over(s.comprehension, env, lambda e: args_at(e, shape[axes:]))
+                item_shape = tuple(len(comprehension_range(r, env))
+                                   for r in s.comprehension.ranges) + shape[axes:]
             else:
                 args, item_shape = args_at(env), shape
             dist = build_distribution(spec, args, item_shape)
@@ -202,8 +203,9 @@ class CompiledModel:
         value = env[node.name]
         c = node.sample.comprehension
         if node.kind == "observed" and c is not None:
-            lo = concrete_int(c.lo, env)
-            value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[0], axis=0)
+            for axis, r in enumerate(c.ranges):
+                lo = concrete_int(r.lo, env)
+                value = jax.lax.slice_in_dim(value, lo - 1, lo - 1 + shape[axis], axis=axis)
         return _as_variate(node, value)
 
     def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None, on_marginal=None,
@@ -430,8 +432,9 @@ class CompiledModel:
             draw = _from_variate(node, sample_shaped(dist, sub, shape))
             observed = jnp.asarray(env[node.name])
             if node.sample.comprehension is not None and draw.shape != observed.shape:
-                start = concrete_int(node.sample.comprehension.lo, env) - 1
-                draw = observed.astype(draw.dtype).at[start:start + shape[0]].set(draw)
+                starts = [concrete_int(r.lo, env) - 1 for r in node.sample.comprehension.ranges]
+                where = tuple(slice(a, a + n) for a, n in zip(starts, shape))
+                draw = observed.astype(draw.dtype).at[where].set(draw)
             draws[node.name] = draw
         return draws
 

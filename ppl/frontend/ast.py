@@ -116,6 +116,17 @@ class TypeSpec:
     kind: str  # "int", "real", "vector", "matrix", or a constrained type such as "simplex"
     dims: tuple[Expr, ...] = ()
     span: Span = NO_SPAN
+    # `simplex[K][N]`: an array of N constrained values (the sizes after the type's own)
+    array: tuple[Expr, ...] = ()
+
+    @property
+    def axes(self) -> tuple[Expr, ...]:
+        """The size of each axis of a value of this type, outermost first."""
+        from ppl.frontend.types import CONSTRAINED_TYPES
+
+        if self.kind in CONSTRAINED_TYPES:
+            return self.array + self.dims[:1] * CONSTRAINED_TYPES[self.kind][0]
+        return self.array + self.dims
 
     @property
     def is_int(self) -> bool:
@@ -151,6 +162,17 @@ class Comprehension:
     lo: Expr
     hi: Expr
     span: Span = NO_SPAN
+    # ``for n in 1:N, k in 1:K``: the range of the next index (a grid, ``n`` outermost).
+    inner: Comprehension | None = None
+
+    @property
+    def ranges(self) -> tuple[Comprehension, ...]:
+        """This range and the inner ones, outermost first."""
+        return (self,) + (self.inner.ranges if self.inner is not None else ())
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(r.var for r in self.ranges)
 
 
 # ---------------------------------------------------------------------------- statements
@@ -181,6 +203,7 @@ class Sample:
     name: str
     dist: Call
     index_var: str | None = None
+    inner_vars: tuple[str, ...] = ()  # `y[n, k] ~ ...`: the indices after the first
     comprehension: Comprehension | None = None
     type: TypeSpec | None = None
     bounds: Bounds | None = None
@@ -188,6 +211,11 @@ class Sample:
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated y_rep ~ ...`: a random draw after sampling
     truncation: Truncation | None = None  # `~ normal(mu, s) T[L, U]`
+    element: int | float | None = None  # `y[1] ~ ...`: one element, a piece
+    element_span: Span = NO_SPAN
+    # `y[1] ~ ...` with `y[t] ~ ... for t in 2:T`, merged by the names pass into one
+    # statement over the range (see ppl/frontend/pieces.py): the pieces as written.
+    pieces: tuple[Sample, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -197,10 +225,16 @@ class Define:
     name: str
     expr: Expr
     index_var: str | None = None
+    inner_vars: tuple[str, ...] = ()  # `m[i, j] = ...`: the indices after the first
     comprehension: Comprehension | None = None
     span: Span = NO_SPAN
     name_span: Span = NO_SPAN
     generated: bool = False  # `generated x = ...`: computed after sampling only
+    element: int | float | None = None  # `x[1] = ...`: one element, a piece of a definition
+    element_span: Span = NO_SPAN
+    # A definition given in pieces (`x[1] = ...`, `x[t] = ... for t in 2:T`) merged into one
+    # over 1:end by the names pass (see ppl/frontend/pieces.py): the pieces as written.
+    pieces: tuple[Define, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -248,7 +282,7 @@ def children(node) -> list:
     if isinstance(node, Conditional):
         return [node.cond, node.then, node.orelse]
     if isinstance(node, ArrayComprehension):
-        return [node.item, node.comprehension.lo, node.comprehension.hi]
+        return [node.item, *(e for r in node.comprehension.ranges for e in (r.lo, r.hi))]
     return []
 
 
@@ -291,11 +325,12 @@ def free_names(node, bound: frozenset[str] = frozenset()) -> Iterator[Name]:
             yield from free_names(part, bound)
     elif isinstance(node, ArrayComprehension):
         c = node.comprehension
-        yield from free_names(c.lo, bound)
-        yield from free_names(c.hi, bound)
-        yield from free_names(node.item, bound | {c.var})
+        for r in c.ranges:
+            yield from free_names(r.lo, bound)
+            yield from free_names(r.hi, bound)
+        yield from free_names(node.item, bound | set(c.variables))
     elif isinstance(node, TypeSpec):
-        for d in node.dims:
+        for d in node.dims + node.array:
             yield from free_names(d, bound)
     elif isinstance(node, (Bounds, Truncation)):
         yield from free_names(node.lower, bound)
@@ -350,6 +385,25 @@ def self_references(node, name: str) -> list:
     return found
 
 
+def is_transpose(node) -> bool:
+    """Whether ``node`` is ``x'`` (the same as ``transpose(x)``)."""
+    return (isinstance(node, Call) and node.func == "transpose" and len(node.args) == 1
+            and node.args[0].name is None)
+
+
+def may_be_row(node) -> bool:
+    """Whether ``node`` may be a row, a transposed vector (``x'``, ``x' * A``, ``-x'``, ``2 *
+    x'``): the language has no row vectors, so such products are typed and evaluated
+    together, and a row may only be multiplied."""
+    if is_transpose(node):
+        return True
+    if isinstance(node, Unary) and node.op == "-":
+        return may_be_row(node.operand)
+    if isinstance(node, Binary) and node.op == "*":
+        return may_be_row(node.left) or may_be_row(node.right)
+    return False
+
+
 def recursion_lag(use, var: str) -> int | None:
     """k for a use ``x[var - k]`` with an integer literal k >= 1, else None."""
     if not isinstance(use, Index) or len(use.indices) != 1:
@@ -373,7 +427,7 @@ def element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[Expr,
             yield node, False
         return
     if isinstance(node, TypeSpec):
-        inside = list(node.dims)
+        inside = list(node.dims + node.array)
     elif isinstance(node, Bounds):
         inside = [e for e in (node.lower, node.upper) if e is not None]
     else:

@@ -75,6 +75,8 @@ def misaligned_uses(z: Symbol, reach: set[str], st, statements: list,
             c = None
     elif c is not None:
         c = None
+    if c is not None and c.inner is not None:
+        c = None  # summed out over one index only: not inside a grid of several
     parts = statement_parts(dict(enumerate(statements))) if statements else \
         [(st.expr, frozenset())]
     errors = []

@@ -23,6 +23,10 @@ from ppl.frontend.types import (
     same_shape,
 )
 
+ROW_HINT = ("x' (a transposed vector) is a row: write x' * y for a dot product, "
+            "x' * A * x for a quadratic form, x * y' for an outer product; X' transposes a "
+            "matrix")
+
 
 class ExpressionTyper(CallTyper):
     """The types of expressions and type declarations."""
@@ -82,7 +86,10 @@ class ExpressionTyper(CallTyper):
             rank = CONSTRAINED_TYPES[spec.kind][0]
             size = self.size(spec.dims[0], "a size")
             name = pretty.expr(spec.dims[0]) if isinstance(spec.dims[0], ast.Name) else None
-            return Type("real", (size,) * rank, (name,) * rank)
+            array = tuple(self.size(d, "a size") for d in spec.array)
+            names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None
+                          for d in spec.array)
+            return Type("real", array + (size,) * rank, names + (name,) * rank)
         dims = tuple(self.size(d, "a size") for d in spec.dims)
         names = tuple(pretty.expr(d) if isinstance(d, ast.Name) else None for d in spec.dims)
         for d, e in zip(dims, spec.dims):
@@ -93,6 +100,13 @@ class ExpressionTyper(CallTyper):
         return Type(elem, dims, names)
 
     def expr(self, e: ast.Expr, local: dict[str, Type]) -> Type:
+        if ast.may_be_row(e):
+            row, t = self.product(e, local)
+            if row:
+                return self.err("this is a transposed vector (a row); ppl has no row vectors, "
+                                "so a row may only be multiplied by a vector, a matrix or a "
+                                "scalar", e.span, ROW_HINT)
+            return t
         if isinstance(e, ast.Number):
             return INT if e.is_int else REAL
         if isinstance(e, ast.Name):
@@ -116,13 +130,11 @@ class ExpressionTyper(CallTyper):
         if isinstance(e, ast.Conditional):
             return self.conditional(e, local)
         if isinstance(e, ast.ArrayComprehension):
-            c = e.comprehension
-            length = self.comprehension(c)
-            item = self.expr(e.item, {**local, c.var: INT})
+            grid = self.grid(e.comprehension)
+            item = self.expr(e.item, {**local, **{v: INT for v in e.comprehension.variables}})
             if item.is_error:
                 return ERROR
-            return Type(item.elem, (length,) + item.shape,
-                        (self.range_dim_name(c),) + item.dim_names)
+            return Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
         if isinstance(e, ast.Unary):
             t = self.expr(e.operand, local)
             return t.with_elem("int") if e.op == "!" and not t.is_error else t
@@ -134,10 +146,65 @@ class ExpressionTyper(CallTyper):
             return self.index(e, local)
         raise TypeError(e)
 
+    def product(self, e: ast.Expr, local) -> tuple[bool, Type]:
+        """``(is_row, type)`` of an expression that may hold a transposed vector (see
+        :func:`ast.may_be_row`). A row's type is that of the vector it came from; ``x' * y``
+        is a scalar (the dot product), ``x' * A`` a row, ``x * y'`` a matrix (the outer
+        product), a scalar times a row a row."""
+        if ast.is_transpose(e):
+            operand = e.args[0].value
+            was_row, t = self.product(operand, local) if ast.may_be_row(operand) \
+                else (False, self.expr(operand, local))
+            if t.is_error:
+                return False, ERROR
+            if was_row:  # (x' * A)' is the vector A' x
+                return False, t
+            if t.rank == 1:
+                return True, t
+            if t.rank == 2:
+                return False, Type(t.elem, t.shape[::-1], t.dim_names[::-1])
+            hint = ("remove the transpose: a scalar is its own transpose" if t.rank == 0
+                    else "transpose a vector or a matrix")
+            return False, self.err(f"only a vector or a matrix can be transposed, not "
+                                   f"{t.describe()}", e.func_span, hint)
+        if isinstance(e, ast.Unary) and e.op == "-":
+            return self.product(e.operand, local)
+        if not (isinstance(e, ast.Binary) and e.op == "*"):
+            return False, self.expr(e, local)
+        (left_row, a), (right_row, b) = self.product(e.left, local), self.product(e.right, local)
+        if a.is_error or b.is_error:
+            return False, ERROR
+        if not left_row and not right_row:
+            return False, self.binary_types(e, a, b)
+        if left_row and right_row:
+            return False, self.err("two rows (transposed vectors) cannot be multiplied", e.span,
+                                   ROW_HINT)
+        row, other = (a, b) if left_row else (b, a)
+        if other.rank == 0:
+            return True, row.with_elem("real")
+        if left_row and other.rank in (1, 2):
+            if dims_equal(row.shape[0], other.shape[0]) is False:
+                return False, self.err(
+                    f"a row of {row.shape[0]} elements times {other.describe()}: the sizes "
+                    f"must agree ({row.shape[0]} and {other.shape[0]})", e.span, ROW_HINT)
+            if other.rank == 1:
+                return False, REAL
+            return True, Type("real", other.shape[1:], other.dim_names[1:])
+        if right_row and other.rank == 1:
+            return False, Type("real", (other.shape[0], row.shape[0]),
+                               (other.dim_names[0], row.dim_names[0]))
+        side = "on the left of" if right_row else "on the right of"
+        return False, self.err(f"{other.describe()} cannot be {side} a row (a transposed "
+                               "vector)", e.span, ROW_HINT)
+
     def binary(self, e: ast.Binary, local) -> Type:
         a, b = self.expr(e.left, local), self.expr(e.right, local)
         if a.is_error or b.is_error:
             return ERROR
+        return self.binary_types(e, a, b)
+
+    def binary_types(self, e: ast.Binary, a: Type, b: Type) -> Type:
+        """The type of ``a op b`` for operands of the types ``a`` and ``b``."""
         op = e.op
         if op == "*" and a.rank == 2 and b.rank in (1, 2):
             if dims_equal(a.shape[1], b.shape[0]) is False:
@@ -307,6 +374,18 @@ class ExpressionTyper(CallTyper):
         if lo == 1:
             return hi
         return f"{hi} - {lo} + 1"
+
+    def grid(self, c: ast.Comprehension) -> Type:
+        """The extents of ``for n in 1:N, k in 1:K`` (one axis per range, the first
+        outermost), as the shape of a type; each index must have its own name."""
+        seen: set[str] = set()
+        for r in c.ranges:
+            if r.var in seen:
+                self.err(f"the index '{r.var}' is used twice in this range", r.span,
+                         "give each index its own name: for i in 1:I, j in 1:J")
+            seen.add(r.var)
+        return Type("int", tuple(self.comprehension(r) for r in c.ranges),
+                    tuple(self.range_dim_name(r) for r in c.ranges))
 
     def range_dim_name(self, c: ast.Comprehension) -> str | None:
         """``for n in 1:N`` makes an axis named ``N``; other ranges give unnamed axes."""

@@ -51,7 +51,8 @@ def _definition_class(sym: Symbol, symbols: Mapping[str, Symbol], seen: frozense
         return CONSTANT if sym.kind == "observable" and sym.data_decl is not None else AFFINE
     if sym.name in seen or sym.name in sym.depends:  # a recursion: not analysed
         return NONLINEAR
-    bound = frozenset({sym.define.comprehension.var}) if sym.define.comprehension else frozenset()
+    c = sym.define.comprehension
+    bound = frozenset(c.variables) if c else frozenset()
     return expression_class(sym.define.expr, symbols, bound, seen | {sym.name})
 
 
@@ -87,8 +88,9 @@ def expression_class(e, symbols: Mapping[str, Symbol], bound: frozenset[str],
     if isinstance(e, ast.ArrayLiteral):
         return max((of(i) for i in e.items), default=CONSTANT)
     if isinstance(e, ast.ArrayComprehension):
-        inner = expression_class(e.item, symbols, bound | {e.comprehension.var}, seen)
-        return max(inner, of(e.comprehension.lo), of(e.comprehension.hi))
+        c = e.comprehension
+        inner = expression_class(e.item, symbols, bound | set(c.variables), seen)
+        return max(inner, *(of(r.lo) for r in c.ranges), *(of(r.hi) for r in c.ranges))
     if isinstance(e, ast.Conditional):
         if of(e.cond) != CONSTANT:
             return NONLINEAR

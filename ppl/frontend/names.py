@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
+from ppl.frontend.pieces import element_errors, family_error, is_piece, merge
 from ppl.frontend.symbols import is_markov_chain
 from ppl.library.cdfs import cdf_function_names, cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
@@ -64,17 +65,16 @@ def statement_parts(entry: dict) -> list[tuple]:
     for st in entry.values():
         if isinstance(st, (ast.DataDecl, ast.ParamDecl)):
             out += [(st.type, frozenset()), (st.bounds, frozenset())]
-        elif isinstance(st, ast.Sample):
-            bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
-            out += [(a.value, bound) for a in st.dist.args]
-            out += [(st.type, frozenset()), (st.bounds, frozenset()), (st.truncation, bound)]
-            if st.comprehension:
-                out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
-        elif isinstance(st, ast.Define):
-            bound = frozenset({st.comprehension.var}) if st.comprehension else frozenset()
-            out.append((st.expr, bound))
-            if st.comprehension:
-                out += [(st.comprehension.lo, frozenset()), (st.comprehension.hi, frozenset())]
+        elif isinstance(st, (ast.Sample, ast.Define)):
+            c = st.comprehension
+            bound = frozenset(c.variables) if c else frozenset()
+            if isinstance(st, ast.Sample):
+                out += [(a.value, bound) for a in st.dist.args]
+                out += [(st.type, frozenset()), (st.bounds, frozenset()),
+                        (st.truncation, bound)]
+            else:
+                out.append((st.expr, bound))
+            out += [(e, frozenset()) for r in (c.ranges if c else ()) for e in (r.lo, r.hi)]
     return out
 
 
@@ -127,8 +127,22 @@ class _Names:
             if st.name in RESERVED:
                 self.err(f"'{st.name}' is a reserved word", st.name_span, "choose another name")
                 continue
+            problems = element_errors(st)
+            if problems:
+                self.errors += problems
+                continue
             entry = entries.setdefault(st.name, {})
             previous = entry.get(slot)
+            if previous is not None and is_piece(st) and type(st) is type(previous) and (
+                    is_piece(previous) or getattr(previous, "pieces", ())):
+                # x[1] = ... with x[t] = ... for t in 2:T: one statement in pieces
+                pieces = [*(previous.pieces or (previous,)), st]
+                problem = family_error(pieces) if isinstance(st, ast.Sample) else None
+                if problem is not None:
+                    self.errors.append(problem)
+                    continue
+                entry[slot] = merge(pieces)
+                continue
             if previous is not None:
                 what = {"data": "declared as data", "param": "declared as a parameter",
                         "sample": "given a distribution", "define": "defined",
@@ -150,7 +164,7 @@ class _Names:
                          "a type again here", st.name_span,
                          "give the type in one place: drop the annotation or the declaration")
                 continue
-            entry[slot] = st
+            entry[slot] = merge([st]) if getattr(st, "element", None) is not None else st
         return entries, factors
 
     def declare_function(self, f: ast.FunctionDef) -> None:

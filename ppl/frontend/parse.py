@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -13,7 +14,10 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from ppl.errors import ModelError, error
 from ppl.frontend import ast
+from ppl.frontend.nesting import HEAVY_LEVEL, MAX_NESTING, nesting_error, too_deep
 from ppl.source import Source, Span
+
+__all__ = ["HEAVY_LEVEL", "MAX_NESTING", "lark_parser", "parse"]
 
 _OPENERS = {"LPAR", "LSQB"}
 _CLOSERS = {"RPAR", "RSQB"}
@@ -27,20 +31,36 @@ def _grammar_text() -> str:
     return (Path(__file__).resolve().parents[2] / "grammar" / "ppl.lark").read_text()
 
 
+# Tokens after which a line break continues the statement: the binary operators (and the
+# unary ones, and `if`/`then`/`else`), which cannot end a statement. A line that *begins* with
+# a binary operator continues the one before through the grammar's _CONTINUED terminal.
+_CONTINUING = frozenset({"ADD_OP", "MUL_OP", "COMPARE_OP", "LOWER_OP", "UPPER_OP", "MINUS",
+                         "BANG", "CIRCUMFLEX", "IF", "THEN", "ELSE", "COMMA"})
+_CONTINUING_TEXT = frozenset({"||", "&&"})
+
+
+def _continues(token: Token | None) -> bool:
+    """Whether a line that ends with ``token`` goes on on the next line."""
+    return token is not None and (token.type in _CONTINUING or str(token) in _CONTINUING_TEXT)
+
+
 class _BracketNewlines:
-    """Post-lexer dropping newlines inside () and [] so that long expressions can wrap."""
+    """Post-lexer dropping newlines inside () and [] so that long expressions can wrap, and
+    after a binary operator, which continues the statement on the next line."""
 
     always_accept = ("_NL",)
 
     def process(self, stream):
         depth = 0
+        last = None
         for token in stream:
             if token.type in _OPENERS:
                 depth += 1
             elif token.type in _CLOSERS:
                 depth = max(0, depth - 1)
-            elif token.type == "_NL" and depth > 0:
+            elif token.type == "_NL" and (depth > 0 or _continues(last)):
                 continue
+            last = token
             yield token
 
 
@@ -82,6 +102,15 @@ def _number(text: str) -> float | int:
     return int(text) if len(text.lstrip("0")) <= 20 else _MAX_INT + 1
 
 
+def _nested(ranges: list[ast.Comprehension], span: Span) -> ast.Comprehension:
+    """``for n in 1:N, k in 1:K`` as one comprehension over n whose ``inner`` is over k; the
+    outermost one spans the whole ``for ...``."""
+    inner = None
+    for r in reversed(ranges[1:]):
+        inner = dataclasses.replace(r, inner=inner)
+    return dataclasses.replace(ranges[0], span=span, inner=inner)
+
+
 @v_args(meta=True)
 class _ToAst(Transformer_NonRecursive):
     """Parse tree -> frozen dataclasses. One method per grammar alias."""
@@ -119,6 +148,18 @@ class _ToAst(Transformer_NonRecursive):
     def matrix_type(self, meta, children):
         return ast.TypeSpec("matrix", (children[0], children[1]), _meta_span(meta))
 
+    def vector_array_type(self, meta, children):
+        size, array = children
+        return ast.TypeSpec("real", (*array, size), _meta_span(meta))
+
+    def matrix_array_type(self, meta, children):
+        rows, columns, array = children
+        return ast.TypeSpec("real", (*array, rows, columns), _meta_span(meta))
+
+    def constrained_array_type(self, meta, children):
+        kind, size, array = children
+        return ast.TypeSpec(str(kind), (size,), _meta_span(meta), tuple(array))
+
     def constrained_type(self, meta, children):
         return ast.TypeSpec(str(children[0]), (children[1],), _meta_span(meta))
 
@@ -141,17 +182,27 @@ class _ToAst(Transformer_NonRecursive):
         return (children[0], None)
 
     def indexed_lhs(self, meta, children):
-        return (children[0], children[1])
+        return (children[0], children[1], tuple(str(v) for v in children[2:]))
 
-    def comprehension(self, meta, children):
+    def element_lhs(self, meta, children):
+        name, number = children
+        return (name, None, (), (_number(str(number)), _token_span(number)))
+
+    def range(self, meta, children):
         var, lo, hi = children
         return ast.Comprehension(str(var), lo, hi, _meta_span(meta))
 
+    def comprehension(self, meta, children):
+        return _nested(children, _meta_span(meta))
+
     def sample(self, meta, children):
-        (name, index_var), dist, truncation, comp = children
+        (name, index_var, *inner), dist, truncation, comp = children
+        element, element_span = inner[1] if len(inner) > 1 else (None, None)
         return ast.Sample(
-            str(name), dist, str(index_var) if index_var else None, comp,
-            span=_meta_span(meta), name_span=_token_span(name), truncation=truncation,
+            str(name), dist, str(index_var) if index_var else None,
+            inner_vars=inner[0] if inner else (), comprehension=comp,
+            span=_meta_span(meta), name_span=_token_span(name), element=element,
+            element_span=element_span or Span(0, 0, 0, 0), truncation=truncation,
         )
 
     def annotated_sample(self, meta, children):
@@ -166,10 +217,13 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Truncation(lower, upper, _meta_span(meta))
 
     def define(self, meta, children):
-        (name, index_var), expr, comp = children
+        (name, index_var, *inner), expr, comp = children
+        element, element_span = inner[1] if len(inner) > 1 else (None, None)
         return ast.Define(
-            str(name), expr, str(index_var) if index_var else None, comp,
-            span=_meta_span(meta), name_span=_token_span(name),
+            str(name), expr, str(index_var) if index_var else None,
+            inner_vars=inner[0] if inner else (), comprehension=comp,
+            span=_meta_span(meta), name_span=_token_span(name), element=element,
+            element_span=element_span or Span(0, 0, 0, 0),
         )
 
     def generated(self, meta, children):
@@ -243,6 +297,13 @@ class _ToAst(Transformer_NonRecursive):
         base, items = children
         return ast.Index(base, tuple(items), _meta_span(meta))
 
+    def transpose(self, meta, children):
+        # x' is transpose(x): one node for both spellings, so every walker knows it.
+        span = _meta_span(meta)
+        tick = Span(span.end_line, span.end_column, span.end_line, span.end_column)
+        operand = children[0]
+        return ast.Call("transpose", (ast.Argument(operand, None, operand.span),), span, tick)
+
     def index_list(self, meta, children):
         return list(children)
 
@@ -253,9 +314,8 @@ class _ToAst(Transformer_NonRecursive):
         return ast.Slice(children[0], children[1], _meta_span(meta))
 
     def array_comprehension(self, meta, children):
-        item, var, lo, hi = children
-        c = ast.Comprehension(str(var), lo, hi, _meta_span(meta))
-        return ast.ArrayComprehension(item, c, _meta_span(meta))
+        item, *ranges = children
+        return ast.ArrayComprehension(item, _nested(ranges, _meta_span(meta)), _meta_span(meta))
 
     def array_literal(self, meta, children):
         return ast.ArrayLiteral(tuple(children[0]), _meta_span(meta))
@@ -395,10 +455,29 @@ def _syntax_diagnostic(exc: UnexpectedInput, source: Source):
         what, span = "'<-'", Span(span.line, span.column, span.line, span.column + 1)
     elif str(token) == "*" and text[span.column - 2: span.column - 1] == "*":
         what, span = "'**'", Span(span.line, span.column - 1, span.line, span.column)
-    hint = _hint_for(token, accepts, source, what)
+    hint = _hint_for(token, accepts, source, what) or _continued_hint(source, span.line)
     if not hint and accepts:
         hint = f"expected {_expected_words(accepts)} here"
     return error(f"unexpected {what}", span, hint)
+
+
+_TRAILING_OPERATOR = re.compile(
+    r"(\|\||&&|==|!=|<=|>=|\.\*|\./|[-+*/%^<>!]|\b(?:if|then|else))$")
+
+
+def _continued_hint(source: Source, line: int) -> str:
+    """When the code line before ``line`` ends with an operator, that statement went on into
+    this line (an operator at the end of a line continues it): say so, since the error on
+    this line is then a consequence."""
+    before = _last_code_line(source, line)
+    if before >= line or _open_brackets(source, line, 1):
+        return ""
+    code = source.line(before).split("#", 1)[0].rstrip()
+    match = _TRAILING_OPERATOR.search(code)
+    if match is None:
+        return ""
+    return (f"line {before} ends with '{match.group(1)}', so its statement continues on this "
+            f"line; complete the expression on line {before}, or remove the '{match.group(1)}'")
 
 
 def _hint_for(token: Token, expected: set[str], source: Source, what: str) -> str:
@@ -422,108 +501,6 @@ def _hint_for(token: Token, expected: set[str], source: Source, what: str) -> st
     return ""
 
 
-# The checker, the code generator and the IR walk expressions recursively, spending up to
-# about three Python frames per level; a nested call chain failed at about 330 levels from an
-# empty stack (a sum at about 500). A conditional or an array comprehension costs about ten
-# frames (JAX traces its branches or its body inside), failing at about 80 levels, so it counts
-# as HEAVY_LEVEL levels. 100 leaves room under Python's default limit of 1000 for the caller's
-# own frames (pytest, Jupyter) without touching the interpreter's limit.
-MAX_NESTING = 100
-HEAVY_LEVEL = 5
-
-_EXPRESSIONS = (ast.Binary, ast.Unary, ast.Call, ast.Index, ast.ArrayLiteral, ast.Slice)
-_HEAVY = (ast.Conditional, ast.ArrayComprehension)
-
-
-def _deepest(root, callees: dict[str, int]) -> tuple[int, object | None]:
-    """The weighted nesting depth of ``root`` and the first node found past
-    :data:`MAX_NESTING` (or None). A call of a user-defined function adds the depth of its body
-    (``callees``), since evaluating the call recurses into it. The walk keeps its own stack,
-    so that it cannot itself run out of Python's."""
-    deepest = 0
-    stack: list[tuple[object, int]] = [(root, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (tuple, list)):
-            stack.extend((item, depth) for item in reversed(node))
-            continue
-        if not dataclasses.is_dataclass(node):
-            continue
-        if isinstance(node, _EXPRESSIONS + _HEAVY):
-            depth += HEAVY_LEVEL if isinstance(node, _HEAVY) else 1
-            reach = depth + (callees.get(node.func, 0) if isinstance(node, ast.Call) else 0)
-            deepest = max(deepest, reach)
-            if reach > MAX_NESTING:
-                return deepest, node
-        stack.extend((getattr(node, f.name), depth) for f in reversed(dataclasses.fields(node))
-                     if f.name not in ("span", "name_span", "func_span"))
-    return deepest, None
-
-
-def _calls(root) -> list[str]:
-    """The names called anywhere in ``root``."""
-    names, stack = [], [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (tuple, list)):
-            stack.extend(node)
-        elif dataclasses.is_dataclass(node):
-            if isinstance(node, ast.Call):
-                names.append(node.func)
-            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
-    return names
-
-
-def _callees_first(functions: dict[str, ast.FunctionDef]) -> list[ast.FunctionDef]:
-    """The user-defined functions, each after the ones it calls. A call back into a function
-    still being ordered (recursion) is skipped, so it adds no depth here."""
-    order: list[ast.FunctionDef] = []
-    state: dict[str, int] = {}
-    for name in functions:
-        stack = [(name, iter(_calls(functions[name].body)))]
-        state.setdefault(name, 1)
-        if state[name] == 2:
-            continue
-        while stack:
-            current, pending = stack[-1]
-            callee = next((c for c in pending if c in functions and c not in state), None)
-            if callee is None:
-                stack.pop()
-                state[current] = 2
-                order.append(functions[current])
-            else:
-                state[callee] = 1
-                stack.append((callee, iter(_calls(functions[callee].body))))
-    return order
-
-
-def _too_deep(program: ast.Program):
-    """The first expression nested more than :data:`MAX_NESTING` levels deep, or None."""
-    functions = {s.name: s for s in program.statements if isinstance(s, ast.FunctionDef)}
-    callees: dict[str, int] = {}
-    for definition in _callees_first(functions):
-        depth, deep = _deepest(definition.body, callees)
-        if deep is not None:
-            return deep
-        callees[definition.name] = depth
-    for statement in program.statements:
-        if not isinstance(statement, ast.FunctionDef):
-            deep = _deepest(statement, callees)[1]
-            if deep is not None:
-                return deep
-    return None
-
-
-def _nesting_error(node, source: Source):
-    span = node.span
-    return error(f"this expression is nested too deeply (more than {MAX_NESTING} levels of "
-                 "operators, calls or brackets; a conditional or an array comprehension counts "
-                 f"as {HEAVY_LEVEL})", Span(span.line, span.column, span.line,
-                                                      span.column),
-                 "split the expression into named definitions (a = ..., then b = a + ...); a "
-                 "long sum of terms can be sum() of a vector")
-
-
 def parse(source: Source) -> ast.Program:
     """Parse ``source`` into a :class:`Program`; raises :class:`ModelError` on a syntax error
     or an expression nested deeper than :data:`MAX_NESTING`."""
@@ -538,7 +515,7 @@ def parse(source: Source) -> ast.Program:
         if isinstance(exc.orig_exc, ModelError):
             raise exc.orig_exc.with_source(source) from None
         raise
-    deep = _too_deep(program)
+    deep = too_deep(program)
     if deep is not None:
-        raise ModelError([_nesting_error(deep, source)], source)
+        raise ModelError([nesting_error(deep)], source)
     return program

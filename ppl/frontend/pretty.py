@@ -65,8 +65,7 @@ def expr(e: ast.Expr) -> str:
             base = f"({base})"
         return f"{base}[{', '.join(_index(i) for i in e.indices)}]"
     if isinstance(e, ast.ArrayComprehension):
-        c = e.comprehension
-        return f"[{expr(e.item)} for {c.var} in {expr(c.lo)}:{expr(c.hi)}]"
+        return f"[{expr(e.item)}{_comprehension(e.comprehension)}]"
     if isinstance(e, ast.ArrayLiteral):
         return f"[{', '.join(expr(i) for i in e.items)}]"
     raise TypeError(f"not an expression: {e!r}")
@@ -84,8 +83,9 @@ def _index(i: ast.Expr | ast.Slice) -> str:
 
 def type_spec(t: ast.TypeSpec) -> str:
     dims = ", ".join(expr(d) for d in t.dims)
+    array = f"[{', '.join(expr(d) for d in t.array)}]" if t.array else ""
     if t.kind not in ("int", "real", "dim") or dims:
-        return f"{t.kind}[{dims}]"
+        return f"{t.kind}[{dims}]{array}"
     return t.kind
 
 
@@ -109,7 +109,9 @@ def truncation(t: ast.Truncation | None) -> str:
 
 
 def _comprehension(c: ast.Comprehension | None) -> str:
-    return f" for {c.var} in {expr(c.lo)}:{expr(c.hi)}" if c else ""
+    if c is None:
+        return ""
+    return " for " + ", ".join(f"{r.var} in {expr(r.lo)}:{expr(r.hi)}" for r in c.ranges)
 
 
 def statement(s: ast.Statement) -> str:
@@ -118,7 +120,10 @@ def statement(s: ast.Statement) -> str:
         return f"data {s.name}: {type_spec(s.type)}{bounds(s.bounds)}"
     if isinstance(s, ast.ParamDecl):
         return f"param {s.name}: {type_spec(s.type)}{bounds(s.bounds)}"
-    lhs = f"{s.name}[{s.index_var}]" if getattr(s, "index_var", None) else getattr(s, "name", "")
+    index_vars = (s.index_var, *s.inner_vars) if getattr(s, "index_var", None) else ()
+    lhs = f"{s.name}[{', '.join(index_vars)}]" if index_vars else getattr(s, "name", "")
+    if getattr(s, "element", None) is not None:
+        lhs = f"{s.name}[{_number(s.element)}]"
     prefix = "generated " if getattr(s, "generated", False) else ""
     if isinstance(s, ast.Sample):
         if s.type is not None:

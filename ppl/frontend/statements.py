@@ -5,9 +5,11 @@ definition, a generated quantity: a :class:`~ppl.frontend.symbols.Symbol`) and i
 its declaration, its distribution's variate or its definition's expression. It checks that
 declared and implied shapes agree, that bounds are scalars or of the declared shape (and, for
 data, known from the data), that an indexed left side (``y[n] ~ ...``) comes with its range,
-that ranges of definitions and parameters start at 1, that discrete parameters have a small
-finite support, and that user-defined function bodies return their declared type. Integer
-scalars of the data are folded to numbers on the way, so later sizes are concrete.
+that a definition by ranges covers its elements exactly once (see
+:mod:`ppl.frontend.pieces`), that ranges of parameters start at 1, that discrete
+parameters have a small finite support, and that user-defined function bodies return their
+declared type. Integer scalars of the data are folded to numbers on the way, so later sizes
+are concrete.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from ppl.errors import Diagnostic
 from ppl.frontend import ast, pretty
 from ppl.frontend.names import Scope
+from ppl.frontend.pieces import coverage_errors
 from ppl.frontend.recursions import RecursionTyper
 from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
@@ -45,6 +48,11 @@ def type_program(scope: Scope, sizes: Mapping[str, int] | None) -> TypedProgram:
     """Run the types pass over the names pass's ``scope``; ``sizes`` are the values of the
     integer scalar data, when known (otherwise sizes stay symbolic, such as ``J``)."""
     return _StatementTyper(scope, sizes).run()
+
+
+def _indices(st: ast.Define) -> dict:
+    """The index variables of an element-wise statement, typed int."""
+    return {v: INT for v in st.comprehension.variables} if st.comprehension else {}
 
 
 class _StatementTyper(RecursionTyper):
@@ -94,8 +102,8 @@ class _StatementTyper(RecursionTyper):
             return self.observed_definition(name, define, sample, span, deps)
         if define is not None:
             t = self.definition(define)
-            only = self.is_data_only(define.expr, {define.index_var: INT} if define.index_var
-                                     else {}) and all(self.data_only.get(d, False) for d in deps)
+            only = self.is_data_only(define.expr, _indices(define)) and \
+                all(self.data_only.get(d, False) for d in deps)
             return Symbol(name, "defined", t, span, define=define, depends=frozenset(deps),
                           data_only=only)
         declared = None
@@ -230,7 +238,7 @@ class _StatementTyper(RecursionTyper):
         """``name = expr`` of the data alone, also given a distribution: observed, as Stan's
         ``~`` on transformed data."""
         t = self.definition(define)
-        local = {define.index_var: INT} if define.index_var else {}
+        local = _indices(define)
         of_data = self.is_data_only(define.expr, local)
         spec = DISTRIBUTIONS.get(sample.dist.func)
         if not t.is_error and not of_data and spec is not None and spec.discrete:
@@ -270,12 +278,21 @@ class _StatementTyper(RecursionTyper):
     def indexed_lhs_error(self, st: ast.Define | ast.Sample, op: str) -> Type | None:
         """``x[i] = ...`` / ``x[i] ~ ...`` needs a range over ``i``; None when it is fine."""
         c = st.comprehension
-        if c is None and st.index_var is not None:
-            return self.err(f"'{st.name}[{st.index_var}]' needs a range", st.name_span,
-                            f"add `for {st.index_var} in 1:N` at the end of the line")
-        if c is not None and st.index_var != c.var:
-            return self.err(f"the index '{st.index_var}' must be the variable of the range, "
-                            f"'{c.var}'", st.name_span, f"write {st.name}[{c.var}] {op} ...")
+        indices = (st.index_var, *st.inner_vars) if st.index_var is not None else ()
+        if c is None and indices:
+            ranges = ", ".join(f"{v} in 1:N{k + 1 if len(indices) > 1 else ''}"
+                               for k, v in enumerate(indices))
+            return self.err(f"'{st.name}[{', '.join(indices)}]' needs a range", st.name_span,
+                            f"add `for {ranges}` at the end of the line")
+        if c is not None and indices != c.variables:
+            if len(indices) == 1 and len(c.variables) == 1:
+                return self.err(f"the index '{st.index_var}' must be the variable of the range, "
+                                f"'{c.var}'", st.name_span,
+                                f"write {st.name}[{c.var}] {op} ...")
+            want = ", ".join(c.variables)
+            return self.err(f"the indices [{', '.join(indices) or ''}] must be the variables "
+                            f"of the range, in order: [{want}]", st.name_span,
+                            f"write {st.name}[{want}] {op} ...")
         return None
 
     def definition(self, d: ast.Define) -> Type:
@@ -285,18 +302,27 @@ class _StatementTyper(RecursionTyper):
         if d.comprehension is None:
             return self.expr(d.expr, {})
         c = d.comprehension
-        length = self.comprehension(c)
-        name = self.range_dim_name(c)
-        if any(n.id == d.name for n in ast.free_names(d.expr)):
-            item = self.recursion(d, length, name)
+        grid = self.grid(c)
+        uses = [n for n in ast.free_names(d.expr) if n.id == d.name]
+        if uses and c.inner is not None:
+            return self.err(f"'{d.name}' is defined over several indices and refers to itself; "
+                            "a recursion runs over one index", uses[0].span,
+                            f"define '{d.name}' over one index (a recursion over "
+                            f"{c.var}), with the other dimensions inside each element")
+        if uses:
+            item = self.recursion(d, grid.shape[0], grid.dim_names[0])
         else:
-            item = self.expr(d.expr, {c.var: INT})
+            item = self.expr(d.expr, {v: INT for v in c.variables})
         if item.is_error:
             return ERROR
-        if c.lo is not None and self.const(c.lo) not in (1, None):
-            self.err("a definition by a range must start at 1", c.lo.span,
-                     f"write for {c.var} in 1:..., so that {d.name}[1] is the first element")
-        return Type(item.elem, (length,) + item.shape, (name,) + item.dim_names)
+        if c.inner is None:
+            self.errors += coverage_errors(d, self.const)
+        for r in c.ranges if c.inner is not None else ():
+            if self.const(r.lo) not in (1, None):
+                self.err("a definition over several indices must start each at 1", r.lo.span,
+                         f"write for {r.var} in 1:..., so that {d.name}[1, ...] is the first "
+                         "element")
+        return Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
 
     def sampled(self, s: ast.Sample, declared: Type | None, data) -> Type:
         local = {}
@@ -306,11 +332,17 @@ class _StatementTyper(RecursionTyper):
             return problem
         if s.comprehension is not None:
             c = s.comprehension
-            length = self.comprehension(c)
-            local = {c.var: INT}
+            length = self.grid(c)
+            local = {v: INT for v in c.variables}
+            if data is None and is_markov_chain({"sample": s}) and c.inner is not None:
+                return self.err(f"'{s.name}' is a Markov chain over several indices; a chain "
+                                "runs over one index", s.name_span,
+                                f"write {s.name}[{c.var}] ~ ... for {c.var} in ...")
             if data is None and is_markov_chain({"sample": s}) and \
-                    not self.markov_chain(s, length):
+                    not self.markov_chain(s, length.shape[0]):
                 return ERROR
+        if s.pieces:
+            self.errors += coverage_errors(s, self.const, from_one=False)
         spec, item = self.distribution(s.dist, local)
         if spec is None or item.is_error:
             return declared if declared is not None else ERROR
@@ -321,11 +353,21 @@ class _StatementTyper(RecursionTyper):
                      "declare it with `data` and supply it; only bernoulli and categorical "
                      "parameters are summed out (marginalised) automatically")
             return ERROR
+        if spec.discrete and data is None and length is not None and \
+                s.comprehension.inner is not None:
+            return self.err(f"'{s.name}' is a discrete parameter over several indices, which "
+                            "is not summed out", s.name_span,
+                            f"give '{s.name}' one index ({s.name}[n] ~ ... for n in ...), or "
+                            "declare it as data")
         if spec.discrete and declared is not None and declared.elem != "int":
             self.err(f"{spec.name} is a distribution over integers, but '{s.name}' is declared "
                      f"{declared.describe()}", s.name_span,
                      f"declare '{s.name}' as int (e.g. int[N])")
         if spec.name in ("lkj_corr_cholesky", "lkj_corr"):
+            if declared is not None and declared.rank > 2:
+                return self.err(f"{spec.name} over an array of matrices is not supported",
+                                s.dist.span, f"declare each matrix on its own ({s.name}: "
+                                f"matrix[K, K] ~ {spec.name}(eta)), or give the array no prior")
             if declared is None or declared.rank != 2 or \
                     dims_equal(declared.shape[0], declared.shape[1]) is False:
                 return self.err(f"{spec.name} needs the size of the (square) matrix",
@@ -336,6 +378,9 @@ class _StatementTyper(RecursionTyper):
             return self.ranged_variate(s, declared, item, length)
         if declared is None:
             return item
+        if spec.event_rank and item.rank == spec.event_rank and declared.rank > item.rank \
+                and same_shape(item, Type("real", declared.shape[-item.rank:])):
+            return declared  # an array of vectors (matrices): one draw per element
         if item.rank and not same_shape(item, declared):
             return self.err(
                 f"'{s.name}' is {declared.describe()}, but its distribution has shape "
@@ -345,28 +390,29 @@ class _StatementTyper(RecursionTyper):
         return declared
 
     def ranged_variate(self, s: ast.Sample, declared: Type | None, item: Type,
-                       length) -> Type:
-        """The type of ``x[n] ~ ... for n in lo:hi``: ``length`` elements like ``item``, which
-        must agree with the declaration, whose extent the range must stay within."""
-        whole = Type(item.elem, (length,) + item.shape,
-                     (self.range_dim_name(s.comprehension),) + item.dim_names)
+                       grid: Type) -> Type:
+        """The type of ``x[n] ~ ... for n in lo:hi`` (or over a grid ``for n in .., k in
+        ..``): one ``item`` per index, which must agree with the declaration, whose extents
+        the ranges must stay within."""
+        whole = Type(item.elem, grid.shape + item.shape, grid.dim_names + item.dim_names)
+        ranges = s.comprehension.ranges
         if declared is None:
-            if self.const(s.comprehension.lo) not in (1, None):
-                self.err("a parameter defined by a range must start at 1",
-                         s.comprehension.lo.span,
-                         f"write for {s.comprehension.var} in 1:..., or declare "
-                         f"'{s.name}' as data")
+            for r in ranges:
+                if self.const(r.lo) not in (1, None):
+                    self.err("a parameter defined by a range must start at 1", r.lo.span,
+                             f"write for {r.var} in 1:..., or declare '{s.name}' as data")
             return whole
+        k = len(ranges)
         if declared.rank != whole.rank or not same_shape(
-                Type("real", declared.shape[1:]), Type("real", whole.shape[1:])):
+                Type("real", declared.shape[k:]), Type("real", whole.shape[k:])):
+            element = f"{s.name}[{', '.join(s.comprehension.variables)}]"
             return self.err(f"'{s.name}' is {declared.describe()}, but each "
-                            f"{s.name}[{s.index_var}] here is {item.describe()}",
+                            f"{element} here is {item.describe()}",
                             s.name_span, "make the per-element shape match the declaration")
-        lo = self.const(s.comprehension.lo)
-        hi = self.const(s.comprehension.hi)
-        size = declared.shape[0]
-        if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
-                lo < 1 or hi > size):
-            self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
-                     s.comprehension.span, "indices are 1-based and both ends included")
+        for r, size in zip(ranges, declared.shape):
+            lo, hi = self.const(r.lo), self.const(r.hi)
+            if isinstance(lo, int) and isinstance(hi, int) and isinstance(size, int) and (
+                    lo < 1 or hi > size):
+                self.err(f"the range {lo}:{hi} is outside 1:{size}, the size of '{s.name}'",
+                         r.span, "indices are 1-based and both ends included")
         return declared

@@ -65,7 +65,7 @@ def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Gra
 
 
 def _names(sample: ast.Sample) -> set[str]:
-    bound = frozenset({sample.comprehension.var}) if sample.comprehension else frozenset()
+    bound = frozenset(sample.comprehension.variables) if sample.comprehension else frozenset()
     return {n.id for n in ast.free_names(sample.dist, bound)}
 
 
@@ -80,7 +80,8 @@ def _density_term(sample: ast.Sample) -> ast.TargetIncrement:
     value: ast.Expr = ast.Name(sample.name, sample.name_span)
     c = sample.comprehension
     if c is not None:
-        value = ast.Index(value, (ast.Name(c.var, c.span),), sample.name_span)
+        value = ast.Index(value, tuple(ast.Name(r.var, r.span) for r in c.ranges),
+                          sample.name_span)
     call = ast.Call(f"{spec.name}_lpdf",
                     (ast.Argument(value, None, sample.name_span),
                      *(ast.Argument(a.value, None, a.span) for a in args)),

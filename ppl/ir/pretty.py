@@ -7,7 +7,9 @@ from ppl.ir.graph import Graph, Node
 
 
 def _range(c) -> str:
-    return f" for {c.var} in {src.expr(c.lo)}:{src.expr(c.hi)}" if c else ""
+    if not c:
+        return ""
+    return " for " + ", ".join(f"{r.var} in {src.expr(r.lo)}:{src.expr(r.hi)}" for r in c.ranges)
 
 
 def definition(node: Node, name: str = "", ranges: bool = True) -> str:
@@ -21,8 +23,8 @@ def definition(node: Node, name: str = "", ranges: bool = True) -> str:
                           (sym.sample, "~", sym.sample and sym.sample.dist)):
         if stmt is None:
             continue
-        lhs = f"{name}[{stmt.index_var}] " if stmt.index_var and name else (
-            f"[{stmt.index_var}]" if stmt.index_var else "")
+        index = ", ".join((stmt.index_var, *stmt.inner_vars)) if stmt.index_var else ""
+        lhs = f"{name}[{index}] " if index and name else (f"[{index}]" if index else "")
         comp = _range(stmt.comprehension) if ranges else ""
         cut = src.truncation(getattr(stmt, "truncation", None))
         parts.append(f"{lhs}{op} {src.expr(rhs)}{cut}{comp}")

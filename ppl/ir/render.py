@@ -78,11 +78,11 @@ def _expression_names(node: Node) -> set[str]:
         if holder is None:
             continue
         value = holder.dist if hasattr(holder, "dist") else holder.expr
-        bound = frozenset({holder.index_var} if holder.index_var else ())
+        c = holder.comprehension
+        bound = frozenset(c.variables if c is not None else ())
         names |= {n.id for n in free_names(value, bound)}
-        if holder.comprehension is not None:
-            names |= {n.id for n in free_names(holder.comprehension.lo)}
-            names |= {n.id for n in free_names(holder.comprehension.hi)}
+        for r in c.ranges if c is not None else ():
+            names |= {n.id for n in free_names(r.lo)} | {n.id for n in free_names(r.hi)}
     return names
 
 
