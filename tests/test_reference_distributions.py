@@ -319,6 +319,12 @@ REFERENCES: dict[str, Reference] = {
         _lkj_corr,
         ((_random_corr(3), 2.0), (_random_corr(3), 0.5), (_random_corr(2), 1.0),
          (_random_corr(4), 3.5))),
+    "wishart": Reference("nu Sigma",
+        lambda x, nu, S: stats.wishart(nu, S).logpdf(x),
+        ((_random_covariance(3), 5.0, _S3), (_random_covariance(2), 2.5, _S2))),
+    "inv_wishart": Reference("nu Sigma",
+        lambda x, nu, S: stats.invwishart(nu, S).logpdf(x),
+        ((_random_covariance(3), 5.0, _S3), (_random_covariance(2), 3.5, _S2))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -343,6 +349,8 @@ SUPPORTS: dict[str, Callable[..., bool]] = {
     "corr_cholesky": lambda m, *args: bool(
         np.allclose(m, np.tril(m)) and np.all(np.diag(m) > 0)
         and np.allclose(np.linalg.norm(m, axis=1), 1.0)),
+    "positive_definite": lambda m, *args: bool(
+        np.allclose(m, m.T) and np.all(np.linalg.eigvalsh(m) > 0)),
 }
 
 
@@ -587,6 +595,9 @@ def _free(value: np.ndarray, support: str) -> np.ndarray:
         return value[..., :-1]
     if support in ("corr_cholesky", "corr_matrix"):
         rows, cols = np.tril_indices(value.shape[-1], -1)
+        return value[..., rows, cols]
+    if support == "positive_definite":  # symmetric: the lower triangle with the diagonal
+        rows, cols = np.tril_indices(value.shape[-1])
         return value[..., rows, cols]
     return value
 

@@ -52,7 +52,8 @@ def _layout_constraint(node: Node):
     support = DISTRIBUTIONS[node.sample.dist.func].support
     return {"simplex": constraints.simplex,
             "corr_cholesky": constraints.corr_cholesky,
-            "corr_matrix": constraints.corr_matrix}.get(support, constraints.real)
+            "corr_matrix": constraints.corr_matrix,
+            "positive_definite": constraints.positive_definite}.get(support, constraints.real)
 
 
 def layout(graph: Graph, missing_counts: Mapping[str, int] | None = None

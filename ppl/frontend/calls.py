@@ -424,8 +424,10 @@ class CallTyper(ShapeRules):
                                     f"{t.shape[t.rank - rank]}, but the mean has size {event[0]}",
                                     a.span, "the sizes of the arguments must agree")
                 if not event:
-                    event = t.shape[t.rank - rank:][:1]
-                    event_names = t.dim_names[t.rank - rank:][:1]
+                    # One draw of a matrix family is a matrix of its matrix argument's shape.
+                    width = 2 if spec.event_rank == 2 else 1
+                    event = t.shape[t.rank - rank:][:width]
+                    event_names = t.dim_names[t.rank - rank:][:width]
         if spec.event_rank == 0:
             event, event_names = (), ()
         elem = "int" if spec.discrete else "real"

@@ -126,6 +126,7 @@ SUPPORT_REGIONS: dict[str, Region] = {
     "simplex": TYPE_REGIONS["simplex"],
     "corr_cholesky": TYPE_REGIONS["cholesky_factor_corr"],
     "corr_matrix": TYPE_REGIONS["corr_matrix"],
+    "positive_definite": TYPE_REGIONS["cov_matrix"],
 }
 
 # The values of a declared type outside a structured support, in words: "values off the simplex".

@@ -444,6 +444,16 @@ _SPECS = [
                      "LKJ prior on a K x K correlation matrix, density proportional to "
                      "det(Omega)^(eta - 1); K comes from the declared type matrix[K, K].",
                      event_rank=2),
+    DistributionSpec("wishart", ("nu", "Sigma"),
+                     lambda nu, s: nd.Wishart(nu, scale_matrix=s), "positive_definite",
+                     "Wishart with nu degrees of freedom and scale matrix Sigma (mean nu Sigma): "
+                     "a distribution of covariance matrices.",
+                     event_rank=2, param_ranks=(0, 2)),
+    DistributionSpec("inv_wishart", ("nu", "Sigma"),
+                     lambda nu, s: nd.InverseWishart(nu, scale_matrix=s), "positive_definite",
+                     "Inverse Wishart with nu degrees of freedom and scale matrix Sigma (mean "
+                     "Sigma / (nu - K - 1)): a distribution of covariance matrices.",
+                     event_rank=2, param_ranks=(0, 2)),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
     DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
