@@ -12,7 +12,8 @@ in one run, with ``chains=4, draws=250`` (1000 draws) and seed 0:
 and prints, per posterior and method, the largest ``|mean - ref mean| / ref sd`` over the
 kit's reference parameters (``err``), the largest ``|sd / ref sd - 1|`` (``sd``), and the
 wall time of the second of two identical fits (compilation excluded) divided by that of
-``pf_new`` (``t/pf_new``). Pathfinder's Pareto k is printed too (above 0.7: flagged).
+``pf_new`` (``t/pf_new``), and the Pareto k of each method's importance weights (above 0.7:
+flagged).
 
     python benchmarks/bench_pathfinder.py [--posteriors kidiq,earnings] [--methods pf_old,pf_new]
         [--pathfinder '{"pf_m5": {"maxcor": 5}}']
@@ -95,7 +96,8 @@ def measure(model: ppl.Model, data: dict, reference: dict, backend: str,
     except ppl.PPLError as exc:  # a method that fails on a posterior is a result too
         return {"failed": str(exc).splitlines()[0]}
     mean_err, sd_err = errors(fit, reference)
-    k = fit.attrs.get("pareto_k", fit.attrs.get("map_pareto_k", float("nan")))
+    k = next((fit.attrs[key] for key in ("pareto_k", "vi_pareto_k", "map_pareto_k")
+              if key in fit.attrs), float("nan"))
     return {"err": mean_err, "sd": sd_err, "seconds": seconds, "k": float(k)}
 
 
