@@ -43,7 +43,15 @@ def summary_rows(fit, var_names: list[str] | None = None) -> list[dict]:
 def sampler_warnings(fit) -> list[str]:
     """Plain-language warnings: what the backend reported (chains restarted at the end of
     warm-up, an interrupted run), stuck chains, divergences (and where they concentrate, see
-    :func:`divergence_locations`), tree depth, E-BFMI, R-hat, low ESS and Pareto k."""
+    :func:`divergence_locations`), tree depth, E-BFMI, R-hat, low ESS and Pareto k.
+
+    The statistics are ArviZ's (``az.bfmi``, and R-hat and bulk/tail ESS through
+    ``az.summary``); what is ours is the wording and the thresholds. ``arviz_stats.diagnose``
+    does the same checks but not in a form these messages can use (checked on eight schools):
+    it names variables, not elements (``theta``, not ``theta[3]``), its ESS limit looks at bulk
+    ESS only and reports no names for it, its tree-depth check needs a
+    ``reached_max_treedepth`` statistic, and it has nothing for stuck chains, where
+    divergences concentrate, or Pareto k."""
     notes = backend_notes(fit)
     stats = fit["sample_stats"] if "sample_stats" in fit.children else None
     markov = _markov_chains(fit)

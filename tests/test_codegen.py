@@ -403,3 +403,29 @@ def test_compiled_programs_are_released_when_the_process_runs_short_of_memory_ma
     assert release_programs_when_crowded(fraction=0.0)
     assert square._cache_size() == 0
     assert float(square(jnp.ones(3))[0]) == 1.0  # and the program is compiled again on use
+
+
+def test_releasing_programs_does_nothing_without_proc(tmp_path):
+    """Without /proc (macOS, Windows) the check is skipped: no error, the caches are kept;
+    an unreadable limit means Linux's default."""
+    from ppl.codegen.programs import release_programs_when_crowded
+
+    square = jax.jit(lambda x: x * x)
+    square(jnp.ones(3))
+    missing = str(tmp_path / "no-proc" / "maps")
+    assert not release_programs_when_crowded(fraction=0.0, maps_file=missing,
+                                             limit_file=missing)
+    assert square._cache_size() == 1
+    maps = tmp_path / "maps"
+    maps.write_text("map\n" * 3)
+    limit = tmp_path / "max_map_count"
+    limit.write_text("4\n")
+    assert not release_programs_when_crowded(fraction=0.9, maps_file=str(maps),
+                                             limit_file=str(limit))  # 3 <= 0.9 * 4
+    assert square._cache_size() == 1
+    assert release_programs_when_crowded(fraction=0.5, maps_file=str(maps),
+                                         limit_file=str(limit))  # 3 > 0.5 * 4
+    assert square._cache_size() == 0
+    # An unreadable limit is taken as Linux's default, 65530: 3 maps are far from it.
+    assert not release_programs_when_crowded(fraction=0.5, maps_file=str(maps),
+                                             limit_file=missing)

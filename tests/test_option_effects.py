@@ -527,12 +527,15 @@ def test_smc_nuts_kernel_and_its_tree_depth(smc_default):
     assert 30 < len(np.unique(_mu(shallow))) <= 40
 
 
-def test_smc_num_mcmc_steps_averages_the_acceptance(smc_default):
+def test_smc_num_mcmc_steps_averages_the_acceptance():
     # Each particle's acceptance rate is the mean over its num_mcmc_steps transitions of the
-    # last stage: over 10 of them it varies much less between particles than over one.
-    one = _smc(num_mcmc_steps=1)
-    spread = {n: np.asarray(fit.sample_stats["acceptance_rate"]).std()
-              for n, fit in ((1, one), (10, smc_default))}
+    # last stage: over 10 of them it varies much less between particles than over one (about
+    # sqrt(10) times less). The acceptance is near 1 on this posterior, so the spread is set by
+    # the few particles that rejected: 1000 of them, as 200 left the ratio at 1.9 to 3.2
+    # depending on the random stream (seeds 0-2 with 1000: 2.4 to 3.4).
+    spread = {n: np.asarray(_quiet(ppl.model(NORMAL), DATA, backend="smc", chains=1, draws=1000,
+                                   seed=0, num_mcmc_steps=n).sample_stats["acceptance_rate"]).std()
+              for n in (1, 10)}
     assert spread[1] > 2 * spread[10]
 
 

@@ -46,7 +46,13 @@ def map_objective(model: CompiledModel, jacobian: bool = True) -> Callable[[jax.
 
 
 def lbfgs_minimiser(fun: Callable, max_steps: int, tol: float) -> Callable:
-    """Minimise ``fun`` from one start: ``x0 -> (x, value, steps, converged)``."""
+    """Minimise ``fun`` from one start: ``x0 -> (x, value, steps, converged)``.
+
+    The step, its zoom line search and the cached value and gradient are optax's
+    (``optax.lbfgs``, ``value_and_grad_from_state``, ``optax.tree_utils``); what is ours is the
+    ``while_loop`` around them, which optax leaves to its users (its documentation writes the
+    same loop), with the stopping rules the backends document: a gradient below ``tol`` or a
+    relative change of the objective under ten machine epsilons."""
     opt = optax.lbfgs()
     value_and_grad = optax.value_and_grad_from_state(fun)
 

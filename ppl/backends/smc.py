@@ -8,7 +8,9 @@ the next ``lambda`` so that the effective sample size of the incremental weights
 ``target_ess * num_particles`` (BlackJAX's ``adaptive_tempered_smc``), resamples, and mutates
 every particle with ``num_mcmc_steps`` HMC (or NUTS) transitions whose inverse mass matrix is the
 particles' weighted variance and whose step size is adapted from the previous stage's acceptance
-rate. The stages run inside one ``jax.lax.while_loop``.
+rate (both set by BlackJAX's ``inner_kernel_tuning`` hook; resampling is BlackJAX's systematic
+resampling). The stages run inside one ``jax.lax.while_loop`` of ours, which BlackJAX leaves to
+its users: it stops at ``lambda = 1``, adds the final mutation and records the per-stage trace.
 
 Besides the draws, SMC estimates the log marginal likelihood ``log p(y)`` (the sum of the
 stages' log normalising-constant increments) relative to the *normalised* prior; it is recorded
@@ -48,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from blackjax.smc import resampling
-from blackjax.smc.adaptive_tempered import build_kernel as adaptive_tempered_kernel
+from blackjax.smc.inner_kernel_tuning import StateWithParameterOverride
 from blackjax.smc.tempered import TemperedSMCState
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
@@ -115,8 +117,7 @@ OPTIONS: tuple[Option, ...] = (
 class _Carry(NamedTuple):
     stage: jax.Array
     key: jax.Array
-    state: TemperedSMCState
-    step_size: jax.Array
+    state: StateWithParameterOverride  # the particles and the next stage's parameters
     log_evidence: jax.Array
     trace: dict[str, jax.Array]
     finished: jax.Array  # the last stage started at lambda = 1 (the final mutation ran)
@@ -239,34 +240,58 @@ def _weighted_variance(particles: jax.Array, weights: jax.Array) -> jax.Array:
     return jnp.maximum(var, 1e-10)
 
 
+class _Move(NamedTuple):
+    """A mutation's information and the stage's step size before jitter: BlackJAX's parameter
+    update sees the transitions' information but not the parameters they ran with, and the
+    next step size is this one scaled by the acceptance rate."""
+
+    info: Any
+    base_step_size: jax.Array
+
+
 def _mcmc_step(kernel: str, num_integration_steps: int, max_tree_depth: int):
     """A BlackJAX step with the signature SMC wants: ``(key, state, logdensity, step_size,
-    inverse_mass_matrix)``, the trajectory length bound in."""
+    inverse_mass_matrix, base_step_size)``, the trajectory length bound in; its information
+    carries ``base_step_size`` (see :class:`_Move`)."""
     if kernel == "hmc":
         hmc = blackjax.hmc.build_kernel()
 
-        def step(key, state, logdensity_fn, step_size, inverse_mass_matrix):
+        def move(key, state, logdensity_fn, step_size, inverse_mass_matrix):
             return hmc(key, state, logdensity_fn, step_size, inverse_mass_matrix,
                        num_integration_steps)
     else:
         nuts = blackjax.nuts.build_kernel()
 
-        def step(key, state, logdensity_fn, step_size, inverse_mass_matrix):
+        def move(key, state, logdensity_fn, step_size, inverse_mass_matrix):
             return nuts(key, state, logdensity_fn, step_size, inverse_mass_matrix,
                         max_tree_depth)
+
+    def step(key, state, logdensity_fn, step_size, inverse_mass_matrix, base_step_size):
+        new, info = move(key, state, logdensity_fn, step_size, inverse_mass_matrix)
+        return new, _Move(info, base_step_size)
+
     return step
+
+
+def _mcmc_parameters(key: jax.Array, particles: jax.Array, weights: jax.Array,
+                     base_step_size: jax.Array, n: int) -> dict[str, jax.Array]:
+    """The next stage's mutation parameters: a jittered step size per particle, the diagonal
+    inverse mass matrix from the particles' weighted variance, shared (leading axis 1), and the
+    step size before jitter, shared."""
+    return {"step_size": _jittered(key, base_step_size, n),
+            "inverse_mass_matrix": _weighted_variance(particles, weights)[None],
+            "base_step_size": base_step_size[None]}
+
+
+def _mean_acceptance(rates: jax.Array) -> jax.Array:
+    """The stage's mean acceptance rate over particles and transitions; 0 when undefined."""
+    acc = jnp.nanmean(jnp.mean(rates, axis=1))
+    return jnp.where(jnp.isnan(acc), 0.0, acc)
 
 
 def _jittered(key: jax.Array, step_size: jax.Array, n: int) -> jax.Array:
     return step_size * jax.random.uniform(key, (n,), step_size.dtype,
                                           1 - STEP_SIZE_JITTER, 1 + STEP_SIZE_JITTER)
-
-
-def _systematic(rng: np.random.Generator, weights: np.ndarray, m: int) -> np.ndarray:
-    """Systematic resampling of ``m`` indices (on the host: no compilation)."""
-    cdf = np.cumsum(weights / weights.sum())
-    cdf[-1] = 1.0
-    return np.searchsorted(cdf, (rng.random() + np.arange(m)) / m)
 
 
 def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int | None = None,
@@ -327,48 +352,66 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
                          "laplace_map_converged": int(q.fit["converged"]),
                          "laplace_starts": int(laplace_starts)}
 
-    mcmc_step = _mcmc_step(kernel, num_integration_steps, max_tree_depth)
-    smc_step = adaptive_tempered_kernel(log_reference, log_ratio, mcmc_step,
-                                        blackjax.hmc.init, resampling.systematic, target_ess)
+    def update_parameters(key, state, info):
+        # blackjax.inner_kernel_tuning's hook: the step size follows the mean acceptance rate
+        # of the stage just run (log step += acceptance - target); BlackJAX's own
+        # update_scale_from_acceptance_rate averages per-particle scales, for random walks.
+        acc = _mean_acceptance(info.update_info.info.acceptance_rate)
+        base = info.update_info.base_step_size[0, 0]
+        next_step = jnp.clip(base * jnp.exp(acc - accept), 1e-8, 1e3).astype(dtype)
+        return _mcmc_parameters(key, state.particles, state.weights, next_step, n)
 
+    smc = blackjax.inner_kernel_tuning(
+        smc_algorithm=blackjax.adaptive_tempered_smc, logprior_fn=log_reference,
+        loglikelihood_fn=log_ratio, mcmc_step_fn=_mcmc_step(kernel, num_integration_steps,
+                                                            max_tree_depth),
+        mcmc_init_fn=blackjax.hmc.init, resampling_fn=resampling.systematic,
+        mcmc_parameter_update_fn=update_parameters, initial_parameter_value={},
+        num_mcmc_steps=num_mcmc_steps, target_ess=target_ess)
+
+    # The stages run in our own while_loop: BlackJAX gives the step, not the loop that stops at
+    # lambda = 1, adds the final mutation and records the per-stage trace.
     def body(carry: _Carry) -> _Carry:
-        key, jitter_key, step_key = jax.random.split(carry.key, 3)
+        key, step_key = jax.random.split(carry.key)
         state = carry.state
-        params = {"step_size": _jittered(jitter_key, carry.step_size, n),
-                  "inverse_mass_matrix": _weighted_variance(state.particles, state.weights)[None]}
-        new, info = smc_step(step_key, state, num_mcmc_steps, params)
-        lam = new.tempering_param
+        new, info = smc.step(step_key, state)
+        tempered = new.sampler_state
+        lam = tempered.tempering_param
         lam = jnp.where(lam > 1 - 1e-9, 1.0, lam)
-        new = jax.tree.map(lambda a, b: jnp.asarray(a).astype(b.dtype),
-                           TemperedSMCState(new.particles, new.weights, lam), state)
-        moves = info.update_info
+        tempered = jax.tree.map(lambda a, b: jnp.asarray(a).astype(b.dtype),
+                                TemperedSMCState(tempered.particles, tempered.weights, lam),
+                                state.sampler_state)
+        new = StateWithParameterOverride(tempered, new.parameter_override)
+        moves = info.update_info.info
         per_particle = jnp.mean(moves.acceptance_rate, axis=1)
-        acc = jnp.nanmean(per_particle)
-        acc = jnp.where(jnp.isnan(acc), 0.0, acc)
-        next_step = jnp.clip(carry.step_size * jnp.exp(acc - accept), 1e-8, 1e3)
         i = carry.stage
         record = {"lambda": lam, "log_evidence_increment": info.log_likelihood_increment,
-                  "ess": 1.0 / jnp.sum(new.weights ** 2), "acceptance_rate": acc,
-                  "step_size": carry.step_size}
+                  "ess": 1.0 / jnp.sum(tempered.weights ** 2),
+                  "acceptance_rate": _mean_acceptance(moves.acceptance_rate),
+                  "step_size": state.parameter_override["base_step_size"][0]}
         trace = {k: v.at[i].set(record[k].astype(v.dtype)) for k, v in carry.trace.items()}
         moved = {"acceptance_rate": per_particle.astype(wide),
                  "diverging": jnp.any(moves.is_divergent, axis=1)}
         if kernel == "nuts":
             moved["n_steps"] = moves.num_integration_steps[:, -1].astype(jnp.int32)
-        return _Carry(i + 1, key, new, next_step.astype(carry.step_size.dtype),
+        return _Carry(i + 1, key, new,
                       (carry.log_evidence + info.log_likelihood_increment).astype(wide), trace,
-                      state.tempering_param >= 1, moved)
+                      state.sampler_state.tempering_param >= 1, moved)
 
     def cond(carry: _Carry) -> jax.Array:
         # Temper until lambda = 1 (at most max_stages stages), then, with the final mutation,
         # run the one more stage that starts at lambda = 1. A NaN lambda stops the loop.
-        lam = carry.state.tempering_param
+        lam = carry.state.sampler_state.tempering_param
         return ~carry.finished & (((lam < 1) & (carry.stage < max_stages))
                                   | ((lam >= 1) & final_mutation))
 
     @jax.jit
     def temper(key, particles):
-        state = TemperedSMCState(particles, jnp.full((n,), 1.0 / n, wide), jnp.zeros((), wide))
+        key, jitter_key = jax.random.split(key)
+        weights = jnp.full((n,), 1.0 / n, wide)
+        state = StateWithParameterOverride(
+            TemperedSMCState(particles, weights, jnp.zeros((), wide)),
+            _mcmc_parameters(jitter_key, particles, weights, jnp.asarray(first_step, dtype), n))
         trace = {k: jnp.full((max_stages + 1,), jnp.nan, wide)
                  for k in ("lambda", "log_evidence_increment", "ess", "acceptance_rate",
                            "step_size")}
@@ -376,14 +419,14 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
                  "diverging": jnp.zeros((n,), bool)}
         if kernel == "nuts":
             moved["n_steps"] = jnp.zeros((n,), jnp.int32)
-        carry = _Carry(jnp.zeros((), jnp.int32), key, state, jnp.asarray(first_step, dtype),
-                       jnp.zeros((), wide), trace, jnp.asarray(False), moved)
+        carry = _Carry(jnp.zeros((), jnp.int32), key, state, jnp.zeros((), wide), trace,
+                       jnp.asarray(False), moved)
         out = jax.lax.while_loop(cond, body, carry)
-        return out, jax.vmap(model.log_density)(out.state.particles)
+        return out, jax.vmap(model.log_density)(out.state.sampler_state.particles)
 
     out, lp = temper(loop_key, particles)
     stages = int(out.stage)
-    lam = float(out.state.tempering_param)
+    lam = float(out.state.sampler_state.tempering_param)
     if lam != 1.0:
         if np.isnan(lam) or not np.isfinite(float(out.log_evidence)):
             raise _invalid(
@@ -402,16 +445,18 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
 
     trace = {k: np.asarray(v)[:stages] for k, v in out.trace.items()}
     tempering = stages - 1 if final_mutation else stages
-    weights = np.asarray(out.state.weights, dtype=np.float64)
+    weights = np.asarray(out.state.sampler_state.weights, dtype=np.float64)
     final_ess = float(trace["ess"][tempering - 1])
     rng = np.random.default_rng([settings.seed, 0x5EC])
     if final_mutation:  # uniform weights after the last stage: shuffle or subsample
         pick = (rng.permutation(n) if n_out == n
                 else rng.choice(n, n_out, replace=n_out > n))
-    else:
-        pick = rng.permutation(_systematic(rng, weights, n_out))
+    else:  # the weighted particles of the last stage, resampled as the stages resample them
+        resample_key = jax.random.fold_in(loop_key, stages)
+        pick = rng.permutation(np.asarray(resampling.systematic(
+            resample_key, jnp.asarray(weights), n_out)))
     shape = (settings.chains, settings.draws)
-    positions = np.asarray(out.state.particles)[pick].reshape(shape + (dim,))
+    positions = np.asarray(out.state.sampler_state.particles)[pick].reshape(shape + (dim,))
     stats = {"lp": np.asarray(lp)[pick].reshape(shape)}
     if final_mutation:
         stats.update({k: np.asarray(v)[pick].reshape(shape) for k, v in out.moved.items()})

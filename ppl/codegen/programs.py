@@ -64,9 +64,12 @@ class ProgramCache:
 
 # Linux's default vm.max_map_count; /proc/sys/vm/max_map_count gives the real one.
 DEFAULT_MAX_MAP_COUNT = 65530
+MAPS_FILE = "/proc/self/maps"
+MAX_MAP_COUNT_FILE = "/proc/sys/vm/max_map_count"
 
 
-def release_programs_when_crowded(fraction: float = 0.5) -> bool:
+def release_programs_when_crowded(fraction: float = 0.5, maps_file: str = MAPS_FILE,
+                                  limit_file: str = MAX_MAP_COUNT_FILE) -> bool:
     """Empty JAX's caches of compiled programs when this process holds more than ``fraction``
     of the memory maps the kernel allows it; True when it did.
 
@@ -75,20 +78,27 @@ def release_programs_when_crowded(fraction: float = 0.5) -> bool:
     (measured). At that rate the kernel's default limit (65,530) is reached after about 140
     fits; then LLVM cannot map the next program and aborts the process ("LLVM ERROR: Unable to
     allocate section memory", as a benchmark process fitting many models did). Emptying the
-    caches only costs recompiling what is used again (from the persistent compilation cache
-    where it has the program).
-    Where ``/proc`` does not exist (not Linux) nothing is done."""
+    caches (``jax.clear_caches``) only costs recompiling what is used again (from the
+    persistent compilation cache where it has the program).
+
+    Why the maps are counted here: the limit is Linux's per-process ``vm.max_map_count``, and
+    neither JAX (``jax.live_arrays`` counts arrays, not executables; there is no public count
+    of compiled executables or of the memory they map) nor psutil (whose ``memory_maps`` reads
+    the same file on Linux, and is not available on macOS) says how close a process is to it,
+    so ``/proc/self/maps`` (``maps_file``) is read. Where it does not exist (macOS,
+    Windows: no such limit) nothing is done and False is returned; an unreadable
+    ``limit_file`` means Linux's default limit."""
     try:
-        with open("/proc/self/maps", "rb") as maps:
+        with open(maps_file, "rb") as maps:
             used = sum(1 for _ in maps)
     except OSError:
         return False
     try:
-        with open("/proc/sys/vm/max_map_count") as limit_file:
-            limit = int(limit_file.read())
+        with open(limit_file) as limit:
+            allowed = int(limit.read())
     except (OSError, ValueError):
-        limit = DEFAULT_MAX_MAP_COUNT
-    if used <= fraction * limit:
+        allowed = DEFAULT_MAX_MAP_COUNT
+    if used <= fraction * allowed:
         return False
     jax.clear_caches()
     return True
