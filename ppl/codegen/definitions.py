@@ -22,12 +22,15 @@ import numpy as np
 from ppl.codegen.evaluate import comprehension_range, evaluate, map_over
 from ppl.frontend import ast
 from ppl.frontend.ast import free_names, recursion_lag, self_references
+from ppl.frontend.joint import element_lag
 from ppl.ir.graph import Node
 
 
 def definition_value(node: Node, env):
     """The value of a definition ``name = expr`` (or its map over a range)."""
     d = node.symbol.define
+    if node.symbol.joint:
+        return _joint_recursion(node.symbol.joint, env)[d.name]
     if d.comprehension is not None and self_references(d.expr, d.name):
         return _recursion(d, env)
     if d.comprehension is not None:
@@ -62,6 +65,63 @@ def _recursion(d, env):
         history, run_values = scan(history, expr, run)
         values.append(run_values)
     return jnp.concatenate(values)
+
+
+def _joint_recursion(group: tuple[ast.Define, ...], env) -> dict:
+    """The members of a joint recursion (``nu[t]`` using ``err[t - 1]``, ``err[t]`` using
+    ``nu[t]``) as one ``lax.scan`` over their common range: each step computes element t of
+    every member in order, carrying each member's last values that a later step reads.
+    Computed once per evaluation of the model: the first member stores the group's values in
+    ``env`` under a key no name can have, the others read them."""
+    key = f"joint recursion {group[0].name}"
+    if key in env:
+        return env[key]
+    names = {d.name for d in group}
+    # (member, lag) -> the name standing for that element inside the step
+    placeholders = {}
+    bodies = []
+    for d in group:
+        var = d.comprehension.var
+        uses = {(u.base.id, element_lag(u, var)) for m in names
+                for u in self_references(d.expr, m)}
+        placeholders.update({use: f"{use[0]}@{use[1]}" for use in uses})
+        bodies.append(_replace_elements(d.expr, names, var))
+    depth = {m: max([k for (n, k) in placeholders if n == m] + [1]) for m in names}
+    steps = comprehension_range(group[0].comprehension, env)
+    dtype = jnp.result_type(float)
+
+    def step(history, t):
+        scope = {**env, **{f"{m}@{k}": history[m][depth[m] - k]
+                           for (m, k) in placeholders if k >= 1}}
+        current = {}
+        for d, body in zip(group, bodies):
+            scope[d.comprehension.var] = t
+            value = jnp.asarray(evaluate(body, scope), dtype)
+            current[d.name] = scope[f"{d.name}@0"] = value
+        shifted = {m: jnp.concatenate([history[m][1:], current[m][None]]) for m in names}
+        return shifted, current
+
+    history = {m: jnp.full((depth[m],), jnp.nan, dtype) for m in names}
+    _, values = jax.lax.scan(step, history, steps)
+    env[key] = values
+    return values
+
+
+def _replace_elements(node, names: set[str], var: str):
+    """The expression with each ``m[var - k]`` (m a member) replaced by the name ``m@k``."""
+    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) \
+            and node.base.id in names:
+        return ast.Name(f"{node.base.id}@{element_lag(node, var)}", node.span)
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(_replace_elements(v, names, var) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = _replace_elements(value, names, var)
+    return dataclasses.replace(node, **changes)
 
 
 # A recursion's steps are split into at most this many scans (see _branch_runs).

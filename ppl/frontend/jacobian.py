@@ -4,7 +4,9 @@
 ``~`` on a transformed parameter does. That is a density for x only with the log |Jacobian| of
 the map added (here ``target += x``); an affine map (``err = y - mu``) has a constant Jacobian,
 so nothing is missing. The rule classifies each such definition as constant, affine or
-non-linear in the parameters and warns for the non-linear ones, as Stan's compiler does.
+non-linear in the parameters and warns for the non-linear ones, as Stan's compiler does. A
+definition computed from data (a residual ``err = y - f(theta)``) is a likelihood of the data
+written through it: the map from the data has a unit Jacobian, so it is not warned.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ def jacobian_warnings(checked: CheckedModel) -> list[Diagnostic]:
         if sym.kind != "observable" or sym.define is None or sym.data_only \
                 or sym.sample is None:
             continue
+        if _reads_data(sym, checked.symbols):
+            # A residual of the data (err = y - f(theta)): the statement is the likelihood of
+            # y written through err, whose map from y has a unit Jacobian; nothing is missing.
+            continue
         if _definition_class(sym, checked.symbols, frozenset()) == NONLINEAR:
             out.append(warning(
                 f"'{sym.name}' is a non-linear function of parameters and has a distribution: "
@@ -42,6 +48,22 @@ def jacobian_warnings(checked: CheckedModel) -> list[Diagnostic]:
                 f"'{sym.name}', add the log |Jacobian| with target += ... (for z = exp(x): "
                 "target += x), or give the distribution to a parameter"))
     return out
+
+
+def _reads_data(sym: Symbol, symbols: Mapping[str, Symbol]) -> bool:
+    """Whether ``sym`` is computed from data, directly or through other definitions."""
+    todo, seen = list(sym.depends), {sym.name}
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in symbols:
+            continue
+        seen.add(name)
+        other = symbols[name]
+        if other.data_decl is not None:
+            return True
+        if other.define is not None:
+            todo += other.depends
+    return False
 
 
 def _definition_class(sym: Symbol, symbols: Mapping[str, Symbol], seen: frozenset[str]) -> int:

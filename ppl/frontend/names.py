@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
+from ppl.frontend.joint import joint_groups
 from ppl.frontend.pieces import element_errors, family_error, is_piece, merge
 from ppl.frontend.symbols import is_markov_chain
 from ppl.library.cdfs import cdf_function_names, cdf_spec
@@ -51,6 +52,8 @@ class Scope:
     typed_functions: tuple[str, ...]
     dims: frozenset[str]
     errors: tuple[Diagnostic, ...] = field(default=())
+    # Each member of a joint recursion (see joint.py) with its group, in evaluation order.
+    joint: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def suggest(name: str, candidates) -> str:
@@ -104,13 +107,21 @@ class _Names:
                         and n == d} for n, ds in deps.items()}
         for n in observable:
             ordering[n] = deps[n]
+        joint = {m: group for group in joint_groups(entries, deps) for m in group}
+        for group in set(joint.values()):
+            # One scan computes the whole group where its first member is in the order: it
+            # needs what every member needs from outside, and only same-step references order
+            # the members among themselves.
+            outside = {d for m in group for d in ordering[m] if d not in group}
+            for i, m in enumerate(group):
+                ordering[m] = outside | ({group[i - 1]} if i else set())
         order = self.order(entries, ordering)
         dims = frozenset(st.name for st in self.program.statements
                          if isinstance(st, ast.DataDecl) and st.type.kind == "dim")
         return Scope(entries, tuple(factors), self.functions,
                      {n: frozenset(d) for n, d in deps.items()}, tuple(factor_deps),
                      tuple(order), {n: entries[n]["data"] for n in observable},
-                     typed_functions, dims, tuple(self.errors))
+                     typed_functions, dims, tuple(self.errors), joint)
 
     # -- collection ----------------------------------------------------------------------
     def collect(self):

@@ -14,6 +14,7 @@ are concrete.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -60,7 +61,14 @@ class _StatementTyper(RecursionTyper):
         self.function_bodies()
         symbols: dict[str, Symbol] = {}
         for name in self.scope.order:
+            group = self.scope.joint.get(name, ())
+            if group and name == group[0]:
+                self.joint_element_types(group)
             sym = self.symbol(name, self.scope.entries[name], self.scope.deps[name])
+            if group:
+                sym = dataclasses.replace(sym, joint=tuple(
+                    self.scope.entries[m]["define"] for m in group))
+                self.scalar_joint_element(sym)
             symbols[name] = sym
             self.types[name] = sym.type if sym.type is not None else ERROR
             self.data_only[name] = sym.data_only
@@ -74,6 +82,22 @@ class _StatementTyper(RecursionTyper):
         for f in self.scope.factors:
             self.expr(f.expr, {})
         return TypedProgram(symbols, dict(self.values), tuple(self.errors))
+
+    def joint_element_types(self, group: tuple[str, ...]) -> None:
+        """Before a joint recursion is typed, each member is taken to be one real per step,
+        so that members can use elements of those defined after them."""
+        first = self.scope.entries[group[0]]["define"]
+        grid = self.grid(first.comprehension)
+        for m in group:
+            self.types[m] = Type("real", grid.shape, grid.dim_names)
+
+    def scalar_joint_element(self, sym: Symbol) -> None:
+        if sym.type is not None and not sym.type.is_error and sym.type.rank != 1:
+            self.err(f"'{sym.name}' is part of a joint recursion with "
+                     f"{', '.join(repr(d.name) for d in sym.joint if d.name != sym.name)}, "
+                     "whose elements must be numbers", sym.define.span,
+                     "define each element as a single number, or write the recursion over "
+                     "one definition whose elements are vectors")
 
     def function_bodies(self) -> None:
         """Each body (of the functions the names pass found clean) must return the declared

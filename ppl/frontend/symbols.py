@@ -36,6 +36,9 @@ class Symbol:
     define: ast.Define | None = None
     depends: frozenset[str] = frozenset()
     data_only: bool = False  # computable from the data alone (data, transformed data)
+    # A member of a joint recursion (ppl/frontend/joint.py): the definitions of its group, in
+    # evaluation order, computed together by one scan.
+    joint: tuple[ast.Define, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ def _kind(symbol, supplied: Collection[str] | None) -> str:
 def _check_supplied_before_use(checked: CheckedModel, symbol, kinds, supplied) -> None:
     """A quantity computed from observed data whose distribution depends on that quantity
     (a GARCH scale from lagged y, say) needs the data: it cannot be simulated in order."""
-    for parent in symbol.depends:
+    joint = {d.name for d in symbol.joint}  # computed together with symbol
+    for parent in symbol.depends - joint:
         later = checked.symbols[parent]
         if parent not in kinds and later.kind == "observable" and _kind(later, supplied) != \
                 "observed":
