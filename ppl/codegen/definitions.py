@@ -13,8 +13,6 @@ definitions that depend on a summed-out discrete latent) compute definitions wit
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -109,19 +107,12 @@ def _joint_recursion(group: tuple[ast.Define, ...], env) -> dict:
 
 def _replace_elements(node, names: set[str], var: str):
     """The expression with each ``m[var - k]`` (m a member) replaced by the name ``m@k``."""
-    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) \
-            and node.base.id in names:
-        return ast.Name(f"{node.base.id}@{element_lag(node, var)}", node.span)
-    if not dataclasses.is_dataclass(node):
-        return node
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, tuple):
-            changes[f.name] = tuple(_replace_elements(v, names, var) for v in value)
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = _replace_elements(value, names, var)
-    return dataclasses.replace(node, **changes)
+    def change(n):
+        if isinstance(n, ast.Index) and isinstance(n.base, ast.Name) and n.base.id in names:
+            return ast.Name(f"{n.base.id}@{element_lag(n, var)}", n.span)
+        return None
+
+    return ast.rewrite(node, change)
 
 
 # A recursion's steps are split into at most this many scans (see _branch_runs).
@@ -157,15 +148,9 @@ def _branch_runs(body, var: str, steps: jax.Array, env) -> list[tuple]:
 
 def _replace_lags(node, name, var, names):
     """The expression with each ``name[var - k]`` replaced by the name ``names[k]``."""
-    if isinstance(node, ast.Index) and isinstance(node.base, ast.Name) and node.base.id == name:
-        return ast.Name(names[recursion_lag(node, var)], node.span)
-    if not dataclasses.is_dataclass(node):
-        return node
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, tuple):
-            changes[f.name] = tuple(_replace_lags(v, name, var, names) for v in value)
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = _replace_lags(value, name, var, names)
-    return dataclasses.replace(node, **changes)
+    def change(n):
+        if isinstance(n, ast.Index) and isinstance(n.base, ast.Name) and n.base.id == name:
+            return ast.Name(names[recursion_lag(n, var)], n.span)
+        return None
+
+    return ast.rewrite(node, change)

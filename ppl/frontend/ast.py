@@ -6,7 +6,8 @@ exactly when they have the same structure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ppl.source import NO_SPAN, Span
@@ -434,3 +435,23 @@ def element_uses(node, names: set[str], var: str | None) -> Iterator[tuple[Expr,
         inside = children(node)
     for child in inside:
         yield from element_uses(child, names, var)
+
+
+def rewrite(node, change: Callable, bound: str | None = None):
+    """``node`` with every sub-node for which ``change`` returns a replacement replaced; an
+    array comprehension that binds ``bound`` again is left as it is (its own variable)."""
+    replaced = change(node)
+    if replaced is not None:
+        return replaced
+    if isinstance(node, ArrayComprehension) and bound in node.comprehension.variables:
+        return node
+    if not dataclasses.is_dataclass(node):
+        return node
+    changes = {}
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, tuple):
+            changes[f.name] = tuple(rewrite(v, change, bound) for v in value)
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = rewrite(value, change, bound)
+    return dataclasses.replace(node, **changes) if changes else node

@@ -127,11 +127,11 @@ def _end(piece: ast.Define) -> ast.Expr:
 def _body(piece, expr: ast.Expr, var: str) -> ast.Expr:
     """An expression of the piece in terms of the merged index ``var``."""
     if piece.element is not None:
-        return _rewrite(expr, lambda node: _earlier(node, piece, var))
+        return ast.rewrite(expr, lambda node: _earlier(node, piece, var))
     old = piece.comprehension.var
     if old == var:
         return expr
-    return _rewrite(expr, lambda node: ast.Name(var, node.span)
+    return ast.rewrite(expr, lambda node: ast.Name(var, node.span)
                     if isinstance(node, ast.Name) and node.id == old else None, bound=old)
 
 
@@ -146,26 +146,6 @@ def _earlier(node, piece: ast.Define, var: str):
                              ast.Number(piece.element - k, node.span), node.span)
             return dataclasses.replace(node, indices=(lag,))
     return None
-
-
-def _rewrite(node, change: Callable, bound: str | None = None):
-    """``node`` with every sub-node for which ``change`` returns a replacement replaced; an
-    array comprehension that binds ``bound`` again is left as it is (its own variable)."""
-    replaced = change(node)
-    if replaced is not None:
-        return replaced
-    if isinstance(node, ast.ArrayComprehension) and bound in node.comprehension.variables:
-        return node
-    if not dataclasses.is_dataclass(node):
-        return node
-    changes = {}
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if isinstance(value, tuple):
-            changes[f.name] = tuple(_rewrite(v, change, bound) for v in value)
-        elif dataclasses.is_dataclass(value):
-            changes[f.name] = _rewrite(value, change, bound)
-    return dataclasses.replace(node, **changes) if changes else node
 
 
 def coverage_errors(d, const: Callable[[ast.Expr], int | None], from_one: bool = True
