@@ -78,6 +78,13 @@ def _tutorial(name: str):
         return model, {"r": r, "sigma1": float(np.std(r)), "H": 20}
     if name == "tremor_hmm":
         return model, {"tremors": _table("tremors.csv")["tremors"]}
+    if name == "constant_flux":  # tutorial 08 simulates its counts
+        counts = np.random.default_rng(42).poisson(1000, size=50).astype(float)
+        return model, {"F": counts, "e": np.sqrt(counts)}
+    if name == "billiard_game":
+        return model, {"alice_won": [1, 1, 0, 1, 0, 1, 1, 0]}
+    if name == "truncated_exponential":
+        return model, {"x": [10.0, 12.0, 15.0]}
     drug = _table("drug_levels.csv")
     grid = np.arange(0.25, 30.01, 0.25)
     return model, {"dose": 200.0, "hours": drug["hours"], "conc": drug["conc_mg_per_l"],
