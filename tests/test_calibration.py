@@ -34,7 +34,7 @@ Z = 3.0
 REPLICATIONS = 400
 
 
-def _stacked_fit(source: str, per_replication: int, seed: int):
+def _stacked_fit(source: str, per_replication: int, seed: int, var_names=()):
     """(truth, fit) for ``REPLICATIONS`` stacked copies of a model whose observations ``y``
     (``per_replication`` each) belong to replication ``g``: a prior draw of every parameter
     and the fit to its simulated data."""
@@ -43,10 +43,11 @@ def _stacked_fit(source: str, per_replication: int, seed: int):
     model = ppl.model(source)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        prior = model.sample_prior_predictive(data, draws=1, seed=seed)
+        prior = model.sample_prior_predictive(data, draws=1, seed=seed,
+                                              var_names=list(var_names))
         simulated = np.asarray(prior["prior_predictive"][observed])[0, 0]
         fit = model.sample({**data, observed: simulated}, chains=4, draws=250, warmup=250,
-                           seed=seed + 1)
+                           seed=seed + 1, var_names=list(var_names))
     truth = {name: np.asarray(prior["prior"][name])[0, 0] for name in prior["prior"].data_vars}
     return truth, fit
 
@@ -110,7 +111,7 @@ theta_raw: vector[M] ~ normal(0, 1)
 theta = mu[g] + tau[g] .* theta_raw
 y ~ normal(theta, 1)
 """
-    truth, fit = _stacked_fit(source, per_replication=3, seed=21)
+    truth, fit = _stacked_fit(source, per_replication=3, seed=21, var_names=["theta"])
     for name in ("mu", "tau"):
         _check(truth[name], _draws(fit, name), name)
     _check(truth["theta"], _draws(fit, "theta"), "theta")
