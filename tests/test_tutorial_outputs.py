@@ -83,3 +83,11 @@ def test_a_changed_count_of_numbers_is_stale():
     problems = compare_cell("1987 0.124\n1988 0.122\n", "1986 0.024\n1987 0.124\n1988 0.122\n",
                             {}, "c")
     assert problems and "numbers saved" in problems[0]
+
+
+def test_lines_and_tables_only_narrow_the_comparison():
+    saved = "divergences: [ 8  2 10 90]\n   non-centred: P(tau < 1) = 0.188\n"
+    rerun = "divergences: [ 0  1  3  2]\n   non-centred: P(tau < 1) = 0.190\n"
+    assert compare_cell(saved, rerun, {"lines": "non-centred"}, "c") == []
+    assert compare_cell(saved, rerun, {}, "c")
+    assert compare_cell(saved + SUMMARY, rerun + SUMMARY, {"tables_only": True}, "c") == []
