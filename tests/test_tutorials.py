@@ -2,9 +2,11 @@
 
 Each notebook runs in a fresh Jupyter kernel started with this interpreter (the virtual
 environment's Python, through a ``python3`` kernelspec placed first on ``JUPYTER_PATH``), with
-``tutorials/`` as its working directory, as a reader running it from there would. The executed
-copy is discarded: the notebooks in the repository are saved already executed, which the cheap
-checks below verify.
+``tutorials/`` as its working directory, as a reader running it from there would. The notebooks in
+the repository are saved already executed, which the cheap checks below verify; the executed
+copy is compared with the saved one (``tutorial_outputs.stale_outputs``: the numbers printed by
+the cells marked ``ppl_check``, within Monte Carlo error), so a saved output that the code no
+longer produces, and the text written around it, cannot go unnoticed.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tutorial_outputs import stale_outputs
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -54,6 +57,7 @@ def test_tutorial_executes(path: Path, jupyter_path: Path, monkeypatch):
     argv = KernelSpecManager().get_kernel_spec("python3").argv
     assert argv[0] == sys.executable, f"the kernel would run {argv[0]}, not {sys.executable}"
 
+    saved = nbformat.read(path, as_version=4)
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=TIMEOUT_S, kernel_name="python3",
                                      resources={"metadata": {"path": str(TUTORIALS)}})
@@ -61,6 +65,9 @@ def test_tutorial_executes(path: Path, jupyter_path: Path, monkeypatch):
     errors = [o for cell in notebook.cells if cell.cell_type == "code"
               for o in cell.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    stale = stale_outputs(saved, notebook)
+    assert not stale, (f"{path.name}'s saved outputs are stale: re-run it, save it, and check "
+                       "its text against the new numbers:\n" + "\n".join(stale))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
