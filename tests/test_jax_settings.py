@@ -377,3 +377,28 @@ def test_import_ppl_and_ppl_check_load_no_plotting_or_arviz(tmp_path):
     assert "arviz" in sys.modules and "summary" in dir(ppl)
     """)
     assert run_python(script, tmp_path).endswith(": OK\n")
+
+
+ODE = """
+data ts: real[3]
+function decay(t: real, z: vector[1], k: real): vector[1] = -k * z
+k ~ lognormal(0, 1)
+z = ode_solve(decay, [2.0], 0, ts, k, rtol = 1e-8, atol = 1e-8)
+"""
+
+
+def test_an_ode_model_under_a_users_jit_works_with_64_bit_on_as_documented():
+    """docs/python-api.md: an ODE model traced by the user's own jit needs 64-bit on (with it
+    off, diffrax mixes int32 and int64 step counters); with it on, float64 and exact."""
+    import jax
+    import numpy as np
+
+    import ppl
+
+    compiled = ppl.model(ODE).compile({"ts": [0.5, 1.0, 2.0]})
+    with jax.enable_x64(True):
+        u = jax.numpy.asarray([np.log(0.7)])
+        z = jax.jit(compiled.generated)(u)["z"]
+    assert z.dtype == np.float64
+    np.testing.assert_allclose(np.asarray(z)[:, 0], 2.0 * np.exp(-0.7 * np.array([0.5, 1, 2])),
+                               rtol=1e-6)
