@@ -58,6 +58,7 @@ _RULES: dict[str, tuple[str, str]] = {
     "ternary": ("x, y, z", "element-wise: equal shapes, or scalars"),
     "dims": ("x", "int"),
     "constant": ("(none)", "real"),
+    "kron": ("A: matrix[m, n], B: matrix[p, q]", "matrix[m p, n q]"),
     "square_reduce": ("A: matrix[K, K]", "scalar"),
     "quad_form": ("A: matrix[K, K], B: vector[K] or matrix[K, N]",
                   "scalar for a vector B, else matrix[N, N]"),

@@ -394,3 +394,19 @@ def test_a_size_the_data_cannot_give_is_a_located_error_not_a_crash(monkeypatch)
     with pytest.raises(ModelError, match=r"m\.ppl:4:11: error: the size n - 1 could not be "
                                          r"computed from the data"):
         ppl.model(src, "m.ppl").compile({"N": 3, "y": [1, 2, 3]})
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("y = segment(x, 1.5, 2)", r"m\.ppl:3:16: error: the start of segment\(x, i, n\) must be "
+                               r"an integer, not real"),
+    ("y = segment(x, 1, n)", r"m\.ppl:3:19: error: the size argument 3 of segment\(\) must be "
+                             r"an integer, not real"),
+    ("y = kronecker_product(x, A)", r"m\.ppl:3:23: error: kronecker_product\(\) needs two "
+                                    r"matrices, not vector\[3\]"),
+    ("y = eigenvalues_sym(x)", r"m\.ppl:3:21: error: eigenvalues_sym\(\) needs a square "
+                               r"matrix, not vector\[3\]"),
+])
+def test_misuse_of_the_new_matrix_and_slice_functions_is_located(line, expected):
+    src = f"data x: vector[3]\ndata A: matrix[2, 2]\n{line}\nn ~ normal(0, 1)\n"
+    with pytest.raises(ModelError, match=expected):
+        ppl.model(src, "m.ppl")

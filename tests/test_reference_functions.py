@@ -68,6 +68,21 @@ class Reference:
     sizes: tuple[int, ...] = ()
 
 
+def _eigenvectors(m):
+    """numpy's eigenvectors with ppl's sign: each column's largest entry positive."""
+    vectors = np.linalg.eigh(np.asarray(m, float))[1]
+    largest = vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])]
+    return vectors * np.where(largest < 0, -1.0, 1.0)
+
+
+def _segment(x, i, n):
+    """x[i:i + n - 1] (1-based), NaN where that leaves x."""
+    x = np.asarray(x)
+    if i < 1 or i - 1 + n > len(x):
+        return np.full(n, np.nan)
+    return x[i - 1:i - 1 + n]
+
+
 def _log_mix(theta, a, b):
     """log(theta e^a + (1 - theta) e^b), with the larger exponent taken out; NaN for a weight
     outside [0, 1] (Stan rejects it), even where the formula would give a number."""
@@ -371,6 +386,11 @@ REFERENCES: dict[str, Reference] = {
                           (([1, 2], [4, 6]),), (([1.0, 2.0, 3.0], [4.0, -5.0, 6.0]),)),
     "cholesky_decompose": Reference(np.linalg.cholesky, (), ((_SPD,),), symmetric=True,
                                     rtol=1e-10),
+    "eigenvalues_sym": Reference(np.linalg.eigvalsh, (([[2, 1], [1, 3]],),), ((_SPD,),),
+                                 symmetric=True, rtol=1e-10),
+    "eigenvectors_sym": Reference(_eigenvectors, (([[2, 1], [1, 3]],),), ((_SPD,),),
+                                  symmetric=True, rtol=1e-8),
+    "kronecker_product": Reference(np.kron, (([[1, 2], [3, 4]], [[0.5]]),), ((_M23, _A33),)),
     "diagonal": Reference(np.diagonal, (([[1, 2], [3, 4]],),), ((_A33,),)),
     "trace": Reference(np.trace, (([[1, 2], [3, 4]],),), ((_A33,),)),
     "rows": Reference(lambda x: len(x), (([[1, 2, 3], [4, 5, 6]],), ([1.0, 2.0],)), ((_M23,),)),
@@ -392,6 +412,9 @@ REFERENCES: dict[str, Reference] = {
         rtol=1e-10),
     "fma": Reference(lambda x, y, z: np.asarray(x) * y + z, ((2, 3, 4), (1.5, [1.0, 2.0], -1.0)),
                      ((2.0, -3.0, 0.5), ([0.5, 2.0], [1.0, -1.0], [3.0, 4.0]))),
+    "segment": Reference(_segment, (([1, 2, 3, 4], 2, 2), ([1.0, 2.0, 3.0], 3, 1),
+                                    ([1.0, 2.0, 3.0], 3, 2)),
+                         (((0.3, -1.2, 2.0, 0.7), 2, 3),), sizes=(1, 2)),
     "head": Reference(lambda x, n: np.asarray(x)[:n], (([1, 2, 3], 2), ([1.0, 2.0], 0),
                                                         (_M23, 1)), ((_X[0], 2),), sizes=(1,)),
     "tail": Reference(lambda x, n: np.asarray(x)[len(x) - n:], (([1, 2, 3], 2), ([1.0, 2.0], 0),

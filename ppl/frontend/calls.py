@@ -161,6 +161,13 @@ class CallTyper(ShapeRules):
             rule = "reduce" if len(args) == 1 else "binary"
         if rule == "constant":
             return REAL
+        if rule == "kron":
+            if any(t.rank != 2 for t in args):
+                bad = next(i for i, t in enumerate(args) if t.rank != 2)
+                return self.err(f"{e.func}() needs two matrices, not {args[bad].describe()}",
+                                e.args[bad].span)
+            return Type("real", tuple(_product(a, b) for a, b in zip(args[0].shape,
+                                                                     args[1].shape)))
         if rule == "elementwise":
             return args[0].with_elem(elem)
         if rule == "reduce":
@@ -178,7 +185,7 @@ class CallTyper(ShapeRules):
                 return self.err(f"{e.func}() needs {kind}, not {t.describe()}", e.args[0].span)
             if e.func == "transpose":
                 return Type(t.elem, t.shape[::-1], t.dim_names[::-1])
-            if e.func == "diagonal":
+            if e.func in ("diagonal", "eigenvalues_sym"):
                 return Type("real", t.shape[:1], t.dim_names[:1])
             if e.func in ("columns_dot_self", "rows_dot_self"):
                 axis = 1 if e.func == "columns_dot_self" else 0
@@ -317,7 +324,12 @@ class CallTyper(ShapeRules):
             dims.append(size)
             names.append(a.id if isinstance(a, ast.Name) else None)
         values = [(t, e.args[k]) for k, t in enumerate(args) if k not in where]
-        if e.func in ("head", "tail"):
+        if e.func == "segment":
+            start, where_start = values[1]
+            if start.elem != "int" or start.rank != 0:
+                return self.err(f"the start of segment(x, i, n) must be an integer, not "
+                                f"{start.describe()}", where_start.span)
+        if e.func in ("head", "tail", "segment"):
             t, a = values[0]
             if t.rank == 0:
                 return self.err(f"{e.func}(x, n) needs a vector or array x, not "
@@ -432,3 +444,8 @@ class CallTyper(ShapeRules):
             event, event_names = (), ()
         elem = "int" if spec.discrete else "real"
         return Type(elem, batch.shape + event, batch.dim_names + event_names)
+
+
+def _product(a, b):
+    """The size a * b, a number when both are known."""
+    return a * b if isinstance(a, int) and isinstance(b, int) else f"({a}) * ({b})"

@@ -15,6 +15,7 @@ Shape rules (checked before any tracing):
 - ``gram``: one matrix M x N; the result is M x M (``tcrossprod``) or N x N (``crossprod``).
 - ``ternary``: three arguments combined element-wise (``fma``).
 - ``dims``: one argument; an int from its shape (``rows``, ``cols``, ``num_elements``).
+- ``kron``: two matrices m x n and p x q; the result is mp x nq (``kronecker_product``).
 - ``constant``: no argument; a real number (``pi()``, ``negative_infinity()``).
 - ``sized``: arguments of which some (``SIZE_ARGUMENTS``) are sizes, ints known from the data
   (``rep_vector(x, n)``); the implementation gets them as Python ints.
@@ -235,6 +236,26 @@ def _tail(x, n: int):
     return x[x.shape[0] - n:]
 
 
+def _segment(x, start, n: int):
+    """``x[start:start + n - 1]`` for a start known only when the model runs (data or an
+    index): a start that would leave ``x`` gives NaN, not the clamped slice JAX would take."""
+    start = jnp.asarray(start)
+    piece = jax.lax.dynamic_slice_in_dim(x, start - 1, n)
+    if not jnp.issubdtype(piece.dtype, jnp.floating):
+        return piece
+    inside = (start >= 1) & (start - 1 + n <= x.shape[0])
+    return jnp.where(inside, piece, jnp.nan)
+
+
+def _eigenvectors_sym(a):
+    """Eigenvectors of a symmetric matrix as columns, in the order of the ascending eigenvalues,
+    each with its largest entry (in absolute value) positive: a sign is arbitrary, and this
+    one does not depend on the linear algebra library."""
+    vectors = jnp.linalg.eigh(a)[1]
+    largest = jnp.take_along_axis(vectors, jnp.argmax(jnp.abs(vectors), axis=0)[None], axis=0)
+    return vectors * jnp.where(largest < 0, -1.0, 1.0)
+
+
 def _solve(a, b):
     return jnp.linalg.solve(a, b)
 
@@ -428,6 +449,10 @@ _SPECS = [
                  keeps_int=True),
     FunctionSpec("tail", "sized", _tail,
                  "tail(x, n): the last n elements of x (n known from the data)", keeps_int=True),
+    FunctionSpec("segment", "sized", _segment,
+                 "segment(x, i, n): the n elements of x from the i-th on, x[i:i + n - 1] (n known "
+                 "from the data; i may be data or an index); NaN where that leaves x",
+                 keeps_int=True),
     FunctionSpec("zeros_vector", "sized", _zeros, "zeros_vector(n): a vector of n zeros"),
     FunctionSpec("ones_vector", "sized", _ones, "ones_vector(n): a vector of n ones"),
     FunctionSpec("dot_product", "dot", jnp.dot, "dot product of two vectors (Stan's name)"),
@@ -440,6 +465,14 @@ _SPECS = [
                  "cholesky)"),
     FunctionSpec("diagonal", "square_matrix", jnp.diagonal, "the diagonal of a square matrix, "
                  "as a vector"),
+    FunctionSpec("eigenvalues_sym", "square_matrix", jnp.linalg.eigvalsh,
+                 "the eigenvalues of a symmetric matrix, ascending, as a vector"),
+    FunctionSpec("eigenvectors_sym", "square_matrix", _eigenvectors_sym,
+                 "the eigenvectors of a symmetric matrix as columns, in the order of "
+                 "eigenvalues_sym, each with its largest entry positive"),
+    FunctionSpec("kronecker_product", "kron", jnp.kron,
+                 "the Kronecker product of an m x n and a p x q matrix: mp x nq"),
+
     FunctionSpec("trace", "square_reduce", jnp.trace, "the sum of the diagonal of a square "
                  "matrix"),
     FunctionSpec("rows", "dims", _dims("rows"), "the number of rows (elements of a vector)",
@@ -490,14 +523,16 @@ ARITY = {"elementwise": (1, 1), "reduce": (1, 1), "vector": (1, 1), "dot": (2, 2
          "add_diag": (2, 2), "solve": (2, 2), "append": (2, 2), "vector_reduce": (1, 1),
          "square_reduce": (1, 1), "diag_multiply": (2, 2), "quad_form": (2, 2),
          "quad_form_diag": (2, 2), "gram": (1, 1), "sized": (1, 3),
-         "ternary": (3, 3), "dims": (1, 1), "constant": (0, 0)}
+         "ternary": (3, 3), "dims": (1, 1), "constant": (0, 0),
+         "kron": (2, 2)}
 
 # Arity and the positions of the size arguments of each ``sized`` function, by the number of
 # arguments given.
 SIZED: dict[str, dict[int, tuple[int, ...]]] = {
     "rep_vector": {2: (1,)}, "rep_row_vector": {2: (1,)}, "rep_array": {2: (1,), 3: (1, 2)},
     "rep_matrix": {2: (1,), 3: (1, 2)}, "linspaced_vector": {3: (0,)},
-    "head": {2: (1,)}, "tail": {2: (1,)}, "zeros_vector": {1: (0,)}, "ones_vector": {1: (0,)},
+    "head": {2: (1,)}, "tail": {2: (1,)}, "segment": {3: (2,)}, "zeros_vector": {1: (0,)},
+    "ones_vector": {1: (0,)},
 }
 
 
