@@ -13,7 +13,7 @@
 - **TARP** (Lemos, Coogan, Hezaveh, Perreault-Levasseur 2023): for every simulation, a random
   reference point and the fraction ``f`` of posterior draws closer to it than the truth is.
   The expected coverage of the credible regions at level ``a`` is the fraction of simulations
-  with ``f < a``; it equals ``a`` for every ``a`` when the posterior is right (``f`` uniform),
+  with ``f <= a``; it equals ``a`` for every ``a`` when the posterior is right (``f`` uniform),
   which is tested with the same band, and shown with a bootstrap band over simulations.
 """
 
@@ -155,7 +155,7 @@ class Tarp:
 
     fractions: np.ndarray  # per simulation: draws closer to the reference than the truth
     credibility: np.ndarray  # the levels a of the curve, 0..1
-    coverage: np.ndarray  # the fraction of simulations with f < a
+    coverage: np.ndarray  # the fraction of simulations with f <= a
     coverage_lower: np.ndarray  # bootstrap band over simulations (1 - alpha)
     coverage_upper: np.ndarray
 
@@ -180,8 +180,8 @@ def tarp(truths: np.ndarray, draws: list[np.ndarray], seed: int = 0, alpha: floa
         to_truth = np.linalg.norm(standard[i] - reference)
         fractions[i] = np.mean(np.linalg.norm(points - reference, axis=1) < to_truth)
     credibility = np.linspace(0, 1, levels)
-    coverage = (fractions[:, None] < credibility).mean(axis=0)
+    coverage = (fractions[:, None] <= credibility).mean(axis=0)
     resampled = fractions[rng.integers(0, len(fractions), (bootstrap, len(fractions)))]
-    curves = (resampled[:, :, None] < credibility).mean(axis=1)
+    curves = (resampled[:, :, None] <= credibility).mean(axis=1)
     lower, upper = np.quantile(curves, [alpha / 2, 1 - alpha / 2], axis=0)
     return Tarp(fractions, credibility, coverage, lower, upper)
