@@ -118,6 +118,19 @@ def test_tarp_sees_a_too_narrow_joint_posterior():
     assert numbers.coverage[90] < 0.8
 
 
+def test_the_result_as_xarray_json_and_in_jupyter():
+    truths, draws = conjugate_study(50, seed=5, dims=2)
+    result = summarise(truths, draws, ["theta[1]", "theta[2]"])
+    dataset = result.to_dataset()
+    assert dict(dataset["rank"].sizes) == {"simulation": 50, "parameter": 2}
+    assert list(dataset["parameter"].values) == ["theta[1]", "theta[2]"]
+    assert np.allclose(dataset["tarp_coverage"].values, result.tarp.numbers.coverage)
+    assert json.loads(json.dumps(result.to_json()))["verdict"] == result.verdict
+    page = result._repr_html_()
+    assert result.verdict.upper() in page and page.count("<img") == 3  # 2 SBC plots + TARP
+    assert "<td>theta[1]</td>" in page
+
+
 def test_thinning_keeps_about_the_effective_sample_size():
     rng = np.random.default_rng(4)
     independent = rng.normal(size=(2, 500, 1))

@@ -5,6 +5,9 @@ bin's count under uniform ranks, and the ECDF difference (ECDF minus the uniform
 the simultaneous band (Säilynoja et al. 2022): a correct posterior keeps it inside. For TARP:
 the expected coverage against the credibility level with its bootstrap band; a correct
 posterior follows the diagonal.
+
+Figures are made with matplotlib's object interface (``matplotlib.figure.Figure``), not
+pyplot: no backend is chosen or needed, and nothing is left open in pyplot's list of figures.
 """
 
 from __future__ import annotations
@@ -34,33 +37,56 @@ def safe_file_name(name: str) -> str:
 
 def write_plots(result: Validation, folder: Path) -> list[Path]:
     """``sbc_NAME.png`` per scalar parameter and ``tarp.png``, in ``folder``."""
-    import matplotlib.pyplot as plt
-
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for k, check in enumerate(result.parameters):
-        figure = sbc_figure(result.ranks[:, k], result, check.name,
-                            "pass" if check.passed else "fail")
-        path = folder / f"sbc_{safe_file_name(check.name)}.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        written.append(path)
-    if result.tarp is not None:
-        figure = tarp_figure(result)
-        path = folder / "tarp.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        written.append(path)
+    for file_name, figure in figures(result):
+        figure.savefig(folder / file_name, dpi=100)
+        written.append(folder / file_name)
     return written
+
+
+def figures(result: Validation) -> list[tuple[str, Any]]:
+    """``(file name, Figure)`` for each parameter's SBC plot, then TARP's."""
+    out = [(f"sbc_{safe_file_name(check.name)}.png",
+            sbc_figure(result.ranks[:, k], result, check.name,
+                       "pass" if check.passed else "fail"))
+           for k, check in enumerate(result.parameters)]
+    if result.tarp is not None:
+        out.append(("tarp.png", tarp_figure(result)))
+    return out
+
+
+def html(result: Validation) -> str:
+    """The verdicts as an HTML table followed by the plots (PNG, inline): Jupyter's view."""
+    import base64
+    import html as escaping
+    import io
+
+    rows = [(p.name, p.passed, p.p_value, p.meaning) for p in result.parameters]
+    if result.tarp is not None:
+        rows.append(("TARP", result.tarp.passed, result.tarp.p_value, result.tarp.meaning))
+    cells = "".join(f"<tr><td>{escaping.escape(name)}</td><td>{'pass' if ok else 'FAIL'}</td>"
+                    f"<td>{p:.3f}</td><td>{escaping.escape(meaning)}</td></tr>"
+                    for name, ok, p, meaning in rows)
+    images = []
+    for _, figure in figures(result):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        images.append(f'<img src="data:image/png;base64,'
+                      f'{base64.b64encode(buffer.getvalue()).decode()}"/>')
+    return (f"<p><b>validation of {escaping.escape(result.backend)} on {result.simulations} "
+            f"simulations: {result.verdict.upper()}</b></p><table><tr><th>check</th>"
+            f"<th>verdict</th><th>p</th><th>meaning</th></tr>{cells}</table>" + "".join(images))
 
 
 def sbc_figure(ranks: np.ndarray, result: Validation, name: str, verdict: str):
     """The rank histogram and the ECDF-difference plot of one parameter, side by side."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     n = len(ranks)
     bins = bins_for(n)
-    figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    figure = Figure(figsize=(9, 3.2))
+    left, right = figure.subplots(1, 2)
     low, high = stats.binom.ppf([0.025, 0.975], n, 1 / bins)
     left.axhspan(low, high, color="0.85", label="95% per bin if uniform")
     left.hist(ranks, bins=bins, range=(0, 1), color="C0", edgecolor="white")
@@ -83,10 +109,11 @@ def sbc_figure(ranks: np.ndarray, result: Validation, name: str, verdict: str):
 
 def tarp_figure(result: Validation):
     """TARP's expected coverage against the credibility level, with its bootstrap band."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     numbers = result.tarp.numbers
-    figure, axes = plt.subplots(figsize=(4.2, 4))
+    figure = Figure(figsize=(4.2, 4))
+    axes = figure.subplots()
     axes.fill_between(numbers.credibility, numbers.coverage_lower, numbers.coverage_upper,
                       color="0.85", label=f"bootstrap {1 - result.alpha:.0%} band")
     axes.plot(numbers.credibility, numbers.coverage, color="C0", label="expected coverage")

@@ -153,6 +153,12 @@ class Validation:
 
         return write_plots(self, Path(folder))
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdicts and the plots."""
+        from ppl.validation.plots import html
+
+        return html(self)
+
     def __str__(self) -> str:
         lines = [f"validation of {self.backend} on {self.simulations} simulations: "
                  f"{self.verdict.upper()}"]
@@ -204,7 +210,9 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
                                    hint="pass alpha=0.05")])
     simulated = model.sample_prior_predictive(data, draws=simulations, seed=seed % 2**32)
     base = dict(data_module.as_mapping(data)) if data is not None else {}
-    observed = list(simulated["prior_predictive"].data_vars)
+    declared = {s.name for s in model.checked.symbols.values() if s.data_decl is not None}
+    # generated quantities are simulated too, but only declared data go into the data sets
+    observed = [n for n in simulated["prior_predictive"].data_vars if n in declared]
     if not observed:
         raise SamplingError([error("the model has no observed quantity to simulate",
                                    hint="validation simulates data from a '~' statement "
