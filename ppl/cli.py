@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
                                "(this process) or a scheduler address such as "
                                "tcp://host:8786")
     validate.add_argument("--workers", type=int, help="worker processes of a local cluster")
+    validate.add_argument("--vectorised", action="store_true",
+                          help="fit all simulations at once, jax.vmap over data sets, on this "
+                               "process's device (NUTS; the GPU path)")
     validate.add_argument("--report", metavar="DIR", help="write the plots (PNG) here")
     validate.add_argument("--json", action="store_true",
                           help="print one JSON object (verdict and per-parameter results)")
@@ -347,7 +350,8 @@ def _cmd_validate(args, out: Console, err: Console) -> int:
         _read(args.data) or None, args.simulations, args.backend, method=args.method,
         cluster=None if args.cluster == "none" else args.cluster, workers=args.workers,
         seed=args.seed, alpha=args.alpha, report=args.report,
-        progress=not (args.no_progress or args.json), chains=args.chains, draws=args.draws,
+        progress=not (args.no_progress or args.json), vectorised=args.vectorised,
+        chains=args.chains, draws=args.draws,
         warmup=args.warmup, **parse_option_items(args.option))
     if args.json:
         out.file.write(json.dumps(result.to_json()) + "\n")

@@ -384,7 +384,8 @@ class Model(GraphDisplay):
     def validate(self, data: Any = None, simulations: int = 100, backend: str = "nuts", *,
                  method: Any = ("sbc", "tarp"), cluster: Any = "local",
                  workers: int | None = None, seed: int = 0, alpha: float = 0.05,
-                 report: Any = None, progress: bool = False, **options: Any):
+                 report: Any = None, progress: bool = False, vectorised: bool = False,
+                 **options: Any):
         """Check that ``backend`` (with ``options``, as for :meth:`sample`) recovers what this
         model simulates: simulation-based calibration and TARP.
 
@@ -398,12 +399,14 @@ class Model(GraphDisplay):
         to their effective sample size, tested with a simultaneous ECDF band) and the TARP
         check over all parameters, each failure with what it means (ranks U-shaped: the
         posterior is too narrow). The overall verdict is a test at level ``alpha``. With
-        ``report`` (a folder) the plots are written there as PNG files."""
+        ``report`` (a folder) the plots are written there as PNG files. ``vectorised=True``
+        fits every simulation at once in one ``jax.vmap``-ed NUTS program on this process's
+        device (small models; the GPU path) instead of on ``cluster``."""
         from ppl.validation.study import validate
 
         return validate(self, data, simulations, backend, method=method, cluster=cluster,
                         workers=workers, seed=seed, alpha=alpha, report=report,
-                        progress=progress, **options)
+                        progress=progress, vectorised=vectorised, **options)
 
     def __repr__(self) -> str:
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"

@@ -260,3 +260,24 @@ def test_fit_many_on_two_workers_matches_one_worker():
             assert np.array_equal(mu, b.fit["posterior"]["mu"].values)
             assert np.array_equal(mu, c.fit["posterior"]["mu"].values)
     assert isinstance(two[3], FitOutcome) and "DataError" in two[3].error
+
+
+def test_the_vectorised_path_takes_nuts_and_its_options_only():
+    model = ppl.model(NORMAL)
+    with pytest.raises(ppl.SamplingError, match="does not take the backend 'advi'"):
+        model.validate({"N": 2}, backend="advi", vectorised=True)
+    with pytest.raises(ppl.SamplingError, match="does not take the option max_tree_depth"):
+        model.validate({"N": 2}, vectorised=True, max_tree_depth=5)
+
+
+@pytest.mark.slow
+def test_the_vectorised_path_passes_nuts_and_sees_a_shifted_fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        right = ppl.model(NORMAL).validate({"N": 5}, simulations=60, vectorised=True,
+                                           chains=1, draws=200, warmup=200)
+        wrong = ppl.model(SHIFTED).validate({"N": 5}, simulations=60, vectorised=True,
+                                            chains=1, draws=200, warmup=200)
+    assert right.verdict == "pass", str(right)
+    assert right.ranks.shape == (60, 1) and not right.failures
+    assert wrong.verdict == "fail" and wrong.parameters[0].shape == "low"

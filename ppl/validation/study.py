@@ -21,6 +21,8 @@ from ppl import data as data_module
 from ppl.errors import SamplingError, error
 from ppl.validation import calibration
 from ppl.validation.many import FitOutcome, fit_many, simulation_seeds
+from ppl.validation.vectorised import OPTIONS as VECTORISED_OPTIONS
+from ppl.validation.vectorised import fit_vectorised
 
 METHODS = ("sbc", "tarp")
 # What each shape of failure means, said of the posterior (SBC ranks: the fraction of
@@ -198,9 +200,13 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
              method: str | Sequence[str] = METHODS, cluster: Any = "local",
              workers: int | None = None, seed: int = 0, alpha: float = 0.05,
              report: str | Path | None = None, progress: bool = False,
-             **options: Any) -> Validation:
-    """Check that ``backend`` recovers what ``model`` simulates (see :meth:`ppl.Model.validate`)."""
+             vectorised: bool = False, **options: Any) -> Validation:
+    """Check that ``backend`` recovers what ``model`` simulates (see :meth:`ppl.Model.validate`).
+    With ``vectorised`` the fits are one ``jax.vmap``-ed NUTS program on this process's
+    device (:mod:`ppl.validation.vectorised`) instead of tasks on ``cluster``."""
     methods = _methods(method)
+    if vectorised:
+        _check_vectorised(backend, options)
     if isinstance(simulations, bool) or not isinstance(simulations, int) or simulations < 2:
         raise SamplingError([error(f"simulations must be an integer >= 2, not {simulations!r}",
                                    hint="pass simulations=100 or more (a few hundred for a "
@@ -225,9 +231,12 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
                              .reshape(simulations, -1) for n in latent], axis=1)
     names = tuple(s for n in latent for s in scalar_names(n, prior[n].shape[2:]))
     fit_seeds = simulation_seeds(seed + 1, simulations)
-    outcomes = fit_many(model, datasets, backend, cluster=cluster, workers=workers,
-                        seeds=fit_seeds, keep=ParameterDraws(tuple(latent)), progress=progress,
-                        **options)
+    if vectorised:
+        outcomes = fit_vectorised(model, datasets, fit_seeds, **options)
+    else:
+        outcomes = fit_many(model, datasets, backend, cluster=cluster, workers=workers,
+                            seeds=fit_seeds, keep=ParameterDraws(tuple(latent)),
+                            progress=progress, **options)
     good = [o for o in outcomes if o.ok]
     if len(good) < 2:
         first = next((o.error for o in outcomes if not o.ok), "")
@@ -275,6 +284,15 @@ def summarise(truths: np.ndarray, draws: list[np.ndarray], names: Sequence[str],
                       truths, ranks, band, alpha, backend,
                       len(truths) if simulations is None else simulations, failures,
                       tuple(range(len(truths)) if indices is None else indices))
+
+
+def _check_vectorised(backend: str, options: dict) -> None:
+    unknown = sorted(set(options) - set(VECTORISED_OPTIONS))
+    if backend != "nuts" or unknown:
+        what = f"backend '{backend}'" if backend != "nuts" else f"option {unknown[0]}"
+        raise SamplingError([error(f"the vectorised path does not take the {what}",
+                                   hint="it runs NUTS with chains, draws, warmup and "
+                                        "target_accept; leave vectorised out for the others")])
 
 
 def _methods(method: str | Sequence[str]) -> tuple[str, ...]:
