@@ -10,7 +10,8 @@ simulated data sets come from the model's prior predictive distribution, as in
   data-as-arguments design buys a simulation study;
 - simulations per minute of the whole ``Model.validate`` study (prior simulation, fits, SBC
   and TARP) on a Dask ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster
-  start-up included, as a user sees it).
+  start-up included, as a user sees it), and with the vectorised path (all fits as one
+  ``jax.vmap``-ed program in this process, compilation included).
 
     python benchmarks/bench_validate.py [--simulations 40] [--draws 500] [--workers 1,2]
 
@@ -78,6 +79,10 @@ def study_rates(model_path: Path, data: dict, simulations: int, workers: list[in
                                 **run)
         out[f"validate, {count} worker{'s' * (count > 1)}"] = (
             simulations / (time.perf_counter() - began) * 60, result.verdict)
+    began = time.perf_counter()
+    result = ppl.load(model_path).validate(data, simulations=simulations, vectorised=True, **run)
+    out["validate, vectorised"] = (simulations / (time.perf_counter() - began) * 60,
+                                   result.verdict)
     return out
 
 

@@ -281,3 +281,13 @@ def test_the_vectorised_path_passes_nuts_and_sees_a_shifted_fit():
     assert right.verdict == "pass", str(right)
     assert right.ranks.shape == (60, 1) and not right.failures
     assert wrong.verdict == "fail" and wrong.parameters[0].shape == "low"
+
+
+def test_local_workers_compute_on_one_thread_and_keep_the_users_xla_flags():
+    from ppl.validation.many import worker_environment
+
+    env = worker_environment({"XLA_FLAGS": "--xla_dump_to=/tmp/x"})
+    assert env["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x ")
+    assert "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
+    assert env["OMP_NUM_THREADS"] == "1"
+    assert worker_environment({})["XLA_FLAGS"].startswith("--xla_cpu_multi_thread_eigen=false")

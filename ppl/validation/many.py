@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +33,11 @@ from ppl.source import Source
 # The name under which workers keep their models (Dask's plugin registry).
 PLUGIN_NAME = "ppl-models"
 # Each worker process computes on one thread: XLA's CPU thread pools would otherwise make every
-# worker use every core.
-SINGLE_THREAD_ENV = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false "
-                                  "intra_op_parallelism_threads=1",
-                     "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# worker use every core. (Added to XLA_FLAGS the user may have set.) On a machine with a GPU
+# the workers share it: none grabs most of its memory up front, as JAX does by default.
+SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                     "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
 # Seconds to wait for an existing scheduler before giving up.
 CONNECT_TIMEOUT = 20
 
@@ -182,6 +183,12 @@ def _progress(items: Any, show: bool, total: int | None = None) -> Iterator:
             bar.advance(job)
 
 
+def worker_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables a local cluster's worker processes get on top of ours."""
+    flags = f"{environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_FLAGS}".strip()
+    return {**SINGLE_THREAD_ENV, "XLA_FLAGS": flags}
+
+
 @contextmanager
 def dask_client(cluster: Any, workers: int | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` for ``cluster`` (see :func:`fit_many`); a local cluster it
@@ -201,7 +208,7 @@ def dask_client(cluster: Any, workers: int | None = None) -> Iterator[Any]:
             warnings.simplefilter("ignore")  # Dask's notes on ports and dashboards
             local = LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
                                  host="127.0.0.1", dashboard_address=None,
-                                 env=SINGLE_THREAD_ENV)
+                                 env=worker_environment(os.environ))
         with local, Client(local) as client:
             yield client
         return
