@@ -202,6 +202,8 @@ def test_validate_rejects_unknown_methods_and_too_few_simulations():
         model.validate({"N": 2}, method="sbc,ranks", cluster=None)
     with pytest.raises(ppl.SamplingError, match="simulations must be an integer >= 2"):
         model.validate({"N": 2}, simulations=1, cluster=None)
+    with pytest.raises(ppl.SamplingError, match="seed must be an integer from 0 to 4294967295"):
+        model.validate({"N": 2}, seed=-1, cluster=None)
 
 
 # ----------------------------------------------------------------------------- slow studies

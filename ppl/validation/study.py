@@ -214,7 +214,11 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
     if not 0 < alpha < 1:
         raise SamplingError([error(f"alpha must be between 0 and 1, not {alpha!r}",
                                    hint="pass alpha=0.05")])
-    simulated = model.sample_prior_predictive(data, draws=simulations, seed=seed % 2**32)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed < 2**32:
+        raise SamplingError([error(f"seed must be an integer from 0 to {2**32 - 1}, not "
+                                   f"{seed!r}", hint="pass seed=0, or any other in that range")])
+    simulated = model.sample_prior_predictive(data, draws=simulations, seed=seed)
     base = dict(data_module.as_mapping(data)) if data is not None else {}
     declared = {s.name for s in model.checked.symbols.values() if s.data_decl is not None}
     # generated quantities are simulated too, but only declared data go into the data sets
@@ -245,7 +249,8 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
                                    hint="fix what the first error says and run again")],
                             model.source)
     result = summarise(truths[[o.index for o in good]], [o.fit for o in good], names, methods,
-                       alpha=alpha, seed=seed, backend=backend, simulations=simulations,
+                       alpha=alpha, seed=seed, simulations=simulations,
+                       backend=f"{backend} (vectorised)" if vectorised else backend,
                        failures=tuple(o for o in outcomes if not o.ok),
                        indices=[o.index for o in good])
     if report is not None:
