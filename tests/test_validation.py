@@ -293,3 +293,17 @@ def test_local_workers_compute_on_one_thread_and_keep_the_users_xla_flags():
     assert "intra_op_parallelism_threads=1" in env["XLA_FLAGS"]
     assert env["OMP_NUM_THREADS"] == "1"
     assert worker_environment({})["XLA_FLAGS"].startswith("--xla_cpu_multi_thread_eigen=false")
+
+
+def test_an_unreachable_scheduler_is_an_error_that_says_what_to_do(monkeypatch):
+    from ppl.validation import many
+
+    monkeypatch.setattr(many, "CONNECT_TIMEOUT", 1)
+    model = ppl.model(NORMAL)
+    with pytest.raises(ppl.SamplingError, match="cannot reach the Dask scheduler") as info:
+        fit_many(model, [{"N": 1, "y": [0.0]}], cluster="tcp://127.0.0.1:9")
+    assert "dask scheduler" in info.value.diagnostics[0].hint
+    with pytest.raises(ppl.SamplingError, match="workers applies to a local cluster only"):
+        fit_many(model, [{"N": 1, "y": [0.0]}], cluster="tcp://127.0.0.1:9", workers=2)
+    with pytest.raises(ppl.SamplingError, match="workers must be an integer >= 1"):
+        fit_many(model, [{"N": 1, "y": [0.0]}], cluster="local", workers=0)
