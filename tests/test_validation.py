@@ -182,6 +182,7 @@ def test_ppl_validate_passes_nuts_on_a_conjugate_model(tmp_path, capsys, agg):
     assert code == 0 and printed["verdict"] == "pass"
     assert printed["parameters"]["mu"]["verdict"] == "pass"
     assert printed["tarp"]["verdict"] == "pass" and printed["failed_fits"] == []
+    assert all(isinstance(n, int) and 0 < n <= 30 for n in printed["fit_warnings"].values())
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["sbc_mu.png", "tarp.png"]
 
 

@@ -10,6 +10,8 @@ says how the posterior is wrong (:data:`MEANINGS`).
 
 from __future__ import annotations
 
+import dataclasses
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,8 +85,10 @@ class Validation:
     ``verdict`` is ``"pass"`` or ``"fail"``; ``parameters`` the SBC of each scalar parameter;
     ``tarp`` the TARP check (None when not asked for); ``ranks`` the fractional ranks
     (simulation, scalar); ``truths`` the simulated values; ``failures`` the fits that failed
-    (left out of the checks). Each check is made at level ``alpha`` divided by the number of
-    checks (Bonferroni), so that the overall verdict is a test at level ``alpha``.
+    (left out of the checks); ``fit_warnings`` the sampler's warnings (divergences, low
+    effective sample size), each with the number of fits that gave it. Each check is made at
+    level ``alpha`` divided by the number of checks (Bonferroni), so that the overall verdict
+    is a test at level ``alpha``.
     :meth:`to_dataset` gives the numbers as an ``xarray.Dataset``, :meth:`to_json` as a
     JSON-ready dict, :meth:`plot` writes the plots.
     """
@@ -101,6 +105,7 @@ class Validation:
     simulations: int
     failures: tuple[FitOutcome, ...]
     indices: tuple[int, ...]  # the simulation each row of truths and ranks comes from
+    fit_warnings: tuple[tuple[str, int], ...] = ()  # each sampler warning, and in how many fits
 
     @property
     def passed(self) -> bool:
@@ -114,6 +119,7 @@ class Validation:
             "simulations": self.simulations, "alpha": self.alpha,
             "failed_fits": [{"simulation": f.index, "seed": f.seed, "error": f.error}
                             for f in self.failures],
+            "fit_warnings": dict(self.fit_warnings),
             "parameters": {p.name: {"verdict": "pass" if p.passed else "fail",
                                     "p_value": p.p_value, "inside_band": p.inside_band,
                                     "shape": p.shape, "meaning": p.meaning}
@@ -170,6 +176,8 @@ class Validation:
         if self.tarp is not None:
             lines.append(f"  {'TARP':<16} {'pass' if self.tarp.passed else 'FAIL'}  "
                          f"p = {self.tarp.p_value:.3f}  {self.tarp.meaning}")
+        for message, count in self.fit_warnings[:3]:
+            lines.append(f"  warning in {count} of {len(self.indices)} fits: {message}")
         if self.failures:
             lines.append(f"  {len(self.failures)} fits failed (left out); the first: "
                          f"{self.failures[0].error}")
@@ -253,6 +261,8 @@ def validate(model: Any, data: Any = None, simulations: int = 100, backend: str 
                        backend=f"{backend} (vectorised)" if vectorised else backend,
                        failures=tuple(o for o in outcomes if not o.ok),
                        indices=[o.index for o in good])
+    counts = Counter(w for o in good for w in o.warnings)
+    result = dataclasses.replace(result, fit_warnings=tuple(counts.most_common()))
     if report is not None:
         result.plot(report)
     return result
