@@ -118,7 +118,7 @@ def test_tarp_sees_a_too_narrow_joint_posterior():
     assert numbers.coverage[90] < 0.8
 
 
-def test_the_result_as_xarray_json_and_in_jupyter():
+def test_the_result_as_xarray_json_plots_and_in_jupyter(tmp_path):
     truths, draws = conjugate_study(50, seed=5, dims=2)
     result = summarise(truths, draws, ["theta[1]", "theta[2]"])
     dataset = result.to_dataset()
@@ -129,6 +129,11 @@ def test_the_result_as_xarray_json_and_in_jupyter():
     page = result._repr_html_()
     assert result.verdict.upper() in page and page.count("<img") == 3  # 2 SBC plots + TARP
     assert "<td>theta[1]</td>" in page
+    written = result.plot(tmp_path, format="svg")
+    assert sorted(p.name for p in written) == ["sbc_theta_1.svg", "sbc_theta_2.svg", "tarp.svg"]
+    assert all(p.read_text().lstrip().startswith("<?xml") for p in written)
+    with pytest.raises(ppl.SamplingError, match="cannot write plots as 'gif'"):
+        result.plot(tmp_path, format="gif")
 
 
 def test_thinning_keeps_about_the_effective_sample_size():

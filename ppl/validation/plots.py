@@ -35,13 +35,17 @@ def safe_file_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name).strip("_")
 
 
-def write_plots(result: Validation, folder: Path) -> list[Path]:
-    """``sbc_NAME.png`` per scalar parameter and ``tarp.png``, in ``folder``."""
+FORMATS = ("png", "svg")
+
+
+def write_plots(result: Validation, folder: Path, format: str = "png") -> list[Path]:
+    """``sbc_NAME.png`` per scalar parameter and ``tarp.png`` (or ``.svg``), in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for file_name, figure in figures(result):
-        figure.savefig(folder / file_name, dpi=100)
-        written.append(folder / file_name)
+        path = folder / f"{Path(file_name).stem}.{format}"
+        figure.savefig(path, dpi=100)
+        written.append(path)
     return written
 
 

@@ -155,11 +155,15 @@ class Validation:
         return xr.Dataset(variables, coords=coords,
                           attrs={"verdict": self.verdict, "backend": self.backend})
 
-    def plot(self, folder: str | Path) -> list[Path]:
-        """Write the plots as PNG files in ``folder`` (made if needed); returns their paths."""
-        from ppl.validation.plots import write_plots
+    def plot(self, folder: str | Path, format: str = "png") -> list[Path]:
+        """Write the plots in ``folder`` (made if needed) as ``format`` files (``"png"`` or
+        ``"svg"``); returns their paths."""
+        from ppl.validation.plots import FORMATS, write_plots
 
-        return write_plots(self, Path(folder))
+        if format not in FORMATS:
+            raise SamplingError([error(f"cannot write plots as '{format}'",
+                                       hint="use format='png' or format='svg'")])
+        return write_plots(self, Path(folder), format)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: the verdicts and the plots."""
