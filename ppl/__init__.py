@@ -27,7 +27,8 @@ register_in_running_ipython()
 
 
 def __getattr__(name: str):
-    """``ppl.summary`` and ``ppl.load_fit``, imported at their first use (ArviZ, xarray)."""
+    """``ppl.summary``, ``ppl.load_fit`` and ``ppl.fit_many``, imported at their first use
+    (ArviZ, xarray, Dask)."""
     if name == "summary":
         import ppl.summary as summary
 
@@ -36,16 +37,20 @@ def __getattr__(name: str):
         from ppl.output import load_fit
 
         return load_fit
+    if name == "fit_many":  # Dask is imported with it
+        from ppl.validation.many import fit_many
+
+        return fit_many
     raise AttributeError(f"module 'ppl' has no attribute '{name}'")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"summary", "load_fit"})
+    return sorted(set(globals()) | {"summary", "load_fit", "fit_many"})
 
 
 __all__ = [
     "CompiledModel", "DataError", "Model", "ModelError", "ModelWarning", "PPLError",
     "SamplingError", "SamplingWarning",
-    "available_backends", "load", "load_fit", "load_ipython_extension", "model",
+    "available_backends", "fit_many", "load", "load_fit", "load_ipython_extension", "model",
 ]
 __version__ = "0.1.0"

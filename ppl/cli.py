@@ -1,6 +1,7 @@
-"""The ``ppl`` command line: run, predict, check, ir, graph, backends, cache.
+"""The ``ppl`` command line: run, predict, validate, check, ir, graph, backends, cache.
 
-Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage.
+Exit codes: 0 success, 1 an error in the model or data (a clean message on stderr), 2 usage;
+``ppl validate`` also exits with 1 when the validation fails.
 """
 
 from __future__ import annotations
@@ -58,6 +59,36 @@ def _parser() -> argparse.ArgumentParser:
                               "leaves out is taken from the fit, observed quantities are drawn")
     predict.add_argument("--seed", type=int, default=0)
     predict.add_argument("--output", help="write the predictions to this file (.nc or .json)")
+
+    validate = sub.add_parser("validate", help="check that a backend recovers what the model "
+                                               "simulates (SBC and TARP); exit 1 on failure")
+    validate.add_argument("model", help="the .ppl model file")
+    validate.add_argument("--data", action="append", metavar="FILE",
+                          help="sizes and covariates (.json, .csv or .parquet; repeatable); "
+                               "observed data in it are replaced by simulations")
+    validate.add_argument("--simulations", type=int, default=100)
+    validate.add_argument("--backend", default="nuts", help="inference backend")
+    validate.add_argument("--method", default="sbc,tarp", help="sbc, tarp or sbc,tarp")
+    validate.add_argument("--chains", type=int, default=1)
+    validate.add_argument("--draws", type=int, default=1000)
+    validate.add_argument("--warmup", type=int, default=1000)
+    validate.add_argument("--seed", type=int, default=0)
+    validate.add_argument("--alpha", type=float, default=0.05,
+                          help="level of the overall test (default 0.05)")
+    validate.add_argument("--cluster", default="local",
+                          help="'local' (a Dask LocalCluster, one process per core), 'none' "
+                               "(this process) or a scheduler address such as "
+                               "tcp://host:8786")
+    validate.add_argument("--workers", type=int, help="worker processes of a local cluster")
+    validate.add_argument("--vectorised", action="store_true",
+                          help="fit all simulations at once, jax.vmap over data sets, on this "
+                               "process's device (NUTS; the GPU path)")
+    validate.add_argument("--report", metavar="DIR", help="write the plots (PNG) here")
+    validate.add_argument("--json", action="store_true",
+                          help="print one JSON object (verdict and per-parameter results)")
+    validate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    validate.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
+                          help="a backend option, as for `ppl run` (repeatable)")
 
     check = sub.add_parser("check", help="check a model (and its data) for errors")
     check.add_argument("model")
@@ -304,6 +335,57 @@ def _run_prior(model, data, args, out: Console) -> int:
     return 0
 
 
+def _cmd_validate(args, out: Console, err: Console) -> int:
+    """``ppl validate``: a calibration study; exit 0 on pass, 1 on fail."""
+    import json
+
+    from ppl.backends.options import parse_option_items
+
+    problem = _validate_usage_problem(args)
+    if problem:
+        err.print(f"ppl validate: {problem}", markup=False)
+        return 2
+    model = _load(args.model)
+    result = model.validate(
+        _read(args.data) or None, args.simulations, args.backend, method=args.method,
+        cluster=None if args.cluster == "none" else args.cluster, workers=args.workers,
+        seed=args.seed, alpha=args.alpha, report=args.report,
+        progress=not (args.no_progress or args.json), vectorised=args.vectorised,
+        chains=args.chains, draws=args.draws,
+        warmup=args.warmup, **parse_option_items(args.option))
+    if args.json:
+        out.file.write(json.dumps(result.to_json()) + "\n")
+    else:
+        out.print(str(result), markup=False)
+        if args.report:
+            out.print(f"plots written to {args.report}", markup=False)
+    return 0 if result.passed else 1
+
+
+def _validate_usage_problem(args) -> str | None:
+    """What is wrong with the flags of ``ppl validate`` (exit code 2), if anything."""
+    from ppl.backends.registry import available_backends
+    from ppl.model import MAX_SEED
+
+    for name, value, least in (("simulations", args.simulations, 2), ("chains", args.chains, 1),
+                               ("draws", args.draws, 1), ("warmup", args.warmup, 0)):
+        if value < least:
+            return f"--{name} must be at least {least}"
+    if args.workers is not None and args.workers < 1:
+        return "--workers must be at least 1"
+    if not 0 <= args.seed <= MAX_SEED:
+        return f"--seed must be an integer from 0 to {MAX_SEED}, not {args.seed}"
+    if not 0 < args.alpha < 1:
+        return f"--alpha must be between 0 and 1, not {args.alpha}"
+    if args.backend not in available_backends():
+        return (f"unknown backend '{args.backend}'; the installed backends are "
+                f"{', '.join(sorted(available_backends()))}")
+    if args.cluster not in ("local", "none") and "://" not in args.cluster:
+        return (f"--cluster must be 'local', 'none' or a scheduler address such as "
+                f"tcp://host:8786, not '{args.cluster}'")
+    return None
+
+
 def _cmd_cache(args, out: Console, err: Console) -> int:
     """``ppl cache info`` and ``ppl cache clear``: the compiled programs ppl keeps on disk."""
     from ppl.jax_settings import CACHE_MAX_BYTES, cache_folder, cache_info, clear_cache
@@ -331,7 +413,8 @@ def _binary_size(size: int) -> str:
     return f"{size / 2**30:.1f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
-_COMMANDS = {"run": _cmd_run, "predict": _cmd_predict, "check": _cmd_check, "ir": _cmd_ir,
+_COMMANDS = {"run": _cmd_run, "predict": _cmd_predict, "validate": _cmd_validate,
+             "check": _cmd_check, "ir": _cmd_ir,
              "graph": _cmd_graph, "backends": _cmd_backends, "cache": _cmd_cache}
 
 if __name__ == "__main__":

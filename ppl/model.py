@@ -381,6 +381,33 @@ class Model(GraphDisplay):
             result = SMC().run(compiled, settings, num_particles=num_particles, **smc_options)
         return float(result.attrs["log_marginal_likelihood"])
 
+    def validate(self, data: Any = None, simulations: int = 100, backend: str = "nuts", *,
+                 method: Any = ("sbc", "tarp"), cluster: Any = "local",
+                 workers: int | None = None, seed: int = 0, alpha: float = 0.05,
+                 report: Any = None, progress: bool = False, vectorised: bool = False,
+                 **options: Any):
+        """Check that ``backend`` (with ``options``, as for :meth:`sample`) recovers what this
+        model simulates: simulation-based calibration and TARP.
+
+        ``data`` gives the sizes and covariates (observed data in it are replaced); for each of
+        ``simulations`` simulations, parameters and observations are drawn from the prior
+        predictive distribution and the observations fitted (with
+        :func:`ppl.fit_many`, on ``cluster``: ``"local"``, a scheduler address, a
+        ``distributed.Client`` or None for this process). Returns a
+        :class:`ppl.validation.study.Validation`: ``verdict`` (``"pass"`` or ``"fail"``),
+        a check per scalar parameter (SBC: fractional ranks of the truth among draws thinned
+        to their effective sample size, tested with a simultaneous ECDF band) and the TARP
+        check over all parameters, each failure with what it means (ranks U-shaped: the
+        posterior is too narrow). The overall verdict is a test at level ``alpha``. With
+        ``report`` (a folder) the plots are written there as PNG files. ``vectorised=True``
+        fits every simulation at once in one ``jax.vmap``-ed NUTS program on this process's
+        device (small models; the GPU path) instead of on ``cluster``."""
+        from ppl.validation.study import validate
+
+        return validate(self, data, simulations, backend, method=method, cluster=cluster,
+                        workers=workers, seed=seed, alpha=alpha, report=report,
+                        progress=progress, vectorised=vectorised, **options)
+
     def __repr__(self) -> str:
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
 

@@ -563,8 +563,8 @@ def test_the_documented_model_methods_have_the_documented_signatures():
     arguments are the code's (so `chains=4, draws=1000, ...` are the defaults used)."""
     documented = _documented_signatures()
     assert set(documented) == {"sample", "sample_prior_predictive", "log_marginal_likelihood",
-                               "resume", "predict", "compile", "bind", "ir", "graph_ir",
-                               "graph"}
+                               "resume", "predict", "validate", "compile", "bind", "ir",
+                               "graph_ir", "graph"}
     for name, text in documented.items():
         assert text == _signature_text(getattr(ppl.Model, name)), name
 
