@@ -233,7 +233,7 @@ def test_meanfield_advi_on_a_correlated_posterior_is_too_narrow():
         warnings.simplefilter("ignore")
         result = ppl.model(CORRELATED).validate(
             {"N": 10, "x": x}, simulations=40, backend="advi", cluster=None, chains=1,
-            draws=200, max_steps=4000)
+            draws=200, max_steps=4000, family="meanfield")
     assert result.verdict == "fail"
     assert all(p.shape == "u-shaped" and "too narrow" in p.meaning for p in result.parameters)
     assert result.tarp.shape == "u-shaped"
