@@ -246,8 +246,9 @@ def test_misspelt_option_per_backend(model, backend, wrong, meant):
 @pytest.mark.parametrize("backend, options, message", [
     ("advi", {"learning_rate": -1},
      "learning_rate must be a number > 0 or an optax schedule, not -1"),
-    ("advi", {"family": "fulrank"}, "family must be 'auto', 'meanfield', 'fullrank' or a family object"
-                                    " (with name, init, transform and log_prob), not 'fulrank'"),
+    ("advi", {"family": "fulrank"}, "family must be 'auto', 'meanfield', 'fullrank' or a family "
+                                    "object (with name, init, transform and log_prob), not "
+                                    "'fulrank'"),
     ("advi", {"objective": "kl"}, "objective must be one of 'elbo', 'iwelbo', 'renyi', not 'kl'"),
     ("advi", {"antithetic": "no"}, "antithetic must be true or false, not 'no'"),
     ("advi", {"num_mc": 0}, "num_mc must be an integer >= 1, not 0"),
