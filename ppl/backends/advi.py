@@ -66,9 +66,10 @@ the settings. ``settings.warmup`` is unused.
 Options: ``family`` ("auto": full-rank up to ``FULLRANK_UP_TO`` unconstrained dimensions,
 mean-field above; chosen by ``benchmarks/bench_pathfinder.py``, where full-rank was within 0.041
 posterior sds of every regression posterior's means while mean-field's sds were 50-99 % too
-small), ``objective`` ("elbo"), ``num_mc`` (8), ``num_importance`` (8), ``alpha`` (0.5), ``gradient`` ("dreg"), ``antithetic`` (True), ``learning_rate`` (0.02),
-``max_steps`` (20000), ``check_every`` (200), ``tol`` (1e-3), ``plateaus`` (3), ``init_scale``
-(0.1: the initial scale of ``q``, centred on a random uniform(-2, 2) point).
+small), ``objective`` ("elbo"), ``num_mc`` (8), ``num_importance`` (8), ``alpha`` (0.5),
+``gradient`` ("dreg"), ``antithetic`` (True), ``learning_rate`` (0.02), ``max_steps`` (20000),
+``check_every`` (200), ``tol`` (1e-3), ``plateaus`` (3), ``init_scale`` (0.1: the initial scale
+of ``q``, centred on a random uniform(-2, 2) point).
 """
 
 from __future__ import annotations
