@@ -102,12 +102,16 @@ def _arguments(spec: DistributionSpec) -> str:
 def _value(spec: DistributionSpec) -> str:
     kind = "discrete" if spec.discrete else "continuous"
     shape = _RANK_NAMES.get(spec.event_rank, f"rank-{spec.event_rank} array")
+    if spec.batch_rows:
+        shape = "vector (one element per row of x)"
     text = f"{kind} {shape}"
     return text + ", improper" if not spec.proper else text
 
 
 def _functions(spec: DistributionSpec) -> str:
     """The function forms of a family: its log density and its CDFs, if univariate."""
+    if spec.batch_rows:  # a GLM form: its log density, one term per row of x
+        return f"`{spec.name}_{'lpmf' if spec.discrete else 'lpdf'}`"
     if spec.event_rank or any(spec.ranks()) or not spec.proper:
         return ""
     forms = ["lpmf" if spec.discrete else "lpdf"]

@@ -144,6 +144,16 @@ def _multi_student_t(x, nu, mu, cov):
 _S3 = _random_covariance(3)
 _S2 = _random_covariance(2)
 
+def _eta(x, alpha, beta):
+    return alpha + np.asarray(x) @ np.asarray(beta)
+
+
+# A GLM form's value has one element per row of x; its reference is one log density per row.
+_X = RNG.normal(size=(3, 2))
+_GLM_POINTS = ((_X, 0.3, np.array([0.5, -1.2])),
+               (_X, np.array([-0.4, 0.0, 1.1]), np.array([2.0, 0.7])))
+
+
 REFERENCES: dict[str, Reference] = {
     "normal": Reference("mu sigma",
         lambda y, mu, sigma: stats.norm.logpdf(y, mu, sigma),
@@ -325,6 +335,17 @@ REFERENCES: dict[str, Reference] = {
     "inv_wishart": Reference("nu Sigma",
         lambda x, nu, S: stats.invwishart(nu, S).logpdf(x),
         ((_random_covariance(3), 5.0, _S3), (_random_covariance(2), 3.5, _S2))),
+    "bernoulli_logit_glm": Reference("x alpha beta",
+        lambda k, x, a, b: stats.bernoulli.logpmf(k, special.expit(_eta(x, a, b))),
+        tuple((np.array(k), *p) for k, p in zip(([0, 1, 1], [1, 0, 0]), _GLM_POINTS))),
+    "poisson_log_glm": Reference("x alpha beta",
+        lambda k, x, a, b: stats.poisson.logpmf(k, np.exp(_eta(x, a, b))),
+        tuple((np.array(k), *p) for k, p in zip(([0, 3, 1], [7, 0, 2]), _GLM_POINTS))),
+    "normal_id_glm": Reference("x alpha beta sigma",
+        lambda y, x, a, b, sigma: stats.norm.logpdf(y, _eta(x, a, b), sigma),
+        tuple((np.array(y), *p, s) for y, p, s in
+              zip(([0.2, -1.0, 3.0], [1.5, 0.0, -0.3]), _GLM_POINTS,
+                  (0.8, np.array([0.5, 1.0, 2.5]))))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -628,7 +649,7 @@ def test_latent_prior_with_its_transform(name):
                 density = sum(ref.logpdf(x, *a) for x, a in zip(value, args))
             else:
                 assert SUPPORTS[spec.support](value, *args[0]), (var, value)
-                density = ref.logpdf(value, *args[0])
+                density = np.sum(ref.logpdf(value, *args[0]))  # a GLM's: one per row
             np.testing.assert_allclose(float(terms[var][k]), density + log_jac, rtol=1e-9,
                                        atol=1e-9)
 

@@ -176,7 +176,9 @@ class CompiledModel:
             # never right-aligns a per-element argument against a vector one (a silent bug
             # when the sizes happen to agree) and never relies on rank promotion.
             batch = variate_shape[: len(variate_shape) - spec.event_rank]
-            return [_broadcast_arg(evaluate(a.value, scope), rank, batch)
+            # A GLM's batch is its matrix's rows: the matrix and its coefficients stay whole.
+            return [_broadcast_arg(evaluate(a.value, scope), rank,
+                                   () if spec.batch_rows and rank else batch)
                     for a, rank in zip(_ordered_args(s.dist, spec), spec.ranks(), strict=True)]
 
         # Invalid arguments give NaN densities, which the samplers reject and a bad start

@@ -408,6 +408,8 @@ class CallTyper(ShapeRules):
         return spec, self.variate_shape(spec, types, [bound[p] for p in spec.params], call)
 
     def variate_shape(self, spec, types, args, call) -> Type:
+        if spec.batch_rows:
+            return self.glm_shape(spec, types, args)
         batch = Type("real")
         event: tuple = ()
         event_names: tuple = ()
@@ -444,6 +446,31 @@ class CallTyper(ShapeRules):
             event, event_names = (), ()
         elem = "int" if spec.discrete else "real"
         return Type(elem, batch.shape + event, batch.dim_names + event_names)
+
+
+    def glm_shape(self, spec, types, args) -> Type:
+        """A GLM form: x is an N x K matrix, beta a vector of K, the other arguments scalars or
+        vectors of N; the value has one element per row of x."""
+        x, beta = types[0], types[2]
+        if x.rank != 2:
+            return self.err(f"argument x of {spec.name} must be a matrix (N x K, one row per "
+                            f"value), not {x.describe()}", args[0].span,
+                            f"{spec.name}({', '.join(spec.params)}): {spec.doc}")
+        rows, cols = x.shape
+        if beta.rank != 1 or dims_equal(beta.shape[0], cols) is False:
+            return self.err(f"argument beta of {spec.name} must be a vector of {cols} "
+                            f"coefficients (one per column of x), not {beta.describe()}",
+                            args[2].span, "x * beta is the linear predictor: beta has as many "
+                            "elements as x has columns")
+        for t, a, pname in zip(types, args, spec.params):
+            if pname in ("x", "beta"):
+                continue
+            if t.rank > 1 or (t.rank == 1 and dims_equal(t.shape[0], rows) is False):
+                return self.err(f"argument {pname} of {spec.name} must be a scalar or a vector "
+                                f"of {rows} (one per row of x), not {t.describe()}", a.span,
+                                f"give one {pname} for all rows, or one per row of x")
+        elem = "int" if spec.discrete else "real"
+        return Type(elem, (rows,), (x.dim_names[0],))
 
 
 def _product(a, b):

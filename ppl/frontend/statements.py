@@ -409,6 +409,8 @@ class _StatementTyper(RecursionTyper):
             return self.err(
                 f"'{s.name}' is {declared.describe()}, but its distribution has shape "
                 f"{item.describe()}", s.dist.span,
+                f"{spec.name} gives one value per row of x: '{s.name}' needs as many elements "
+                "as x has rows" if spec.batch_rows else
                 "the arguments must be scalars or have the variable's shape; broadcasting is "
                 "explicit in ppl")
         return declared

@@ -39,6 +39,9 @@ class DistributionSpec:
     param_ranks: tuple[int, ...] = ()
     proper: bool = True
     one_based: bool = False  # values are 1..K in the language, 0..K-1 in NumPyro
+    # A GLM form: the first argument is an N x K matrix whose N rows are the batch (one value
+    # each); its scalar arguments are a scalar or a vector of N, the coefficients a vector of K.
+    batch_rows: bool = False
 
     def ranks(self) -> tuple[int, ...]:
         return self.param_ranks or (0,) * len(self.params)
@@ -314,6 +317,25 @@ def _lkj_corr(eta, dimension):
     return nd.LKJ(dimension, eta)
 
 
+def _linear(x, alpha, beta):
+    """The linear predictor alpha + x beta of a GLM form (alpha a scalar or one per row)."""
+    real = jnp.result_type(x, alpha, beta, 1.0)  # int data as reals
+    return jnp.asarray(alpha, real) + jnp.asarray(x, real) @ jnp.asarray(beta, real)
+
+
+def _bernoulli_logit_glm(x, alpha, beta):
+    return nd.BernoulliLogits(_linear(x, alpha, beta))
+
+
+def _poisson_log_glm(x, alpha, beta):
+    return nd.Poisson(jnp.exp(_linear(x, alpha, beta)))
+
+
+def _normal_id_glm(x, alpha, beta, sigma):
+    mu = _linear(x, alpha, beta)
+    return nd.Normal(mu, jnp.broadcast_to(sigma, jnp.shape(mu)))
+
+
 _SPECS = [
     DistributionSpec("normal", ("mu", "sigma"), nd.Normal, "real",
                      "Normal with mean mu and standard deviation sigma."),
@@ -454,6 +476,19 @@ _SPECS = [
                      "Inverse Wishart with nu degrees of freedom and scale matrix Sigma (mean "
                      "Sigma / (nu - K - 1)): a distribution of covariance matrices.",
                      event_rank=2, param_ranks=(0, 2)),
+    DistributionSpec("bernoulli_logit_glm", ("x", "alpha", "beta"), _bernoulli_logit_glm,
+                     "binary", "bernoulli_logit(alpha + x * beta) for each row of the N x K "
+                     "matrix x: alpha a scalar or a vector of N, beta a vector of K; the value "
+                     "has N elements.", discrete=True, param_ranks=(2, 0, 1), batch_rows=True),
+    DistributionSpec("poisson_log_glm", ("x", "alpha", "beta"), _poisson_log_glm,
+                     "nonnegative_integer", "poisson_log(alpha + x * beta) for each row of "
+                     "the N x K matrix x: alpha a scalar or a vector of N, beta a vector of K; "
+                     "the value has N elements.", discrete=True, param_ranks=(2, 0, 1),
+                     batch_rows=True),
+    DistributionSpec("normal_id_glm", ("x", "alpha", "beta", "sigma"), _normal_id_glm, "real",
+                     "normal(alpha + x * beta, sigma) for each row of the N x K matrix x: "
+                     "alpha and sigma scalars or vectors of N, beta a vector of K; the value "
+                     "has N elements.", param_ranks=(2, 0, 1, 0), batch_rows=True),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
     DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
