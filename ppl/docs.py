@@ -37,6 +37,7 @@ _SUPPORTS: dict[str, Callable[[DistributionSpec], str]] = {
     "ordinal": lambda s: "1, 2, ..., K (K - 1 = number of cutpoints)",
     "lower_bounded": lambda s: f"x >= {s.params[0]}",
     "simplex": lambda s: "simplex: entries > 0 that sum to 1",
+    "counts": lambda s: "counts 0, 1, 2, ... per category (their sum is N)",
     "corr_cholesky": lambda s: "Cholesky factor of a correlation matrix",
     "corr_matrix": lambda s: "correlation matrix (symmetric, unit diagonal, positive definite)",
 }

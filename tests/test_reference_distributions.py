@@ -346,6 +346,11 @@ REFERENCES: dict[str, Reference] = {
         tuple((np.array(y), *p, s) for y, p, s in
               zip(([0.2, -1.0, 3.0], [1.5, 0.0, -0.3]), _GLM_POINTS,
                   (0.8, np.array([0.5, 1.0, 2.5]))))),
+    "multinomial": Reference("theta",  # N is the sum of the counts
+        lambda k, theta: stats.multinomial.logpmf(k, np.sum(k), theta),
+        ((np.array([2, 0, 5]), np.array([0.2, 0.3, 0.5])),
+         (np.array([0, 0, 4]), np.array([0.0, 0.1, 0.9])),
+         (np.array([13, 1]), np.array([0.75, 0.25])))),
     "flat": Reference("", lambda y: 0.0, ((3.2,), (-1e5,))),
     "half_flat": Reference("", lambda y: 0.0, ((2.0,), (1e-8,))),
 }
@@ -364,6 +369,7 @@ SUPPORTS: dict[str, Callable[..., bool]] = {
     "ordinal": lambda k, eta, c: bool(1 <= k <= len(c) + 1),
     "lower_bounded": lambda x, lo, *args: bool(np.all(x >= lo)),
     "simplex": lambda x, *args: bool(np.all(x >= 0) and np.isclose(np.sum(x), 1.0)),
+    "counts": lambda k, *args: bool(np.all(k >= 0)),
     "corr_matrix": lambda m, *args: bool(
         np.allclose(m, m.T) and np.allclose(np.diag(m), 1.0)
         and np.all(np.linalg.eigvalsh(m) > 0)),

@@ -37,7 +37,7 @@ from ppl.codegen.simulate import (
 )
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, bound_value, truncate, truncating_bounds
-from ppl.errors import DataError
+from ppl.errors import DataError, ModelError, error
 from ppl.frontend import ast
 from ppl.ir.graph import Graph, Node
 from ppl.jax_settings import in_ppl_settings
@@ -191,13 +191,25 @@ class CompiledModel:
                                    for r in s.comprehension.ranges) + shape[axes:]
             else:
                 args, item_shape = args_at(env), shape
-            dist = build_distribution(spec, args, item_shape)
+            total = self.observed_total(node, env, item_shape) if spec.total_from_value \
+                else None
+            dist = build_distribution(spec, args, item_shape, total)
             ends = self.truncations.get(node.name, (None, None))
             if ends == (None, None):
                 return dist, item_shape
             low, high = (None if e is None else bound_value(node, e, env) for e in ends)
             return truncate(dist, lambda y: log_cdfs(spec.name, y, args), low, high,
                             spec.discrete), item_shape
+
+    def observed_total(self, node: Node, env, shape) -> jax.Array:
+        """multinomial's N: the sum of the observed counts, which a prior simulation of
+        counts left out of the data does not have (a located error)."""
+        if node.name not in env:
+            raise ModelError([error(
+                f"'{node.name}' cannot be simulated: {node.sample.dist.func}'s number of "
+                f"trials N is the sum of the observed counts, and '{node.name}' is not given",
+                node.sample.span, f"supply '{node.name}' as data")], self.graph.source)
+        return jnp.sum(self.variate(node, env, shape), axis=-1)
 
     def variate(self, node: Node, env, shape) -> jax.Array:
         """A stochastic node's value as its distribution sees it: the range of a statement

@@ -167,6 +167,12 @@ class _StatementTyper(RecursionTyper):
             declared = self.type_spec(st.type)
             self.bounds(st.bounds, declared)
         t = self.sampled(st, declared, st)
+        spec = DISTRIBUTIONS.get(st.dist.func)
+        if spec is not None and spec.total_from_value:
+            self.err(f"'{st.name}' cannot be drawn from {spec.name}: its number of trials N is "
+                     "the sum of observed counts, and a generated quantity has none",
+                     st.dist.span, f"observe the counts as data (y ~ {spec.name}(theta)); "
+                     "replicates of observed counts are in the posterior predictive")
         self.truncation(st, (st.bounds,), t, latent=False)
         if st.truncation is None:
             self.bounds_need_a_cdf(st, (st.bounds,))

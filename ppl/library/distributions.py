@@ -42,6 +42,9 @@ class DistributionSpec:
     # A GLM form: the first argument is an N x K matrix whose N rows are the batch (one value
     # each); its scalar arguments are a scalar or a vector of N, the coefficients a vector of K.
     batch_rows: bool = False
+    # The value's sum is a parameter (multinomial's N): known from observed counts, so the
+    # family cannot be simulated without them (a generated draw or a left-out observation).
+    total_from_value: bool = False
 
     def ranks(self) -> tuple[int, ...]:
         return self.param_ranks or (0,) * len(self.params)
@@ -186,6 +189,45 @@ class _VonMises(nd.VonMises):
     impossible)."""
 
     support = constraints.real
+
+
+class _Multinomial(nd.Distribution):
+    """Stan's multinomial(theta): counts y over K categories, N = sum(y) trials (NumPyro's
+    Multinomial needs N before it sees y). log N! - sum log y_k! + sum y_k log theta_k, with
+    ``xlogy`` so that a zero count of a zero probability adds 0. Draws need ``total`` (N)."""
+
+    arg_constraints = {"probs": constraints.simplex}
+    support = constraints.independent(constraints.nonnegative_integer, 1)
+    pytree_data_fields = ("probs", "total")
+
+    def __init__(self, probs, total=None, *, validate_args=None):
+        self.probs, self.total = probs, total
+        shape = jnp.shape(probs)
+        super().__init__(batch_shape=shape[:-1], event_shape=shape[-1:],
+                         validate_args=validate_args)
+
+    @validate_sample
+    def log_prob(self, value):
+        value = jnp.asarray(value, jnp.result_type(value, self.probs, 1.0))  # int counts
+        n = jnp.sum(value, axis=-1)
+        return (jsp.gammaln(n + 1.0) - jnp.sum(jsp.gammaln(value + 1.0), axis=-1)
+                + jnp.sum(jsp.xlogy(value, self.probs), axis=-1))
+
+    def sample(self, key, sample_shape=()):
+        """Category by category, each a binomial of the trials left with its probability
+        given the categories before it: N may be traced (NumPyro's draw needs a concrete
+        maximum of N)."""
+        shape = tuple(sample_shape) + self.batch_shape
+        probs = jnp.broadcast_to(self.probs, shape + self.event_shape)
+        left = jnp.broadcast_to(jnp.asarray(self.total, probs.dtype), shape)
+        mass = jnp.ones(shape, probs.dtype)
+        counts = []
+        for k, sub in enumerate(jax.random.split(key, self.event_shape[0] - 1)):
+            p = jnp.clip(probs[..., k] / jnp.maximum(mass, 1e-300), 0.0, 1.0)
+            draw = jax.random.binomial(sub, left, p, shape=shape)
+            counts.append(draw)
+            left, mass = left - draw, mass - probs[..., k]
+        return jnp.stack(counts + [left], axis=-1)
 
 
 class _Located(nd.Distribution):
@@ -489,6 +531,11 @@ _SPECS = [
                      "normal(alpha + x * beta, sigma) for each row of the N x K matrix x: "
                      "alpha and sigma scalars or vectors of N, beta a vector of K; the value "
                      "has N elements.", param_ranks=(2, 0, 1, 0), batch_rows=True),
+    DistributionSpec("multinomial", ("theta",), _Multinomial, "counts",
+                     "Counts over K categories of N = sum(y) independent trials, each in "
+                     "category k with probability theta[k] (a simplex); N comes from the "
+                     "observed counts.", discrete=True, event_rank=1, param_ranks=(1,),
+                     total_from_value=True),
     DistributionSpec("flat", (), lambda: _Flat(constraints.real), "real",
                      "Improper flat density on the real line (log-density 0).", proper=False),
     DistributionSpec("half_flat", (), lambda: _Flat(constraints.positive), "positive",
@@ -508,8 +555,12 @@ def density_spec(func: str) -> DistributionSpec | None:
     return None
 
 
-def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[int, ...]):
-    """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate."""
+def build_distribution(spec: DistributionSpec, args: list, variate_shape: tuple[int, ...],
+                       total=None):
+    """The NumPyro distribution for ``spec`` with evaluated ``args``, shaped like the variate;
+    ``total``: the sum of the observed value, for a family whose N it is (multinomial)."""
+    if spec.total_from_value:
+        return spec.build(*args, total)
     if spec.name == "lkj_corr_cholesky":
         return _lkj(args[0], variate_shape[-1])
     if spec.name == "lkj_corr":
