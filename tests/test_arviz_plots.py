@@ -85,6 +85,10 @@ def _tutorial(name: str):
         return model, {"alice_won": [1, 1, 0, 1, 0, 1, 1, 0]}
     if name == "truncated_exponential":
         return model, {"x": [10.0, 12.0, 15.0]}
+    if name == "narrow_range_line":  # tutorial 07 simulates its measurements
+        x = 2 + 0.05 * np.arange(10)
+        y = 0.5 - 0.8 * x + np.random.default_rng(7).normal(size=10)
+        return model, {"N": 10, "x": x, "y": y}
     drug = _table("drug_levels.csv")
     grid = np.arange(0.25, 30.01, 0.25)
     return model, {"dose": 200.0, "hours": drug["hours"], "conc": drug["conc_mg_per_l"],
