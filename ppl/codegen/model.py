@@ -191,7 +191,7 @@ class CompiledModel:
                                    for r in s.comprehension.ranges) + shape[axes:]
             else:
                 args, item_shape = args_at(env), shape
-            total = self.observed_total(node, env, item_shape) if spec.total_from_value \
+            total = self._observed_total(node, env, item_shape) if spec.total_from_value \
                 else None
             dist = build_distribution(spec, args, item_shape, total)
             ends = self.truncations.get(node.name, (None, None))
@@ -201,7 +201,7 @@ class CompiledModel:
             return truncate(dist, lambda y: log_cdfs(spec.name, y, args), low, high,
                             spec.discrete), item_shape
 
-    def observed_total(self, node: Node, env, shape) -> jax.Array:
+    def _observed_total(self, node: Node, env, shape) -> jax.Array:
         """multinomial's N: the sum of the observed counts, which a prior simulation of
         counts left out of the data does not have (a located error)."""
         if node.name not in env:
