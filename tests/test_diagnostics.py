@@ -452,18 +452,20 @@ def test_max_tree_depth_hits():
 
 def test_divergences_of_a_real_funnel_concentrate_at_small_scales():
     """Neal's funnel in eight dimensions: NUTS diverges in the neck, where v is small. The
-    detector is conservative (divergences come in runs), so the run is 4 chains x 300 draws;
+    detector is conservative (divergences come in runs), so the run is 4 chains x 1000 draws;
     with a fixed seed. (The half-Cauchy hierarchy used before reaches the neck in some seeds
-    only: it is a test of luck, not of the detector.)"""
+    only: it is a test of luck, not of the detector. With 300 draws a chain stuck in the neck
+    decided it: jax 0.12.1's draws named nothing at the seed where 0.12.0.1's named v. With
+    1000, seeds 1 to 3 name v at the 10th to 20th percentile under both.)"""
     funnel = "v ~ normal(0, 3)\ntheta: vector[8] ~ normal(0, exp(v / 2))\n"
-    fit = ppl.model(funnel).sample({}, chains=4, draws=300, warmup=300, seed=1)
+    fit = ppl.model(funnel).sample({}, chains=4, draws=1000, warmup=500, seed=3)
     diverging = np.asarray(fit["sample_stats"]["diverging"])
     assert diverging.sum() >= 10
     first = divergence_locations(fit, diverging)[0]
     assert first.name == "v" and first.percentile < 30
     note = next(n for n in sampler_warnings(fit) if "diverged" in n)
     assert re.fullmatch(
-        r"\d+ of 1200 draws diverged, concentrated at small values of v \(divergent draws "
+        r"\d+ of 4000 draws diverged, concentrated at small values of v \(divergent draws "
         r"(at the \d+(st|nd|rd|th)|below the 1st) percentile of the other draws on average\)"
         r"[^:]*: " + re.escape(DIVERGED_HINT), note), note
 
