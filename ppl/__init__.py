@@ -6,13 +6,20 @@
     ppl.summary.save(fit, "fit.nc"); fit = ppl.load_fit("fit.nc")   # or .json
 """
 
-# Importing ppl changes no JAX setting: ppl's calls run in 64-bit with its compilation cache
-# and put JAX's settings back on return (ppl/jax_settings.py). The results, summary and
-# output modules (ArviZ, xarray, matplotlib through arviz_plots) are imported when first used,
-# so that `import ppl` and `ppl check` do not pay for them.
-from ppl.backends.registry import available_backends
-from ppl.codegen.model import CompiledModel
-from ppl.errors import (
+# Chains run in parallel on CPU devices that must be asked for before JAX starts, so this comes
+# first (ppl/host_devices.py says when ppl asks, and how a user keeps JAX's single device).
+from ppl.host_devices import request_host_devices
+
+request_host_devices()
+
+# Apart from the device count above, importing ppl changes no JAX setting: ppl's calls run in
+# 64-bit with its compilation cache and put JAX's settings back on return
+# (ppl/jax_settings.py). The results, summary and output modules (ArviZ, xarray, matplotlib
+# through arviz_plots) are imported when first used, so that `import ppl` and `ppl check` do
+# not pay for them.
+from ppl.backends.registry import available_backends  # noqa: E402  (after the device count)
+from ppl.codegen.model import CompiledModel  # noqa: E402
+from ppl.errors import (  # noqa: E402
     DataError,
     ModelError,
     ModelWarning,
@@ -20,8 +27,8 @@ from ppl.errors import (
     SamplingError,
     SamplingWarning,
 )
-from ppl.jupyter import load_ipython_extension, register_in_running_ipython
-from ppl.model import Model, load, model
+from ppl.jupyter import load_ipython_extension, register_in_running_ipython  # noqa: E402
+from ppl.model import Model, load, model  # noqa: E402
 
 register_in_running_ipython()
 

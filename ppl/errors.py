@@ -91,6 +91,11 @@ class ModelWarning(UserWarning):
     prior's support), as ``ppl check`` reports it."""
 
 
+class PerformanceWarning(UserWarning):
+    """A fit that is right but slower than it could be (chains that cannot run in parallel),
+    with what to change."""
+
+
 class InternalError(Exception):
     """A bug in ppl; the message asks for a report."""
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jax
-import pytest
+# The suite's NUTS runs keep JAX's single CPU device (vectorised chains), as they were seeded
+# and measured with; tests/test_host_devices.py checks the parallel default in fresh processes.
+os.environ.setdefault("PPL_HOST_DEVICES", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 # The tests make their own JAX arrays (parameter values, expected densities) and compare them

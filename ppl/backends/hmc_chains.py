@@ -207,23 +207,37 @@ class _DataBox:
         return run
 
 
+def devices_for(chains: int, devices: int) -> int:
+    """How many devices ``chains`` parallel chains use: the largest divisor of ``chains`` that
+    is at most ``devices`` (each device then runs ``chains / that`` chains vectorised)."""
+    return max(d for d in range(1, min(chains, devices) + 1) if chains % d == 0)
+
+
 class _Layout:
     """How the chains sit on the devices: ``vectorized`` (one device, in lockstep),
-    ``parallel`` (one device each) or ``sequential`` (one after another, chunk by chunk).
+    ``parallel`` (a device each, or a group of chains vectorised on each device when there are
+    fewer devices than chains) or ``sequential`` (one after another, chunk by chunk).
     ``init`` and ``advance`` take the data (a pytree of arrays, the same for every chain) as
     an argument of the compiled programs; ``advance`` returns records as (chains, n, ...)
     NumPy arrays."""
 
     def __init__(self, method: str, init: Callable, step: Callable, capacity: int,
-                 box: _DataBox):
+                 box: _DataBox, chains: int = 1):
         self.method = method
+        self.chains = chains
+        self.groups = devices_for(chains, jax.local_device_count()) if method == "parallel" \
+            else 1
         init = box.reading(init)
         if method == "vectorized":
             self._init = jax.jit(jax.vmap(init, in_axes=(0, 0, None)))
             self._chunk = jax.jit(box.reading(_chunk_function(jax.vmap(step), capacity)))
-        elif method == "parallel":
+        elif method == "parallel" and self.groups == chains:
             self._init = jax.pmap(init, in_axes=(0, 0, None))
             self._chunk = jax.pmap(box.reading(_chunk_function(step, capacity)),
+                                   in_axes=(0, None, None))
+        elif method == "parallel":  # (groups, chains per group, ...): vmap within a device
+            self._init = jax.pmap(jax.vmap(init, in_axes=(0, 0, None)), in_axes=(0, 0, None))
+            self._chunk = jax.pmap(box.reading(_chunk_function(jax.vmap(step), capacity)),
                                    in_axes=(0, None, None))
         elif method == "sequential":
             self._init = jax.jit(init)
@@ -231,10 +245,21 @@ class _Layout:
         else:
             raise ValueError(method)
 
+    @property
+    def grouped(self) -> bool:
+        return self.method == "parallel" and self.groups != self.chains
+
+    def _split(self, x):
+        """(chains, ...) -> (groups, chains per group, ...)."""
+        return jnp.reshape(x, (self.groups, -1) + jnp.shape(x)[1:])
+
     def init(self, points, keys, data, **kwargs):
         if self.method == "sequential":
             return [self._init(p, k, data, **{n: v[c] for n, v in kwargs.items()})
                     for c, (p, k) in enumerate(zip(points, keys, strict=True))]
+        if self.grouped:
+            points, keys = self._split(points), self._split(keys)
+            kwargs = {n: self._split(v) for n, v in kwargs.items()}
         return self._init(points, keys, data, **kwargs)
 
     def advance(self, state, n: int, data):
@@ -247,13 +272,21 @@ class _Layout:
         state, records = self._chunk(state, count, data)
         if self.method == "vectorized":  # (capacity, chains, ...)
             return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
+        if self.grouped:  # (groups, capacity, chains per group, ...)
+            return state, {k: self._chains_first(np.swapaxes(np.asarray(v)[:, :n], 1, 2))
+                           for k, v in records.items()}
         return state, {k: np.asarray(v)[:, :n] for k, v in records.items()}
+
+    def _chains_first(self, x: np.ndarray) -> np.ndarray:
+        """(groups, chains per group, ...) -> (chains, ...)."""
+        return np.reshape(x, (self.chains,) + x.shape[2:])
 
     def field(self, state, get: Callable) -> np.ndarray:
         """A field of every chain's state, (chains, ...)."""
         if self.method == "sequential":
             return np.stack([np.asarray(get(s)) for s in state])
-        return np.asarray(get(state))
+        value = np.asarray(get(state))
+        return self._chains_first(value) if self.grouped else value
 
     def copy_chain(self, state, chain: int, donor: int):
         """``state`` with chain ``chain`` replaced by ``donor``'s, keeping its own keys."""
@@ -265,6 +298,14 @@ class _Layout:
             state = list(state)
             state[chain] = take(state[chain], state[donor])
             return state
+        if self.grouped:
+            flat = jax.tree.map(lambda x: self._chains_first(np.asarray(x)), state)
+            copied = self._copy_vectorised(flat, chain, donor)
+            return jax.tree.map(self._split, copied)
+        return self._copy_vectorised(state, chain, donor)
+
+    @staticmethod
+    def _copy_vectorised(state, chain: int, donor: int):
         donated = jax.tree.map(lambda x: jnp.asarray(x).at[chain].set(jnp.asarray(x)[donor]),
                                state)
         keys = jax.tree.map(lambda x: jnp.asarray(x), (state.rng_key, state.adapt_state.rng_key))
@@ -356,13 +397,13 @@ def _moved(z: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 
 def layout_of(log_density: Callable, config: KernelConfig, warmup: int, adapt: bool,
-              method: str, capacity: int) -> _Layout:
+              method: str, capacity: int, chains: int = 1) -> _Layout:
     """The compiled programs of a run: ``log_density(u, data)`` is the target, with the data
     an argument of the programs (so a cached layout serves any data of the same shapes)."""
     box = _DataBox()
     init_kernel, sample_kernel = _kernels(lambda u: log_density(u, box.value), config)
     init = _init_function(init_kernel, config, warmup, adapt=adapt)
-    return _Layout(method, init, sample_kernel, capacity, box)
+    return _Layout(method, init, sample_kernel, capacity, box, chains)
 
 
 def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
@@ -394,7 +435,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                   "inverse_mass_matrix": jnp.asarray(resume["inverse_mass_matrix"],
                                                      points.dtype)}
     capacity = chunk_capacity(warmup + draws, chains, dimension)
-    settings = (config, warmup, resume is None, method, capacity)
+    settings = (config, warmup, resume is None, method, capacity, chains)
 
     def build() -> _Layout:
         return layout_of(log_density, *settings)

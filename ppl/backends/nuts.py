@@ -5,6 +5,8 @@ the draws so far, resumable)."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,7 +14,7 @@ import jax
 import numpy as np
 
 from ppl.backends.base import BackendResult, RunSettings, starting_points
-from ppl.backends.hmc_chains import ChainsRun, KernelConfig, run_chains
+from ppl.backends.hmc_chains import ChainsRun, KernelConfig, devices_for, run_chains
 from ppl.backends.options import (
     HMC_DEFAULT_TRAJECTORY_LENGTH,
     HMC_OPTIONS,
@@ -21,6 +23,8 @@ from ppl.backends.options import (
     validate_options,
 )
 from ppl.codegen.model import CompiledModel
+from ppl.errors import PerformanceWarning, SamplingError, error
+from ppl.host_devices import too_late_note, wanted_host_devices
 from ppl.jax_settings import in_ppl_settings
 
 # Dense mass matrices by default up to this dimension, by measurement: benchmarks/bench_metric.py
@@ -39,14 +43,42 @@ def dense_metric(option: Any, dimension: int) -> bool:
 
 
 def default_chain_method(chains: int) -> str:
-    """Chains run in parallel when there is a device per chain, else vectorised on one device.
+    """Chains run in parallel on CPU devices (grouped when there are fewer devices than
+    chains), else vectorised on one device (a GPU's way).
 
     benchmarks/chains.py (eight schools, 4 chains, warm compilation cache, this 2-core CPU):
-    parallel over 4 host devices took 0.33x the time of vectorised and sequential 0.84x. JAX
-    gives the CPU one device unless XLA_FLAGS=--xla_force_host_platform_device_count=N is set
-    before JAX starts, so set it to get the parallel default on a CPU.
+    parallel over 4 host devices took 0.33x the time of vectorised and sequential 0.84x.
+    ``import ppl`` asks JAX for the devices before it starts (:mod:`ppl.host_devices`); when
+    JAX started first with one CPU device, the chains run vectorised and a
+    :class:`PerformanceWarning` says so.
     """
-    return "parallel" if jax.local_device_count() >= chains > 1 else "vectorized"
+    if chains <= 1:
+        return "vectorized"
+    devices = jax.local_devices()
+    if len(devices) > 1 and devices_for(chains, len(devices)) > 1:
+        return "parallel"
+    if devices[0].platform == "cpu" and wanted_host_devices() > 1:
+        _say_chains_run_vectorised()
+    return "vectorized"
+
+
+@functools.cache  # once per process: the cause (JAX started first) lasts as long as it does
+def _say_chains_run_vectorised() -> None:
+    # Python's own once-per-place filter is not enough: fits record the warnings of a run and
+    # issue them again, and Jupyter resets the filters at each cell.
+    warnings.warn(too_late_note(4), PerformanceWarning, stacklevel=1)
+
+
+def chain_method(options: Mapping[str, Any], chains: int) -> str:
+    """The chain method asked for, or the default; "parallel" needs more than one device."""
+    method = options.get("chain_method") or default_chain_method(chains)
+    if method == "parallel" and chains > 1 and jax.local_device_count() < 2:
+        raise SamplingError([error(
+            f"chain_method='parallel' needs more than one device, and JAX has "
+            f"{jax.local_device_count()}",
+            hint=too_late_note(chains).replace("run vectorised", "cannot run in parallel")
+            + "; or use chain_method='vectorized' or 'sequential'")])
+    return method
 
 
 def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "auto"
@@ -117,7 +149,7 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     options = dict(options)
     init = options.get("init", "auto")
     config = kernel_config(algo, model, options)
-    method = options.get("chain_method") or default_chain_method(settings.chains)
+    method = chain_method(options, settings.chains)
     run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
     run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
                      run_key, settings.warmup, settings.draws, method, settings.progress,
@@ -131,7 +163,7 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     """More draws from a finished run's final ``state`` (positions, step sizes, inverse mass
     matrices), with its adaptation kept and no warm-up."""
     config = kernel_config(algo, model, options)
-    method = options.get("chain_method") or default_chain_method(settings.chains)
+    method = chain_method(options, settings.chains)
     key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
     run = run_chains(model.log_density_with, config, state["position"], key, 0,
                      settings.draws, method, settings.progress, resume=dict(state),

@@ -37,7 +37,10 @@ PLUGIN_NAME = "ppl-models"
 # the workers share it: none grabs most of its memory up front, as JAX does by default.
 SINGLE_THREAD_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                     "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+                     "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+                     # one device: a worker's chains run vectorised on its one core
+                     # (ppl/host_devices.py), not on devices that would share it
+                     "PPL_HOST_DEVICES": "1"}
 # Seconds to wait for an existing scheduler before giving up.
 CONNECT_TIMEOUT = 20
 

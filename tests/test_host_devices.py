@@ -1,0 +1,145 @@
+"""Chains on every core: ``import ppl`` asks JAX for a CPU device per chain before JAX starts
+(ppl/host_devices.py), NUTS then runs its chains in parallel by default, and when JAX started
+first the chains run vectorised with one PerformanceWarning. The defaults are checked in fresh
+interpreters, where nothing has started JAX."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import ppl
+from ppl import host_devices
+from ppl.errors import SamplingError
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = """
+data N: int
+data y: real[N]
+mu ~ normal(0, 1)
+y ~ normal(mu, 1)
+"""
+DATA = {"N": 3, "y": [0.1, -0.4, 0.7]}
+
+# Two short fits; prints the device count, each fit's chain method and the PerformanceWarnings.
+FITS = f"""
+import json, warnings
+BEFORE
+import ppl, jax
+from ppl.errors import PerformanceWarning
+model = ppl.model({MODEL!r})
+methods = []
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("default")
+    for seed in (1, 2):
+        fit = model.sample({DATA!r}, chains=4, draws=30, warmup=30, seed=seed)
+        methods.append(fit.attrs["chain_method"])
+        assert fit["posterior"]["mu"].shape == (4, 30)
+notes = [str(w.message) for w in caught if issubclass(w.category, PerformanceWarning)]
+print(json.dumps({{"devices": jax.local_device_count(), "methods": methods, "notes": notes}}))
+"""
+
+
+def _fresh(tmp_path: Path, before: str = "", **env: str) -> dict:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT),
+                   "PPL_CACHE_DIR": str(tmp_path / "cache"), **env}
+    for name in ("PPL_HOST_DEVICES", "XLA_FLAGS"):
+        if name not in env:
+            environment.pop(name, None)
+    done = subprocess.run([sys.executable, "-c", FITS.replace("BEFORE", before)],
+                          env=environment, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_importing_ppl_first_runs_the_chains_in_parallel_on_a_device_each(tmp_path):
+    seen = _fresh(tmp_path)
+    assert seen["devices"] == max(host_devices.cores(), 4)
+    assert seen["methods"] == ["parallel", "parallel"]
+    assert seen["notes"] == []
+
+
+def test_jax_started_first_falls_back_to_vectorised_chains_and_says_so_once(tmp_path):
+    seen = _fresh(tmp_path, before="import jax; jax.numpy.zeros(1)")
+    assert seen["devices"] == 1
+    assert seen["methods"] == ["vectorized", "vectorized"]
+    [note] = seen["notes"]
+    assert "JAX started before ppl" in note and "xla_force_host_platform_device_count=" in note
+
+
+def test_the_users_device_count_and_ppl_host_devices_are_kept(tmp_path):
+    two = _fresh(tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    assert two["devices"] == 2 and two["methods"] == ["parallel", "parallel"]
+    one = _fresh(tmp_path, PPL_HOST_DEVICES="1")
+    assert one["devices"] == 1 and one["methods"] == ["vectorized", "vectorized"]
+    assert one["notes"] == []  # one device was asked for: nothing to warn about
+
+
+def test_the_flag_is_added_only_when_the_user_chose_nothing_and_jax_has_not_started(
+        monkeypatch):
+    monkeypatch.setattr(host_devices, "jax_started", lambda: False)
+    environ = {"XLA_FLAGS": "--xla_dump_to=/tmp/x"}
+    assert host_devices.request_host_devices(environ)
+    count = max(host_devices.cores(), 4)
+    assert environ["XLA_FLAGS"] == ("--xla_dump_to=/tmp/x "
+                                    f"--xla_force_host_platform_device_count={count}")
+    assert not host_devices.request_host_devices(environ)  # already there: unchanged
+    assert environ["XLA_FLAGS"].count("device_count") == 1
+    assert not host_devices.request_host_devices({"PPL_HOST_DEVICES": "1"})
+    asked = {"PPL_HOST_DEVICES": "6"}
+    assert host_devices.request_host_devices(asked)
+    assert asked["XLA_FLAGS"] == "--xla_force_host_platform_device_count=6"
+    monkeypatch.setattr(host_devices, "jax_started", lambda: True)
+    late: dict[str, str] = {}
+    assert not host_devices.request_host_devices(late) and late == {}
+
+
+@pytest.mark.parametrize("chains, devices, used", [(4, 4, 4), (4, 2, 2), (8, 4, 4), (6, 4, 3),
+                                                    (5, 4, 1), (2, 16, 2)])
+def test_chains_are_spread_over_the_largest_divisor_of_their_number(chains, devices, used):
+    from ppl.backends.hmc_chains import devices_for
+
+    assert devices_for(chains, devices) == used
+
+
+def test_parallel_chains_on_one_device_is_an_error_that_says_what_to_do():
+    import jax
+
+    if jax.local_device_count() > 1:
+        pytest.skip("this process has several devices")
+    with pytest.raises(SamplingError) as raised:
+        ppl.model(MODEL).sample(DATA, chains=2, draws=10, warmup=10, chain_method="parallel")
+    assert "chain_method='parallel' needs more than one device" in str(raised.value)
+    assert "chain_method='vectorized'" in str(raised.value)
+
+
+GROUPED = """
+import json, numpy as np, ppl
+model = ppl.model({model!r})
+out = {{}}
+for method in ("parallel", "sequential"):
+    fit = model.sample({data!r}, chains=4, draws=50, warmup=50, seed=3, chain_method=method)
+    out[method] = np.asarray(fit["posterior"]["mu"]).tolist()
+print(json.dumps(out))
+"""
+
+
+def test_grouped_parallel_chains_are_the_chains_a_sequential_run_gives(tmp_path):
+    """Two devices for four chains: two chains vectorised on each device. Chain c must be the
+    chain c of a sequential run (same keys, same starting points), in the same order."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "PPL_CACHE_DIR": str(tmp_path / "c"),
+                   "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    environment.pop("PPL_HOST_DEVICES", None)
+    done = subprocess.run([sys.executable, "-c", GROUPED.format(model=MODEL, data=DATA)],
+                          env=environment, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    import numpy as np
+
+    np.testing.assert_allclose(out["parallel"], out["sequential"], rtol=1e-6)
