@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from statistics import NormalDist
 
-import arviz as az
+import arviz_stats as az  # ArviZ's statistics; `import arviz` would load matplotlib too
 import numpy as np
 from rich.console import Console
 from rich.markup import escape

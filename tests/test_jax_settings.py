@@ -374,9 +374,24 @@ def test_import_ppl_and_ppl_check_load_no_plotting_or_arviz(tmp_path):
     assert main(["check", {str(ROOT / "examples" / "eight_schools.ppl")!r}]) == 0
     assert not [m for m in heavy if m in sys.modules], [m for m in heavy if m in sys.modules]
     assert callable(ppl.summary.sampler_warnings) and callable(ppl.load_fit)
-    assert "arviz" in sys.modules and "summary" in dir(ppl)
+    assert "arviz_stats" in sys.modules and "summary" in dir(ppl)
     """)
     assert run_python(script, tmp_path).endswith(": OK\n")
+
+
+def test_a_fit_loads_no_plotting_library(tmp_path):
+    """A fit's diagnostics use ArviZ's statistics (arviz_stats), not the ``arviz`` package,
+    which would load matplotlib (seconds a ``ppl run`` user waits for nothing)."""
+    script = textwrap.dedent(f"""
+    import sys
+    import ppl
+    fit = ppl.model({SOURCE!r}).sample({DATA!r}, chains=2, draws=20, warmup=20)
+    assert "sample_stats" in fit.children
+    loaded = [m for m in ("matplotlib", "arviz", "arviz_plots") if m in sys.modules]
+    assert not loaded, loaded
+    print("fit: OK")
+    """)
+    assert run_python(script, tmp_path).endswith("fit: OK\n")
 
 
 ODE = """
