@@ -63,7 +63,7 @@ def _sample_problems(model, backend: str, **options) -> list[tuple[str, str]]:
 def test_nuts_defaults_are_filled():
     assert validate_options("nuts", {}, NUTS_OPTIONS) == {
         "target_accept": 0.8, "max_tree_depth": 10, "dense_mass": "auto",
-        "chain_method": None, "init": "auto"}
+        "chain_method": None, "init": "auto", "adaptation": "windowed"}
 
 
 def test_given_values_are_kept_and_the_rest_defaulted():
@@ -86,7 +86,7 @@ def test_misspelt_option_names_the_backend_and_suggests():
     assert _problems("nuts", {"target_acept": 0.9}, NUTS_OPTIONS) == [(
         "nuts has no option 'target_acept'",
         "did you mean 'target_accept'? nuts's options: target_accept, max_tree_depth, "
-        "dense_mass, chain_method, init")]
+        "dense_mass, chain_method, init, adaptation")]
 
 
 def test_unknown_option_without_a_near_name_lists_the_options():
@@ -199,7 +199,8 @@ def test_describe_options_is_one_line():
     assert "\n" not in line
     assert line == ("options: target_accept=0.8, max_tree_depth=10, "
                     "dense_mass=auto (auto|true|false), chain_method (parallel|vectorized|"
-                    "sequential), init=auto (auto|laplace|uniform|prior)")
+                    "sequential), init=auto (auto|laplace|uniform|prior), "
+                    "adaptation=windowed (windowed|low_rank)")
     assert describe_options(()) == "no options"
 
 

@@ -65,6 +65,7 @@ _OTHER = {
     "mcmc": "test_backends_mcmc.py",
     "vi_map": "test_backends_vi_map.py",
     "here": "test_option_effects.py",
+    "low_rank": "test_low_rank.py",
 }
 
 
@@ -79,6 +80,8 @@ COVERAGE: dict[tuple[str, str], str] = {
     ("nuts", "dense_mass"): NUTS_OPTIONS_TEST,
     ("nuts", "chain_method"): _at("here", "test_chain_method_sets_how_the_chains_run"),
     ("nuts", "init"): _at("here", "test_init_sets_where_the_chains_start"),
+    ("nuts", "adaptation"):
+        _at("low_rank", "test_low_rank_takes_fewer_leapfrog_steps_than_a_diagonal_metric"),
     ("hmc", "trajectory_length"):
         _at("mcmc", "test_hmc_num_steps_and_trajectory_length_set_the_leapfrog_steps"),
     ("hmc", "num_steps"):

@@ -151,6 +151,13 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
     run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
+    if options.get("adaptation") == "low_rank":
+        from ppl.backends.low_rank import run_low_rank  # BlackJAX, loaded when asked for
+
+        result = run_low_rank(model, settings, options, points, run_key, method)
+        attrs = {**_attrs(config, method, init), "adaptation": "low_rank"}
+        attrs.pop("dense_mass")
+        return dataclasses.replace(result, attrs=attrs, notes=tuple(notes))
     run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
                      run_key, settings.warmup, settings.draws, method, settings.progress,
                      data=model.traced_data, programs=model.program)
@@ -162,6 +169,11 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
                settings: RunSettings, options: Mapping[str, Any]) -> BackendResult:
     """More draws from a finished run's final ``state`` (positions, step sizes, inverse mass
     matrices), with its adaptation kept and no warm-up."""
+    if options.get("adaptation") == "low_rank":
+        raise SamplingError([error(
+            "a fit made with adaptation='low_rank' cannot be resumed",
+            hint="sample again with more draws, or use the default adaptation='windowed', "
+                 "whose fits Model.resume continues")])
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
     key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
@@ -179,8 +191,14 @@ class NUTS:
     options = NUTS_OPTIONS
 
     def run(self, model: CompiledModel, settings: RunSettings, **options: Any) -> BackendResult:
-        return run_hmc("NUTS", model, settings, validate_options(self.name, options,
-                                                                 NUTS_OPTIONS))
+        options = validate_options(self.name, options, NUTS_OPTIONS)
+        if options["adaptation"] == "low_rank" and options["dense_mass"] != "auto":
+            raise SamplingError([error(
+                f"dense_mass={options['dense_mass']} has no effect with adaptation='low_rank'",
+                hint="the low-rank adaptation chooses its own metric (a diagonal plus a "
+                     "low-rank correction); leave dense_mass out, or use "
+                     "adaptation='windowed'")])
+        return run_hmc("NUTS", model, settings, options)
 
     def resume(self, model: CompiledModel, state: Mapping[str, np.ndarray],
                settings: RunSettings, **options: Any) -> BackendResult:

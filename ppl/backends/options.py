@@ -233,6 +233,8 @@ NUTS_OPTIONS: tuple[Option, ...] = (
     DENSE_MASS,
     CHAIN_METHOD,
     MCMC_INIT,
+    Option("adaptation", choice("windowed", "low_rank"), "windowed",
+           doc="'low_rank' is nutpie's diagonal plus low-rank metric (BlackJAX)"),
 )
 """The options of the ``nuts`` backend."""
 
