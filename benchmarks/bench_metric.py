@@ -1,16 +1,17 @@
-"""Dense or diagonal mass matrix for NUTS: measured, per model and seed, side by side.
+"""Dense, diagonal or low-rank mass matrix for NUTS: measured, per model and seed, side by side.
 
 For each case of ``bench_robustness`` (by default every conformance posterior, the mixtures and
-HMMs among them) and each seed, it fits the model twice with the same seed and starting points,
-once with ``dense_mass=true`` and once with ``dense_mass=false``, and records for each whether
+HMMs among them) and each seed, it fits the model with the same seed and starting points once
+per setting (``dense_mass=true``, ``dense_mass=false``, ``adaptation="low_rank"``; choose with
+``--settings``, the first is the base of the ratios), and records for each whether
 the fit matches the reference, whether it was flagged, and its efficiency: the smallest bulk ESS
 of the sampled quantities per 1000 gradient evaluations of the sampling phase (which the load
 of a shared machine does not change, unlike ESS per second).
 
     python -m benchmarks.bench_metric --seeds 0-4 [--models conformance] [--json out.json]
 
-One table row per model: seeds matching (dense / diagonal), bad fits left unflagged, and the
-median over seeds of the efficiency ratio dense / diagonal (above 1: dense is better). The
+One table row per model: seeds matching per setting, bad fits left unflagged, and the median
+over seeds of each setting's efficiency relative to the first (above 1: better). The
 verdict lines say which setting loses fewer fits, which is what the default (``dense_mass=
 "auto"``, see ``ppl/backends/nuts.py``) must follow.
 """
@@ -38,13 +39,15 @@ from benchmarks.bench_robustness import (  # noqa: E402
     select,
 )
 
-SETTINGS = {"dense": {"dense_mass": True}, "diagonal": {"dense_mass": False}}
+SETTINGS = {"dense": {"dense_mass": True}, "diagonal": {"dense_mass": False},
+            "low_rank": {"adaptation": "low_rank"}}
 
 
-def ratio_text(dense: list[Result], diagonal: list[Result]) -> str:
-    """The median over seeds of dense / diagonal efficiency, and its range."""
+def ratio_text(these: list[Result], base: list[Result]) -> str:
+    """The median over seeds of this setting's efficiency / the base setting's, and its
+    range."""
     ratios = [a.ess_per_1000_gradients / b.ess_per_1000_gradients
-              for a, b in zip(dense, diagonal)
+              for a, b in zip(these, base)
               if np.isfinite(a.ess_per_1000_gradients) and b.ess_per_1000_gradients > 0]
     if not ratios:
         return "-"
@@ -52,20 +55,23 @@ def ratio_text(dense: list[Result], diagonal: list[Result]) -> str:
 
 
 def table(names: list[str], results: dict[str, list[Result]]) -> str:
-    """Per model: matches and unflagged bad fits of each setting, and the efficiency ratio."""
-    lines = ["| model | matched dense | matched diagonal | unflagged bad dense | unflagged bad "
-             "diagonal | ESS per gradient, dense / diagonal (median, range) |",
-             "|---|---|---|---|---|---|"]
+    """Per model: matches and unflagged bad fits of each setting, and each other setting's
+    efficiency relative to the first."""
+    settings = list(results)
+    base, others = settings[0], settings[1:]
+    lines = ["| model | " + " | ".join(f"matched {s}" for s in settings) + " | "
+             + " | ".join(f"unflagged bad {s}" for s in settings) + " | "
+             + " | ".join(f"ESS per gradient, {s} / {base} (median, range)" for s in others)
+             + " |", "|---" * (1 + 2 * len(settings) + len(others)) + "|"]
     for name in names:
-        dense = [r for r in results["dense"] if r.model == name]
-        diagonal = [r for r in results["diagonal"] if r.model == name]
-        if not dense:
+        rows = {s: [r for r in results[s] if r.model == name] for s in settings}
+        if not rows[base]:
             continue
         lines.append(
-            f"| {name} | {sum(r.matched for r in dense)}/{len(dense)} | "
-            f"{sum(r.matched for r in diagonal)}/{len(diagonal)} | "
-            f"{sum(r.bad_unflagged for r in dense)} | {sum(r.bad_unflagged for r in diagonal)} | "
-            f"{ratio_text(dense, diagonal)} |")
+            f"| {name} | " + " | ".join(f"{sum(r.matched for r in rows[s])}/{len(rows[s])}"
+                                        for s in settings) + " | "
+            + " | ".join(str(sum(r.bad_unflagged for r in rows[s])) for s in settings) + " | "
+            + " | ".join(ratio_text(rows[s], rows[base]) for s in others) + " |")
     return "\n".join(lines)
 
 
@@ -77,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help=f"comma-separated, the first is the base ({', '.join(SETTINGS)})")
     parser.add_argument("--json", type=Path, help="write every result to this file")
     args = parser.parse_args(argv)
 
@@ -89,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     import warnings
     warnings.filterwarnings("ignore", message=".*data entries not used")
 
-    results: dict[str, list[Result]] = {name: [] for name in SETTINGS}
+    chosen = {name: SETTINGS[name] for name in args.settings.split(",")}
+    results: dict[str, list[Result]] = {name: [] for name in chosen}
     for case in cases:
         for seed in parse_seeds(args.seeds):
-            for name, options in SETTINGS.items():  # side by side: same seed, same starts
+            for name, options in chosen.items():  # side by side: same seed, same starts
                 r = run_case(case, seed, args.chains, args.draws, args.warmup, options)
                 results[name].append(r)
                 print(f"{case.name} seed {seed} {name}: matched={r.matched} "
