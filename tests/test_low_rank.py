@@ -75,3 +75,38 @@ def test_low_rank_with_dense_mass_or_resume_is_an_error_that_says_what_to_do(low
         ppl.model(GAUSSIAN).resume(low_rank_fit, _target(), draws=10)
     with pytest.raises(SamplingError, match="adaptation must be one of 'windowed', 'low_rank'"):
         _fit(adaptation="lowrank")
+
+
+def test_new_data_of_the_same_shapes_reuses_the_compiled_low_rank_sampler():
+    import logging
+
+    import jax
+
+    class Compilations(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.seen: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Finished XLA compilation"):
+                self.seen.append(record.getMessage())
+
+    model = ppl.model(GAUSSIAN)
+    run = dict(chains=2, draws=200, warmup=200, seed=1, adaptation="low_rank",
+               chain_method="vectorized")
+    model.sample(_target(), **run)
+    shifted = {**_target(), "m": (np.asarray(_target()["m"]) + 10).tolist()}
+    handler, logger = Compilations(), logging.getLogger("jax")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with jax.log_compiles(True):
+            fit = model.sample(shifted, **run)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert handler.seen == []
+    mean = np.asarray(fit["posterior"]["x"].mean(("chain", "draw")))
+    # the new data's answer: the old data would put the average 10 lower
+    assert abs(np.mean(mean - np.asarray(shifted["m"]))) < 3, mean

@@ -75,25 +75,36 @@ def run_low_rank(model: CompiledModel, settings: RunSettings, options: Mapping[s
     the low-rank metric; chains in parallel over devices (``method="parallel"``, grouped as
     in :func:`~ppl.backends.hmc_chains.devices_for`) or vectorised."""
     chains = settings.chains
-    run = _one_chain(model, settings, float(options.get("target_accept", 0.8)),
-                     int(options.get("max_tree_depth") or 10))
+    target_accept = float(options.get("target_accept", 0.8))
+    max_tree_depth = int(options.get("max_tree_depth") or 10)
     points = jnp.reshape(jnp.asarray(points), (chains, model.dimension))
     keys = jax.random.split(key, chains)
     groups = devices_for(chains, jax.local_device_count()) if method == "parallel" else 1
-    if method == "sequential":
-        program = jax.jit(run)
-        outs = [program(p, k, model.traced_data) for p, k in zip(points, keys, strict=True)]
+    layout = "sequential" if method == "sequential" else "grouped" if groups > 1 else "vmap"
+
+    def build():
+        run = _one_chain(model, settings, target_accept, max_tree_depth)
+        if layout == "sequential":
+            return jax.jit(run)
+        if layout == "grouped":
+            return jax.pmap(jax.vmap(run, in_axes=(0, 0, None)), in_axes=(0, 0, None))
+        return jax.jit(jax.vmap(run, in_axes=(0, 0, None)))
+
+    # Kept with the model's programs: a second fit of data of the same shapes reuses it.
+    program = model.program(("low_rank", settings.warmup, settings.draws, target_accept,
+                             max_tree_depth, layout, groups), build)
+    data = model.traced_data
+    if layout == "sequential":
+        outs = [program(p, k, data) for p, k in zip(points, keys, strict=True)]
         trace = {n: np.stack([np.asarray(o[0][n]) for o in outs]) for n in outs[0][0]}
         step_size = np.stack([np.asarray(o[1]) for o in outs])
-    elif groups > 1:
-        program = jax.pmap(jax.vmap(run, in_axes=(0, 0, None)), in_axes=(0, 0, None))
+    elif layout == "grouped":
         trace, step_size = program(points.reshape(groups, -1, model.dimension),
-                                   keys.reshape(groups, -1, *keys.shape[1:]), model.traced_data)
+                                   keys.reshape(groups, -1, *keys.shape[1:]), data)
         trace = {n: np.asarray(v).reshape((chains,) + v.shape[2:]) for n, v in trace.items()}
         step_size = np.asarray(step_size).reshape(chains)
     else:
-        program = jax.jit(jax.vmap(run, in_axes=(0, 0, None)))
-        trace, step_size = program(points, keys, model.traced_data)
+        trace, step_size = program(points, keys, data)
         trace = {n: np.asarray(v) for n, v in trace.items()}
     num_steps = trace["num_steps"]
     stats = {
