@@ -83,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("--vectorised", action="store_true",
                           help="fit all simulations at once, jax.vmap over data sets, on this "
                                "process's device (NUTS; the GPU path)")
-    validate.add_argument("--report", metavar="DIR", help="write the plots (PNG) here")
+    validate.add_argument("--report", metavar="DIR", help="write the plots here")
+    validate.add_argument("--report-format", choices=("png", "svg"), default="png",
+                          help="the plots' file format (default png)")
     validate.add_argument("--json", action="store_true",
                           help="print one JSON object (verdict and per-parameter results)")
     validate.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -349,10 +351,12 @@ def _cmd_validate(args, out: Console, err: Console) -> int:
     result = model.validate(
         _read(args.data) or None, args.simulations, args.backend, method=args.method,
         cluster=None if args.cluster == "none" else args.cluster, workers=args.workers,
-        seed=args.seed, alpha=args.alpha, report=args.report,
+        seed=args.seed, alpha=args.alpha,
         progress=not (args.no_progress or args.json), vectorised=args.vectorised,
         chains=args.chains, draws=args.draws,
         warmup=args.warmup, **parse_option_items(args.option))
+    if args.report:
+        result.plot(args.report, args.report_format)
     if args.json:
         out.file.write(json.dumps(result.to_json()) + "\n")
     else:

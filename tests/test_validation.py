@@ -182,13 +182,14 @@ def test_ppl_validate_passes_nuts_on_a_conjugate_model(tmp_path, capsys, agg):
     code = ppl.cli.main([
         "validate", str(model), "--data", str(tmp_path / "sizes.json"), "--simulations", "30",
         "--draws", "150", "--warmup", "150", "--cluster", "none", "--json",
-        "--report", str(tmp_path / "report")])
+        "--report", str(tmp_path / "report"), "--report-format", "svg"])
     printed = json.loads(capsys.readouterr().out)
     assert code == 0 and printed["verdict"] == "pass"
     assert printed["parameters"]["mu"]["verdict"] == "pass"
     assert printed["tarp"]["verdict"] == "pass" and printed["failed_fits"] == []
     assert all(isinstance(n, int) and 0 < n <= 30 for n in printed["fit_warnings"].values())
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["sbc_mu.png", "tarp.png"]
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == ["sbc_mu.svg", "tarp.svg"]
+    assert (tmp_path / "report" / "tarp.svg").read_text().lstrip().startswith("<?xml")
 
 
 @pytest.mark.parametrize("flags, message", [
