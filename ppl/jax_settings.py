@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +41,8 @@ from pathlib import Path
 
 import jax
 from jax.experimental.compilation_cache import compilation_cache
+
+from ppl.cache_paths import cache_folder
 
 # JAX's least-recently-used eviction keeps the folder under this size.
 CACHE_MAX_BYTES = 2**30
@@ -53,6 +54,8 @@ CACHE_MAX_BYTES = 2**30
 MIN_COMPILE_SECONDS = 0.0
 # The files of one entry in JAX's cache folder (jax/_src/lru_cache.py), and its lock.
 ENTRY_SUFFIX = "-cache"
+# The parser's tables, kept beside them (ppl/frontend/parse.py).
+GRAMMAR_SUFFIX = ".lark"
 ACCESS_TIME_SUFFIX = "-atime"
 LOCK_FILE = ".lockfile"
 
@@ -60,15 +63,6 @@ LOCK_FILE = ".lockfile"
 # its cache, so it is restored too.
 _CACHE_SETTINGS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
                    "jax_compilation_cache_max_size", "jax_persistent_cache_min_entry_size_bytes")
-
-
-def cache_folder() -> Path | None:
-    """Where ppl keeps compiled programs: ``PPL_CACHE_DIR``, by default ``~/.cache/ppl/jax``;
-    None when ``PPL_CACHE_DIR`` is set to an empty value (no cache)."""
-    folder = os.environ.get("PPL_CACHE_DIR")
-    if folder is None:
-        return Path.home() / ".cache" / "ppl" / "jax"
-    return Path(folder).expanduser() if folder else None
 
 
 @contextmanager
@@ -153,6 +147,7 @@ def _cache_files(folder: Path) -> Iterator[Path]:
     if not folder.is_dir():
         return
     for path in folder.iterdir():
-        if path.is_file() and (path.name.endswith((ENTRY_SUFFIX, ACCESS_TIME_SUFFIX))
+        if path.is_file() and (path.name.endswith((ENTRY_SUFFIX, ACCESS_TIME_SUFFIX,
+                                                   GRAMMAR_SUFFIX))
                                or path.name == LOCK_FILE):
             yield path

@@ -417,3 +417,20 @@ def test_an_ode_model_under_a_users_jit_works_with_64_bit_on_as_documented():
     assert z.dtype == np.float64
     np.testing.assert_allclose(np.asarray(z)[:, 0], 2.0 * np.exp(-0.7 * np.array([0.5, 1, 2])),
                                rtol=1e-6)
+
+
+def test_the_parser_tables_are_kept_in_the_private_cache_folder_and_cleared_with_it(
+        monkeypatch, tmp_path):
+    from ppl.frontend import parse
+
+    monkeypatch.setenv("PPL_CACHE_DIR", str(tmp_path / "c"))
+    built = parse.lark_parser.__wrapped__()  # a fresh build, past the per-process cache
+    [tables] = (tmp_path / "c").glob("grammar-*.lark")
+    assert (tmp_path / "c").stat().st_mode & 0o777 == 0o700
+    assert built.parse("mu ~ normal(0, 1)\n") is not None
+    again = parse.lark_parser.__wrapped__()  # read back from the file
+    assert again.parse("mu ~ normal(0, 1)\n") == built.parse("mu ~ normal(0, 1)\n")
+    jax_settings.clear_cache(tmp_path / "c")
+    assert not tables.exists()
+    monkeypatch.setenv("PPL_CACHE_DIR", "")
+    assert parse._tables_file() is False
