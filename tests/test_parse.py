@@ -558,9 +558,14 @@ def test_mutated_models_raise_only_ppl_errors(case):
     assert out.shape == ()
 
 
-def test_the_parser_loads_no_cache_file():
+def test_the_parser_loads_no_cache_file_from_the_shared_temporary_folder():
     """lark's cache=True unpickles a file at a predictable path in the temporary folder, where
-    another local user could plant code: the tables are built in memory instead (0.1 s)."""
+    another local user could plant code: the tables are kept in ppl's own cache folder
+    instead (or built in memory when there is none)."""
+    from ppl.cache_paths import cache_folder
     from ppl.frontend.parse import lark_parser
 
-    assert not lark_parser().options.cache
+    cache = lark_parser().options.cache
+    assert cache is not True
+    if cache:
+        assert Path(cache).parent == cache_folder()
