@@ -286,8 +286,8 @@ def _windows(warmup: int) -> list[int]:
 
 def _reframe(chains: Chains, old: Frame, new: Frame) -> Chains:
     """The chains in the coordinates of ``new``: the same points ``u``."""
-    u = old.location + old.scale * chains.z
-    return chains._replace(z=(u - new.location) / new.scale)
+    u = old.location[None] + old.scale[None] * chains.z
+    return chains._replace(z=(u - new.location[None]) / new.scale[None])
 
 
 def _estimate_frame(draws: np.ndarray, dtype) -> Frame:
@@ -336,7 +336,9 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: float | None
         ("gpss", padded, int(max_steps), chunk, adapt_angle, adapt_window, chains_n),
         lambda: build_advance(log_density_with, int(max_steps), chunk, adapt_angle,
                               adapt_window))
-    lp0 = jax.jit(jax.vmap(log_density_with, in_axes=(0, None)))(jnp.asarray(points), data)
+    densities = model.program(("gpss_densities", padded), lambda: jax.jit(
+        jax.vmap(log_density_with, in_axes=(0, None))))
+    lp0 = densities(jnp.asarray(points), data)
     frame = Frame(jnp.asarray(np.median(points, axis=0) if standardise else
                               np.zeros(points.shape[1]), dtype),
                   jnp.ones(points.shape[1], dtype))
