@@ -237,3 +237,78 @@ def test_gpss_fixed_angle_and_window_are_kept_and_listed():
     assert (fit.attrs["angle_adapted"], fit.attrs["standardise"]) == (0, 0)
     assert "gpss" in available_backends()
     assert "angle" in available_backends()["gpss"].description
+
+
+# -- each option's effect on the run (tests/test_option_effects.py lists these) -------------
+
+CORRELATED = "x: vector[2] ~ multi_normal([0, 0], [[1, 0.99], [0.99, 1]])\n"
+
+
+_MODELS: dict[str, ppl.Model] = {}
+
+
+def _quiet(source: str, data: dict, **kwargs):
+    """A short gpss fit, uniform starts unless told (the climbs of init="auto" are not what
+    these tests are about), one model object per source so its programs are reused."""
+    model = _MODELS.setdefault(source, ppl.model(source))
+    with warnings.catch_warnings():  # short runs: their ESS warnings are not the point
+        warnings.simplefilter("ignore")
+        return model.sample(data, backend="gpss", **{"init": "uniform", **kwargs})
+
+
+def test_gpss_angle_sets_the_direction_bracket():
+    """On a correlated Gaussian (not standardised) the density varies along the great circle,
+    so the whole-circle bracket is often shrunk; a bracket of 0.01 rad is accepted at once
+    (and moves little); 'adapt' narrows it from the whole circle."""
+    run = dict(chains=2, draws=200, warmup=200, seed=3, standardise=False)
+    whole = _quiet(CORRELATED, {}, **run)
+    narrow = _quiet(CORRELATED, {}, angle=0.01, **run)
+    adapted = _quiet(CORRELATED, {}, angle="adapt", **run)
+    proposals = {name: np.asarray(fit.sample_stats["direction_proposals"]).mean()
+                 for name, fit in [("whole", whole), ("narrow", narrow)]}
+    assert proposals["whole"] > 1.3 and proposals["narrow"] < 1.05
+    step = {name: np.abs(np.diff(np.asarray(fit.posterior["x"]), axis=1)).mean()
+            for name, fit in [("whole", whole), ("narrow", narrow)]}
+    assert step["narrow"] < 0.5 * step["whole"]
+    assert adapted.attrs["angle"] < 2 * np.pi and adapted.attrs["angle_adapted"] == 1
+
+
+def test_gpss_radius_window_and_max_steps_bound_the_loops():
+    """A radius window of 1e-3 (not adapted) needs many stepping-out steps per draw, which
+    max_steps caps (split at random between the two sides)."""
+    run = dict(chains=2, draws=100, warmup=50, seed=1, standardise=False)
+    small = _quiet(CORRELATED, {}, radius_window=1e-3, **run)
+    capped = _quiet(CORRELATED, {}, radius_window=1e-3, max_steps=8, **run)
+    default = _quiet(CORRELATED, {}, **run)
+    evals = {name: np.asarray(fit.sample_stats["n_evals"])
+             for name, fit in [("small", small), ("capped", capped), ("default", default)]}
+    assert evals["small"].mean() > 100 > 15 > evals["default"].mean()
+    # direction (<= 8) + stepping out (<= 7 steps + 2 ends) + shrinkage (<= 8)
+    assert evals["capped"].max() <= 8 + 9 + 8
+    assert small.attrs["radius_window"] == pytest.approx(1e-3)
+
+
+def test_gpss_standardise_and_dense_decorrelate():
+    """Without standardisation the chains cross the 0.99-correlated Gaussian slowly; the dense
+    standardisation makes it a standard normal, the diagonal one does not decorrelate it."""
+    run = dict(chains=2, draws=400, warmup=400, seed=2)
+    fits = {"raw": _quiet(CORRELATED, {}, standardise=False, **run),
+            "diagonal": _quiet(CORRELATED, {}, dense=False, **run),
+            "dense": _quiet(CORRELATED, {}, dense=True, **run)}
+    ess = {name: float(np.min(np.asarray(az.ess(np.asarray(fit.posterior["x"]),
+                                                  method="bulk"))))
+           for name, fit in fits.items()}
+    assert ess["dense"] > 2 * max(ess["raw"], ess["diagonal"]), ess
+    assert fits["dense"].attrs["dense"] == 1 and fits["diagonal"].attrs["dense"] == 0
+
+
+def test_gpss_init_sets_where_the_chains_start():
+    """Without warm-up the first draw is one move from the start: from the Laplace draws at
+    the mode of a narrow posterior it is near the mode; without a proper prior there is no
+    prior to start from."""
+    source = "param x: real\ntarget += normal_lpdf(x, 30, 0.1)\n"
+    run = dict(chains=2, draws=1, warmup=0, seed=0, standardise=False)
+    laplace = _quiet(source, {}, init="laplace", **run)
+    assert np.all(np.abs(np.asarray(laplace.posterior["x"]) - 30) < 1)
+    with pytest.raises(SamplingError):
+        _quiet(source, {}, init="prior", **run)
