@@ -480,7 +480,7 @@ class GPSS:
     name = "gpss"
     description = ("Gibbsian polar slice sampling (Schär, Habeck & Rudolf 2023): gradient-free "
                    "slice sampling in polar coordinates, robust to heavy tails, chains "
-                   "vectorised, with adapted angle and radius window; "
+                   "vectorised, with an adapted radius window; "
                    + describe_options(OPTIONS))
     options = OPTIONS
 
