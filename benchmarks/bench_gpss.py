@@ -73,9 +73,11 @@ def accuracy(fit, ref: dict) -> tuple[float, float, float]:
 
 
 def fit_twice(model, data: dict, backend: str, chains: int, draws: int, warmup: int,
-              seed: int):
-    """The second of two identical fits and its wall time."""
-    run = dict(backend=backend, chains=chains, draws=draws, warmup=warmup, seed=seed)
+              seed: int, var_names: list[str]):
+    """The second of two identical fits and its wall time; ``var_names`` are recorded (a
+    reference may check a deterministic the recording rule leaves out)."""
+    run = dict(backend=backend, chains=chains, draws=draws, warmup=warmup, seed=seed,
+               var_names=var_names)
     model.sample(data, **run)
     began = time.perf_counter()
     fit = model.sample(data, **run)
@@ -93,7 +95,9 @@ def measure(name: str, chains: int, draws: int, warmup: int, seed: int) -> list[
         row: dict = {"model": name, "backend": backend}
         try:
             model = ppl.load(case.model_path)
-            fit, seconds = fit_twice(model, case.data, backend, chains, draws, warmup, seed)
+            names = sorted({name.partition("[")[0] for name in ref})
+            fit, seconds = fit_twice(model, case.data, backend, chains, draws, warmup, seed,
+                                     names)
             z_max, sd_max, ess = accuracy(fit, ref)
             evaluations = float(np.sum(np.asarray(fit.sample_stats[counter])))
             row.update(dimension=int(model.compile(case.data).dimension), min_ess=ess,
