@@ -166,7 +166,7 @@ def _uniform(key, low, high):
     return low + (high - low) * jax.random.uniform(key, (), low.dtype)
 
 
-def gpss_transition(log_density, key, z, lp, angle, window, max_steps: int):
+def gpss_transition(log_density, key, z, lp, angle, window, max_steps):
     """One GPSS draw of one chain on the standardised space.
 
     ``log_density(z)`` is the target's log density there (non-finite values count as outside
@@ -272,39 +272,49 @@ def _gain(k):
     return (k + 1.0) ** -ADAPTATION_DECAY
 
 
-def build_advance(log_density_with, max_steps: int, chunk: int, adapt_angle: bool,
-                  adapt_window: bool):
-    """The compiled program ``advance(chains, frame, key, active, adapting, start, data)``:
-    ``chunk`` GPSS iterations of every chain (vectorised with ``vmap``), of which the first
-    ``active`` are run and the rest leave the state as it is; with ``adapting`` the angle and
-    window adapt, with gain index ``start + i`` at iteration ``i``. Returns the final chains
-    and per-iteration records (chain first)."""
+class Tuning(NamedTuple):
+    """What the run adapts and its loop bound, arguments of the compiled program (so that
+    every option value shares one program): scalars ``adapt_angle``, ``adapt_window`` (bool)
+    and ``max_steps`` (int)."""
 
-    def one_chain(key, z, lp, log_angle, log_window, frame, data, adapting, k):
+    adapt_angle: jax.Array
+    adapt_window: jax.Array
+    max_steps: jax.Array
+
+
+def build_advance(log_density_with, chunk: int):
+    """The compiled program ``advance(chains, frame, tuning, key, active, adapting, start,
+    data)``: ``chunk`` GPSS iterations of every chain (vectorised with ``vmap``), of which the
+    first ``active`` are run and the rest leave the state as it is; with ``adapting`` the
+    angle and window adapt as ``tuning`` says, with gain index ``start + i`` at iteration
+    ``i``. Returns the final chains and per-iteration records (chain first)."""
+
+    def one_chain(key, z, lp, log_angle, log_window, frame, tuning, data, adapting, k):
         def target(x):
             return log_density_with(frame.to_u(x), data)
 
         z, lp, (evals, n_direction, steps_out, exhausted) = gpss_transition(
-            target, key, z, lp, jnp.exp(log_angle), jnp.exp(log_window), max_steps)
+            target, key, z, lp, jnp.exp(log_angle), jnp.exp(log_window), tuning.max_steps)
         gain = jnp.where(adapting, _gain(k), 0.0)
-        if adapt_angle:
-            push = jnp.clip(TARGET_DIRECTION_PROPOSALS - n_direction, -3.0, 1.0)
-            log_angle = jnp.minimum(log_angle + gain * push, math.log(TWO_PI))
-        if adapt_window:
-            log_window = log_window + gain * jnp.clip(steps_out - TARGET_STEPS_OUT, -1.0, 3.0)
+        push = jnp.clip(TARGET_DIRECTION_PROPOSALS - n_direction, -3.0, 1.0)
+        log_angle = jnp.where(tuning.adapt_angle,
+                              jnp.minimum(log_angle + gain * push, math.log(TWO_PI)), log_angle)
+        push = jnp.clip(steps_out - TARGET_STEPS_OUT, -1.0, 3.0)
+        log_window = jnp.where(tuning.adapt_window, log_window + gain * push, log_window)
         return (z, lp, log_angle, log_window), (evals, n_direction, exhausted)
 
-    vmapped = jax.vmap(one_chain, in_axes=(0, 0, 0, 0, 0, None, None, None, None))
+    vmapped = jax.vmap(one_chain, in_axes=(0, 0, 0, 0, 0, None, None, None, None, None))
 
-    def advance(chains: Chains, frame: Frame, key, active, adapting, start, data):
+    def advance(chains: Chains, frame: Frame, tuning: Tuning, key, active, adapting, start,
+                data):
         def body(state, i):
             key_i = jax.random.fold_in(key, i)
 
             def move(state):
                 keys = jax.random.split(key_i, state.z.shape[0])
                 (z, lp, la, lw), (evals, n_dir, exhausted) = vmapped(
-                    keys, state.z, state.lp, state.log_angle, state.log_window, frame, data,
-                    adapting, (start + i).astype(state.z.dtype))
+                    keys, state.z, state.lp, state.log_angle, state.log_window, frame, tuning,
+                    data, adapting, (start + i).astype(state.z.dtype))
                 return Chains(z, lp, la, lw), (evals, n_dir, exhausted)
 
             def stay(state):
@@ -396,10 +406,10 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: Any = TWO_PI
     data = model.traced_data
     chunk = max(1, min(CHUNK, max(settings.warmup, settings.draws)))
     adapt_angle, adapt_window = angle == "adapt", radius_window is None
-    advance = model.program(
-        ("gpss", padded, int(max_steps), chunk, adapt_angle, adapt_window, chains_n),
-        lambda: build_advance(log_density_with, int(max_steps), chunk, adapt_angle,
-                              adapt_window))
+    advance = model.program(("gpss", padded, chunk),
+                            lambda: build_advance(log_density_with, chunk))
+    tuning = Tuning(jnp.asarray(adapt_angle), jnp.asarray(adapt_window),
+                    jnp.asarray(int(max_steps), jnp.int32))
     densities = model.program(("gpss_densities", padded), lambda: jax.jit(
         jax.vmap(log_density_with, in_axes=(0, None))))
     lp0 = densities(jnp.asarray(points), data)
@@ -424,7 +434,7 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: Any = TWO_PI
         done = 0
         while done < n:
             active = min(chunk, n - done)
-            chains, records = advance(chains, frame, jax.random.fold_in(run_key, calls),
+            chains, records = advance(chains, frame, tuning, jax.random.fold_in(run_key, calls),
                                       active, adapting, start + done, data)
             calls += 1
             for k, v in records.items():
@@ -489,4 +499,4 @@ class GPSS:
         return run_gpss(model, settings, **validate_options(self.name, options, OPTIONS))
 
 
-__all__ = ["GPSS", "OPTIONS", "build_advance", "gpss_transition", "run_gpss"]
+__all__ = ["GPSS", "OPTIONS", "Tuning", "build_advance", "gpss_transition", "run_gpss"]
