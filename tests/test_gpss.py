@@ -312,3 +312,31 @@ def test_gpss_init_sets_where_the_chains_start():
     assert np.all(np.abs(np.asarray(laplace.posterior["x"]) - 30) < 1)
     with pytest.raises(SamplingError):
         _quiet(source, {}, init="prior", **run)
+
+
+def test_a_stuck_gpss_chain_is_a_warning():
+    """GPSS's draws are Markov chains: a chain whose position never changes is reported as
+    for NUTS (a slice sampler moves at every draw unless its loops give up)."""
+    import xarray as xr
+
+    from ppl.summary import sampler_warnings
+
+    fit = _quiet("x ~ normal(0, 1)\n", {}, chains=2, draws=100, warmup=100, seed=0)
+    stuck = fit.copy()
+    values = np.asarray(stuck.posterior["x"]).copy()
+    values[1] = values[1, 0]
+    stuck["posterior"] = xr.DataTree(
+        fit.posterior.to_dataset().assign(x=(("chain", "draw"), values)))
+    assert any("chain 2 is stuck" in note for note in sampler_warnings(stuck))
+    assert not any("stuck" in note for note in sampler_warnings(fit))
+
+
+def test_exhausted_shrinkage_loops_are_counted_and_warned_about():
+    """A radius window of 1e6 around a unit-scale posterior needs about 20 halvings to find
+    the slice: with max_steps=5 most radius loops give up, keep the current radius, and the
+    fit says so."""
+    model = _MODELS.setdefault(CORRELATED, ppl.model(CORRELATED))
+    with pytest.warns(ppl.SamplingWarning, match="reached max_steps=5"):
+        fit = model.sample({}, backend="gpss", chains=2, draws=50, warmup=20, seed=0,
+                           init="uniform", standardise=False, radius_window=1e6, max_steps=5)
+    assert fit.attrs["exhausted_loops"] > 10
