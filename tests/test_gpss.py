@@ -329,6 +329,10 @@ def test_a_stuck_gpss_chain_is_a_warning():
         fit.posterior.to_dataset().assign(x=(("chain", "draw"), values)))
     assert any("chain 2 is stuck" in note for note in sampler_warnings(stuck))
     assert not any("stuck" in note for note in sampler_warnings(fit))
+    # One dimension is sampled with an auxiliary coordinate, which lp leaves out.
+    x = np.asarray(fit.posterior["x"])
+    np.testing.assert_allclose(np.asarray(fit.sample_stats["lp"]),
+                               -0.5 * x**2 - 0.5 * np.log(2 * np.pi))
 
 
 def test_exhausted_shrinkage_loops_are_counted_and_warned_about():

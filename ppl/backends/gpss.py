@@ -462,6 +462,8 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: Any = TWO_PI
     chains, records = run(chains, frame, settings.draws, False, 0)
     u = np.asarray(frame.to_u(jnp.asarray(records["z"])))
     positions = u[..., :-1] if padded else u
+    # The auxiliary coordinate's term is not the model's: lp is the model's log density.
+    lp = records["lp"] + 0.5 * u[..., -1] ** 2 if padded else records["lp"]
     kept_exhausted = int(records["exhausted"].sum())
     if kept_exhausted or exhausted:
         notes.append(
@@ -469,7 +471,7 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: Any = TWO_PI
             f"warm-up) reached max_steps={max_steps} evaluations without finding a point in "
             "the slice and kept the current value: the log density is probably not finite or "
             "discontinuous near the chains; raise max_steps or check the model")
-    stats = {"lp": records["lp"], "n_evals": records["n_evals"],
+    stats = {"lp": lp, "n_evals": records["n_evals"],
              "direction_proposals": records["direction_proposals"]}
     attrs: dict[str, Any] = {
         "angle": float(np.exp(np.asarray(chains.log_angle)[0])),
