@@ -130,10 +130,11 @@ def _draw_problems(fit, sampled: list[str]) -> list[str]:
 
 
 def _markov_chains(fit) -> bool:
-    """Whether the draws are Markov chains (NUTS, HMC, or arrays without a backend named).
+    """Whether the draws are Markov chains (NUTS, HMC, GPSS, or arrays without a backend
+    named).
     SMC's particles are not: resampled copies sit side by side, and its ``diverging`` marks a
     rejected mutation proposal, so the stuck-chain and divergence warnings would mislead."""
-    return str(fit.attrs.get("backend", "nuts")) in ("nuts", "hmc")
+    return str(fit.attrs.get("backend", "nuts")) in ("nuts", "hmc", "gpss")
 
 
 def _stuck_chains(fit, stats) -> list[str]:
@@ -141,7 +142,8 @@ def _stuck_chains(fit, stats) -> list[str]:
     far below the other chains'."""
     posterior = fit["posterior"]
     chains, draws = posterior.sizes.get("chain", 1), posterior.sizes.get("draw", 0)
-    if draws < 2 or stats is None or "diverging" not in stats:  # MCMC fits only
+    # MCMC fits only: HMC's statistics, or GPSS's evaluation counts
+    if draws < 2 or stats is None or not ({"diverging", "n_evals"} & set(stats.data_vars)):
         return []
     after = drawn_after_sampling(fit)
     moved = np.zeros((chains, draws - 1), dtype=bool)

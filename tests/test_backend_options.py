@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import ppl
-from ppl.backends import advi, pathfinder, smc
+from ppl.backends import advi, gpss, pathfinder, smc
 from ppl.backends import map as map_backend
 from ppl.backends.options import (
     BOOL,
@@ -38,7 +38,7 @@ from ppl.cli import main
 MODEL = "data y: real\nmu ~ normal(0, 1)\ny ~ normal(mu, 1)\n"
 DATA = {"y": 0.5}
 SPECS = {"advi": advi.OPTIONS, "map": map_backend.OPTIONS, "smc": smc.OPTIONS,
-         "pathfinder": pathfinder.OPTIONS}
+         "pathfinder": pathfinder.OPTIONS, "gpss": gpss.OPTIONS}
 
 
 @pytest.fixture(scope="module")
@@ -227,6 +227,7 @@ def test_specs_list_exactly_what_the_backends_take():
     assert _defaults(map_backend.OPTIONS) == dataclasses.asdict(map_backend.MAPOptions())
     assert _defaults(smc.OPTIONS) == _keyword_defaults(smc.run_smc)
     assert _defaults(pathfinder.OPTIONS) == _keyword_defaults(pathfinder.run_pathfinder)
+    assert _defaults(gpss.OPTIONS) == _keyword_defaults(gpss.run_gpss)
 
 
 # -- through Model.sample --------------------------------------------------------------------

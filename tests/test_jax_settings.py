@@ -212,7 +212,7 @@ def test_every_model_method_and_a_fit_run_in_64_bit_and_leave_jax_settings_alone
 
 
 @pytest.mark.slow  # each backend compiles its programs: 20-60 s each on a loaded machine
-@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc"])
+@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc", "gpss"])
 def test_each_backend_fits_in_64_bit_and_leaves_jax_settings_alone(backend, tmp_path):
     """The other backends (nuts is the test above), called through Model.sample and directly,
     with a RunSettings of their own."""

@@ -66,6 +66,7 @@ _OTHER = {
     "vi_map": "test_backends_vi_map.py",
     "here": "test_option_effects.py",
     "low_rank": "test_low_rank.py",
+    "gpss": "test_gpss.py",
 }
 
 
@@ -136,6 +137,12 @@ COVERAGE: dict[tuple[str, str], str] = {
         _at("here", "test_smc_step_size_and_num_integration_steps"),
     ("smc", "reference"): _at("here", "test_smc_reference_and_laplace_starts"),
     ("smc", "laplace_starts"): _at("here", "test_smc_reference_and_laplace_starts"),
+    ("gpss", "angle"): _at("gpss", "test_gpss_angle_sets_the_direction_bracket"),
+    ("gpss", "radius_window"): _at("gpss", "test_gpss_radius_window_and_max_steps_bound_the_loops"),
+    ("gpss", "max_steps"): _at("gpss", "test_gpss_radius_window_and_max_steps_bound_the_loops"),
+    ("gpss", "standardise"): _at("gpss", "test_gpss_standardise_and_dense_decorrelate"),
+    ("gpss", "dense"): _at("gpss", "test_gpss_standardise_and_dense_decorrelate"),
+    ("gpss", "init"): _at("gpss", "test_gpss_init_sets_where_the_chains_start"),
 }
 
 
@@ -153,7 +160,7 @@ def _test_functions(module: str) -> set[str]:
 
 def test_every_backend_option_has_an_effect_test():
     backends = _builtin_backends()
-    assert {"nuts", "hmc", "advi", "map", "pathfinder", "smc"} <= set(backends)
+    assert {"nuts", "hmc", "advi", "map", "pathfinder", "smc", "gpss"} <= set(backends)
     declared = {(name, option.name) for name, backend in backends.items()
                 for option in backend.options}
     missing = sorted(declared - set(COVERAGE))
