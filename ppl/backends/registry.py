@@ -26,8 +26,9 @@ def builtin_backends() -> dict[str, Backend]:
     from ppl.backends.nuts import HMC, NUTS
     from ppl.backends.pathfinder import Pathfinder
     from ppl.backends.smc import SMC
+    from ppl.backends.vi import VI
 
-    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder())}
+    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder(), VI())}
 
 
 def available_backends() -> dict[str, Backend]:
