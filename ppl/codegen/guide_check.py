@@ -212,14 +212,10 @@ def support_error(name: str, span, family: str, model_support, guide_support) ->
 def shape_error(name: str, span, model_shape: tuple, guide_shape: tuple) -> Diagnostic:
     """A guide distribution whose draws have another shape than the latent's."""
     return error(
-        f"'{name}' has shape {_shape_words(model_shape)} in the model, but the guide's "
-        f"distribution gives it shape {_shape_words(guide_shape)}", span,
-        f"make the arguments give {_shape_words(model_shape)} (e.g. declare "
-        f"'{name}: {_type_words(model_shape)} ~ ...' and use parameters of that size)")
-
-
-def _shape_words(shape: tuple) -> str:
-    return "()" if not shape else "(" + ", ".join(str(d) for d in shape) + ")"
+        f"'{name}' is a {_type_words(model_shape)} in the model, but the guide's "
+        f"distribution gives it the type {_type_words(guide_shape)}", span,
+        f"give the distribution arguments of that size, or declare '{name}: "
+        f"{_type_words(model_shape)} ~ ...' to broadcast scalar arguments")
 
 
 def _type_words(shape: tuple) -> str:
