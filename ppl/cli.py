@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                           "of at most 10 values), comma-separated; ~name leaves one out, e.g. "
                           "--var-names mu,~theta")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--guide", metavar="FILE",
+                     help="the variational guide (a .ppl file) for --backend vi")
     run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                      help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
                           "(repeatable)")
@@ -233,6 +235,8 @@ def _cmd_run(args, out: Console, err: Console) -> int:
     from ppl.recording import parse_var_names
 
     options = parse_option_items(args.option)
+    if args.guide:
+        options["guide"] = Path(args.guide)
     model = _load(args.model)
     data = _read(args.data)
     if args.prior:
@@ -303,6 +307,9 @@ def _run_usage_problem(args) -> str | None:
         key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             return f"--option needs KEY=VALUE, not '{item}'"
+    if args.guide and args.backend != "vi":
+        return (f"--guide is for --backend vi, not --backend {args.backend} (a guide is the "
+                "variational family of the vi backend)")
     spec = getattr(backends[args.backend], "options", None)  # a plug-in may not list them
     if spec is not None and not args.prior:
         try:

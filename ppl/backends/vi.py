@@ -275,7 +275,8 @@ class VI:
                                                          data))
         shape = (settings.chains, settings.draws)
         constrained = guide.constrained_params(params, guide.traced_data)
-        attrs = {"vi_family": "guide", "vi_objective_kind": opts.objective,
+        attrs = {"vi_family": "guide", "vi_guide": guide.program.graph.source.text,
+                 "vi_objective_kind": opts.objective,
                  "vi_estimators": json.dumps(estimators), "vi_num_mc": int(opts.num_mc),
                  "vi_steps": result["steps"], "vi_converged": int(result["converged"]),
                  "vi_objective": result["objective"], "vi_elbo": float(np.mean(log_w)),
