@@ -254,7 +254,7 @@ def _mixture_elbo_gradient(params, names):
     gradient in the unconstrained parameters (through the guide's own transforms)."""
     from numpyro.distributions.transforms import StickBreakingTransform
 
-    grid = jnp.linspace(-8.0, 10.0, 20001)
+    grid = jnp.linspace(-8.0, 10.0, 8001)
     y = jnp.asarray(NORMAL_Y)
 
     def elbo(raw):
@@ -280,7 +280,7 @@ def test_enumerated_mixture_guide_is_unbiased():
                                              values, 300)
     assert plan == {"mu": "reparam", "c": "enumerate"}
     _assert_unbiased(estimates, _mixture_elbo_gradient(raw, names))
-    score, *_ = _gradients(NORMAL_MEAN_MODEL, NORMAL_DATA, MIXTURE_GUIDE, values, 3000,
+    score, *_ = _gradients(NORMAL_MEAN_MODEL, NORMAL_DATA, MIXTURE_GUIDE, values, 1000,
                            estimators={"c": "score"}, seed=2)
     _assert_unbiased(score, _mixture_elbo_gradient(raw, names))
 
@@ -351,3 +351,68 @@ def test_structured_guide_beats_mean_field_on_eight_schools():
     se = math.sqrt(sum(w.var() / len(w) for w in log_w.values()))
     assert gain > 5 * se and gain > 1.0, (gain, se)
     assert fits["structured"].attrs["vi_pareto_k"] < fits["meanfield"].attrs["vi_pareto_k"]
+
+
+# ---------------------------------------------------------------------------------------------
+# options (each observed in the run; see COVERAGE in test_option_effects.py)
+
+
+def _small(**options):
+    model = ppl.model(NORMAL_MEAN_MODEL)
+    return _quiet(model.sample, NORMAL_DATA, backend="vi", chains=1, draws=20, seed=5,
+                  **{"guide": NORMAL_GUIDE, **options})
+
+
+def test_vi_stopping_options_set_the_number_of_steps():
+    """A plateau is found at every check when tol is huge: the fit stops after
+    check_every * (plateaus + 1) steps; max_steps caps it, rounded up to whole chunks."""
+    assert _small(tol=10.0, plateaus=2, check_every=10).attrs["vi_steps"] == 30
+    assert _small(tol=10.0, plateaus=2, check_every=20).attrs["vi_steps"] == 60
+    assert _small(tol=10.0, plateaus=1, check_every=10).attrs["vi_steps"] == 20
+    capped = _small(max_steps=15, check_every=10, tol=1e-12)
+    assert capped.attrs["vi_steps"] == 20 and capped.attrs["vi_converged"] == 0
+    assert capped["vi_trace"]["objective"].shape == (1, 20)
+
+
+def test_vi_init_learning_rate_and_num_mc():
+    """init sets where the parameters start and a tiny learning_rate keeps them there; with q
+    fixed, num_mc = 32 averages the per-step bound estimates to a quarter of the spread of
+    num_mc = 2."""
+    still = {"init": {"m": 4.0, "log_s": -1.0}, "learning_rate": 1e-9, "max_steps": 200,
+             "check_every": 200}
+    fits = {n: _small(num_mc=n, **still) for n in (2, 32)}
+    for fit in fits.values():
+        assert abs(fit["vi_params"]["m"].item() - 4.0) < 1e-4
+        assert abs(np.asarray(fit.posterior["mu"]).mean() - 4.0) < 0.5
+    spread = {n: np.std(np.asarray(f["vi_trace"]["objective"])) for n, f in fits.items()}
+    assert 0.15 < spread[32] / spread[2] < 0.4
+    moving = _small(init={"m": 4.0, "log_s": -1.0}, learning_rate=0.05, max_steps=400)
+    assert abs(moving["vi_params"]["m"].item() - NORMAL_POSTERIOR_MEAN) < 0.5
+
+
+def test_vi_objective_num_importance_and_alpha_change_the_bound():
+    """At a fixed q (far from the posterior), the IWELBO with K = 16 is above the ELBO, and
+    the Renyi bound falls as alpha rises towards the ELBO."""
+    still = {"init": {"m": 0.0, "log_s": 0.5}, "learning_rate": 1e-9, "max_steps": 200,
+             "check_every": 200, "num_mc": 16}
+
+    def bound(**options):
+        return float(np.mean(np.asarray(_small(**still, **options)["vi_trace"]["objective"])))
+
+    elbo = bound(objective="elbo")
+    iwelbo = {k: bound(objective="iwelbo", num_importance=k) for k in (1, 16)}
+    assert abs(iwelbo[1] - elbo) < 0.5 and iwelbo[16] > elbo + 2
+    renyi = {a: bound(objective="renyi", alpha=a, num_importance=16) for a in (0.2, 0.8)}
+    assert iwelbo[16] > renyi[0.2] > renyi[0.8] > elbo
+
+
+def test_vi_estimators_option_changes_the_gradient():
+    """estimators={'mu': 'score'} (or the command line's 'mu:score') replaces the path
+    gradient: from the same seed the fitted parameters differ, and both land near the
+    posterior."""
+    reparam = _small(estimators="mu:reparam", learning_rate=0.05, max_steps=600)
+    score = _small(estimators={"mu": "score"}, learning_rate=0.05, max_steps=600)
+    assert json.loads(score.attrs["vi_estimators"]) == {"mu": "score"}
+    assert reparam["vi_params"]["m"].item() != score["vi_params"]["m"].item()
+    for fit in (reparam, score):
+        assert abs(fit["vi_params"]["m"].item() - NORMAL_POSTERIOR_MEAN) < 0.3
