@@ -1288,3 +1288,39 @@ def test_the_parse_stage_gives_the_documented_definition_of_theta():
     walkers = re.search(r"the walkers (.*?)\)", page).group(1)
     for name in re.findall(r"`(\w+)`", walkers):
         assert callable(getattr(ast, name)), name
+
+
+def test_the_documented_guide_fits_the_centred_eight_schools(tmp_path, capsys):
+    """language.md 'Variational guides': the guide 'Gaussian over the hierarchy with a
+    per-school scale' fits the centred eight schools with the vi backend (a guide may declare
+    the model's data again); cli.md: `--guide FILE` is 'the variational guide of --backend
+    vi', 'an error with another backend'."""
+    centred = EIGHT_DATA_MODEL_CENTRED
+    guide = _fenced_after((DOCS / "language.md").read_text(), "### Variational guides", "ppl")
+    data = json.loads(Path(EIGHT_DATA).read_text())
+    fit = _quiet(ppl.model(centred).sample, data, backend="vi", guide=guide, chains=1,
+                 draws=500, max_steps=2000, num_mc=4, seed=1)
+    assert set(fit["vi_params"].data_vars) == {"mu_loc", "mu_scale", "tau_loc", "tau_scale",
+                                               "m", "s"}
+    assert fit.attrs["vi_converged"] == 1 and fit.attrs["vi_pareto_k"] < 0.7
+    path = tmp_path / "guide.ppl"
+    path.write_text(guide)
+    model_path = tmp_path / "centred.ppl"
+    model_path.write_text(centred)
+    args = ["run", str(model_path), "--data", EIGHT_DATA, "--draws", "100", "--chains", "1",
+            "--no-progress", "--guide", str(path), "-o", "max_steps=400"]
+    assert _quiet(main, [*args, "--backend", "vi"]) == 0
+    assert "tau" in capsys.readouterr().out
+    assert main([*args, "--backend", "nuts"]) == 2
+    assert "--guide is for --backend vi" in capsys.readouterr().err
+
+
+EIGHT_DATA_MODEL_CENTRED = """
+data J: int >= 1
+data y: real[J]
+data sigma: real[J] > 0
+mu ~ normal(0, 5)
+tau ~ half_cauchy(5)
+theta: vector[J] ~ normal(mu, tau)
+y ~ normal(theta, sigma)
+"""
