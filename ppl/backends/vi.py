@@ -69,7 +69,7 @@ from ppl.backends.vi_objectives import (
     make_loss,
     parse_estimators,
 )
-from ppl.codegen.guide import CompiledGuide, compile_guide
+from ppl.codegen.guide import CompiledGuide, compile_guide, reparameterisable
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 from ppl.jax_settings import in_ppl_settings
@@ -219,7 +219,7 @@ def estimator_plan(guide: CompiledGuide, raw: dict, objective: str, given: Any
                    ) -> tuple[dict[str, str], list[dict[str, int]]]:
     """The estimator of every variable of the guide and the enumeration grid."""
     dists = guide.distributions(raw)
-    rsample = {n: bool(getattr(d, "has_rsample", False)) for n, d in dists.items()}
+    rsample = {n: reparameterisable(d) for n, d in dists.items()}
     values = {}
     for name in guide.auxiliary:
         spec = DISTRIBUTIONS[guide.program.graph[name].sample.dist.func]

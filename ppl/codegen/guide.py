@@ -40,6 +40,7 @@ from ppl.codegen.layout import support
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.simulate import sample_shaped
 from ppl.codegen.transforms import biject_to
+from ppl.codegen.truncation import Truncated
 from ppl.errors import ModelError
 from ppl.frontend import ast
 from ppl.frontend.check import check
@@ -54,6 +55,13 @@ from ppl.source import Source
 IMPLICIT_FAMILIES = frozenset({"gamma", "inv_gamma", "beta", "beta_proportion", "dirichlet",
                                "chi_square", "inv_chi_square", "scaled_inv_chi_square",
                                "student_t", "half_student_t", "multi_student_t"})
+
+
+def reparameterisable(dist) -> bool:
+    """Whether draws of ``dist`` are differentiable in its parameters: NumPyro's
+    ``has_rsample``, except for truncated distributions, drawn by solving CDF equations by
+    bisection, whose gradient is not that of the draw (they take the score function)."""
+    return bool(getattr(dist, "has_rsample", False)) and not isinstance(dist, Truncated)
 
 
 @dataclass(frozen=True)
@@ -286,15 +294,19 @@ def _latent_span(model: CompiledModel, name: str):
     return node.sample.span if node.sample is not None else node.symbol.span
 
 
-def _supports(program: CompiledModel, nodes) -> dict[str, Any]:
-    """Each latent's support, evaluated at the unconstrained point 0 (outside any trace)."""
+def _supports(program: CompiledModel, nodes, own: bool = False) -> dict[str, Any]:
+    """Each latent's support, evaluated at the unconstrained point 0 (outside any trace):
+    where the model's latent lives, or with ``own`` where the guide's distribution puts its
+    mass (a declared type or bound that the distribution does not respect, such as
+    ``ordered[2] ~ normal(m, s)``, would leave q unnormalised; truncation ``T[L, U]`` and
+    declared bounds with a CDF make a normalised distribution, whose support is its own)."""
     env = program.posterior_env(jnp.zeros((program.dimension,), program.dtype),
                                 jax.random.PRNGKey(0))
     out = {}
     for node in nodes:
         if node.kind == "latent":
             dist = program.distribution(node, env)[0] if node.sample is not None else None
-            out[node.name] = support(node, dist, env)
+            out[node.name] = dist.support if own else support(node, dist, env)
     return out
 
 
@@ -310,7 +322,7 @@ def _support_problems(model: CompiledModel, guide: CompiledModel, covered: list[
     if problems:
         return problems
     wanted = _supports(model, model.graph.nodes)
-    given = _supports(guide, covered)
+    given = _supports(guide, covered, own=True)
     for node in covered:
         if not guide_check.same_support(wanted[node.name], given[node.name]):
             problems.append(guide_check.support_error(
@@ -325,4 +337,4 @@ def with_program(guide: CompiledGuide, program: CompiledModel) -> CompiledGuide:
 
 
 __all__ = ["CompiledGuide", "GuideDraw", "IMPLICIT_FAMILIES", "compile_guide", "guide_source",
-           "node_shape"]
+           "node_shape", "reparameterisable"]

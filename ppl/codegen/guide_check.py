@@ -81,7 +81,12 @@ def describe_support(constraint) -> str:
         return "the real line"
     if key[0] == "discrete":
         return "a discrete set"
-    return f"the set {key[0]}"
+    return {"orderedvector": "ordered vectors", "positiveorderedvector":
+            "positive ordered vectors", "sphere": "unit vectors", "simplex": "the simplex",
+            "corrcholesky": "Cholesky factors of correlation matrices",
+            "corrmatrix": "correlation matrices",
+            "positivedefinite": "positive definite matrices",
+            "lowercholesky": "Cholesky factors"}.get(key[0], f"the set {key[0]}")
 
 
 def suggested_family(name: str, constraint) -> str:
@@ -205,8 +210,17 @@ def support_error(name: str, span, family: str, model_support, guide_support) ->
     return error(
         f"'{name}' lives on {describe_support(model_support)} in the model, but {family} "
         f"in the guide has support {describe_support(guide_support)}", span,
-        f"use a distribution on {describe_support(model_support)}, e.g. "
-        f"{suggested_family(name, model_support)}, or declare the same bounds as the model")
+        _support_hint(name, model_support))
+
+
+def _support_hint(name: str, constraint) -> str:
+    suggestion = suggested_family(name, constraint)
+    if suggestion.startswith("'"):
+        return (f"use a distribution on {describe_support(constraint)}, e.g. {suggestion}; "
+                "bounds declared on a distribution with a CDF (or T[L, U]) truncate it to them")
+    return (f"give '{name}' a distribution whose draws lie on {describe_support(constraint)}: "
+            "a declared type does not restrict a distribution's draws (q must be normalised "
+            "on the latent's support)")
 
 
 def shape_error(name: str, span, model_shape: tuple, guide_shape: tuple) -> Diagnostic:
