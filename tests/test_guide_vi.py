@@ -416,3 +416,73 @@ def test_vi_estimators_option_changes_the_gradient():
     assert reparam["vi_params"]["m"].item() != score["vi_params"]["m"].item()
     for fit in (reparam, score):
         assert abs(fit["vi_params"]["m"].item() - NORMAL_POSTERIOR_MEAN) < 0.3
+
+
+# ---------------------------------------------------------------------------------------------
+# usage errors, truncated families and the model's discrete latents
+
+POSITIVE_MEAN_MODEL = NORMAL_MEAN_MODEL.replace("mu ~ normal(1, 2)", "mu: real > 0 ~ normal(1, 2)")
+TRUNCATED_GUIDE = "param a: real\nmu: real > 0 ~ normal(a, 0.5)\n"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({}, "the vi backend needs a guide"),
+    ({"guide": NORMAL_GUIDE, "estimators": {"nu": "score"}},
+     "estimators names 'nu', which the guide does not draw"),
+    ({"guide": NORMAL_GUIDE, "estimators": "mu:magic"}, "unknown estimator 'magic' for 'mu'"),
+    ({"guide": NORMAL_GUIDE, "estimators": {"mu": "enumerate"}},
+     "'mu' cannot be enumerated: only discrete auxiliary variables of the guide can"),
+    ({"guide": TRUNCATED_GUIDE, "estimators": "mu:reparam"},
+     "'mu' ~ normal has no differentiable sampler, so it cannot be reparameterised"),
+    ({"guide": NORMAL_GUIDE, "num_mc": 1}, "num_mc must be 2 or more for the vi backend"),
+])
+def test_vi_usage_errors(options, message):
+    truncated = options.get("guide") == TRUNCATED_GUIDE
+    model = ppl.model(POSITIVE_MEAN_MODEL if truncated else NORMAL_MEAN_MODEL)
+    with pytest.raises(ppl.SamplingError) as info:
+        _quiet(model.sample, NORMAL_DATA, backend="vi", chains=1, draws=10, **options)
+    assert [d.message for d in info.value.diagnostics] == [message]
+    assert all(d.hint for d in info.value.diagnostics)
+
+
+def test_truncated_guide_takes_the_score_function_and_is_unbiased():
+    """A guide family truncated by declared bounds is drawn by bisection on its CDF, whose
+    gradient is not the draw's: it is given the score function automatically, unbiased
+    against the ELBO computed by quadrature."""
+    estimates, names, plan, _ = _gradients(POSITIVE_MEAN_MODEL, NORMAL_DATA, TRUNCATED_GUIDE,
+                                           {"a": 0.4}, 2000)
+    assert plan == {"mu": "score"} and names == ["a"]
+
+    @in_ppl_settings
+    def exact(a):
+        from jax.scipy.stats import norm
+
+        grid = jnp.linspace(1e-6, 8.0, 8001)
+        log_q = norm.logpdf(grid, a, 0.5) - norm.logcdf(a / 0.5)
+        y = jnp.asarray(NORMAL_Y)
+        log_p = (norm.logpdf(grid, 1, 2) - norm.logcdf(0.5)
+                 + jnp.sum(norm.logpdf(y[None, :], grid[:, None], 1.5), axis=1))
+        return jnp.trapezoid(jnp.exp(log_q) * (log_p - log_q), grid)
+
+    _assert_unbiased(estimates, np.array([jax.grad(exact)(0.4)]))
+
+
+def test_discrete_latents_of_the_model_are_summed_out_and_drawn_back():
+    """A mixture's labels are summed out of the model's density (exact enumeration); the
+    guide covers the continuous latents only, and the fit holds draws of the labels from
+    their conditional posterior given each draw of q."""
+    mixture = """
+data N: int
+data y: vector[N]
+mu: vector[2] ~ normal(0, 5)
+z[n] ~ categorical([0.4, 0.6]) for n in 1:N
+y[n] ~ normal(mu[z[n]], 1) for n in 1:N
+"""
+    guide = "param m: vector[2]\nparam s: vector[2] > 0\nmu ~ normal(m, s)\n"
+    y = np.array([-3.1, -2.4, -2.9, 3.2, 2.8, 3.5, 2.6, 3.0])
+    fit = _quiet(ppl.model(mixture).sample, {"N": 8, "y": y}, backend="vi", guide=guide,
+                 chains=1, draws=200, max_steps=1000, seed=2, var_names=["z"],
+                 init={"m": [-1.0, 1.0]})
+    z = np.asarray(fit.posterior["z"])[0]
+    assert z.shape == (200, 8)
+    assert np.all(z[:, :3] == 1) and np.all(z[:, 3:] == 2)
