@@ -24,7 +24,6 @@ variable of the guide (``c ~ categorical(w)``, then ``mu ~ normal(m[c], s[c])``:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -115,37 +114,31 @@ class CompiledGuide:
         (constrained values by name) where given."""
         dtype = self.program.dtype
         raw = {name: jnp.zeros(shape, dtype) for name, shape in self.param_shapes().items()}
-        if not values:
-            return raw
-        env = dict(self.program.data)
-        for node in self._nodes:
-            if node.kind == "deterministic":
-                env[node.name] = definition_value(node, env)
-            elif node.name in self.params:
+        for node, env in self._param_walk(raw, self.traced_data):
+            if values and node.name in values:
                 transform = biject_to(support(node, None, env))
-                if node.name in values:
-                    value = jnp.broadcast_to(jnp.asarray(values[node.name], dtype),
-                                             node_shape(node))
-                    raw[node.name] = jnp.reshape(transform.inv(value), raw[node.name].shape)
-                env[node.name] = transform(raw[node.name])
-            else:
-                break  # parameters are declared before they are used by q statements
+                value = jnp.broadcast_to(jnp.asarray(values[node.name], dtype),
+                                         node_shape(node))
+                raw[node.name] = jnp.reshape(transform.inv(value), raw[node.name].shape)
+                env[node.name] = transform(raw[node.name])  # later bounds may use it
         return raw
 
     def constrained_params(self, raw: Mapping[str, jax.Array], data) -> dict[str, jax.Array]:
         """The parameters on their supports (``raw``: unconstrained, by name)."""
+        return {node.name: env[node.name] for node, env in self._param_walk(raw, data)}
+
+    def _param_walk(self, raw, data):
+        """``(node, env)`` for each parameter in order, ``env`` holding the data, the
+        parameters so far (constrained) and the definitions computed from them alone."""
         env = self._env(data)
-        out = {}
+        of_params = set(self.params)
         for node in self._nodes:
-            if node.kind == "deterministic":
-                try:
-                    env[node.name] = definition_value(node, env)
-                except KeyError:  # depends on a latent of q: not a parameter's function
-                    continue
+            if node.kind == "deterministic" and set(node.parents) <= of_params | set(env):
+                env[node.name] = definition_value(node, env)
+                of_params.add(node.name)
             elif node.name in self.params:
-                env[node.name] = out[node.name] = biject_to(support(node, None, env))(
-                    raw[node.name])
-        return out
+                env[node.name] = biject_to(support(node, None, env))(raw[node.name])
+                yield node, env
 
     def _env(self, data) -> dict[str, Any]:
         return dict(self.program.with_data(data).data)
@@ -329,11 +322,6 @@ def _support_problems(model: CompiledModel, guide: CompiledModel, covered: list[
                 node.name, node.sample.dist.span, node.sample.dist.func, wanted[node.name],
                 given[node.name]))
     return problems
-
-
-def with_program(guide: CompiledGuide, program: CompiledModel) -> CompiledGuide:
-    """``guide`` with another binding of its program (other data of the same shapes)."""
-    return dataclasses.replace(guide, program=program)
 
 
 __all__ = ["CompiledGuide", "GuideDraw", "IMPLICIT_FAMILIES", "compile_guide", "guide_source",
