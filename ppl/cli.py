@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("model")
     check.add_argument("--data", action="append", metavar="FILE",
                        help="also check the data against the declarations (repeatable)")
+    check.add_argument("--guide", metavar="FILE",
+                       help="also check a variational guide (for --backend vi) against the "
+                            "model bound to the data")
 
     ir = sub.add_parser("ir", help="print the model's graph IR")
     ir.add_argument("model")
@@ -186,6 +189,11 @@ def _cmd_check(args, out: Console, err: Console) -> int:
         _, _, notes = model.bind(_read(args.data))
         for diagnostic in notes:  # data entries the model does not use
             err.print(render(diagnostic, model.source), markup=False)
+    if args.guide:
+        from ppl.codegen.guide import compile_guide
+
+        compile_guide(model.compile(_read(args.data) if args.data else None), Path(args.guide))
+        out.print(f"{args.guide}: OK", markup=False)
     out.print(f"{args.model}: OK", markup=False)
     return 0
 

@@ -488,3 +488,19 @@ y[n] ~ normal(mu[z[n]], 1) for n in 1:N
     z = np.asarray(fit.posterior["z"])[0]
     assert z.shape == (200, 8)
     assert np.all(z[:, :3] == 1) and np.all(z[:, 3:] == 2)
+
+
+def test_ppl_check_checks_a_guide(capsys, monkeypatch):
+    """`ppl check MODEL --data DATA --guide GUIDE` prints the guide's located error (as the
+    golden file has it) and exits with 1, or `GUIDE: OK`."""
+    from ppl.cli import main
+
+    monkeypatch.chdir(ROOT)
+    args = ["check", "examples/eight_schools.ppl", "--data", "examples/eight_schools.json"]
+    bad = "tests/golden/errors/guides/wrong_support.ppl"
+    assert main([*args, "--guide", bad]) == 1
+    expected = (ROOT / "tests/golden/errors/guides/wrong_support.expected").read_text()
+    assert capsys.readouterr().err == expected
+    guide = ROOT / "examples" / "guides" / "eight_schools.ppl"
+    assert main([*args, "--guide", str(guide)]) == 0
+    assert f"{guide}: OK" in capsys.readouterr().out

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from numpyro.distributions import constraints
 
 from ppl.backends.base import BackendResult, RunSettings
 from ppl.backends.optimise import pareto_k
@@ -208,7 +209,7 @@ def _support_values(dist, spec) -> np.ndarray | None:
     support, or None."""
     constraint = dist.support
     lo, hi = getattr(constraint, "lower_bound", None), getattr(constraint, "upper_bound", None)
-    if constraint.__class__.__name__ == "_Boolean":
+    if constraint is constraints.boolean:
         lo, hi = 0, 1
     if lo is None or hi is None or np.ndim(lo) or np.ndim(hi):
         return None
