@@ -504,3 +504,10 @@ def test_ppl_check_checks_a_guide(capsys, monkeypatch):
     guide = ROOT / "examples" / "guides" / "eight_schools.ppl"
     assert main([*args, "--guide", str(guide)]) == 0
     assert f"{guide}: OK" in capsys.readouterr().out
+
+
+def test_missing_data_is_refused_with_a_reason():
+    model = ppl.model(NORMAL_MEAN_MODEL)
+    data = {"N": 3, "y": [0.5, None, 1.0]}
+    with pytest.raises(ppl.ModelError, match="does not support missing data"):
+        _quiet(model.sample, data, backend="vi", guide=NORMAL_GUIDE, chains=1, draws=10)

@@ -252,6 +252,12 @@ def compile_guide(model: CompiledModel, guide: Any) -> CompiledGuide:
     (bound to its data); a :class:`~ppl.ModelError` locates every mismatch (see
     :mod:`ppl.codegen.guide_check`)."""
     source = guide_source(guide)
+    if model.imputed:
+        raise ModelError([error(
+            f"a guide cannot approximate the missing entries of {', '.join(model.imputed)} "
+            "(imputed as parameters): the vi backend does not support missing data yet",
+            hint="leave the incomplete rows out of the data, or fit with the 'nuts' or "
+                 "'advi' backend")], model.graph.source)
     program = parse(source)
     latents = tuple(model.latent_names)
     problems = guide_check.statement_errors(program, model.graph, latents)
