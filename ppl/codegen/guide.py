@@ -40,7 +40,7 @@ from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.simulate import sample_shaped
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated
-from ppl.errors import ModelError
+from ppl.errors import ModelError, error
 from ppl.frontend import ast
 from ppl.frontend.check import check
 from ppl.frontend.parse import parse
