@@ -966,8 +966,9 @@ def test_every_command_help_lists_its_documented_flags(capsys):
     `--data` / `-o` of check, ir and graph."""
     flags = {"run": [f for row in _cli_table("## `ppl run`")
                      for f in re.findall(r"`(-[-\w]+)", row[0])],
-             "check": ["--data"], "ir": ["--data"], "graph": ["--data", "--output", "-o"]}
-    assert len(flags["run"]) == 13
+             "check": ["--data", "--guide"], "ir": ["--data"],
+             "graph": ["--data", "--output", "-o"]}
+    assert len(flags["run"]) == 14
     for command, expected in flags.items():
         with pytest.raises(SystemExit) as info:
             main([command, "--help"])
