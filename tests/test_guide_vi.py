@@ -511,3 +511,14 @@ def test_missing_data_is_refused_with_a_reason():
     data = {"N": 3, "y": [0.5, None, 1.0]}
     with pytest.raises(ppl.ModelError, match="does not support missing data"):
         _quiet(model.sample, data, backend="vi", guide=NORMAL_GUIDE, chains=1, draws=10)
+
+
+def test_a_guide_without_parameters_is_a_fixed_q():
+    """A guide with no `param` has nothing to fit: its draws are q's and the bound is that of
+    q, here (q the exact posterior) the log evidence, with constant log-weights."""
+    guide = f"mu ~ normal({float(NORMAL_POSTERIOR_MEAN)!r}, {float(NORMAL_POSTERIOR_SD)!r})\n"
+    fit = _small(guide=guide, max_steps=400)
+    log_w = np.asarray(fit["sample_stats"]["log_weight"])
+    assert np.ptp(log_w) < 1e-8 and len(fit["vi_params"].data_vars) == 0
+    assert abs(np.asarray(fit.posterior["mu"]).mean() - NORMAL_POSTERIOR_MEAN) \
+        < 4 * NORMAL_POSTERIOR_SD / math.sqrt(20)

@@ -212,19 +212,23 @@ def test_every_model_method_and_a_fit_run_in_64_bit_and_leave_jax_settings_alone
 
 
 @pytest.mark.slow  # each backend compiles its programs: 20-60 s each on a loaded machine
-@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc"])
+@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc", "vi"])
 def test_each_backend_fits_in_64_bit_and_leaves_jax_settings_alone(backend, tmp_path):
     """The other backends (nuts is the test above), called through Model.sample and directly,
     with a RunSettings of their own."""
+    options = {"guide": "mu ~ normal(0, 1)\nsigma ~ lognormal(0, 1)\n", "max_steps": 200} \
+        if backend == "vi" else {}
     script = PRELUDE + textwrap.dedent(f"""
     from ppl.backends.base import RunSettings
     from ppl.backends.registry import get_backend
 
     m = ppl.model(SOURCE)
-    fit = m.sample(DATA, backend={backend!r}, chains=2, draws=40, warmup=40, seed=2)
+    fit = m.sample(DATA, backend={backend!r}, chains=2, draws=40, warmup=40, seed=2,
+                   **{options!r})
     all_float64(list(fit["posterior"].to_dataset().data_vars.values()), "sample")
     unchanged("sample")
-    result = get_backend({backend!r}).run(m.compile(DATA), RunSettings(2, 40, 40, 3))
+    result = get_backend({backend!r}).run(m.compile(DATA), RunSettings(2, 40, 40, 3),
+                                          **{options!r})
     all_float64(result.positions, "run")
     unchanged("run")
     """)

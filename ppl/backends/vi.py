@@ -139,11 +139,14 @@ def _bad(message: str, hint: str) -> SamplingError:
 
 
 def fit(loss, init_raw: dict, key: jax.Array, data: tuple, *, learning_rate: Any,
-        max_steps: int, check_every: int, tol: float, plateaus: int) -> dict[str, Any]:
+        max_steps: int, check_every: int, tol: float, plateaus: int, dtype=jnp.float64
+        ) -> dict[str, Any]:
     """Maximise the objective whose surrogate is ``loss(raw, key, *data)`` with Adam, in
     compiled chunks of ``check_every`` steps, halving the step size at each plateau (see the
     module docstring). Returns ``params`` (averaged since the last plateau), ``steps``,
-    ``converged``, ``objective`` (the last chunk's mean) and the per-step traces."""
+    ``converged``, ``objective`` (the last chunk's mean) and the per-step traces. A guide
+    without parameters (``init_raw`` empty) is a fixed q: its bound is estimated until it
+    settles."""
     optimizer = optax.apply_if_finite(optax.adam(learning_rate), max_consecutive_errors=50)
     chunks = -(-max_steps // check_every)
     grad_fn = jax.value_and_grad(loss, has_aux=True)
@@ -189,7 +192,6 @@ def fit(loss, init_raw: dict, key: jax.Array, data: tuple, *, learning_rate: Any
         def going(carry):
             return (carry[0] < chunks) & (carry[-1] < plateaus)
 
-        dtype = jax.tree.leaves(raw)[0].dtype
         empty = jnp.full((chunks * check_every,), jnp.nan, dtype)
         zero = jnp.asarray(0, jnp.int32)
         carry = (zero, raw, (raw, zero), optimizer.init(raw), key, empty, empty,
@@ -265,7 +267,7 @@ class VI:
         data = (model.traced_data, guide.traced_data)
         result = fit(loss, raw, fit_key, data, learning_rate=opts.learning_rate,
                      max_steps=opts.max_steps, check_every=opts.check_every, tol=opts.tol,
-                     plateaus=opts.plateaus)
+                     plateaus=opts.plateaus, dtype=model.dtype)
         params = result["params"]
         if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params)):
             raise _bad("the variational fit diverged: its parameters are not finite",
