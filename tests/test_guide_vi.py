@@ -522,3 +522,9 @@ def test_a_guide_without_parameters_is_a_fixed_q():
     assert np.ptp(log_w) < 1e-8 and len(fit["vi_params"].data_vars) == 0
     assert abs(np.asarray(fit.posterior["mu"]).mean() - NORMAL_POSTERIOR_MEAN) \
         < 4 * NORMAL_POSTERIOR_SD / math.sqrt(20)
+
+
+def test_vi_runs_in_float32():
+    fit = _small(precision="float32", max_steps=1000, learning_rate=0.05)
+    assert fit.posterior["mu"].dtype == np.float32
+    assert abs(fit["vi_params"]["m"].item() - NORMAL_POSTERIOR_MEAN) < 0.2 * NORMAL_POSTERIOR_SD

@@ -158,8 +158,9 @@ def fit(loss, init_raw: dict, key: jax.Array, data: tuple, *, learning_rate: Any
             (_, (value, elbo)), grads = grad_fn(params, sub, *data)
             updates, state = optimizer.update(grads, state, params)
             params = optax.apply_updates(params, jax.tree.map(lambda u: scale * u, updates))
+            # The bound may come out wider than a float32 model's dtype (64-bit constants).
             return (params, state, key, jax.tree.map(jnp.add, total, params), scale), \
-                (value, elbo)
+                (value.astype(dtype), elbo.astype(dtype))
 
         def chunk(carry):
             i, params, tail, state, key, trace, elbos, previous, scale, flat = carry
