@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
                           "of at most 10 values), comma-separated; ~name leaves one out, e.g. "
                           "--var-names mu,~theta")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--guide", metavar="FILE",
+                     help="the variational guide (a .ppl file) for --backend vi")
     run.add_argument("--option", "-o", action="append", default=[], metavar="KEY=VALUE",
                      help="a backend option, e.g. -o target_accept=0.95 -o laplace=true "
                           "(repeatable)")
@@ -96,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("model")
     check.add_argument("--data", action="append", metavar="FILE",
                        help="also check the data against the declarations (repeatable)")
+    check.add_argument("--guide", metavar="FILE",
+                       help="also check a variational guide (for --backend vi) against the "
+                            "model bound to the data")
 
     ir = sub.add_parser("ir", help="print the model's graph IR")
     ir.add_argument("model")
@@ -186,6 +191,11 @@ def _cmd_check(args, out: Console, err: Console) -> int:
         _, _, notes = model.bind(_read(args.data))
         for diagnostic in notes:  # data entries the model does not use
             err.print(render(diagnostic, model.source), markup=False)
+    if args.guide:
+        from ppl.codegen.guide import compile_guide
+
+        compile_guide(model.compile(_read(args.data) if args.data else None), Path(args.guide))
+        out.print(f"{args.guide}: OK", markup=False)
     out.print(f"{args.model}: OK", markup=False)
     return 0
 
@@ -235,6 +245,8 @@ def _cmd_run(args, out: Console, err: Console) -> int:
     from ppl.recording import parse_var_names
 
     options = parse_option_items(args.option)
+    if args.guide:
+        options["guide"] = Path(args.guide)
     model = _load(args.model)
     data = _read(args.data)
     if args.prior:
@@ -305,6 +317,9 @@ def _run_usage_problem(args) -> str | None:
         key, sep, _ = item.partition("=")
         if not sep or not key.strip():
             return f"--option needs KEY=VALUE, not '{item}'"
+    if args.guide and args.backend != "vi":
+        return (f"--guide is for --backend vi, not --backend {args.backend} (a guide is the "
+                "variational family of the vi backend)")
     spec = getattr(backends[args.backend], "options", None)  # a plug-in may not list them
     if spec is not None and not args.prior:
         try:

@@ -109,6 +109,10 @@ def _draw_problems(fit, sampled: list[str]) -> list[str]:
     """Warnings any backend's draws can need: ADVI that did not converge, draws that are not
     finite, and a quantity whose draws all coincide (a collapsed approximation)."""
     notes = []
+    if fit.attrs.get("backend") == "vi" and int(fit.attrs.get("vi_converged", 1)) == 0:
+        notes.append("the variational fit (vi) did not converge within max_steps: its draws "
+                     "may be far from the posterior; raise max_steps, lower learning_rate, or "
+                     "use NUTS")
     if fit.attrs.get("backend") == "advi" and int(fit.attrs.get("vi_converged", 1)) == 0:
         notes.append("ADVI did not converge within max_steps: its draws may be far from the "
                      "posterior; raise max_steps, lower learning_rate, or use NUTS")

@@ -134,3 +134,48 @@ def test_a_model_file_that_is_not_utf8_is_a_clean_error(tmp_path):
         ppl.load(path)
     assert info.value.diagnostics[0].message == ("the model file is not UTF-8 text: byte 0xe9 "
                                                  "on line 1 cannot be decoded")
+
+
+# Guides (tests/golden/errors/guides/NAME.ppl): each is a variational guide for
+# examples/eight_schools.ppl with a mistake; NAME.expected holds the error that compiling it
+# against the model with examples/eight_schools.json raises.
+ROOT = ERRORS.parents[2]
+GUIDES = ERRORS / "guides"
+GUIDE_CASES = sorted(p.stem for p in GUIDES.glob("*.ppl"))
+
+
+def _guide_error_of(stem: str) -> ppl.PPLError:
+    from ppl.codegen.guide import compile_guide
+
+    model = ppl.load("examples/eight_schools.ppl")
+    compiled = model.compile(read_data_file("examples/eight_schools.json"))
+    with pytest.raises(ppl.PPLError) as info:
+        compile_guide(compiled, f"tests/golden/errors/guides/{stem}.ppl")
+    return info.value
+
+
+def test_there_are_guide_cases():
+    assert len(GUIDE_CASES) >= 6
+
+
+@pytest.mark.parametrize("stem", GUIDE_CASES)
+def test_guide_error_message(stem, golden, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    error = _guide_error_of(stem)
+    rendered = str(error)
+    golden(GUIDES / f"{stem}.expected", rendered + "\n")
+    for diagnostic in error.diagnostics:
+        assert diagnostic.hint, diagnostic
+        assert diagnostic.span.line > 0, diagnostic  # located
+    assert type(error) is ppl.ModelError
+    assert "Traceback" not in rendered
+
+
+def test_the_vi_backend_raises_the_guide_error(monkeypatch):
+    """``Model.sample(backend="vi", guide=...)`` raises the error before any fitting."""
+    monkeypatch.chdir(ROOT)
+    model = ppl.load("examples/eight_schools.ppl")
+    with pytest.raises(ppl.ModelError) as info:
+        model.sample(read_data_file("examples/eight_schools.json"), backend="vi",
+                     guide="tests/golden/errors/guides/wrong_support.ppl")
+    assert str(info.value) + "\n" == (GUIDES / "wrong_support.expected").read_text()

@@ -212,19 +212,23 @@ def test_every_model_method_and_a_fit_run_in_64_bit_and_leave_jax_settings_alone
 
 
 @pytest.mark.slow  # each backend compiles its programs: 20-60 s each on a loaded machine
-@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc", "gpss"])
+@pytest.mark.parametrize("backend", ["hmc", "advi", "map", "pathfinder", "smc", "gpss", "vi"])
 def test_each_backend_fits_in_64_bit_and_leaves_jax_settings_alone(backend, tmp_path):
     """The other backends (nuts is the test above), called through Model.sample and directly,
     with a RunSettings of their own."""
+    options = {"guide": "mu ~ normal(0, 1)\nsigma ~ lognormal(0, 1)\n", "max_steps": 200} \
+        if backend == "vi" else {}
     script = PRELUDE + textwrap.dedent(f"""
     from ppl.backends.base import RunSettings
     from ppl.backends.registry import get_backend
 
     m = ppl.model(SOURCE)
-    fit = m.sample(DATA, backend={backend!r}, chains=2, draws=40, warmup=40, seed=2)
+    fit = m.sample(DATA, backend={backend!r}, chains=2, draws=40, warmup=40, seed=2,
+                   **{options!r})
     all_float64(list(fit["posterior"].to_dataset().data_vars.values()), "sample")
     unchanged("sample")
-    result = get_backend({backend!r}).run(m.compile(DATA), RunSettings(2, 40, 40, 3))
+    result = get_backend({backend!r}).run(m.compile(DATA), RunSettings(2, 40, 40, 3),
+                                          **{options!r})
     all_float64(result.positions, "run")
     unchanged("run")
     """)
@@ -379,9 +383,10 @@ def test_import_ppl_and_ppl_check_load_no_plotting_or_arviz(tmp_path):
     assert run_python(script, tmp_path).endswith(": OK\n")
 
 
-def test_a_fit_loads_no_plotting_library(tmp_path):
+def test_a_fit_loads_no_plotting_library_and_no_other_backend(tmp_path):
     """A fit's diagnostics use ArviZ's statistics (arviz_stats), not the ``arviz`` package,
-    which would load matplotlib (seconds a ``ppl run`` user waits for nothing)."""
+    which would load matplotlib (seconds a ``ppl run`` user waits for nothing); a NUTS fit
+    loads no other backend and none of their libraries."""
     script = textwrap.dedent(f"""
     import sys
     import ppl
@@ -389,6 +394,10 @@ def test_a_fit_loads_no_plotting_library(tmp_path):
     assert "sample_stats" in fit.children
     loaded = [m for m in ("matplotlib", "arviz", "arviz_plots") if m in sys.modules]
     assert not loaded, loaded
+    # get_backend imports the backend asked for, not every one (issue 16)
+    others = [m for m in ("ppl.backends.advi", "ppl.backends.smc", "ppl.backends.gpss",
+                          "ppl.backends.vi", "blackjax") if m in sys.modules]
+    assert not others, others
     print("fit: OK")
     """)
     assert run_python(script, tmp_path).endswith("fit: OK\n")

@@ -64,6 +64,7 @@ def _mu(fit) -> np.ndarray:
 _OTHER = {
     "mcmc": "test_backends_mcmc.py",
     "vi_map": "test_backends_vi_map.py",
+    "guide_vi": "test_guide_vi.py",
     "here": "test_option_effects.py",
     "low_rank": "test_low_rank.py",
     "gpss": "test_gpss.py",
@@ -91,6 +92,21 @@ COVERAGE: dict[tuple[str, str], str] = {
     ("hmc", "dense_mass"): _at("here", "test_hmc_target_accept_and_dense_mass"),
     ("hmc", "chain_method"): _at("here", "test_chain_method_sets_how_the_chains_run"),
     ("hmc", "init"): _at("here", "test_init_sets_where_the_chains_start"),
+    ("vi", "guide"): _at("guide_vi", "test_structured_guide_beats_mean_field_on_eight_schools"),
+    ("vi", "objective"):
+        _at("guide_vi", "test_vi_objective_num_importance_and_alpha_change_the_bound"),
+    ("vi", "num_importance"):
+        _at("guide_vi", "test_vi_objective_num_importance_and_alpha_change_the_bound"),
+    ("vi", "alpha"):
+        _at("guide_vi", "test_vi_objective_num_importance_and_alpha_change_the_bound"),
+    ("vi", "estimators"): _at("guide_vi", "test_vi_estimators_option_changes_the_gradient"),
+    ("vi", "num_mc"): _at("guide_vi", "test_vi_init_learning_rate_and_num_mc"),
+    ("vi", "learning_rate"): _at("guide_vi", "test_vi_init_learning_rate_and_num_mc"),
+    ("vi", "init"): _at("guide_vi", "test_vi_init_learning_rate_and_num_mc"),
+    ("vi", "max_steps"): _at("guide_vi", "test_vi_stopping_options_set_the_number_of_steps"),
+    ("vi", "check_every"): _at("guide_vi", "test_vi_stopping_options_set_the_number_of_steps"),
+    ("vi", "tol"): _at("guide_vi", "test_vi_stopping_options_set_the_number_of_steps"),
+    ("vi", "plateaus"): _at("guide_vi", "test_vi_stopping_options_set_the_number_of_steps"),
     ("advi", "family"):
         _at("vi_map", "test_meanfield_underestimates_correlated_variance_fullrank_does_not"),
     ("advi", "objective"): _at("here", "test_advi_objective_num_importance_and_alpha"),

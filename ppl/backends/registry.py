@@ -9,6 +9,7 @@ and the CLI's ``ppl backends`` list them; ``Model.sample(backend=...)`` finds on
 
 from __future__ import annotations
 
+from importlib import import_module
 from importlib.metadata import entry_points
 
 from ppl.backends.base import Backend
@@ -17,18 +18,31 @@ from ppl.errors import SamplingError, error
 ENTRY_POINT_GROUP = "ppl.backends"
 
 
-def builtin_backends() -> dict[str, Backend]:
-    """The backends that come with ppl, by name."""
-    # Imported when first asked for, so that ``import ppl`` does not load BlackJAX and the
-    # backends' other libraries.
-    from ppl.backends.advi import ADVI
-    from ppl.backends.gpss import GPSS
-    from ppl.backends.map import MAP
-    from ppl.backends.nuts import HMC, NUTS
-    from ppl.backends.pathfinder import Pathfinder
-    from ppl.backends.smc import SMC
+# The built-in backends: name -> (module, class). Each module is imported only when its
+# backend is asked for, so that ``import ppl`` and a NUTS fit do not load BlackJAX, optax or
+# Dask for the backends they do not use.
+BUILTIN: dict[str, tuple[str, str]] = {
+    "nuts": ("ppl.backends.nuts", "NUTS"),
+    "hmc": ("ppl.backends.nuts", "HMC"),
+    "advi": ("ppl.backends.advi", "ADVI"),
+    "map": ("ppl.backends.map", "MAP"),
+    "smc": ("ppl.backends.smc", "SMC"),
+    "pathfinder": ("ppl.backends.pathfinder", "Pathfinder"),
+    "gpss": ("ppl.backends.gpss", "GPSS"),
+    "vi": ("ppl.backends.vi", "VI"),
+}
 
-    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder(), GPSS())}
+
+def builtin_backend(name: str) -> Backend:
+    """The built-in backend called ``name`` (a key of :data:`BUILTIN`), its module imported
+    now."""
+    module, attribute = BUILTIN[name]
+    return getattr(import_module(module), attribute)()
+
+
+def builtin_backends() -> dict[str, Backend]:
+    """The backends that come with ppl, by name (every backend module imported)."""
+    return {name: builtin_backend(name) for name in BUILTIN}
 
 
 def available_backends() -> dict[str, Backend]:
@@ -43,7 +57,9 @@ def available_backends() -> dict[str, Backend]:
 
 def get_backend(name: str) -> Backend:
     """The backend called ``name``; a :class:`SamplingError` listing the available ones when
-    there is none."""
+    there is none. A built-in one imports its own module only."""
+    if name in BUILTIN:
+        return builtin_backend(name)
     backends = available_backends()
     if name not in backends:
         raise SamplingError([error(f"unknown backend '{name}'",
