@@ -150,8 +150,6 @@ class _StatementTyper(RecursionTyper):
         declared_bounds = (param.bounds if param else None, data.bounds if data else None,
                            sample.bounds)
         self.truncation(sample, declared_bounds, t, latent=data is None)
-        if data is None and sample.truncation is None:
-            self.bounds_need_a_cdf(sample, declared_bounds)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
 
@@ -174,20 +172,7 @@ class _StatementTyper(RecursionTyper):
                      st.dist.span, f"observe the counts as data (y ~ {spec.name}(theta)); "
                      "replicates of observed counts are in the posterior predictive")
         self.truncation(st, (st.bounds,), t, latent=False)
-        if st.truncation is None:
-            self.bounds_need_a_cdf(st, (st.bounds,))
         return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
-
-    def bounds_need_a_cdf(self, s: ast.Sample, bounds) -> None:
-        """Bounds on a quantity with a continuous prior truncate the prior, which needs its
-        CDF: a family without one here (skew_normal, von_mises) cannot take them."""
-        spec = DISTRIBUTIONS.get(s.dist.func)
-        if spec is None or spec.discrete or spec.event_rank or any(spec.ranks()) \
-                or not spec.proper or has_cdf(spec.name) or all(b is None for b in bounds):
-            return
-        self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
-                 f"{spec.name} has no CDF here to truncate it by", s.name_span,
-                 "remove the bounds, or use a distribution with a CDF")
 
     def truncation(self, s: ast.Sample, declared: tuple, whole: Type, latent: bool) -> None:
         """``T[L, U]`` after a distribution: a univariate family with a CDF, ends that are
