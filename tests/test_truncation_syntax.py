@@ -251,3 +251,19 @@ def test_a_truncated_skew_normal_parameter_samples_inside_its_ends():
     ref = stats.skewnorm(4)
     lo, hi = ref.cdf(-0.5), ref.cdf(1)
     assert stats.kstest(draws, lambda v: (ref.cdf(v) - lo) / (hi - lo)).pvalue > 1e-3
+
+
+def test_pieces_of_a_truncated_statement_keep_their_own_ends():
+    """`y[1] ~ ... T[0, 5]` with `y[t] ~ ... T[0, y[t - 1] + 2] for t in 2:T`: each element is
+    normalised by its own piece's ends (the merged statement used to take the first piece's
+    truncation for every element)."""
+    source = """
+data T: int
+data y: vector[T]
+y[1] ~ normal(0, 1) T[0, 5]
+y[t] ~ normal(y[t - 1], 1) T[0, y[t - 1] + 2] for t in 2:T
+"""
+    _, lik = _parts(source, {}, {"T": 3, "y": [0.5, 1.0, 2.5]})
+    expected = (stats.truncnorm.logpdf(0.5, 0, 5) + stats.truncnorm.logpdf(1.0, -0.5, 2, loc=0.5)
+                + stats.truncnorm.logpdf(2.5, -1, 2, loc=1.0))
+    assert lik == pytest.approx(expected, rel=1e-12)
