@@ -88,3 +88,39 @@ def test_prior_draws_are_ancestral():
         assert abs(np.corrcoef(steps[:, t], x[:, t])[0, 1]) < 4 / np.sqrt(n)
     y = np.asarray(prior.prior_predictive["y"]).reshape(-1, 7)
     assert abs(np.std(y[:, 0] - x[:, 0]) - 0.5) < 4 * 0.5 / np.sqrt(2 * n)
+
+
+def test_prior_predictive_of_an_observed_series_is_ancestral():
+    """Observed data modelled element by element (docs/language.md's example), left out of
+    the data, is simulated like a latent series (it used to fail with KeyError: 'y')."""
+    source = """data T: int
+data y: vector[T]
+s ~ half_normal(1)
+y[1] ~ normal(0, 5)
+y[t] ~ normal(0.8 * y[t - 1], s) for t in 2:T
+"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prior = ppl.model(source).sample_prior_predictive({"T": 5}, draws=4000, seed=2)
+    y = np.asarray(prior.prior_predictive["y"]).reshape(-1, 5)
+    s = np.asarray(prior.prior["s"]).reshape(-1)
+    steps = (y[:, 1:] - 0.8 * y[:, :-1]) / s[:, None]
+    n = y.shape[0]
+    assert abs(np.std(y[:, 0]) / 5 - 1) < 4 / np.sqrt(2 * n)
+    assert np.all(np.abs(np.std(steps, axis=0) - 1) < 4 / np.sqrt(2 * n))
+
+
+def test_simulating_data_modelled_only_from_its_second_element_is_a_located_error():
+    """`y[t] ~ ... for t in 2:T` conditions on the observed y[1]; left out of the data, y has
+    no distribution for y[1] to be drawn from (it used to fail building the results)."""
+    source = """data T: int
+data y: vector[T]
+s ~ half_normal(1)
+y[t] ~ normal(0.8 * y[t - 1], s) for t in 2:T
+"""
+    with pytest.raises(ppl.DataError) as info:
+        ppl.model(source).sample_prior_predictive({"T": 5}, draws=3)
+    (diagnostic,) = info.value.diagnostics
+    assert "data 'y' is left out, so it would be simulated" in diagnostic.message
+    assert (diagnostic.span.line, diagnostic.span.column) == (4, 1)
+    assert "y[1] ~" in diagnostic.hint

@@ -59,7 +59,8 @@ def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
 
 def refers_to_itself(node: Node) -> bool:
     """A latent whose distribution uses its own earlier elements (``x[t] ~ normal(x[t - 1],
-    s)``): its density reads its own value, and its prior draw is sequential."""
+    s)``), or such data left out to be simulated: its density reads its own value, and its
+    prior draw is sequential."""
     return node.kind == "latent" and node.sample is not None and any(
         self_references(a.value, node.name) for a in node.sample.dist.args)
 
