@@ -111,7 +111,7 @@ def _value(spec: DistributionSpec) -> str:
 
 def _functions(spec: DistributionSpec) -> str:
     """The function forms of a family: its log density and its CDFs, if univariate."""
-    if spec.batch_rows:  # a GLM form: its log density, one term per row of x
+    if spec.batch_rows:  # a GLM form: its log density, summed over the rows of x
         return f"`{spec.name}_{'lpmf' if spec.discrete else 'lpdf'}`"
     if spec.event_rank or any(spec.ranks()) or not spec.proper:
         return ""

@@ -20,6 +20,7 @@ from ppl.codegen.evaluate import integer_definitions
 from ppl.codegen.missing import missing_counts
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
+from ppl.data_constraints import check_constrained_types
 from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,
@@ -93,6 +94,7 @@ class Model(GraphDisplay):
         arrays, notes = data_module.validate(checked, values,
                                              allow_missing_data=allow_missing_data)
         data_module.check_bounds(checked, arrays)
+        check_constrained_types(checked.symbols, arrays, self.source)
         return checked, arrays, notes
 
     def compile(self, data: Any = None, precision: str = "float64", *,

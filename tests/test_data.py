@@ -323,3 +323,43 @@ def test_an_integer_beyond_int64_is_a_data_error_at_its_declaration(model):
     message = info.value.diagnostics[0].message
     assert message.startswith("data 'k' holds integers beyond the 64-bit range")
     assert "1e+19 at [3]" in message
+
+
+# declared type, a value of it (at Stan's tolerance where the constraint is an equality), and
+# values that are not, each with a word its error must contain
+CONSTRAINED = {
+    "simplex[3]": ([0.5, 0.3, 0.2 + 5e-9], [([0.5, 0.4, 0.2], "sum to 1.1"),
+                                           ([1.1, -0.1, 0.0], "[2] is -0.1")]),
+    "ordered[3]": ([-1.0, 0.0, 2.0], [([0.0, 0.0, 1.0], "increase strictly")]),
+    "positive_ordered[3]": ([0.0, 0.5, 2.0], [([-0.1, 0.5, 2.0], "below 0"),
+                                              ([0.1, 0.5, 0.5], "increase strictly")]),
+    "unit_vector[2]": ([0.6, 0.8 + 1e-9], [([0.6, 0.7], "squared length")]),
+    "cov_matrix[2]": ([[2.0, 0.5], [0.5 + 1e-9, 1.0]], [([[1.0, 0.3], [0.2, 1.0]], "symmetric"),
+                                                       ([[1.0, 2.0], [2.0, 1.0]], "definite")]),
+    "corr_matrix[2]": ([[1.0, 0.5], [0.5, 1.0]], [([[1.0, 0.2], [0.2, 1.5]], "diagonal"),
+                                                  ([[1.0, 1.5], [1.5, 1.0]], "definite")]),
+    "cholesky_factor_cov[2]": ([[1.0, 0.0], [0.4, 2.0]],
+                               [([[1.0, 0.1], [0.4, 2.0]], "lower triangular"),
+                                ([[1.0, 0.0], [0.4, -2.0]], "diagonal")]),
+    "cholesky_factor_corr[2]": ([[1.0, 0.0], [0.6, 0.8]],
+                                [([[1.0, 0.0], [0.6, 0.6]], "row 2"),
+                                 ([[1.0, 0.0], [0.6, -0.8]], "diagonal")]),
+}
+
+
+@pytest.mark.parametrize("declared", sorted(CONSTRAINED))
+def test_data_of_a_constrained_type_must_be_of_it(declared):
+    """A value of the type binds (also as an array of them); each kind of violation is a
+    located data error that names the data, the index in its array and the entry at fault."""
+    good, bad = CONSTRAINED[declared]
+    single = f"data v: {declared}\nmu ~ normal(0, 1)\ngenerated s = sum(v)\n"
+    array = f"data v: {declared}[2]\nmu ~ normal(0, 1)\ngenerated s = sum(v[1])\n"
+    ppl.model(single).compile({"v": good})
+    ppl.model(array).compile({"v": [good, good]})
+    for value, words in bad:
+        with pytest.raises(ppl.DataError, match=r"data 'v' is declared") as info:
+            ppl.model(single).compile({"v": value})
+        assert words in str(info.value)
+        with pytest.raises(ppl.DataError, match=r"its value at \[2\] is not one") as info:
+            ppl.model(array).compile({"v": [good, value]})
+        assert words in str(info.value) and "1:9" in str(info.value)

@@ -76,7 +76,33 @@ def test_against_scipy_and_function_forms(both):
         generated = glm.generated(u)
         for name, want in expected.items():
             np.testing.assert_allclose(pointwise[name], want, rtol=1e-10)
-            np.testing.assert_allclose(generated[f"lp_{name}"], want, rtol=1e-10)
+            # the function forms are the sum over the rows, a scalar (as Stan's)
+            assert np.shape(generated[f"lp_{name}"]) == ()
+            np.testing.assert_allclose(generated[f"lp_{name}"], want.sum(), rtol=1e-10)
+
+
+def test_the_function_forms_are_scalars_in_expressions():
+    """``bernoulli_logit_glm_lpmf(...) * 2`` added to the target is twice the statement's
+    density (a scalar times 2), and a scalar function of the form (exp) checks and evaluates;
+    a per-row vector would not be a real there."""
+    source = HEAD + """target += bernoulli_logit_glm_lpmf(y, X, alpha, beta) * 2
+target += normal_id_glm_lpdf(z, X, alpha, beta, sigma)
+generated likelihood = exp(poisson_log_glm_lpmf(c, X, a, beta))
+generated shifted ~ normal(normal_id_glm_lpdf(z, X, alpha, beta, sigma), 1)
+"""
+    doubled = ppl.model(source).compile(DATA)
+    plain = ppl.model(HEAD + """target += 2 * bernoulli_logit_glm_lpmf(y, X, alpha, beta)
+z ~ normal_id_glm(X, alpha, beta, sigma)
+""").compile(DATA)
+    for u in POINTS:
+        np.testing.assert_allclose(doubled.log_density(u), plain.log_density(u), rtol=1e-12)
+        v = doubled.constrain(u)
+        rate = np.exp(DATA["a"] + X @ np.asarray(v["beta"]))
+        generated = doubled.generated(u, jax.random.PRNGKey(0))
+        assert np.shape(generated["likelihood"]) == () and np.shape(generated["shifted"]) == ()
+        np.testing.assert_allclose(generated["likelihood"],
+                                   np.exp(stats.poisson.logpmf(DATA["c"], rate).sum()),
+                                   rtol=1e-10)
 
 
 def test_prior_simulation_has_one_value_per_row():

@@ -136,7 +136,8 @@ def _check_times(t0, ts, where: ast.Expr) -> None:
 
 
 def _log_density_call(func: str, args: list):
-    """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family."""
+    """``normal_lpdf(y, mu, sigma)``: the element-wise log-density of a univariate family; a
+    GLM form's is the sum over the rows of x (Stan's: one real)."""
     from ppl.library.cdfs import cdf_spec, evaluate_cdf
     from ppl.library.distributions import build_distribution, density_spec
 
@@ -148,7 +149,8 @@ def _log_density_call(func: str, args: list):
         # NumPyro broadcasts several values against one mean inside log_prob: a batch the
         # checker has already matched (strict rank promotion is for code of ppl's own).
         with jax.numpy_rank_promotion("allow"):
-            return dist.log_prob(value)
+            density = dist.log_prob(value)
+        return jnp.sum(density) if spec.batch_rows else density
     shape = jnp.broadcast_shapes(*(jnp.shape(a) for a in args))
     value, *params = (jnp.broadcast_to(jnp.asarray(a), shape) for a in args)
     if cdf is not None:

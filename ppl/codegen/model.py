@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import jax
@@ -33,7 +33,10 @@ from ppl.codegen.simulate import (
     bounded_sample,
     constrained_type_sample,
     improper_prior_error,
+    refers_to_itself,
     sample_shaped,
+    sequential_draw,
+    with_stand_in,
 )
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, bound_value, truncate, truncating_bounds
@@ -242,11 +245,15 @@ class CompiledModel:
                 block = self._block(node.name)
                 raw = jax.lax.dynamic_slice_in_dim(u, block.offset, block.size)
                 raw = raw.reshape(block.unconstrained_shape)
-                dist, shape = self.distribution(node, env) if node.sample else (None, block.shape)
-                transform = biject_to(support(node, dist, env))
+                own = refers_to_itself(node)  # its support from a stand-in, its density after
+                scope = with_stand_in(env, node, self.dtype) if own else env
+                dist, shape = self.distribution(node, scope) if node.sample else (None, block.shape)
+                transform = biject_to(support(node, dist, scope))
                 value = transform(raw) if given is None else \
                     jnp.asarray(given[node.name], self.dtype)
                 env[node.name] = value
+                if own:
+                    dist, shape = self.distribution(node, env)
                 if on_latent:
                     on_latent(node, None if node.name in deferred else dist, value,
                               transform.log_abs_det_jacobian(raw, value))
@@ -418,9 +425,9 @@ class CompiledModel:
                 env[node.name] = definition_value(node, env)
             elif node.kind == "latent":
                 value = jnp.asarray(values[node.name], self.dtype)
+                env[node.name] = value  # read by its own distribution if it refers to itself
                 dist = self.distribution(node, env)[0] if node.sample else None
                 pieces.append(jnp.ravel(biject_to(support(node, dist, env)).inv(value)))
-                env[node.name] = value
             elif node.name in self.imputed:
                 value = values[missing.unobserved_name(node.name)]
                 constraint = support(node, self.distribution(node, env)[0], env)
@@ -473,24 +480,29 @@ class CompiledModel:
                 if node.sample is None or not DISTRIBUTIONS[node.sample.dist.func].proper:
                     raise improper_prior_error(node, self.graph)
                 key, sub = jax.random.split(key)
-                dist, shape = self.distribution(node, env)
-                if node.declared_bounds is not None and node.kind == "latent" \
-                        and not isinstance(dist, Truncated):
-                    value = bounded_sample(dist, sub, shape,
-                                            bounds_constraint(node.declared_bounds, env))
-                elif declared_constraint(node) is not None and node.kind == "latent":
-                    exchangeable = all(jnp.ndim(evaluate(a.value, env)) == 0
-                                       for a in node.sample.dist.args)
-                    value = constrained_type_sample(dist, sub, shape,
-                                                    declared_constraint(node), exchangeable)
-                else:
-                    value = _from_variate(node, sample_shaped(dist, sub, shape))
+                value = sequential_draw(partial(self._prior_value, node, key=sub), node, env,
+                                        self.dtype) if refers_to_itself(node) \
+                    else self._prior_value(node, env, sub)
                 env[node.name] = value
                 out[node.name] = value
                 if node.name in self.imputed:  # the prior of the imputed entries
                     out[missing.unobserved_name(node.name)] = \
                         value[missing.positions(env, node.name)]
         return out
+
+    def _prior_value(self, node: Node, env, key) -> jax.Array:
+        """A prior draw of a stochastic node given ``env``, within its declared bounds or
+        constrained type."""
+        dist, shape = self.distribution(node, env)
+        if node.declared_bounds is not None and node.kind == "latent" \
+                and not isinstance(dist, Truncated):
+            return bounded_sample(dist, key, shape, bounds_constraint(node.declared_bounds, env))
+        if declared_constraint(node) is not None and node.kind == "latent":
+            exchangeable = all(jnp.ndim(evaluate(a.value, env)) == 0
+                               for a in node.sample.dist.args)
+            return constrained_type_sample(dist, key, shape, declared_constraint(node),
+                                           exchangeable)
+        return _from_variate(node, sample_shaped(dist, key, shape))
 
 
 def _broadcast_arg(value, rank: int, batch: tuple[int, ...]):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from numpyro.distributions import constraints
 
 from ppl.errors import SamplingError, error
+from ppl.frontend.ast import self_references
 from ppl.ir.graph import Graph, Node
 
 
@@ -54,3 +55,28 @@ def improper_prior_error(node: Node, graph: Graph) -> SamplingError:
         f"'{node.name}' has an improper (flat) prior, so it cannot be simulated from the prior",
         span, f"give '{node.name}' a proper prior distribution to draw prior predictive samples")],
         graph.source)
+
+
+def refers_to_itself(node: Node) -> bool:
+    """A latent whose distribution uses its own earlier elements (``x[t] ~ normal(x[t - 1],
+    s)``), or such data left out to be simulated: its density reads its own value, and its
+    prior draw is sequential."""
+    return node.kind == "latent" and node.sample is not None and any(
+        self_references(a.value, node.name) for a in node.sample.dist.args)
+
+
+def with_stand_in(env, node: Node, dtype):
+    """``env`` with zeros for ``node``: enough to find the support of a latent that refers to
+    itself (the checker allows only families whose support does not move with the arguments,
+    and truncation ends that do not use it)."""
+    return {**env, node.name: jnp.zeros(tuple(node.type.shape), dtype)}
+
+
+def sequential_draw(draw, node: Node, env, dtype):
+    """A prior draw of a latent whose elements depend on its earlier elements, with ``draw``
+    (scope -> a draw with a fixed key, element-wise in its arguments): repeating the draw with
+    the previous result in scope fixes one more element each time (element t is exact once
+    the elements before it are), so as many repeats as elements give the ancestral draw."""
+    first = draw(with_stand_in(env, node, dtype))
+    return jax.lax.fori_loop(1, first.shape[0], lambda _, x: draw({**env, node.name: x}),
+                             first)

@@ -93,11 +93,16 @@ class CallTyper(ShapeRules):
 
     def density(self, e: ast.Call, spec: DistributionSpec, local) -> Type:
         """``normal_lpdf(y, mu, sigma)``: element-wise log-density of a univariate family;
-        ``multi_normal_lpdf(y, mu, Sigma)``: one log-density per vector (matrix) of ``y``."""
+        ``multi_normal_lpdf(y, mu, Sigma)``: one log-density per vector (matrix) of ``y``;
+        a GLM form (``normal_id_glm_lpdf(y, x, alpha, beta, sigma)``): the sum over the rows of
+        x, a real (as Stan's)."""
         want = 1 + len(spec.params)
         if len(e.args) != want or any(a.name for a in e.args):
             return self.err(f"{e.func}() takes {want} plain arguments (the value, then "
                             f"{', '.join(spec.params)}), not {len(e.args)}", e.span)
+        if spec.batch_rows:
+            rows = self.multivariate_density(e, spec, local)
+            return rows if rows.is_error else Type("real")
         if spec.event_rank or any(spec.ranks()):
             return self.multivariate_density(e, spec, local)
         types = [self.expr(a.value, local) for a in e.args]

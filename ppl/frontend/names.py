@@ -18,7 +18,7 @@ from ppl.errors import Diagnostic, error
 from ppl.frontend import ast
 from ppl.frontend.joint import joint_groups
 from ppl.frontend.pieces import element_errors, family_error, is_piece, merge
-from ppl.frontend.symbols import is_markov_chain
+from ppl.frontend.symbols import is_latent_recursion, is_markov_chain
 from ppl.library.cdfs import cdf_function_names, cdf_spec
 from ppl.library.distributions import DISTRIBUTIONS, density_spec
 from ppl.library.functions import FUNCTIONS
@@ -245,7 +245,8 @@ class _Names:
                 deps[name] |= visit(node, bound)
             definition = entry.get("define") or entry.get("generated")
             recursive = isinstance(definition, ast.Define) and definition.comprehension is not None
-            if recursive or ("sample" in entry and "data" in entry) or is_markov_chain(entry):
+            if recursive or ("sample" in entry and "data" in entry) or is_markov_chain(entry) \
+                    or is_latent_recursion(entry):
                 deps[name].discard(name)  # earlier elements of itself (checked later)
         factor_deps = [frozenset(visit(f.expr, frozenset())) for f in factors]
         self.no_model_use_of_generated(entries, factors)

@@ -65,7 +65,27 @@ def family_error(pieces: list[ast.Sample]) -> Diagnostic | None:
                          f"{first.func}", p.dist.span,
                          "use one family for every element, with arguments that depend on the "
                          "index (if t == 1 then ... else ...), or add terms with `target +=`")
+        if _sides(p) != _sides(pieces[0]):
+            return error(f"the pieces of '{p.name}' must be truncated alike: here "
+                         f"{_truncation_kind(p)}, on line {pieces[0].span.line} "
+                         f"{_truncation_kind(pieces[0])}",
+                         p.truncation.span if p.truncation is not None else p.dist.span,
+                         "give every piece the same kind of truncation (its ends may differ "
+                         "from piece to piece), or truncate none")
     return None
+
+
+def _truncation_kind(piece: ast.Sample) -> str:
+    lower, upper = _sides(piece)
+    if not (lower or upper):
+        return "no truncation"
+    return f"T[{'L' if lower else ''}, {'U' if upper else ''}]"
+
+
+def _sides(piece: ast.Sample) -> tuple[bool, bool]:
+    """Which ends of ``T[L, U]`` a piece gives (none: (False, False))."""
+    t = piece.truncation
+    return (False, False) if t is None else (t.lower is not None, t.upper is not None)
 
 
 def merge(pieces: list):
@@ -89,6 +109,11 @@ def merge(pieces: list):
             ordered, [_body(p, p.dist.args[k].value, var) for p in ordered], var))
             for k, a in enumerate(last.dist.args))
         changes["dist"] = dataclasses.replace(last.dist, args=args)
+        if last.truncation is not None:  # every piece has the same ends (family_error)
+            changes["truncation"] = dataclasses.replace(last.truncation, **{
+                side: _chain(ordered, [_body(p, getattr(p.truncation, side), var)
+                                       for p in ordered], var)
+                for side in ("lower", "upper") if getattr(last.truncation, side) is not None})
     return dataclasses.replace(pieces[0], **changes)
 
 

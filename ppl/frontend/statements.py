@@ -23,13 +23,21 @@ from ppl.frontend import ast, pretty
 from ppl.frontend.names import Scope
 from ppl.frontend.pieces import coverage_errors
 from ppl.frontend.recursions import RecursionTyper
-from ppl.frontend.symbols import FINITE_SUPPORTS, Symbol, is_markov_chain
+from ppl.frontend.symbols import (
+    FINITE_SUPPORTS,
+    Symbol,
+    is_latent_recursion,
+    is_markov_chain,
+)
 from ppl.frontend.types import ERROR, INT, Type, dims_equal, same_shape
 from ppl.library.cdfs import has_cdf
 from ppl.library.distributions import DISTRIBUTIONS
 
 # Ends of the supports that declared bounds may repeat next to T[L, U] without restricting
 # anything (lower, upper; None where it depends on the arguments).
+# Supports set by the arguments (uniform's interval, pareto's minimum): a latent whose
+# arguments use its own elements would have a transform that depends on itself.
+_MOVING_SUPPORTS = frozenset({"interval", "lower_bounded"})
 _SUPPORT_ENDS = {"real": (None, None), "positive": (0.0, None), "unit_interval": (0.0, 1.0),
                  "nonnegative_integer": (0.0, None), "binary": (0.0, 1.0),
                  "bounded_integer": (0.0, None)}
@@ -146,14 +154,55 @@ class _StatementTyper(RecursionTyper):
             # Observed data may appear in its own distribution (`y[n] ~ normal(y[n - 1], s)`);
             # its declared type is known, so that expression is checked like any other.
             self.types[name] = declared
+        if is_latent_recursion(entry) and not self.latent_recursion(sample, declared):
+            return Symbol(name, "latent", ERROR, span, param_decl=param, sample=sample,
+                          depends=frozenset(deps))
         t = self.sampled(sample, declared, data)
         declared_bounds = (param.bounds if param else None, data.bounds if data else None,
                            sample.bounds)
         self.truncation(sample, declared_bounds, t, latent=data is None)
-        if data is None and sample.truncation is None:
-            self.bounds_need_a_cdf(sample, declared_bounds)
         return Symbol(name, "observable" if data else "latent", t, span, data_decl=data,
                       param_decl=param, sample=sample, depends=frozenset(deps))
+
+    def latent_recursion(self, s: ast.Sample, declared: Type | None) -> bool:
+        """``x[t] ~ normal(x[t - 1], s) for t in 2:T`` on a parameter: its distribution may use
+        only earlier elements, at a constant lag (a proper joint density, the product of the
+        conditionals), over one index, of a family whose support does not move with its
+        arguments (the transform to the unconstrained space is fixed). While the arguments
+        are typed, ``x`` has its declared type, or one real per element of the range."""
+        c = s.comprehension
+        spec = DISTRIBUTIONS.get(s.dist.func)
+        uses = [u for a in s.dist.args for u in ast.self_references(a.value, s.name)]
+        if c.inner is not None:
+            self.err(f"'{s.name}' uses its own elements in its distribution over several "
+                     "indices; a parameter may refer back to itself over one index only",
+                     uses[0].span, f"write {s.name}[{c.var}] ~ ... for {c.var} in ... with "
+                     f"{s.name}[{c.var} - 1]")
+            return False
+        bad = [u for u in uses if ast.recursion_lag(u, c.var) is None]
+        for use in bad:
+            self.err(f"'{s.name}' refers to itself here in a way that is not well-founded",
+                     use.span, f"the distribution of {s.name}[{c.var}] may use only earlier "
+                     f"elements: {s.name}[{c.var} - 1], {s.name}[{c.var} - 2], ... (a "
+                     "constant lag >= 1)")
+        t = s.truncation
+        for end in (t.lower, t.upper) if t is not None else ():
+            for use in ast.self_references(end, s.name) if end is not None else ():
+                bad.append(use)
+                self.err(f"the ends of the truncation of '{s.name}' cannot use '{s.name}' "
+                         "itself", use.span, f"truncate by ends that do not depend on '{s.name}'")
+        if bad:
+            return False
+        if spec is not None and spec.support in _MOVING_SUPPORTS:
+            self.err(f"'{s.name}' has the distribution {spec.name}, whose support moves with "
+                     f"its arguments, so they cannot use earlier elements of '{s.name}'",
+                     uses[0].span, "use a family whose support is fixed (normal, student_t, "
+                     "lognormal, gamma, ...)")
+            return False
+        grid = self.grid(c)
+        self.types[s.name] = declared if declared is not None else \
+            Type("real", grid.shape, grid.dim_names)
+        return True
 
     def generated_quantity(self, st: ast.Sample | ast.Define, deps: frozenset[str]) -> Symbol:
         """``generated x = ...`` or ``generated x ~ ...``: outside the log-density; a ``~``
@@ -174,20 +223,7 @@ class _StatementTyper(RecursionTyper):
                      st.dist.span, f"observe the counts as data (y ~ {spec.name}(theta)); "
                      "replicates of observed counts are in the posterior predictive")
         self.truncation(st, (st.bounds,), t, latent=False)
-        if st.truncation is None:
-            self.bounds_need_a_cdf(st, (st.bounds,))
         return Symbol(st.name, "generated", t, st.name_span, sample=st, depends=frozenset(deps))
-
-    def bounds_need_a_cdf(self, s: ast.Sample, bounds) -> None:
-        """Bounds on a quantity with a continuous prior truncate the prior, which needs its
-        CDF: a family without one here (skew_normal, von_mises) cannot take them."""
-        spec = DISTRIBUTIONS.get(s.dist.func)
-        if spec is None or spec.discrete or spec.event_rank or any(spec.ranks()) \
-                or not spec.proper or has_cdf(spec.name) or all(b is None for b in bounds):
-            return
-        self.err(f"'{s.name}' has bounds, which truncate its distribution {spec.name}, but "
-                 f"{spec.name} has no CDF here to truncate it by", s.name_span,
-                 "remove the bounds, or use a distribution with a CDF")
 
     def truncation(self, s: ast.Sample, declared: tuple, whole: Type, latent: bool) -> None:
         """``T[L, U]`` after a distribution: a univariate family with a CDF, ends that are

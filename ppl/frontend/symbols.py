@@ -63,6 +63,16 @@ def is_discrete_latent(sample: ast.Sample | None) -> bool:
     return spec is not None and spec.discrete
 
 
+def is_latent_recursion(entry: dict) -> bool:
+    """``x[t] ~ normal(x[t - 1], s) for t in 2:T`` on a continuous parameter: each element's
+    distribution uses earlier elements of the parameter itself (a latent time series). The
+    whole vector is known when the density is evaluated, so it needs no scan there."""
+    s = entry.get("sample")
+    return ("data" not in entry and "define" not in entry and s is not None
+            and s.comprehension is not None and not is_discrete_latent(s)
+            and any(ast.self_references(a.value, s.name) for a in s.dist.args))
+
+
 def is_markov_chain(entry: dict) -> bool:
     """``z[t] ~ categorical(... z[t - 1] ...) for t in 1:T``: a discrete latent whose
     distribution uses its own previous element (``entry`` maps a statement's role, such as

@@ -41,6 +41,23 @@ def _check_supplied_before_use(checked: CheckedModel, symbol, kinds, supplied) -
                 f"supply '{parent}' in the data")], checked.source)
 
 
+def _check_simulable(symbol, kind: str, source) -> None:
+    """Data left out is simulated from its statement, which must then give every element a
+    distribution: one over ``y[2:T]`` only (conditioning on the observed ``y[1]``) has nothing
+    to draw ``y[1]`` from."""
+    c = symbol.sample.comprehension if symbol.sample is not None else None
+    if symbol.kind != "observable" or kind != "latent" or c is None:
+        return
+    starts = [r.lo for r in c.ranges]
+    if all(isinstance(lo, ast.Number) and lo.value == 1 for lo in starts):
+        return
+    raise DataError([error(
+        f"data '{symbol.name}' is left out, so it would be simulated, but its statement gives "
+        "a distribution only to the elements from its range's start on", symbol.sample.span,
+        f"supply '{symbol.name}' in the data, or give its first elements a distribution too "
+        f"({symbol.name}[1] ~ ...)")], source)
+
+
 def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Graph:
     """Build the graph; ``supplied`` are the data names given (None: every declared name)."""
     nodes = []
@@ -55,6 +72,7 @@ def lower(checked: CheckedModel, supplied: Collection[str] | None = None) -> Gra
             kind = "deterministic"
         kinds[symbol.name] = kind
         _check_supplied_before_use(checked, symbol, kinds, supplied)
+        _check_simulable(symbol, kind, checked.source)
         nodes.append(Node(symbol.name, kind, symbol.type, tuple(sorted(symbol.depends)), symbol))
         if kind == "deterministic" and symbol.sample is not None:
             deps = tuple(sorted({symbol.name, *_names(symbol.sample)}))

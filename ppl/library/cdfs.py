@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,9 @@ import jax.scipy.special as jsp
 from jax.scipy.special import erf, gammainc, gammaincc, log_ndtr
 
 from ppl.library.distributions import DISTRIBUTIONS, DistributionSpec
-from ppl.library.functions import lbeta
+from ppl.library.functions import lbeta, lchoose
+from ppl.library.skew_normal_cdf import skew_normal_log_cdfs
+from ppl.library.von_mises_cdf import von_mises_log_cdfs
 
 LOG_HALF = -0.6931471805599453
 LOG_TWO = 0.6931471805599453
@@ -248,6 +251,14 @@ def _exp_mod_normal(y, mu, sigma, lam):
     return first + log1m_exp(shifted - first), jnp.logaddexp(log_ndtr(-z), shifted)
 
 
+def _skew_normal(y, xi, omega, alpha):
+    return skew_normal_log_cdfs(_real(y), xi, omega, alpha)
+
+
+def _von_mises(y, mu, kappa):
+    return von_mises_log_cdfs(_real(y), mu, kappa)
+
+
 # ------------------------------------------------------------------ discrete families
 
 def _counts(y, lower, forms, upper=None):
@@ -302,6 +313,82 @@ def _neg_binomial_2_log(y, eta, phi):
     return _gamma_poisson(y, phi, jax.nn.sigmoid(log_phi - eta), jax.nn.sigmoid(eta - log_phi))
 
 
+def _beta_binomial_terms(k, n, a, b):
+    """The terms summed for the beta-binomial CDFs at k: j = 0..k (the CDF) where that side is
+    the shorter, else j = k + 1..N (the CCDF); as (first j, count, whether it is the CDF)."""
+    lower = k + 1 <= n - k
+    return jnp.where(lower, 0.0, k + 1), jnp.where(lower, k + 1, n - k), lower
+
+
+def _beta_binomial_log_pmf(j, n, a, b):
+    return lchoose(n, j) + lbeta(j + a, n - j + b) - lbeta(a, b)
+
+
+def _beta_binomial_scores(j, n, a, b):
+    """d/da and d/db of the log pmf at j."""
+    psi = jsp.digamma
+    common = psi(a + b) - psi(n + a + b)
+    return psi(j + a) - psi(a) + common, psi(n - j + b) - psi(b) + common
+
+
+@partial(jax.jit, static_argnames="scores")
+def _beta_binomial_sum(k, n, a, b, scores: bool):
+    """log of the sum of the pmf over the shorter side of k (and, if ``scores``, the
+    derivatives of that log in a and b), by a loop as long as the longest side in the batch:
+    N may be traced, so the number of terms is only known when the loop runs."""
+    first, count, _ = _beta_binomial_terms(k, n, a, b)
+    shape = jnp.shape(first)
+    zero = jnp.zeros(shape)
+
+    def body(state):
+        i, total, d_a, d_b = state
+        active = i < count
+        j = jnp.where(active, first + i, first)
+        term = jnp.where(active, _beta_binomial_log_pmf(j, n, a, b), -jnp.inf)
+        new = jnp.logaddexp(total, term)
+        # the running weighted means of the scores: old and new weights on the log scale
+        keep = jnp.where(jnp.isfinite(new), jnp.exp(total - new), 0.0)
+        add = jnp.where(jnp.isfinite(new), jnp.exp(term - new), 0.0)
+        if scores:
+            s_a, s_b = _beta_binomial_scores(j, n, a, b)
+            d_a, d_b = keep * d_a + add * s_a, keep * d_b + add * s_b
+        return i + 1, new, d_a, d_b
+
+    state = (0, jnp.full(shape, -jnp.inf), zero, zero)
+    _, total, d_a, d_b = jax.lax.while_loop(lambda s: jnp.any(s[0] < count), body, state)
+    return total, d_a, d_b
+
+
+@jax.custom_jvp
+def _beta_binomial_side(k, n, a, b):
+    """log P(Y <= k) or log P(Y > k), whichever has fewer terms (a while loop: its reverse-mode
+    derivative comes from this JVP, whose loop runs on values only)."""
+    return _beta_binomial_sum(k, n, a, b, scores=False)[0]
+
+
+@_beta_binomial_side.defjvp
+def _beta_binomial_side_jvp(primals, tangents):
+    k, n, a, b = primals
+    _, _, da, db = tangents
+    total, d_a, d_b = _beta_binomial_sum(k, n, a, b, scores=True)
+    return total, d_a * da + d_b * db
+
+
+def _beta_binomial(y, n, alpha, beta):
+    """Sums of the pmf on the shorter side of y (no closed form in JAX: it is a 3F2), the other
+    side as log(1 - e^side)."""
+    n = _real(n)
+
+    def forms(k):
+        k, nb, a, b = jnp.broadcast_arrays(k, n, alpha, beta)
+        a, b = jnp.asarray(a, k.dtype), jnp.asarray(b, k.dtype)
+        side = _beta_binomial_side(k, nb, a, b)
+        lower = _beta_binomial_terms(k, nb, a, b)[2]
+        other = log1m_exp(jnp.where(side < 0, side, -1.0))
+        return jnp.where(lower, side, other), jnp.where(lower, other, side)
+    return _counts(y, 0, forms, n)
+
+
 FORMS: dict[str, Callable] = {
     "normal": _normal, "std_normal": _std_normal, "half_normal": _half_normal,
     "student_t": _student_t, "half_student_t": _half_student_t, "cauchy": _cauchy,
@@ -312,6 +399,7 @@ FORMS: dict[str, Callable] = {
     "chi_square": _chi_square, "inv_chi_square": _inv_chi_square,
     "scaled_inv_chi_square": _scaled_inv_chi_square, "gumbel": _gumbel, "frechet": _frechet,
     "rayleigh": _rayleigh, "pareto": _pareto, "exp_mod_normal": _exp_mod_normal,
+    "skew_normal": _skew_normal, "von_mises": _von_mises, "beta_binomial": _beta_binomial,
     "bernoulli": _bernoulli, "binomial": _binomial, "poisson": _poisson,
     "poisson_log": _poisson_log, "neg_binomial": _neg_binomial,
     "neg_binomial_2": _neg_binomial_2, "neg_binomial_2_log": _neg_binomial_2_log,
