@@ -10,7 +10,10 @@ Families (``family=``): ``"meanfield"`` (diagonal Gaussian: location and log-sca
 logs). A family is a small object with ``name``, ``init(loc, scale)`` (a parameter pytree),
 ``transform(params, eps)`` (standard normal draws to draws of ``q``, differentiable in
 ``params``) and ``log_prob(params, z)``, so another family, e.g. a normalising flow, can be
-passed as ``family=MyFlow()``.
+passed as ``family=MyFlow()`` (the built-in ones are in :mod:`ppl.backends.advi_families`).
+Data are arguments of the compiled programs, and so are the mode and scale of the Laplace
+preconditioner found from them: one ``Model`` fitted to new data of the same shapes compiles
+nothing (a family object of the user's is part of the programs' key, when it is hashable).
 
 Objectives (``objective=``), with importance weights ``w = p(u, data) / q(u)``,
 ``K = num_importance`` and ``num_mc`` independent estimates averaged per step:

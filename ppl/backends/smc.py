@@ -168,7 +168,7 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
         "is not finite at its own draws; check the bounds and the prior's arguments")
 
 
-def _prior_draws(model: CompiledModel):
+def _prior_draws(model: CompiledModel) -> Callable:
     """``(keys, data) -> (u, log prior, log likelihood)``, jitted: one prior draw per key on the
     unconstrained space, the data an argument of the program."""
     names = model.latent_names
