@@ -30,6 +30,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or HERE.parent.parent / "shared" / "conformance")
+# The kit's regression posteriors (badly scaled, correlated coefficients): where the
+# approximate backends are compared (bench_pathfinder.py) and checked
+# (tests/conformance/test_backends_conformance.py).
+REGRESSION_POSTERIORS = (
+    "kidiq-kidscore_momiq",
+    "kidiq-kidscore_interaction",
+    "earnings-logearn_height",
+    "earnings-logearn_interaction_z",
+    "mesquite-logmesquite",
+    "nes1972-nes",
+    "sblrc-blr",
+    "kilpisjarvi_mod-kilpisjarvi",
+)
 
 
 def model_data(name: str) -> dict:

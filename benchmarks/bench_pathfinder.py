@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -38,19 +39,15 @@ import ppl
 from ppl.summary import flat_draws
 
 HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(HERE.parent))
+
+from benchmarks.bench_core import REGRESSION_POSTERIORS  # noqa: E402
+
 KIT = Path(os.environ.get("PPL_CONFORMANCE_DIR") or HERE.parent.parent / "shared" / "conformance")
 MODELS = HERE.parent / "tests" / "conformance" / "models"
 
-POSTERIORS = (
-    "kidiq-kidscore_momiq",
-    "kidiq-kidscore_interaction",
-    "earnings-logearn_height",
-    "earnings-logearn_interaction_z",
-    "mesquite-logmesquite",
-    "nes1972-nes",
-    "sblrc-blr",
-    "kilpisjarvi_mod-kilpisjarvi",
-)
+POSTERIORS = REGRESSION_POSTERIORS
 
 # Method name -> (backend, options).
 METHODS: dict[str, tuple[str, dict[str, Any]]] = {

@@ -4,16 +4,18 @@ Eight schools (non-centred, ``examples/``) by default, or ``--model FILE --data 
 simulated data sets come from the model's prior predictive distribution, as in
 ``Model.validate``. Printed side by side, in one run:
 
-- fits per minute in this process: reusing one ``Model`` (its compiled programs serve every
-  data set of the same shapes) against a new ``Model`` per data set with the persistent
-  compilation cache off (everything traced and compiled again); their ratio is what the
-  data-as-arguments design buys a simulation study;
+- fits per minute in this process, per backend (``--backends``: NUTS, ADVI and Pathfinder by
+  default, side by side): reusing one ``Model`` (its compiled programs serve every data set of
+  the same shapes) against a new ``Model`` per data set with the persistent compilation cache
+  off (everything traced and compiled again); their ratio is what the data-as-arguments design
+  buys a simulation study;
 - simulations per minute of the whole ``Model.validate`` study (prior simulation, fits, SBC
   and TARP) on a Dask ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster
   start-up included, as a user sees it), and with the vectorised path (all fits as one
   ``jax.vmap``-ed program in this process, compilation included).
 
     python benchmarks/bench_validate.py [--simulations 40] [--draws 500] [--workers 1,2]
+        [--backends nuts,advi,pathfinder] [--reuse-only]
 
 Compare numbers within one run only (the machines are shared and noisy).
 """
@@ -41,16 +43,26 @@ def simulated_datasets(model, data: dict, count: int, seed: int = 0) -> list[dic
                         for n in observed}} for i in range(count)]
 
 
-def fits_per_minute(model_path: Path, datasets: list[dict], run: dict) -> dict[str, float]:
+# What each backend's fits take besides the data (ADVI ignores warm-up; Pathfinder runs one
+# path per chain).
+BACKEND_RUNS = {"nuts": {}, "advi": {}, "pathfinder": {}, "smc": {}, "map": {"laplace": True}}
+
+
+def fits_per_minute(model_path: Path, datasets: list[dict], run: dict,
+                    backend: str = "nuts") -> dict[str, float]:
     """In this process: one Model reused, against a new Model per data set (no disk cache)."""
     import ppl
 
     rates = {}
+    run = {**run, "backend": backend, **BACKEND_RUNS.get(backend, {})}
     model = ppl.load(model_path)
     model.sample(datasets[0], **run)  # the first compilation is not what is compared
     began = time.perf_counter()
-    ppl.fit_many(model, datasets, cluster=None, **run)
+    outcomes = ppl.fit_many(model, datasets, cluster=None, **run)
     rates["reuse (one Model)"] = len(datasets) / (time.perf_counter() - began) * 60
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{backend}: {len(failed)} fits failed, the first: {failed[0]}")
     before = os.environ.get("PPL_CACHE_DIR")
     os.environ["PPL_CACHE_DIR"] = ""  # no persistent cache: each new Model compiles again
     try:
@@ -86,6 +98,14 @@ def study_rates(model_path: Path, data: dict, simulations: int, workers: list[in
     return out
 
 
+def show_reuse(rates: dict[str, dict[str, float]]) -> None:
+    """Fits per minute, reuse against recompile, one row per backend."""
+    print(f"  {'backend':<12} {'reuse fits/min':>15} {'recompile fits/min':>19} {'ratio':>7}")
+    for backend, pair in rates.items():
+        reuse, recompile = pair["reuse (one Model)"], pair["recompile (new Model each)"]
+        print(f"  {backend:<12} {reuse:15.1f} {recompile:19.1f} {reuse / recompile:6.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=ROOT / "examples" / "eight_schools.ppl")
@@ -95,6 +115,10 @@ def main() -> None:
                         help="data sets for the reuse/recompile comparison")
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--workers", default="1,2")
+    parser.add_argument("--backends", default="nuts,advi,pathfinder",
+                        help="backends for the reuse/recompile comparison")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="only the reuse/recompile comparison, no validate studies")
     args = parser.parse_args()
     import ppl
 
@@ -103,15 +127,13 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         datasets = simulated_datasets(ppl.load(args.model), data, args.reuse_fits)
-        rates = fits_per_minute(args.model, datasets, run)
-        studies = study_rates(args.model, data, args.simulations,
-                              [int(w) for w in args.workers.split(",")], run)
+        rates = {backend: fits_per_minute(args.model, datasets, run, backend)
+                 for backend in args.backends.split(",")}
+        studies = {} if args.reuse_only else study_rates(
+            args.model, data, args.simulations, [int(w) for w in args.workers.split(",")], run)
     print(f"{args.model.name}: 1 chain, {args.draws} warm-up + {args.draws} draws per fit, "
-          f"{os.cpu_count()} cores")
-    for label, rate in rates.items():
-        print(f"  {label:<34} {rate:8.1f} fits/min")
-    reuse, recompile = rates.values()
-    print(f"  {'reuse / recompile':<34} {reuse / recompile:8.1f}x")
+          f"{args.reuse_fits} data sets, {os.cpu_count()} cores")
+    show_reuse(rates)
     for label, (rate, verdict) in studies.items():
         print(f"  {label:<34} {rate:8.1f} simulations/min  (verdict: {verdict})")
 

@@ -6,13 +6,12 @@ a fresh compilation with that data gives."""
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from pathlib import Path
 
-import jax
 import numpy as np
 import pytest
+from compile_log import compilations as compile_log
 
 import ppl
 
@@ -24,33 +23,15 @@ RUN = dict(chains=2, draws=100, warmup=100, seed=1, posterior_predictive=True,
            log_likelihood=True)
 
 
-class _Compilations(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.programs: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("Finished XLA compilation"):
-            self.programs.append(record.getMessage())
-
-
 def _fit(model, data, compilations: list[str] | None = None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if compilations is None:
             return model.sample(data, **RUN)
-        handler = _Compilations()
-        logger = logging.getLogger("jax")
-        level = logger.level
-        logger.addHandler(handler)
-        logger.setLevel(logging.DEBUG)
-        try:
-            with jax.log_compiles(True):
-                return model.sample(data, **RUN)
-        finally:
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-            compilations.extend(handler.programs)
+        with compile_log() as compiled:
+            fit = model.sample(data, **RUN)
+        compilations.extend(compiled)
+        return fit
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,10 @@ Families (``family=``): ``"meanfield"`` (diagonal Gaussian: location and log-sca
 logs). A family is a small object with ``name``, ``init(loc, scale)`` (a parameter pytree),
 ``transform(params, eps)`` (standard normal draws to draws of ``q``, differentiable in
 ``params``) and ``log_prob(params, z)``, so another family, e.g. a normalising flow, can be
-passed as ``family=MyFlow()``.
+passed as ``family=MyFlow()`` (the built-in ones are in :mod:`ppl.backends.advi_families`).
+Data are arguments of the compiled programs, and so are the mode and scale of the Laplace
+preconditioner found from them: one ``Model`` fitted to new data of the same shapes compiles
+nothing (a family object of the user's is part of the programs' key, when it is hashable).
 
 Objectives (``objective=``), with importance weights ``w = p(u, data) / q(u)``,
 ``K = num_importance`` and ``num_mc`` independent estimates averaged per step:
@@ -75,16 +78,28 @@ of ``q``, centred on a random uniform(-2, 2) point).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ppl.backends.advi_families import (
+    FAMILIES,
+    Family,
+    FullRank,
+    MeanField,
+    Params,
+    Preconditioned,
+    family_parts,
+    is_family,
+    with_parts,
+)
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
-from ppl.backends.optimise import find_mode, laplace_precision_factor, pareto_k
+from ppl.backends.optimise import find_model_mode, model_precision_factor, pareto_k
 from ppl.backends.options import (
     BOOL,
     FLOAT,
@@ -102,93 +117,6 @@ from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 from ppl.jax_settings import in_ppl_settings
 
-Params = dict[str, jax.Array]
-
-_LOG_2PI = math.log(2 * math.pi)
-
-
-class Family(Protocol):
-    """A reparameterisable variational family over R^d."""
-
-    name: str
-
-    def init(self, loc: jax.Array, scale: float) -> Params:
-        """Parameters of a member centred at ``loc`` with spread about ``scale``."""
-        ...
-
-    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
-        """Standard normal draws ``eps`` (n, d) -> draws of q (n, d), differentiable in
-        ``params`` (the reparameterisation)."""
-        ...
-
-    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
-        """log q(z) for draws of shape (n, d), shape (n,)."""
-        ...
-
-
-@dataclass(frozen=True)
-class MeanField:
-    """Diagonal Gaussian: ``loc`` and ``log_scale`` vectors."""
-
-    name: str = "meanfield"
-
-    def init(self, loc: jax.Array, scale: float) -> Params:
-        return {"loc": loc, "log_scale": jnp.full_like(loc, math.log(scale))}
-
-    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
-        return params["loc"][None, :] + jnp.exp(params["log_scale"])[None, :] * eps
-
-    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
-        scaled = (z - params["loc"][None, :]) * jnp.exp(-params["log_scale"])[None, :]
-        d = params["loc"].shape[-1]
-        return (-0.5 * jnp.sum(scaled ** 2, axis=-1) - jnp.sum(params["log_scale"])
-                - 0.5 * d * _LOG_2PI)
-
-    def entropy(self, params: Params) -> jax.Array:
-        d = params["loc"].shape[-1]
-        return 0.5 * d * (1.0 + _LOG_2PI) + jnp.sum(params["log_scale"])
-
-    def covariance(self, params: Params) -> jax.Array:
-        return jnp.diag(jnp.exp(2 * params["log_scale"]))
-
-
-@dataclass(frozen=True)
-class FullRank:
-    """Gaussian with a Cholesky factor ``L``: ``chol`` stores L below the diagonal and log of its
-    diagonal on it (so L stays a valid factor without constraints)."""
-
-    name: str = "fullrank"
-
-    def init(self, loc: jax.Array, scale: float) -> Params:
-        d = loc.shape[-1]
-        return {"loc": loc, "chol": jnp.eye(d, dtype=loc.dtype) * math.log(scale)}
-
-    @staticmethod
-    def factor(params: Params) -> jax.Array:
-        raw = params["chol"]
-        return jnp.tril(raw, -1) + jnp.diag(jnp.exp(jnp.diag(raw)))
-
-    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
-        return params["loc"][None, :] + eps @ self.factor(params).T
-
-    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
-        chol = self.factor(params)
-        scaled = jax.scipy.linalg.solve_triangular(chol, (z - params["loc"][None, :]).T,
-                                                    lower=True)
-        d = params["loc"].shape[-1]
-        return (-0.5 * jnp.sum(scaled ** 2, axis=0) - jnp.sum(jnp.diag(params["chol"]))
-                - 0.5 * d * _LOG_2PI)
-
-    def entropy(self, params: Params) -> jax.Array:
-        d = params["loc"].shape[-1]
-        return 0.5 * d * (1.0 + _LOG_2PI) + jnp.sum(jnp.diag(params["chol"]))
-
-    def covariance(self, params: Params) -> jax.Array:
-        chol = self.factor(params)
-        return chol @ chol.T
-
-
-FAMILIES: dict[str, Family] = {"meanfield": MeanField(), "fullrank": FullRank()}
 # family="auto": full-rank up to this many unconstrained dimensions (its d (d + 1) / 2 scale
 # parameters stay cheap), mean-field above.
 FULLRANK_UP_TO = 200
@@ -214,11 +142,6 @@ class ADVIOptions:
     plateaus: int = 3
     init_scale: float = 0.1
     init: str = "laplace"
-
-
-def is_family(value: Any) -> bool:
-    """Whether ``value`` can serve as a variational family (it has the protocol's members)."""
-    return all(hasattr(value, a) for a in ("name", "init", "transform", "log_prob"))
 
 
 def _family_option(value: Any) -> bool:
@@ -353,28 +276,58 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
         objective: str = "elbo", alpha: float = 0.5, num_mc: int = 8, num_importance: int = 8,
         gradient: str = "dreg", antithetic: bool = True, learning_rate: Any = 0.02,
         max_steps: int = 20_000, check_every: int = 200, tol: float = 1e-3,
-        plateaus: int = 3) -> dict[str, Any]:
+        plateaus: int = 3, data: Any = None, programs: Callable | None = None
+        ) -> dict[str, Any]:
     """Maximise the bound with Adam from ``init_params``, in compiled chunks of ``check_every``
     steps; after each chunk the step size is halved on a plateau of the smoothed objective and
     the fit stops after ``plateaus`` of them (or at ``max_steps``, rounded up to whole chunks).
 
+    ``log_density(u)``, or with ``data`` given ``log_density(u, data)``: the data then go into
+    the compiled program as an argument, as do the shift and scale of a :class:`Preconditioned`
+    family. ``programs(key, build)`` (a model's
+    :meth:`~ppl.codegen.model.CompiledModel.program`) keeps the compiled program for the next
+    fit with the same settings and data shapes.
+
     Returns ``params`` (averaged since the last plateau), ``steps``, ``converged``, ``objective``
     (the last chunk's mean) and the per-step traces ``objective_trace`` and ``elbo_trace``."""
-    loss = make_loss(log_density, family, dimension, objective=objective, alpha=alpha,
-                     num_mc=num_mc, num_importance=num_importance, gradient=gradient,
-                     antithetic=antithetic)
+    if data is None:
+        data, target = {}, log_density
+        log_density = lambda u, _: target(u)  # noqa: E731
+    settings = (("objective", objective), ("alpha", alpha), ("num_mc", num_mc),
+                ("num_importance", num_importance), ("gradient", gradient),
+                ("antithetic", antithetic), ("learning_rate", learning_rate),
+                ("max_steps", max_steps), ("check_every", check_every), ("tol", tol),
+                ("plateaus", plateaus))
+    base, arrays = family_parts(family)
+    run = _program(programs, ("advi_fit", base, dimension) + settings,
+                   lambda: _fit_program(log_density, base, dimension, **dict(settings)))
+    i, _, (tail_sum, tail_n), _, _, trace, elbo_trace, (mean, _), _, flat = run(
+        init_params, key, arrays, data)
+    average = jax.tree.map(lambda t: t / tail_n, tail_sum)
+    steps = int(i) * check_every
+    return {"params": average, "steps": steps, "converged": bool(int(flat) >= plateaus),
+            "objective": float(mean), "objective_trace": np.asarray(trace[:steps]),
+            "elbo_trace": np.asarray(elbo_trace[:steps])}
+
+
+def _program(programs: Callable | None, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """The program ``build()`` makes, kept by ``programs`` under ``key`` where there is a cache
+    and the key can serve as one (a family object of the user's may not be hashable)."""
+    try:
+        hash(key)
+    except TypeError:
+        return build()
+    return build() if programs is None else programs(key, build)
+
+
+def _fit_program(log_density, base: Any, dimension: int, *, objective: str, alpha: float,
+                 num_mc: int, num_importance: int, gradient: str, antithetic: bool,
+                 learning_rate: Any, max_steps: int, check_every: int, tol: float,
+                 plateaus: int) -> Callable:
+    """``(params, key, arrays, data) -> the optimisation's final carry``, jitted: :func:`fit`'s
+    loop, with the family ``base`` seen through ``arrays`` (see :func:`family_parts`)."""
     optimizer = optax.apply_if_finite(optax.adam(learning_rate), max_consecutive_errors=50)
     chunks = -(-max_steps // check_every)
-    grad_fn = jax.value_and_grad(loss, has_aux=True)
-
-    def step(carry, _):
-        params, state, key, total, scale = carry
-        key, sub = jax.random.split(key)
-        (_, (value, elbo)), grads = grad_fn(params, sub)
-        updates, state = optimizer.update(grads, state, params)
-        params = optax.apply_updates(params, jax.tree.map(lambda x: scale * x, updates))
-        total = jax.tree.map(jnp.add, total, params)
-        return (params, state, key, total, scale), (value, elbo)
 
     def window_stats(values):
         finite = jnp.isfinite(values)
@@ -383,45 +336,59 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
         var = jnp.sum(jnp.where(finite, (values - mean) ** 2, 0.0)) / jnp.maximum(count - 1, 1)
         return mean, var / count
 
-    def chunk(carry):
-        i, params, tail, state, key, trace, elbo_trace, previous, scale, flat = carry
-        zeros = jax.tree.map(jnp.zeros_like, params)
-        (params, state, key, total, _), (values, elbos) = jax.lax.scan(
-            step, (params, state, key, zeros, scale), None, length=check_every)
-        average = jax.tree.map(lambda t: t / check_every, total)
-        trace = jax.lax.dynamic_update_slice(trace, values, (i * check_every,))
-        elbo_trace = jax.lax.dynamic_update_slice(elbo_trace, elbos, (i * check_every,))
-        mean, se2 = window_stats(values)
-        change = jnp.abs(mean - previous[0])
-        plateau = (i > 0) & ((change < tol * jnp.maximum(jnp.abs(mean), 1.0))
-                             | (change < 2.0 * jnp.sqrt(se2 + previous[1])))
-        scale = jnp.where(plateau, 0.5 * scale, scale)
-        # A fresh Adam state with the halved step: its second-moment estimate no longer
-        # remembers the large early gradients that would otherwise stall slow directions.
-        fresh = optimizer.init(params)
-        state = jax.tree.map(lambda f, o: jnp.where(plateau, f, o), fresh, state)
-        # Polyak averaging of the iterates since the last plateau (before the first one, of
-        # the last chunk only): the returned parameters.
-        tail_sum, tail_n = tail
-        tail = jax.lax.cond(flat > 0,
-                            lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
-                            lambda: (average, jnp.asarray(1, jnp.int32)))
-        flat = flat + plateau.astype(jnp.int32)
-        # The last chunk that max_steps allows keeps its average: restarting there would
-        # leave nothing to average (0 / 0, reported as a diverged fit).
-        restart = plateau & (flat < plateaus) & (i + 1 < chunks)
-        tail = jax.lax.cond(restart,
-                            lambda: (jax.tree.map(jnp.zeros_like, average),
-                                     jnp.asarray(0, jnp.int32)),
-                            lambda: tail)
-        return i + 1, params, tail, state, key, trace, elbo_trace, (mean, se2), scale, flat
-
     def going(carry):
         i, flat = carry[0], carry[-1]
         return (i < chunks) & (flat < plateaus)
 
-    @jax.jit
-    def run(params, key):
+    def run(params, key, arrays, data):
+        loss = make_loss(lambda u: log_density(u, data), with_parts(base, arrays), dimension,
+                         objective=objective, alpha=alpha, num_mc=num_mc,
+                         num_importance=num_importance, gradient=gradient,
+                         antithetic=antithetic)
+        grad_fn = jax.value_and_grad(loss, has_aux=True)
+
+        def step(carry, _):
+            params, state, key, total, scale = carry
+            key, sub = jax.random.split(key)
+            (_, (value, elbo)), grads = grad_fn(params, sub)
+            updates, state = optimizer.update(grads, state, params)
+            params = optax.apply_updates(params, jax.tree.map(lambda x: scale * x, updates))
+            total = jax.tree.map(jnp.add, total, params)
+            return (params, state, key, total, scale), (value, elbo)
+
+        def chunk(carry):
+            i, params, tail, state, key, trace, elbo_trace, previous, scale, flat = carry
+            zeros = jax.tree.map(jnp.zeros_like, params)
+            (params, state, key, total, _), (values, elbos) = jax.lax.scan(
+                step, (params, state, key, zeros, scale), None, length=check_every)
+            average = jax.tree.map(lambda t: t / check_every, total)
+            trace = jax.lax.dynamic_update_slice(trace, values, (i * check_every,))
+            elbo_trace = jax.lax.dynamic_update_slice(elbo_trace, elbos, (i * check_every,))
+            mean, se2 = window_stats(values)
+            change = jnp.abs(mean - previous[0])
+            plateau = (i > 0) & ((change < tol * jnp.maximum(jnp.abs(mean), 1.0))
+                                 | (change < 2.0 * jnp.sqrt(se2 + previous[1])))
+            scale = jnp.where(plateau, 0.5 * scale, scale)
+            # A fresh Adam state with the halved step: its second-moment estimate no longer
+            # remembers the large early gradients that would otherwise stall slow directions.
+            fresh = optimizer.init(params)
+            state = jax.tree.map(lambda f, o: jnp.where(plateau, f, o), fresh, state)
+            # Polyak averaging of the iterates since the last plateau (before the first one, of
+            # the last chunk only): the returned parameters.
+            tail_sum, tail_n = tail
+            tail = jax.lax.cond(flat > 0,
+                                lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
+                                lambda: (average, jnp.asarray(1, jnp.int32)))
+            flat = flat + plateau.astype(jnp.int32)
+            # The last chunk that max_steps allows keeps its average: restarting there would
+            # leave nothing to average (0 / 0, reported as a diverged fit).
+            restart = plateau & (flat < plateaus) & (i + 1 < chunks)
+            tail = jax.lax.cond(restart,
+                                lambda: (jax.tree.map(jnp.zeros_like, average),
+                                         jnp.asarray(0, jnp.int32)),
+                                lambda: tail)
+            return i + 1, params, tail, state, key, trace, elbo_trace, (mean, se2), scale, flat
+
         dtype = jax.tree.leaves(params)[0].dtype
         empty = jnp.full((chunks * check_every,), jnp.nan, dtype)
         zero = jnp.asarray(0, jnp.int32)
@@ -429,12 +396,7 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
                  (jnp.asarray(jnp.inf, dtype), jnp.zeros((), dtype)), jnp.ones((), dtype), zero)
         return jax.lax.while_loop(going, chunk, carry)
 
-    i, _, (tail_sum, tail_n), _, _, trace, elbo_trace, (mean, _), _, flat = run(init_params, key)
-    average = jax.tree.map(lambda t: t / tail_n, tail_sum)
-    steps = int(i) * check_every
-    return {"params": average, "steps": steps, "converged": bool(int(flat) >= plateaus),
-            "objective": float(mean), "objective_trace": np.asarray(trace[:steps]),
-            "elbo_trace": np.asarray(elbo_trace[:steps])}
+    return jax.jit(run)
 
 
 def _diverged(family: Family) -> SamplingError:
@@ -444,40 +406,6 @@ def _diverged(family: Family) -> SamplingError:
              "the 'nuts' backend")])
 
 
-@dataclass(frozen=True)
-class Preconditioned:
-    """A family over ``w`` seen through ``z = shift + P w``: the optimiser works where the
-    posterior is roughly standard normal (Adam's steps are in absolute units, so a coefficient
-    with sd 1e-3 next to one with sd 10 otherwise never converges). ``P`` is the Laplace
-    covariance's Cholesky factor for full-rank families and a diagonal for mean-field ones, so a
-    mean-field family stays mean-field in ``z``."""
-
-    base: Any
-    shift: jax.Array
-    scale: jax.Array  # P, lower triangular
-
-    @property
-    def name(self) -> str:
-        return self.base.name
-
-    def init(self, loc: jax.Array, scale: float) -> Params:
-        return self.base.init(jnp.zeros_like(loc), 1.0)
-
-    def transform(self, params: Params, eps: jax.Array) -> jax.Array:
-        return self.shift[None, :] + self.base.transform(params, eps) @ self.scale.T
-
-    def log_prob(self, params: Params, z: jax.Array) -> jax.Array:
-        w = jax.scipy.linalg.solve_triangular(self.scale, (z - self.shift[None, :]).T,
-                                              lower=True).T
-        return self.base.log_prob(params, w) - jnp.sum(jnp.log(jnp.abs(jnp.diag(self.scale))))
-
-    def entropy(self, params: Params) -> jax.Array:
-        return self.base.entropy(params) + jnp.sum(jnp.log(jnp.abs(jnp.diag(self.scale))))
-
-    def covariance(self, params: Params) -> jax.Array:
-        return self.scale @ self.base.covariance(params) @ self.scale.T
-
-
 def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Params]:
     """``init="laplace"`` (default): precondition with the Laplace approximation at the mode and
     start there, which makes badly scaled, correlated posteriors (regressions on raw covariates)
@@ -485,8 +413,8 @@ def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Param
     definite or the family has no Gaussian structure to precondition."""
     if opts.init == "laplace" and isinstance(family, (MeanField, FullRank)):
         starts = finite_initial_points(model, key, 4)
-        mode = find_mode(model.log_density, starts)["mode"]
-        factor = laplace_precision_factor(model.log_density, mode)
+        mode = find_model_mode(model, starts)["mode"]
+        factor = model_precision_factor(model, mode)
         if bool(jnp.all(jnp.isfinite(factor))):
             precision = factor @ factor.T
             if isinstance(family, FullRank):
@@ -497,6 +425,20 @@ def _initial_params(model: CompiledModel, family, opts, key) -> tuple[Any, Param
                 wrapped = Preconditioned(family, mode, scale)
                 return wrapped, wrapped.init(mode, 1.0)
     return family, family.init(finite_initial_points(model, key, 1)[0], opts.init_scale)
+
+
+def _draw_program(log_density, base: Any, n: int, dimension: int) -> Callable:
+    """``(params, key, arrays, data) -> (u, log p(u), log q(u))``, jitted: ``n`` draws of the
+    fitted family (``base`` seen through ``arrays``, see :func:`family_parts`) with
+    ``log_density(u, data)`` at each."""
+
+    def draw(params, key, arrays, data):
+        family = with_parts(base, arrays)
+        z = sample(family, params, key, n, dimension)
+        return (z, jax.vmap(lambda u: log_density(u, data))(z),
+                family.log_prob(params, z))
+
+    return jax.jit(draw)
 
 
 @in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
@@ -511,24 +453,22 @@ class ADVI:
         family = resolve_family(opts.family, model.dimension)
         init_key, fit_key, draw_key = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
         family, params = _initial_params(model, family, opts, init_key)
-        result = fit(model.log_density, family, params, fit_key, model.dimension,
+        result = fit(model.log_density_with, family, params, fit_key, model.dimension,
                      objective=opts.objective, alpha=opts.alpha, num_mc=opts.num_mc,
                      num_importance=opts.num_importance, gradient=opts.gradient,
                      antithetic=bool(opts.antithetic), learning_rate=opts.learning_rate,
                      max_steps=opts.max_steps, check_every=opts.check_every, tol=opts.tol,
-                     plateaus=opts.plateaus)
+                     plateaus=opts.plateaus, data=model.traced_data, programs=model.program)
         params = result["params"]
         if not all(bool(jnp.all(jnp.isfinite(p))) for p in jax.tree.leaves(params)):
             raise _diverged(family)
 
         n = settings.chains * settings.draws
-
-        @jax.jit
-        def draw(params, key):
-            z = sample(family, params, key, n, model.dimension)
-            return z, jax.vmap(model.log_density)(z), family.log_prob(params, z)
-
-        z, log_p, log_q = (np.asarray(a) for a in draw(params, draw_key))
+        base, arrays = family_parts(family)
+        draw = _program(model.program, ("advi_draws", base, n),
+                        lambda: _draw_program(model.log_density_with, base, n, model.dimension))
+        z, log_p, log_q = (np.asarray(a) for a in draw(params, draw_key, arrays,
+                                                       model.traced_data))
         log_w = log_p - log_q
         shape = (settings.chains, settings.draws)
         attrs = {
@@ -555,5 +495,5 @@ class ADVI:
 
 
 __all__ = ["ADVI", "ADVIOptions", "FAMILIES", "Family", "FullRank", "MeanField", "OPTIONS",
-           "bound", "dreg_coefficients", "fit", "is_family", "make_loss",
+           "bound", "dreg_coefficients", "family_parts", "fit", "is_family", "make_loss",
            "resolve_family", "sample"]

@@ -39,6 +39,7 @@ distinct values point at several modes), ``map_starts_at_best`` and the settings
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +50,8 @@ import numpy as np
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
 from ppl.backends.optimise import (
     OPTIMIZERS,
-    find_mode,
-    laplace_precision_factor,
-    map_objective,
+    find_model_mode,
+    model_precision_factor,
     no_mode_error,
     not_definite_error,
     pareto_k,
@@ -99,6 +99,23 @@ OPTIONS: tuple[Option, ...] = (
 """The options of the ``map`` backend (the fields of :class:`MAPOptions`)."""
 
 
+def laplace_draws(model: CompiledModel, n: int) -> Callable:
+    """``(mode, chol, key, data) -> (u, log p(u), log q(u))``, jitted: ``n`` draws ``u`` of
+    the Gaussian ``N(mode, (L L^T)^-1)`` (``chol`` is ``L``), with the model's log-density
+    at each, the data an argument of the program."""
+    d = model.dimension
+
+    def draw(mode, chol, key, data):
+        eps = jax.random.normal(key, (n, d), mode.dtype)
+        # u = mode + L^-T eps has covariance (L L^T)^-1 = (-H)^-1
+        z = mode[None, :] + jax.scipy.linalg.solve_triangular(chol.T, eps.T, lower=False).T
+        log_q = (-0.5 * jnp.sum(eps ** 2, axis=1) + jnp.sum(jnp.log(jnp.diag(chol)))
+                 - 0.5 * d * jnp.log(2 * jnp.pi))
+        return z, jax.vmap(lambda u: model.log_density_with(u, data))(z), log_q
+
+    return jax.jit(draw)
+
+
 @in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
 class MAP:
     name = "map"
@@ -111,10 +128,9 @@ class MAP:
         num_starts = opts.num_starts if opts.num_starts is not None else settings.chains
         init_key, draw_key = jax.random.split(jax.random.PRNGKey(settings.seed))
         starts = finite_initial_points(model, init_key, int(num_starts))
-        objective = map_objective(model, bool(opts.jacobian))
-        found = find_mode(objective, starts, optimizer=opts.optimizer,
-                          max_steps=opts.max_steps, tol=opts.tol,
-                          learning_rate=opts.learning_rate)
+        found = find_model_mode(model, starts, jacobian=bool(opts.jacobian),
+                                optimizer=opts.optimizer, max_steps=opts.max_steps,
+                                tol=opts.tol, learning_rate=opts.learning_rate)
         if not np.isfinite(found["objective"]):
             raise no_mode_error(model)
         mode = found["mode"]
@@ -128,26 +144,18 @@ class MAP:
             "map_starts_at_best": int(close.sum()), "map_tol": float(opts.tol),
         }
         if not opts.laplace:
-            lp = float(model.log_density(mode))
+            lp = float(model.jitted_log_density(mode))
             return BackendResult(positions=np.asarray(mode).reshape(1, 1, -1),
                                  sample_stats={"lp": np.full((1, 1), lp)}, attrs=attrs)
 
-        chol = laplace_precision_factor(objective, mode)
+        chol = model_precision_factor(model, mode, bool(opts.jacobian))
         if not bool(jnp.all(jnp.isfinite(chol))):
             raise not_definite_error(model)
         n = settings.chains * settings.draws
         d = model.dimension
-
-        @jax.jit
-        def draw(mode, chol, key):
-            eps = jax.random.normal(key, (n, d), mode.dtype)
-            # u = mode + L^-T eps has covariance (L L^T)^-1 = (-H)^-1
-            z = mode[None, :] + jax.scipy.linalg.solve_triangular(chol.T, eps.T, lower=False).T
-            log_q = (-0.5 * jnp.sum(eps ** 2, axis=1) + jnp.sum(jnp.log(jnp.diag(chol)))
-                     - 0.5 * d * jnp.log(2 * jnp.pi))
-            return z, jax.vmap(model.log_density)(z), log_q
-
-        z, log_p, log_q = (np.asarray(a) for a in draw(mode, chol, draw_key))
+        draw = model.program(("laplace_draws", n), lambda: laplace_draws(model, n))
+        z, log_p, log_q = (np.asarray(a) for a in draw(mode, chol, draw_key,
+                                                       model.traced_data))
         log_w = log_p - log_q
         attrs["map_pareto_k"] = pareto_k(log_w)
         shape = (settings.chains, settings.draws)

@@ -2,9 +2,12 @@
 
 - Finding the posterior mode: :func:`map_objective` (the function maximised, with or without
   the log-Jacobian), :func:`lbfgs_minimiser` (the L-BFGS driver, also used to find the modes
-  that NUTS and HMC start from) and :func:`find_mode` (L-BFGS or Adam from several starts).
-- The Laplace approximation at a mode: :func:`laplace_precision_factor` and
-  :func:`laplace_covariance`, and the errors for when there is no mode
+  that NUTS and HMC start from) and :func:`find_mode` (L-BFGS or Adam from several starts);
+  :func:`find_model_mode` finds a model's, with the data an argument of a program compiled
+  once per model and data shapes.
+- The Laplace approximation at a mode: :func:`laplace_precision_factor` (a model's:
+  :func:`model_precision_factor`) and :func:`laplace_covariance`, and the errors for when
+  there is no mode
   (:func:`no_mode_error`) or no approximation (:func:`not_definite_error`).
 - :func:`pareto_k`: the PSIS k-hat that says whether an approximation (ADVI's family, the
   Laplace Gaussian) is usable as an importance-sampling proposal.
@@ -111,25 +114,25 @@ def _adam_one(fun: Callable, max_steps: int, tol: float, learning_rate: float) -
     return run
 
 
-def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
-              optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
-              learning_rate: float = 0.05) -> dict[str, Any]:
-    """Maximise ``objective`` from each row of ``starts``. Returns the best point
-    ``mode`` with its ``objective``, ``steps`` and ``converged``, and every start's
-    ``start_objectives``."""
-    steps = max_steps or _DEFAULT_STEPS[optimizer]
+def _mode_search(objective: Callable, optimizer: str, steps: int, tol: float,
+                 learning_rate: float) -> Callable:
+    """``(starts, data) -> (xs, values, steps, converged)`` per start, jitted: ``objective(u,
+    data)`` maximised from each row of ``starts``, the data an argument of the program."""
 
-    def fun(u):
-        return -objective(u)
+    def search(starts: jax.Array, data: Any):
+        def fun(u):
+            return -objective(u, data)
 
-    one = (lbfgs_minimiser(fun, steps, tol) if optimizer == "lbfgs"
-           else _adam_one(fun, steps, tol, learning_rate))
-    if optimizer == "lbfgs":
-        # One start after another: a vmapped L-BFGS (nested line-search loops) takes about
-        # three times as long to compile, and each run is short.
-        xs, values, counts, converged = jax.jit(lambda s: jax.lax.map(one, s))(starts)
-    else:
-        xs, values, counts, converged = jax.jit(jax.vmap(one))(starts)
+        if optimizer == "lbfgs":
+            # One start after another: a vmapped L-BFGS (nested line-search loops) takes about
+            # three times as long to compile, and each run is short.
+            return jax.lax.map(lbfgs_minimiser(fun, steps, tol), starts)
+        return jax.vmap(_adam_one(fun, steps, tol, learning_rate))(starts)
+
+    return jax.jit(search)
+
+
+def _best_start(xs, values, counts, converged) -> dict[str, Any]:
     finite = np.all(np.isfinite(np.asarray(xs)), axis=1)
     objectives = np.where(finite, -np.asarray(values), -np.inf)
     objectives = np.where(np.isfinite(objectives), objectives, -np.inf)
@@ -138,13 +141,67 @@ def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
             "converged": bool(converged[best]), "start_objectives": objectives}
 
 
+def find_mode(objective: Callable[[jax.Array], jax.Array], starts: jax.Array, *,
+              optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
+              learning_rate: float = 0.05) -> dict[str, Any]:
+    """Maximise ``objective`` from each row of ``starts``. Returns the best point
+    ``mode`` with its ``objective``, ``steps`` and ``converged``, and every start's
+    ``start_objectives``. Compiled at every call: a model's mode is found by
+    :func:`find_model_mode`, whose program is compiled once per model and data shapes."""
+    steps = max_steps or _DEFAULT_STEPS[optimizer]
+    search = _mode_search(lambda u, _: objective(u), optimizer, steps, tol, learning_rate)
+    return _best_start(*search(starts, {}))
+
+
+def find_model_mode(model: CompiledModel, starts: jax.Array, *, jacobian: bool = True,
+                    optimizer: str = "lbfgs", max_steps: int | None = None, tol: float = 1e-6,
+                    learning_rate: float = 0.05) -> dict[str, Any]:
+    """:func:`find_mode` of :func:`map_objective`, with the model's data an argument of the
+    compiled program: one program per model, data shapes and settings, reused for new data
+    of the same shapes."""
+    steps = int(max_steps or _DEFAULT_STEPS[optimizer])
+    settings = (bool(jacobian), optimizer, steps, float(tol), float(learning_rate))
+    search = model.program(("mode",) + settings, lambda: _mode_search(
+        map_objective_with(model, jacobian), optimizer, steps, tol, learning_rate))
+    return _best_start(*search(starts, model.traced_data))
+
+
+def map_objective_with(model: CompiledModel, jacobian: bool = True) -> Callable:
+    """:func:`map_objective` as a function of ``(u, data)``: the traced data (see
+    :attr:`~ppl.codegen.model.CompiledModel.traced_data`) given, for compiled programs that
+    take them as an argument."""
+    def objective(u: jax.Array, data: Any) -> jax.Array:
+        return map_objective(model.with_data(data), jacobian)(u)
+
+    return objective
+
+
+def _precision_factor(objective: Callable) -> Callable:
+    """``(mode, data) -> L``, jitted: the lower Cholesky factor of ``-H``, ``H`` the Hessian
+    of ``objective(u, data)`` in ``u``."""
+
+    def factor(mode: jax.Array, data: Any) -> jax.Array:
+        hessian = jax.hessian(objective)(mode, data)
+        return jnp.linalg.cholesky(-0.5 * (hessian + hessian.T))
+
+    return jax.jit(factor)
+
+
 def laplace_precision_factor(objective: Callable[[jax.Array], jax.Array],
                              mode: jax.Array) -> jax.Array:
     """The lower Cholesky factor ``L`` of the precision ``-H`` (Hessian of ``objective`` at
-    ``mode``); NaN where ``-H`` is not positive definite."""
-    hessian = jax.jit(jax.hessian(objective))(mode)
-    precision = -0.5 * (hessian + hessian.T)
-    return jnp.linalg.cholesky(precision)
+    ``mode``); NaN where ``-H`` is not positive definite. Compiled at every call; see
+    :func:`model_precision_factor` for a model's."""
+    return _precision_factor(lambda u, _: objective(u))(mode, {})
+
+
+def model_precision_factor(model: CompiledModel, mode: jax.Array,
+                           jacobian: bool = True) -> jax.Array:
+    """:func:`laplace_precision_factor` of :func:`map_objective` at ``mode``, compiled once
+    per model and data shapes with the data an argument of the program."""
+    factor = model.program(("precision_factor", bool(jacobian)), lambda: _precision_factor(
+        map_objective_with(model, jacobian)))
+    return factor(mode, model.traced_data)
 
 
 def laplace_covariance(objective: Callable[[jax.Array], jax.Array],

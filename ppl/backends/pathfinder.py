@@ -14,6 +14,7 @@ weights is recorded in the attributes (``pareto_k``; above 0.7 the approximation
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -67,6 +68,31 @@ OPTIONS: tuple[Option, ...] = (
 :func:`run_pathfinder`)."""
 
 
+def _paths_program(log_density: Callable, paths: int, per_path: int, maxiter: int, maxcor: int,
+                   num_elbo_draws: int, gtol: float, ftol: float) -> Callable:
+    """``(key, starts, data) -> (elbo, draws, log_p, log_ratio)``, jitted: every path from its
+    start, vectorised, with ``log_density(u, data)`` the target and the data an argument of
+    the program; the draws pooled, with their log-densities and log importance ratios."""
+
+    def run_paths(key, starts, data):
+        def target(u):
+            return log_density(u, data)
+
+        def one_path(key, start):
+            approx_key, sample_key = jax.random.split(key)
+            state, _ = approximate(approx_key, target, start, num_elbo_draws,
+                                   maxiter=maxiter, maxcor=maxcor, gtol=gtol, ftol=ftol)
+            draws, log_q = sample(sample_key, state, per_path)
+            return state.elbo, draws, jax.vmap(target)(draws), log_q
+
+        elbo, draws, log_p, log_q = jax.vmap(one_path)(jax.random.split(key, paths), starts)
+        ok = jnp.isfinite(elbo)[:, None] & jnp.isfinite(log_p) & jnp.isfinite(log_q)
+        log_ratio = jnp.where(ok, log_p - log_q, -jnp.inf)
+        return elbo, draws.reshape(paths * per_path, -1), log_p.ravel(), log_ratio.ravel()
+
+    return jax.jit(run_paths)
+
+
 def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
                    num_paths: int | None = None, draws_per_path: int = 1000,
                    maxiter: int = 1000, maxcor: int = 20, num_elbo_draws: int = 25,
@@ -88,24 +114,13 @@ def run_pathfinder(model: CompiledModel, settings: RunSettings, *,
     init_key, path_key, pick_key = jax.random.split(jax.random.PRNGKey(settings.seed), 3)
     starts = finite_initial_points(model, init_key, paths)
 
-    def one_path(key, start):
-        approx_key, sample_key = jax.random.split(key)
-        state, _ = approximate(approx_key, model.log_density, start, num_elbo_draws,
-                               maxiter=maxiter, maxcor=maxcor, gtol=gtol, ftol=ftol)
-        draws, log_q = sample(sample_key, state, per_path)
-        log_p = jax.vmap(model.log_density)(draws)
-        return state.elbo, draws, log_p, log_q
-
-    @jax.jit
-    def run_paths(key, starts):
-        elbo, draws, log_p, log_q = jax.vmap(one_path)(jax.random.split(key, paths), starts)
-        ok = jnp.isfinite(elbo)[:, None] & jnp.isfinite(log_p) & jnp.isfinite(log_q)
-        log_ratio = jnp.where(ok, log_p - log_q, -jnp.inf)
-        return elbo, draws.reshape(paths * per_path, -1), log_p.ravel(), log_ratio.ravel()
+    path_settings = (paths, per_path, maxiter, maxcor, num_elbo_draws, float(gtol), float(ftol))
+    run_paths = model.program(("pathfinder",) + path_settings,
+                              lambda: _paths_program(model.log_density_with, *path_settings))
 
     # BlackJAX's L-BFGS sampling broadcasts across ranks; allow it even where JAX is set strict.
     with jax.numpy_rank_promotion("allow"):
-        elbo, pool, log_p, log_ratio = run_paths(path_key, starts)
+        elbo, pool, log_p, log_ratio = run_paths(path_key, starts, model.traced_data)
     elbo = np.asarray(elbo)
     usable = np.isfinite(np.asarray(log_ratio))
     if not usable.any():

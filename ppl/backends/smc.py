@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import blackjax
@@ -55,9 +56,8 @@ from blackjax.smc.tempered import TemperedSMCState
 
 from ppl.backends.base import BackendResult, RunSettings, finite_initial_points
 from ppl.backends.optimise import (
-    find_mode,
-    laplace_precision_factor,
-    map_objective,
+    find_model_mode,
+    model_precision_factor,
     no_mode_error,
     not_definite_error,
 )
@@ -150,19 +150,12 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
         jax.eval_shape(model.prior_draw, key)
     except SamplingError as exc:
         raise _for_smc(exc) from None
-    names = model.latent_names
-
-    def draw(k):
-        values = model.prior_draw(k)
-        u = model.unconstrain({name: values[name] for name in names})
-        return u, model.log_prior(u), model.log_likelihood(u)
-
-    draws = jax.jit(jax.vmap(draw))
+    draws = model.program(("smc_prior_particles",), lambda: _prior_draws(model))
     kept: list[np.ndarray] = []
     total = tried = 0
     for _ in range(max_batches):
         key, sub = jax.random.split(key)
-        u, lp, ll = (np.asarray(a) for a in draws(jax.random.split(sub, n)))
+        u, lp, ll = (np.asarray(a) for a in draws(jax.random.split(sub, n), model.traced_data))
         ok = np.all(np.isfinite(u), axis=1) & np.isfinite(lp) & ~np.isnan(ll)
         kept.append(u[ok])
         total += int(ok.sum())
@@ -173,6 +166,20 @@ def prior_particles(model: CompiledModel, key: jax.Array, n: int,
         f"only {total} of {tried} draws from the prior are valid starting particles for SMC",
         "the prior puts almost no mass inside the parameters' declared bounds, or its density "
         "is not finite at its own draws; check the bounds and the prior's arguments")
+
+
+def _prior_draws(model: CompiledModel) -> Callable:
+    """``(keys, data) -> (u, log prior, log likelihood)``, jitted: one prior draw per key on the
+    unconstrained space, the data an argument of the program."""
+    names = model.latent_names
+
+    def draw(k, data):
+        bound = model.with_data(data)
+        values = bound.prior_draw(k)
+        u = bound.unconstrain({name: values[name] for name in names})
+        return u, bound.log_prior(u), bound.log_likelihood(u)
+
+    return jax.jit(jax.vmap(draw, in_axes=(0, None)))
 
 
 def priors_proper(model: CompiledModel) -> bool:
@@ -213,12 +220,11 @@ def laplace_reference(model: CompiledModel, key: jax.Array,
     """The posterior mode (log-Jacobian included) and the Laplace Gaussian around it, with
     the ``map`` backend's functions. Raises a :class:`SamplingError` when no finite mode is
     found or the Hessian there is not negative definite."""
-    objective = map_objective(model, jacobian=True)
     starts = finite_initial_points(model, key, num_starts)
-    found = find_mode(objective, starts)
+    found = find_model_mode(model, starts)
     if not np.isfinite(found["objective"]):
         raise no_mode_error(model)
-    chol = laplace_precision_factor(objective, found["mode"])
+    chol = model_precision_factor(model, found["mode"])
     if not bool(jnp.all(jnp.isfinite(chol))):
         raise not_definite_error(model)
     return LaplaceReference(found["mode"], chol, found)
@@ -227,7 +233,9 @@ def laplace_reference(model: CompiledModel, key: jax.Array,
 def laplace_particles(model: CompiledModel, reference: LaplaceReference, key: jax.Array,
                       n: int) -> jax.Array:
     """``n`` draws from the Laplace reference, shape ``(n, dimension)``."""
-    particles = jax.jit(reference.draw, static_argnums=1)(key, n)
+    draw = model.program(("laplace_particles", n), lambda: jax.jit(
+        lambda mode, chol, key: LaplaceReference(mode, chol, {}).draw(key, n)))
+    particles = draw(reference.mode, reference.chol, key)
     if not bool(jnp.all(jnp.isfinite(particles))):
         raise not_definite_error(model)
     return particles
@@ -294,6 +302,117 @@ def _jittered(key: jax.Array, step_size: jax.Array, n: int) -> jax.Array:
                                           1 - STEP_SIZE_JITTER, 1 + STEP_SIZE_JITTER)
 
 
+class _Stages(NamedTuple):
+    """What a tempering program is specialised to (the key it is kept under)."""
+
+    n: int
+    kernel: str
+    num_mcmc_steps: int
+    target_ess: float
+    num_integration_steps: int
+    max_tree_depth: int
+    first_step: float
+    accept: float
+    max_stages: int
+    final_mutation: bool
+
+
+def _temper_program(model: CompiledModel, s: _Stages) -> Callable:
+    """``(key, particles, gaussian, data) -> (final carry, log-density of each particle)``,
+    jitted: the tempering stages from ``particles`` to the posterior, from the prior
+    (``gaussian`` None) or from the Laplace Gaussian ``(mode, chol)``, the data and the
+    Gaussian arguments of the program."""
+    dtype = model.dtype
+    wide = jnp.result_type(float)  # weights and tempering in double precision when enabled
+
+    def update_parameters(key, state, info):
+        # blackjax.inner_kernel_tuning's hook: the step size follows the mean acceptance rate
+        # of the stage just run (log step += acceptance - target); BlackJAX's own
+        # update_scale_from_acceptance_rate averages per-particle scales, for random walks.
+        acc = _mean_acceptance(info.update_info.info.acceptance_rate)
+        base = info.update_info.base_step_size[0, 0]
+        next_step = jnp.clip(base * jnp.exp(acc - s.accept), 1e-8, 1e3).astype(dtype)
+        return _mcmc_parameters(key, state.particles, state.weights, next_step, s.n)
+
+    def temper(key, particles, gaussian, data):
+        bound = model.with_data(data)
+        if gaussian is None:
+            log_reference, log_ratio = bound.log_prior, bound.log_likelihood
+        else:
+            q = LaplaceReference(*gaussian, {})
+
+            def log_reference(u):
+                return q.log_density(u).astype(dtype)
+
+            def log_ratio(u):
+                return bound.log_density(u) - q.log_density(u).astype(dtype)
+
+        smc = blackjax.inner_kernel_tuning(
+            smc_algorithm=blackjax.adaptive_tempered_smc, logprior_fn=log_reference,
+            loglikelihood_fn=log_ratio,
+            mcmc_step_fn=_mcmc_step(s.kernel, s.num_integration_steps, s.max_tree_depth),
+            mcmc_init_fn=blackjax.hmc.init, resampling_fn=resampling.systematic,
+            mcmc_parameter_update_fn=update_parameters, initial_parameter_value={},
+            num_mcmc_steps=s.num_mcmc_steps, target_ess=s.target_ess)
+
+        # The stages run in our own while_loop: BlackJAX gives the step, not the loop that
+        # stops at lambda = 1, adds the final mutation and records the per-stage trace.
+        def body(carry: _Carry) -> _Carry:
+            key, step_key = jax.random.split(carry.key)
+            state = carry.state
+            new, info = smc.step(step_key, state)
+            tempered = new.sampler_state
+            lam = tempered.tempering_param
+            lam = jnp.where(lam > 1 - 1e-9, 1.0, lam)
+            tempered = jax.tree.map(lambda a, b: jnp.asarray(a).astype(b.dtype),
+                                    TemperedSMCState(tempered.particles, tempered.weights, lam),
+                                    state.sampler_state)
+            new = StateWithParameterOverride(tempered, new.parameter_override)
+            moves = info.update_info.info
+            per_particle = jnp.mean(moves.acceptance_rate, axis=1)
+            i = carry.stage
+            record = {"lambda": lam, "log_evidence_increment": info.log_likelihood_increment,
+                      "ess": 1.0 / jnp.sum(tempered.weights ** 2),
+                      "acceptance_rate": _mean_acceptance(moves.acceptance_rate),
+                      "step_size": state.parameter_override["base_step_size"][0]}
+            trace = {k: v.at[i].set(record[k].astype(v.dtype)) for k, v in carry.trace.items()}
+            moved = {"acceptance_rate": per_particle.astype(wide),
+                     "diverging": jnp.any(moves.is_divergent, axis=1)}
+            if s.kernel == "nuts":
+                moved["n_steps"] = moves.num_integration_steps[:, -1].astype(jnp.int32)
+            return _Carry(i + 1, key, new,
+                          (carry.log_evidence + info.log_likelihood_increment).astype(wide),
+                          trace, state.sampler_state.tempering_param >= 1, moved)
+
+        def cond(carry: _Carry) -> jax.Array:
+            # Temper until lambda = 1 (at most max_stages stages), then, with the final
+            # mutation, run the one more stage that starts at lambda = 1. A NaN lambda stops
+            # the loop.
+            lam = carry.state.sampler_state.tempering_param
+            return ~carry.finished & (((lam < 1) & (carry.stage < s.max_stages))
+                                      | ((lam >= 1) & s.final_mutation))
+
+        key, jitter_key = jax.random.split(key)
+        weights = jnp.full((s.n,), 1.0 / s.n, wide)
+        state = StateWithParameterOverride(
+            TemperedSMCState(particles, weights, jnp.zeros((), wide)),
+            _mcmc_parameters(jitter_key, particles, weights, jnp.asarray(s.first_step, dtype),
+                             s.n))
+        trace = {k: jnp.full((s.max_stages + 1,), jnp.nan, wide)
+                 for k in ("lambda", "log_evidence_increment", "ess", "acceptance_rate",
+                           "step_size")}
+        moved = {"acceptance_rate": jnp.full((s.n,), jnp.nan, wide),
+                 "diverging": jnp.zeros((s.n,), bool)}
+        if s.kernel == "nuts":
+            moved["n_steps"] = jnp.zeros((s.n,), jnp.int32)
+        carry = _Carry(jnp.zeros((), jnp.int32), key, state, jnp.zeros((), wide), trace,
+                       jnp.asarray(False), moved)
+        out = jax.lax.while_loop(cond, body, carry)
+        return out, jax.vmap(bound.log_density)(out.state.sampler_state.particles)
+
+    return jax.jit(temper)
+
+
 def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int | None = None,
             kernel: str = "hmc", num_mcmc_steps: int | None = None, target_ess: float = 0.5,
             num_integration_steps: int = 10, max_tree_depth: int = 10,
@@ -323,8 +442,6 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
         num_mcmc_steps = DEFAULT_NUM_MCMC_STEPS[kernel]
     accept = DEFAULT_TARGET_ACCEPT[kernel] if target_accept is None else float(target_accept)
     dim = model.dimension
-    dtype = model.dtype
-    wide = jnp.result_type(float)  # weights and tempering in double precision when enabled
     first_step = (1.0 / dim ** 0.25) if step_size is None else float(step_size)
     if kernel == "hmc" and step_size is None:
         first_step = min(first_step, 2.0 / num_integration_steps)
@@ -334,97 +451,23 @@ def run_smc(model: CompiledModel, settings: RunSettings, *, num_particles: int |
     if reference == "auto":
         reference = "prior" if proper else "laplace"
     laplace_attrs: dict[str, Any] = {}
+    gaussian = None
     if reference == "prior":
         particles = prior_particles(model, init_key, n)
-        log_reference, log_ratio = model.log_prior, model.log_likelihood
     else:
         mode_key, draw_key = jax.random.split(init_key)
         q = laplace_reference(model, mode_key, int(laplace_starts))
         particles = laplace_particles(model, q, draw_key, n)
-
-        def log_reference(u):
-            return q.log_density(u).astype(dtype)
-
-        def log_ratio(u):
-            return model.log_density(u) - q.log_density(u).astype(dtype)
-
+        gaussian = (q.mode, q.chol)
         laplace_attrs = {"laplace_map_objective": q.fit["objective"],
                          "laplace_map_converged": int(q.fit["converged"]),
                          "laplace_starts": int(laplace_starts)}
-
-    def update_parameters(key, state, info):
-        # blackjax.inner_kernel_tuning's hook: the step size follows the mean acceptance rate
-        # of the stage just run (log step += acceptance - target); BlackJAX's own
-        # update_scale_from_acceptance_rate averages per-particle scales, for random walks.
-        acc = _mean_acceptance(info.update_info.info.acceptance_rate)
-        base = info.update_info.base_step_size[0, 0]
-        next_step = jnp.clip(base * jnp.exp(acc - accept), 1e-8, 1e3).astype(dtype)
-        return _mcmc_parameters(key, state.particles, state.weights, next_step, n)
-
-    smc = blackjax.inner_kernel_tuning(
-        smc_algorithm=blackjax.adaptive_tempered_smc, logprior_fn=log_reference,
-        loglikelihood_fn=log_ratio, mcmc_step_fn=_mcmc_step(kernel, num_integration_steps,
-                                                            max_tree_depth),
-        mcmc_init_fn=blackjax.hmc.init, resampling_fn=resampling.systematic,
-        mcmc_parameter_update_fn=update_parameters, initial_parameter_value={},
-        num_mcmc_steps=num_mcmc_steps, target_ess=target_ess)
-
-    # The stages run in our own while_loop: BlackJAX gives the step, not the loop that stops at
-    # lambda = 1, adds the final mutation and records the per-stage trace.
-    def body(carry: _Carry) -> _Carry:
-        key, step_key = jax.random.split(carry.key)
-        state = carry.state
-        new, info = smc.step(step_key, state)
-        tempered = new.sampler_state
-        lam = tempered.tempering_param
-        lam = jnp.where(lam > 1 - 1e-9, 1.0, lam)
-        tempered = jax.tree.map(lambda a, b: jnp.asarray(a).astype(b.dtype),
-                                TemperedSMCState(tempered.particles, tempered.weights, lam),
-                                state.sampler_state)
-        new = StateWithParameterOverride(tempered, new.parameter_override)
-        moves = info.update_info.info
-        per_particle = jnp.mean(moves.acceptance_rate, axis=1)
-        i = carry.stage
-        record = {"lambda": lam, "log_evidence_increment": info.log_likelihood_increment,
-                  "ess": 1.0 / jnp.sum(tempered.weights ** 2),
-                  "acceptance_rate": _mean_acceptance(moves.acceptance_rate),
-                  "step_size": state.parameter_override["base_step_size"][0]}
-        trace = {k: v.at[i].set(record[k].astype(v.dtype)) for k, v in carry.trace.items()}
-        moved = {"acceptance_rate": per_particle.astype(wide),
-                 "diverging": jnp.any(moves.is_divergent, axis=1)}
-        if kernel == "nuts":
-            moved["n_steps"] = moves.num_integration_steps[:, -1].astype(jnp.int32)
-        return _Carry(i + 1, key, new,
-                      (carry.log_evidence + info.log_likelihood_increment).astype(wide), trace,
-                      state.sampler_state.tempering_param >= 1, moved)
-
-    def cond(carry: _Carry) -> jax.Array:
-        # Temper until lambda = 1 (at most max_stages stages), then, with the final mutation,
-        # run the one more stage that starts at lambda = 1. A NaN lambda stops the loop.
-        lam = carry.state.sampler_state.tempering_param
-        return ~carry.finished & (((lam < 1) & (carry.stage < max_stages))
-                                  | ((lam >= 1) & final_mutation))
-
-    @jax.jit
-    def temper(key, particles):
-        key, jitter_key = jax.random.split(key)
-        weights = jnp.full((n,), 1.0 / n, wide)
-        state = StateWithParameterOverride(
-            TemperedSMCState(particles, weights, jnp.zeros((), wide)),
-            _mcmc_parameters(jitter_key, particles, weights, jnp.asarray(first_step, dtype), n))
-        trace = {k: jnp.full((max_stages + 1,), jnp.nan, wide)
-                 for k in ("lambda", "log_evidence_increment", "ess", "acceptance_rate",
-                           "step_size")}
-        moved = {"acceptance_rate": jnp.full((n,), jnp.nan, wide),
-                 "diverging": jnp.zeros((n,), bool)}
-        if kernel == "nuts":
-            moved["n_steps"] = jnp.zeros((n,), jnp.int32)
-        carry = _Carry(jnp.zeros((), jnp.int32), key, state, jnp.zeros((), wide), trace,
-                       jnp.asarray(False), moved)
-        out = jax.lax.while_loop(cond, body, carry)
-        return out, jax.vmap(model.log_density)(out.state.sampler_state.particles)
-
-    out, lp = temper(loop_key, particles)
+    stages = _Stages(n, kernel, int(num_mcmc_steps), float(target_ess),
+                     int(num_integration_steps), int(max_tree_depth), float(first_step),
+                     float(accept), int(max_stages), bool(final_mutation))
+    temper = model.program(("smc", reference) + stages,
+                           lambda: _temper_program(model, stages))
+    out, lp = temper(loop_key, particles, gaussian, model.traced_data)
     stages = int(out.stage)
     lam = float(out.state.sampler_state.tempering_param)
     if lam != 1.0:

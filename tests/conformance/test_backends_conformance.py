@@ -25,6 +25,7 @@ mix (checked: 429 s, FAIL with 1000 particles). Its NUTS conformance is in
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -34,16 +35,13 @@ from conformance_kit import load_posterior, reference_names, run_check
 
 from ppl.summary import flat_draws
 
-POSTERIORS = [
-    "kidiq-kidscore_momiq",
-    "kidiq-kidscore_interaction",
-    "earnings-logearn_height",
-    "earnings-logearn_interaction_z",
-    "mesquite-logmesquite",
-    "nes1972-nes",
-    "sblrc-blr",
-    "kilpisjarvi_mod-kilpisjarvi",
-]
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not installed
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_core import REGRESSION_POSTERIORS  # noqa: E402
+
+POSTERIORS = list(REGRESSION_POSTERIORS)
 
 # Fixed before looking at any result.
 SEED = 0
