@@ -292,7 +292,7 @@ def test_the_vectorised_path_passes_nuts_and_sees_a_shifted_fit():
 
 
 def test_local_workers_compute_on_one_thread_and_keep_the_users_xla_flags():
-    from ppl.validation.many import worker_environment
+    from ppl.cluster import worker_environment
 
     env = worker_environment({"XLA_FLAGS": "--xla_dump_to=/tmp/x"})
     assert env["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x ")

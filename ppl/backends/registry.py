@@ -22,12 +22,14 @@ def builtin_backends() -> dict[str, Backend]:
     # Imported when first asked for, so that ``import ppl`` does not load BlackJAX and the
     # backends' other libraries.
     from ppl.backends.advi import ADVI
+    from ppl.backends.consensus import Consensus
     from ppl.backends.map import MAP
     from ppl.backends.nuts import HMC, NUTS
     from ppl.backends.pathfinder import Pathfinder
     from ppl.backends.smc import SMC
 
-    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder())}
+    return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder(),
+                                     Consensus())}
 
 
 def available_backends() -> dict[str, Backend]:
