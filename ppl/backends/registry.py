@@ -27,9 +27,10 @@ def builtin_backends() -> dict[str, Backend]:
     from ppl.backends.nuts import HMC, NUTS
     from ppl.backends.pathfinder import Pathfinder
     from ppl.backends.smc import SMC
+    from ppl.backends.split_gibbs import SplitGibbs
 
     return {b.name: b for b in (NUTS(), HMC(), ADVI(), MAP(), SMC(), Pathfinder(),
-                                     Consensus())}
+                                     Consensus(), SplitGibbs())}
 
 
 def available_backends() -> dict[str, Backend]:
