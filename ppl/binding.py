@@ -50,10 +50,10 @@ class SourceModel:
     checked once, then :meth:`compile`-d to data of any sizes, all bindings sharing one
     :class:`~ppl.codegen.programs.ProgramCache` (data of the same shapes compile nothing)."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self, source: Source, programs: ProgramCache | None = None) -> None:
         self.source = source
         self.checked = check(parse(source), source)
-        self.programs = ProgramCache()
+        self.programs = ProgramCache() if programs is None else programs
 
     def compile(self, values: Mapping[str, Any], dtype: Any = jnp.float64) -> CompiledModel:
         """The model bound to ``values`` (data already validated once, labels encoded)."""

@@ -25,6 +25,7 @@ import numpy as np
 from ppl.backends.options import INT, Kind, Option, at_least
 from ppl.backends.shard_worker import ShardTask, check_shard, local_model
 from ppl.backends.sharding import ShardPlan, factorisation_error, plan_shards, shard_data
+from ppl.binding import SourceModel
 from ppl.codegen.model import CompiledModel
 
 
@@ -68,12 +69,12 @@ class ShardRunner:
     client: Any
     text: str
     name: str
+    model: SourceModel | None = None  # the model in this process, without a client
 
     def map(self, function: Callable, tasks: Sequence[ShardTask]) -> list:
         """``function(task)`` for each task, in order."""
         if self.client is None:
-            model = local_model(self.text, self.name)
-            return [function(task, model) for task in tasks]
+            return [function(task, self.model) for task in tasks]
         futures = self.client.map(function, list(tasks), pure=False)
         return self.client.gather(futures)
 
@@ -91,7 +92,8 @@ def shard_runner(compiled: CompiledModel, cluster: Any, workers: int | None
     """A :class:`ShardRunner` for ``cluster`` (see the module's description)."""
     source = compiled.graph.source
     if cluster is None:
-        yield ShardRunner(None, source.text, source.name)
+        yield ShardRunner(None, source.text, source.name,
+                          local_model(source.text, source.name, compiled.programs))
         return
     from ppl.cluster import PLUGIN_NAME, ModelCache, dask_client
 

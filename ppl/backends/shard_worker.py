@@ -29,6 +29,7 @@ from ppl.backends.hmc_chains import run_chains
 from ppl.backends.nuts import kernel_config, noted_starting_state, result_of
 from ppl.binding import SourceModel
 from ppl.codegen.model import CompiledModel
+from ppl.codegen.programs import ProgramCache
 from ppl.jax_settings import in_ppl_settings
 from ppl.source import Source
 
@@ -68,9 +69,11 @@ def source_model(task: ShardTask, model: SourceModel | None = None) -> SourceMod
     return get_worker().plugins[PLUGIN_NAME].model(SourceModel, task.text, task.name)
 
 
-def local_model(text: str, name: str) -> SourceModel:
-    """A :class:`SourceModel` for in-process runs (``cluster=None``)."""
-    return SourceModel(Source(text, name))
+def local_model(text: str, name: str, programs: ProgramCache | None = None) -> SourceModel:
+    """A :class:`SourceModel` for in-process runs (``cluster=None``); ``programs``: the
+    compiled programs to share (the whole-data model's, so that a second run compiles
+    nothing)."""
+    return SourceModel(Source(text, name), programs)
 
 
 def bound_shard(task: ShardTask, model: SourceModel | None = None) -> CompiledModel:

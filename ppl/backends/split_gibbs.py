@@ -144,10 +144,7 @@ def _pilot(runner: ShardRunner, tasks) -> list[dict]:
 
 def _actors(runner: ShardRunner, tasks, starts: np.ndarray, metrics, local_steps: int) -> list:
     if runner.client is None:
-        from ppl.backends.shard_worker import local_model
-
-        model = local_model(runner.text, runner.name)
-        return [ShardChains(t, starts, m, local_steps, model)
+        return [ShardChains(t, starts, m, local_steps, runner.model)
                 for t, m in zip(tasks, metrics, strict=True)]
     futures = [runner.client.submit(ShardChains, t, starts, m, local_steps, actor=True,
                                     pure=False) for t, m in zip(tasks, metrics, strict=True)]
