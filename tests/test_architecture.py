@@ -262,7 +262,7 @@ def test_no_backend_imports_another_backend():
     modules = package_modules(PACKAGE)
     backends = backend_modules(modules)
     assert backends == {f"ppl.backends.{name}" for name in
-                        ("nuts", "advi", "map", "smc", "pathfinder")}
+                        ("nuts", "advi", "map", "smc", "pathfinder", "consensus", "split_gibbs")}
     crossings = [f"{modules[importer].relative_to(PACKAGE.parent)}:{line}: imports {target}"
                  for importer in sorted(backends)
                  for target, _, line in imports_of(importer, modules)

@@ -281,12 +281,12 @@ def test_a_real_two_worker_cluster_gives_the_draws_of_one_worker():
                 Client(local) as client:
             two = {b: model.sample(DATA, backend=b, cluster=client, **options)
                    for b in ("consensus", "split_gibbs")}
-            assert two["consensus"].attrs["workers"] == 2
+            assert two["consensus"].attrs["workers"] == two["split_gibbs"].attrs["workers"] == 2
             client.retire_workers(n=1)
             client.wait_for_workers(1)
             one = {b: model.sample(DATA, backend=b, cluster=client, **options)
                    for b in ("consensus", "split_gibbs")}
-            assert one["consensus"].attrs["workers"] == 1
+            assert one["consensus"].attrs["workers"] == one["split_gibbs"].attrs["workers"] == 1
         here = model.sample(DATA, backend="consensus", cluster=None, **options)
     for backend in ("consensus", "split_gibbs"):
         np.testing.assert_array_equal(_draws(two[backend]), _draws(one[backend]))

@@ -1262,7 +1262,9 @@ def test_the_built_in_backends_live_in_the_documented_modules():
     modules = {name: type(b).__module__ for name, b in builtin_backends().items()}
     assert modules == {"nuts": "ppl.backends.nuts", "hmc": "ppl.backends.nuts",
                        "advi": "ppl.backends.advi", "map": "ppl.backends.map",
-                       "smc": "ppl.backends.smc", "pathfinder": "ppl.backends.pathfinder"}
+                       "smc": "ppl.backends.smc", "pathfinder": "ppl.backends.pathfinder",
+                       "consensus": "ppl.backends.consensus",
+                       "split_gibbs": "ppl.backends.split_gibbs"}
     for page in (ROOT / "README.md", DOCS / "architecture.md"):
         assert "`nuts` and `hmc` share" in " ".join(page.read_text().split()), page.name
 
