@@ -61,11 +61,12 @@ def errors(fit, reference: np.ndarray) -> tuple[float, float]:
             float(np.max(np.abs(draws.std(axis=0) - sd) / sd)))
 
 
-def timed(function):
+def timed(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` and its wall time in seconds, warnings silenced."""
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        value = function()
+        value = function(*args, **kwargs)
     return value, time.perf_counter() - start
 
 
@@ -93,7 +94,7 @@ def main() -> None:
     from ppl.cluster import dask_client
 
     context = nullcontext(None) if cluster is None else dask_client(cluster, args.workers)
-    client, started = timed(lambda: context.__enter__())
+    client, started = timed(context.__enter__)
     if client is not None:
         print(f"cluster: {len(client.scheduler_info()['workers'])} workers, started in "
               f"{started:.1f} s")
@@ -102,13 +103,13 @@ def main() -> None:
     try:
         for n in (int(float(v)) for v in args.n.split(",")):
             data = simulate(n, args.d, args.seed)
-            full, seconds = timed(lambda: model.sample(data, **settings))
+            full, seconds = timed(model.sample, data, **settings)
             reference = draws_of(full)
             print(f"| {n} | nuts (full data) | - | - | - | {seconds:.1f} |", flush=True)
             for backend in args.backends.split(","):
                 for shards in (int(s) for s in args.shards.split(",")):
-                    fit, seconds = timed(lambda: model.sample(
-                        data, backend=backend, shards=shards, cluster=client, **settings))
+                    fit, seconds = timed(model.sample, data, backend=backend, shards=shards,
+                                         cluster=client, **settings)
                     mean_error, sd_error = errors(fit, reference)
                     print(f"| {n} | {backend} | {shards} | {mean_error:.3f} | {sd_error:.3f} | "
                           f"{seconds:.1f} |", flush=True)
