@@ -292,3 +292,17 @@ def test_a_real_two_worker_cluster_gives_the_draws_of_one_worker():
     for backend in ("consensus", "split_gibbs"):
         np.testing.assert_array_equal(_draws(two[backend]), _draws(one[backend]))
     np.testing.assert_array_equal(_draws(two["consensus"]), _draws(here))
+
+
+def test_the_command_line_runs_a_data_distributed_backend(tmp_path, capsys):
+    """`ppl run --backend consensus -o shards=2 -o cluster=none`: the cluster 'none' of the
+    command line is this process."""
+    from ppl.cli import main
+
+    (tmp_path / "m.ppl").write_text(REGRESSION)
+    (tmp_path / "d.json").write_text(json.dumps({"N": N, "x": X.tolist(), "y": Y.tolist()}))
+    code = main(["run", str(tmp_path / "m.ppl"), "--data", str(tmp_path / "d.json"),
+                 "--backend", "consensus", "-o", "shards=2", "-o", "cluster=none", "--chains",
+                 "1", "--draws", "100", "--warmup", "100", "--no-progress"])
+    assert code == 0
+    assert "beta" in capsys.readouterr().out

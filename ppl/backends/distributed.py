@@ -30,13 +30,14 @@ from ppl.codegen.model import CompiledModel
 
 
 def _is_cluster(value: Any) -> bool:
-    if value is None or (isinstance(value, str) and (value == "local" or "://" in value)):
+    if value is None or (isinstance(value, str) and (value in ("local", "none")
+                                                     or "://" in value)):
         return True
     return type(value).__name__ == "Client" and type(value).__module__.startswith("distributed")
 
 
 CLUSTER = Kind("'local', a scheduler address such as 'tcp://host:8786', a distributed.Client "
-               "or None", _is_cluster, ("local",))
+               "or None ('none' on the command line)", _is_cluster, ("local", "none"))
 
 SHARD_OPTIONS: tuple[Option, ...] = (
     Option("shards", INT, 4, at_least(1), doc="how many blocks the observations are split into"),
@@ -91,7 +92,7 @@ def shard_runner(compiled: CompiledModel, cluster: Any, workers: int | None
                  ) -> Iterator[ShardRunner]:
     """A :class:`ShardRunner` for ``cluster`` (see the module's description)."""
     source = compiled.graph.source
-    if cluster is None:
+    if cluster is None or cluster == "none":
         yield ShardRunner(None, source.text, source.name,
                           local_model(source.text, source.name, compiled.programs))
         return
