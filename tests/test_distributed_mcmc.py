@@ -218,6 +218,7 @@ def test_the_bias_correction_maps_the_coupled_covariance_to_the_posterior():
     ({"shard": 2}, "did you mean 'shards'"),
     ({"cluster": "my-laptop"}, "cluster must be 'local', a scheduler address"),
     ({"workers": 0}, "workers must be an integer >= 1"),
+    ({"workers": 2}, "workers applies to a local cluster only"),
     ({"shards": 61}, "shards=61 is more than the 60 observations (N)"),
 ])
 def test_consensus_option_errors(options, message):

@@ -27,6 +27,7 @@ from ppl.backends.shard_worker import ShardTask, check_shard, local_model
 from ppl.backends.sharding import ShardPlan, factorisation_error, plan_shards, shard_data
 from ppl.binding import SourceModel
 from ppl.codegen.model import CompiledModel
+from ppl.errors import SamplingError, error
 
 
 def _is_cluster(value: Any) -> bool:
@@ -93,6 +94,10 @@ def shard_runner(compiled: CompiledModel, cluster: Any, workers: int | None
     """A :class:`ShardRunner` for ``cluster`` (see the module's description)."""
     source = compiled.graph.source
     if cluster is None or cluster == "none":
+        if workers is not None:
+            raise SamplingError([error("workers applies to a local cluster only",
+                                       hint="with cluster=None the shards run in this "
+                                            "process; leave workers out")])
         yield ShardRunner(None, source.text, source.name,
                           local_model(source.text, source.name, compiled.programs))
         return

@@ -218,6 +218,13 @@ def run_split_gibbs(model: CompiledModel, settings: RunSettings, *, shards: int 
              "workers": used, "rho": rho, "local_steps": local_steps,
              "bias_correction": int(bias_correction), "master_steps": MASTER_STEPS,
              "pilot_converged": int(all(p["converged"] for p in pilots))}
+    notes = []
+    if bias_correction and not all(_definite(h) for h in likelihoods):
+        notes.append("split_gibbs did not correct its bias: a shard's likelihood has a "
+                     "Hessian that is not definite at its mode (it informs some parameter "
+                     "too little); use a smaller rho, fewer shards or the consensus backend")
+        bias_correction = False
+        attrs["bias_correction"] = 0
     if bias_correction:
         coupled = coupled_precision(prior, likelihoods, rho ** 2 * covariance)
         centre = positions.reshape(-1, dimension).mean(axis=0)
@@ -227,7 +234,11 @@ def run_split_gibbs(model: CompiledModel, settings: RunSettings, *, shards: int 
     shard_accept = np.broadcast_to(np.asarray(accept_shards)[None, :], positions.shape[:2])
     stats = {"acceptance_rate": np.stack(accept_master, axis=1),
              "shard_acceptance_rate": np.array(shard_accept)}
-    return BackendResult(positions, stats, attrs=attrs)
+    return BackendResult(positions, stats, attrs=attrs, notes=tuple(notes))
+
+
+def _definite(precision: np.ndarray) -> bool:
+    return bool(np.linalg.eigvalsh(0.5 * (precision + precision.T)).min() > 0)
 
 
 def _clipped(precision: np.ndarray) -> np.ndarray:
