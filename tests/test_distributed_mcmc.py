@@ -268,7 +268,7 @@ def test_there_are_located_error_cases():
 def test_a_real_two_worker_cluster_gives_the_draws_of_one_worker():
     """Both backends on a 2-worker LocalCluster (processes on 127.0.0.1), then on the same
     cluster scaled down to one worker: the draws are identical, whatever the number of workers
-    (each shard has its own seed). Consensus gives this process's draws too."""
+    (each shard has its own seed), and the same as in this process."""
     from distributed import Client, LocalCluster
 
     from ppl.cluster import worker_environment
@@ -289,10 +289,11 @@ def test_a_real_two_worker_cluster_gives_the_draws_of_one_worker():
             one = {b: model.sample(DATA, backend=b, cluster=client, **options)
                    for b in ("consensus", "split_gibbs")}
             assert one["consensus"].attrs["workers"] == one["split_gibbs"].attrs["workers"] == 1
-        here = model.sample(DATA, backend="consensus", cluster=None, **options)
+        here = {b: model.sample(DATA, backend=b, cluster=None, **options)
+                for b in ("consensus", "split_gibbs")}
     for backend in ("consensus", "split_gibbs"):
         np.testing.assert_array_equal(_draws(two[backend]), _draws(one[backend]))
-    np.testing.assert_array_equal(_draws(two["consensus"]), _draws(here))
+        np.testing.assert_array_equal(_draws(two[backend]), _draws(here[backend]))
 
 
 def test_the_command_line_runs_a_data_distributed_backend(tmp_path, capsys):

@@ -22,7 +22,7 @@ from ppl.backends.optimise import lbfgs_minimiser
 from ppl.backends.shard_worker import ShardTask, bound_shard, shard_arguments, subposterior
 from ppl.backends.split_kernels import DualAveraging, hmc_transitions, precision_factor
 from ppl.binding import SourceModel
-from ppl.jax_settings import in_ppl_settings
+from ppl.jax_settings import in_ppl_settings, ppl_settings
 
 PILOT_STEPS = 1000
 FIRST_STEP_SIZE = 0.5
@@ -55,6 +55,13 @@ class ShardChains:
 
     def __init__(self, task: ShardTask, z: np.ndarray, metric: np.ndarray, local_steps: int,
                  model: SourceModel | None = None) -> None:
+        # Dask calls __init__ outside ppl's settings (in_ppl_settings wraps the public
+        # methods only): the chains are set up in 64-bit like everything else.
+        with ppl_settings():
+            self._set_up(task, z, metric, local_steps, model)
+
+    def _set_up(self, task: ShardTask, z: np.ndarray, metric: np.ndarray,
+                local_steps: int, model: SourceModel | None) -> None:
         self.compiled = bound_shard(task, model)
         self.data = self.compiled.traced_data
         self.z = jnp.asarray(z, self.compiled.dtype)
