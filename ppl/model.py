@@ -16,11 +16,10 @@ from ppl import data as data_module
 from ppl import memory, recording
 from ppl.backends.base import RunSettings
 from ppl.backends.registry import get_backend
-from ppl.codegen.evaluate import integer_definitions
+from ppl.binding import bind_data, declarations
 from ppl.codegen.missing import missing_counts
 from ppl.codegen.model import CompiledModel, compile_graph
 from ppl.codegen.programs import ProgramCache, release_programs_when_crowded
-from ppl.data_constraints import check_constrained_types
 from ppl.display import GraphDisplay
 from ppl.errors import (
     ModelError,
@@ -70,8 +69,7 @@ class Model(GraphDisplay):
         return self.checked.warnings
 
     def _declarations(self):
-        return {s.name: s.data_decl for s in self.checked.symbols.values()
-                if s.data_decl is not None}
+        return declarations(self.checked)
 
     def _prepared(self, data: Any) -> dict[str, Any]:
         """The data as a mapping, with label columns given for indices replaced by their codes
@@ -85,17 +83,8 @@ class Model(GraphDisplay):
         Every declared data entry must be supplied (sizes may be inferred from the arrays);
         with ``allow_missing_data`` data that has a distribution may be left out, to be
         simulated."""
-        values = data_module.infer_sizes(self._declarations(), self._prepared(data),
-                                         self.source)
-        sizes = data_module.integer_sizes(self._declarations(), values, self.source)
-        sizes.update(integer_definitions(self.checked.symbols, values, sizes,
-                                         self.checked.functions))
-        checked = check(self.program, self.source, sizes)
-        arrays, notes = data_module.validate(checked, values,
-                                             allow_missing_data=allow_missing_data)
-        data_module.check_bounds(checked, arrays)
-        check_constrained_types(checked.symbols, arrays, self.source)
-        return checked, arrays, notes
+        return bind_data(self.checked, self._prepared(data),
+                         allow_missing_data=allow_missing_data)
 
     def compile(self, data: Any = None, precision: str = "float64", *,
                 allow_missing_data: bool = False, memory_limit: Any = None) -> CompiledModel:

@@ -1264,7 +1264,9 @@ def test_the_built_in_backends_live_in_the_documented_modules():
     assert modules == {"nuts": "ppl.backends.nuts", "hmc": "ppl.backends.nuts",
                        "advi": "ppl.backends.advi", "map": "ppl.backends.map",
                        "smc": "ppl.backends.smc", "pathfinder": "ppl.backends.pathfinder",
-                       "gpss": "ppl.backends.gpss", "vi": "ppl.backends.vi"}
+                       "gpss": "ppl.backends.gpss", "vi": "ppl.backends.vi",
+                       "consensus": "ppl.backends.consensus",
+                       "split_gibbs": "ppl.backends.split_gibbs"}
     for page in (ROOT / "README.md", DOCS / "architecture.md"):
         assert "`nuts` and `hmc` share" in " ".join(page.read_text().split()), page.name
 

@@ -68,6 +68,7 @@ _OTHER = {
     "here": "test_option_effects.py",
     "low_rank": "test_low_rank.py",
     "gpss": "test_gpss.py",
+    "distributed": "test_distributed_mcmc.py",
 }
 
 
@@ -76,7 +77,22 @@ def _at(where: str, test: str) -> str:
 
 
 NUTS_OPTIONS_TEST = _at("mcmc", "test_nuts_options_change_the_run_and_are_recorded")
+RHO_TEST = _at("distributed", "test_split_gibbs_rho_sets_the_coupling_and_its_bias")
+CLUSTER_TEST = _at("distributed", "test_a_real_two_worker_cluster_gives_the_draws_of_one_worker")
 COVERAGE: dict[tuple[str, str], str] = {
+    ("consensus", "shards"): _at("distributed", "test_consensus_is_exact_for_a_gaussian_posterior"),
+    ("consensus", "cluster"): CLUSTER_TEST,
+    ("consensus", "workers"): CLUSTER_TEST,
+    ("consensus", "target_accept"):
+        _at("distributed", "test_consensus_target_accept_sets_the_shards_step_sizes"),
+    ("split_gibbs", "shards"): RHO_TEST,
+    ("split_gibbs", "cluster"): CLUSTER_TEST,
+    ("split_gibbs", "workers"): CLUSTER_TEST,
+    ("split_gibbs", "rho"): RHO_TEST,
+    ("split_gibbs", "local_steps"):
+        _at("distributed", "test_split_gibbs_local_steps_are_the_transitions_per_round"),
+    ("split_gibbs", "bias_correction"): _at(
+        "distributed", "test_split_gibbs_without_bias_correction_has_the_predicted_inflation"),
     ("nuts", "target_accept"): NUTS_OPTIONS_TEST,
     ("nuts", "max_tree_depth"): NUTS_OPTIONS_TEST,
     ("nuts", "dense_mass"): NUTS_OPTIONS_TEST,

@@ -293,7 +293,7 @@ def test_the_vectorised_path_passes_nuts_and_sees_a_shifted_fit():
 
 
 def test_local_workers_compute_on_one_thread_and_keep_the_users_xla_flags():
-    from ppl.validation.many import worker_environment
+    from ppl.cluster import worker_environment
 
     env = worker_environment({"XLA_FLAGS": "--xla_dump_to=/tmp/x"})
     assert env["XLA_FLAGS"].startswith("--xla_dump_to=/tmp/x ")
@@ -303,9 +303,9 @@ def test_local_workers_compute_on_one_thread_and_keep_the_users_xla_flags():
 
 
 def test_an_unreachable_scheduler_is_an_error_that_says_what_to_do(monkeypatch):
-    from ppl.validation import many
+    from ppl import cluster
 
-    monkeypatch.setattr(many, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 1)
     model = ppl.model(NORMAL)
     with pytest.raises(ppl.SamplingError, match="cannot reach the Dask scheduler") as info:
         fit_many(model, [{"N": 1, "y": [0.0]}], cluster="tcp://127.0.0.1:9")

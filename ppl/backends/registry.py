@@ -30,6 +30,8 @@ BUILTIN: dict[str, tuple[str, str]] = {
     "pathfinder": ("ppl.backends.pathfinder", "Pathfinder"),
     "gpss": ("ppl.backends.gpss", "GPSS"),
     "vi": ("ppl.backends.vi", "VI"),
+    "consensus": ("ppl.backends.consensus", "Consensus"),
+    "split_gibbs": ("ppl.backends.split_gibbs", "SplitGibbs"),
 }
 
 
