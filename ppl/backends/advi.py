@@ -85,7 +85,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from ppl.backends.advi_families import (
     FAMILIES,
@@ -113,6 +112,7 @@ from ppl.backends.options import (
     positive,
     validate_options,
 )
+from ppl.backends.plateaus import fit_summary, optimise_until_plateaus
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 from ppl.jax_settings import in_ppl_settings
@@ -301,13 +301,7 @@ def fit(log_density, family: Family, init_params: Params, key: jax.Array, dimens
     base, arrays = family_parts(family)
     run = _program(programs, ("advi_fit", base, dimension) + settings,
                    lambda: _fit_program(log_density, base, dimension, **dict(settings)))
-    i, _, (tail_sum, tail_n), _, _, trace, elbo_trace, (mean, _), _, flat = run(
-        init_params, key, arrays, data)
-    average = jax.tree.map(lambda t: t / tail_n, tail_sum)
-    steps = int(i) * check_every
-    return {"params": average, "steps": steps, "converged": bool(int(flat) >= plateaus),
-            "objective": float(mean), "objective_trace": np.asarray(trace[:steps]),
-            "elbo_trace": np.asarray(elbo_trace[:steps])}
+    return fit_summary(run(init_params, key, arrays, data), check_every, plateaus)
 
 
 def _program(programs: Callable | None, key: tuple, build: Callable[[], Callable]) -> Callable:
@@ -325,76 +319,19 @@ def _fit_program(log_density, base: Any, dimension: int, *, objective: str, alph
                  learning_rate: Any, max_steps: int, check_every: int, tol: float,
                  plateaus: int) -> Callable:
     """``(params, key, arrays, data) -> the optimisation's final carry``, jitted: :func:`fit`'s
-    loop, with the family ``base`` seen through ``arrays`` (see :func:`family_parts`)."""
-    optimizer = optax.apply_if_finite(optax.adam(learning_rate), max_consecutive_errors=50)
-    chunks = -(-max_steps // check_every)
-
-    def window_stats(values):
-        finite = jnp.isfinite(values)
-        count = jnp.maximum(jnp.sum(finite), 1)
-        mean = jnp.sum(jnp.where(finite, values, 0.0)) / count
-        var = jnp.sum(jnp.where(finite, (values - mean) ** 2, 0.0)) / jnp.maximum(count - 1, 1)
-        return mean, var / count
-
-    def going(carry):
-        i, flat = carry[0], carry[-1]
-        return (i < chunks) & (flat < plateaus)
+    loop (:func:`~ppl.backends.plateaus.optimise_until_plateaus`), with the family ``base``
+    seen through ``arrays`` (see :func:`family_parts`)."""
 
     def run(params, key, arrays, data):
         loss = make_loss(lambda u: log_density(u, data), with_parts(base, arrays), dimension,
                          objective=objective, alpha=alpha, num_mc=num_mc,
                          num_importance=num_importance, gradient=gradient,
                          antithetic=antithetic)
-        grad_fn = jax.value_and_grad(loss, has_aux=True)
-
-        def step(carry, _):
-            params, state, key, total, scale = carry
-            key, sub = jax.random.split(key)
-            (_, (value, elbo)), grads = grad_fn(params, sub)
-            updates, state = optimizer.update(grads, state, params)
-            params = optax.apply_updates(params, jax.tree.map(lambda x: scale * x, updates))
-            total = jax.tree.map(jnp.add, total, params)
-            return (params, state, key, total, scale), (value, elbo)
-
-        def chunk(carry):
-            i, params, tail, state, key, trace, elbo_trace, previous, scale, flat = carry
-            zeros = jax.tree.map(jnp.zeros_like, params)
-            (params, state, key, total, _), (values, elbos) = jax.lax.scan(
-                step, (params, state, key, zeros, scale), None, length=check_every)
-            average = jax.tree.map(lambda t: t / check_every, total)
-            trace = jax.lax.dynamic_update_slice(trace, values, (i * check_every,))
-            elbo_trace = jax.lax.dynamic_update_slice(elbo_trace, elbos, (i * check_every,))
-            mean, se2 = window_stats(values)
-            change = jnp.abs(mean - previous[0])
-            plateau = (i > 0) & ((change < tol * jnp.maximum(jnp.abs(mean), 1.0))
-                                 | (change < 2.0 * jnp.sqrt(se2 + previous[1])))
-            scale = jnp.where(plateau, 0.5 * scale, scale)
-            # A fresh Adam state with the halved step: its second-moment estimate no longer
-            # remembers the large early gradients that would otherwise stall slow directions.
-            fresh = optimizer.init(params)
-            state = jax.tree.map(lambda f, o: jnp.where(plateau, f, o), fresh, state)
-            # Polyak averaging of the iterates since the last plateau (before the first one, of
-            # the last chunk only): the returned parameters.
-            tail_sum, tail_n = tail
-            tail = jax.lax.cond(flat > 0,
-                                lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
-                                lambda: (average, jnp.asarray(1, jnp.int32)))
-            flat = flat + plateau.astype(jnp.int32)
-            # The last chunk that max_steps allows keeps its average: restarting there would
-            # leave nothing to average (0 / 0, reported as a diverged fit).
-            restart = plateau & (flat < plateaus) & (i + 1 < chunks)
-            tail = jax.lax.cond(restart,
-                                lambda: (jax.tree.map(jnp.zeros_like, average),
-                                         jnp.asarray(0, jnp.int32)),
-                                lambda: tail)
-            return i + 1, params, tail, state, key, trace, elbo_trace, (mean, se2), scale, flat
-
         dtype = jax.tree.leaves(params)[0].dtype
-        empty = jnp.full((chunks * check_every,), jnp.nan, dtype)
-        zero = jnp.asarray(0, jnp.int32)
-        carry = (zero, params, (params, zero), optimizer.init(params), key, empty, empty,
-                 (jnp.asarray(jnp.inf, dtype), jnp.zeros((), dtype)), jnp.ones((), dtype), zero)
-        return jax.lax.while_loop(going, chunk, carry)
+        return optimise_until_plateaus(
+            jax.value_and_grad(loss, has_aux=True), params, key, dtype,
+            learning_rate=learning_rate, max_steps=max_steps, check_every=check_every,
+            tol=tol, plateaus=plateaus)
 
     return jax.jit(run)
 

@@ -46,7 +46,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from numpyro.distributions import constraints
 
 from ppl.backends.base import BackendResult, RunSettings
@@ -63,6 +62,7 @@ from ppl.backends.options import (
     positive,
     validate_options,
 )
+from ppl.backends.plateaus import fit_summary, optimise_until_plateaus
 from ppl.backends.vi_objectives import (
     OBJECTIVES,
     choose_estimators,
@@ -142,69 +142,19 @@ def fit(loss, init_raw: dict, key: jax.Array, data: tuple, *, learning_rate: Any
         max_steps: int, check_every: int, tol: float, plateaus: int, dtype=jnp.float64
         ) -> dict[str, Any]:
     """Maximise the objective whose surrogate is ``loss(raw, key, *data)`` with Adam, in
-    compiled chunks of ``check_every`` steps, halving the step size at each plateau (see the
-    module docstring). Returns ``params`` (averaged since the last plateau), ``steps``,
-    ``converged``, ``objective`` (the last chunk's mean) and the per-step traces. A guide
-    without parameters (``init_raw`` empty) is a fixed q: its bound is estimated until it
-    settles."""
-    optimizer = optax.apply_if_finite(optax.adam(learning_rate), max_consecutive_errors=50)
-    chunks = -(-max_steps // check_every)
-    grad_fn = jax.value_and_grad(loss, has_aux=True)
+    compiled chunks of ``check_every`` steps, halving the step size at each plateau (see
+    :mod:`ppl.backends.plateaus`, shared with ``advi``). Returns ``params`` (averaged since the
+    last plateau), ``steps``, ``converged``, ``objective`` (the last chunk's mean) and the
+    per-step traces. A guide without parameters (``init_raw`` empty) is a fixed q: its bound
+    is estimated until it settles."""
 
     def run(raw, key, data):
-        def step(carry, _):
-            params, state, key, total, scale = carry
-            key, sub = jax.random.split(key)
-            (_, (value, elbo)), grads = grad_fn(params, sub, *data)
-            updates, state = optimizer.update(grads, state, params)
-            params = optax.apply_updates(params, jax.tree.map(lambda u: scale * u, updates))
-            # The bound may come out wider than a float32 model's dtype (64-bit constants).
-            return (params, state, key, jax.tree.map(jnp.add, total, params), scale), \
-                (value.astype(dtype), elbo.astype(dtype))
+        return optimise_until_plateaus(
+            jax.value_and_grad(lambda p, k: loss(p, k, *data), has_aux=True), raw, key, dtype,
+            learning_rate=learning_rate, max_steps=max_steps, check_every=check_every,
+            tol=tol, plateaus=plateaus)
 
-        def chunk(carry):
-            i, params, tail, state, key, trace, elbos, previous, scale, flat = carry
-            zeros = jax.tree.map(jnp.zeros_like, params)
-            (params, state, key, total, _), (values, elbo) = jax.lax.scan(
-                step, (params, state, key, zeros, scale), None, length=check_every)
-            trace = jax.lax.dynamic_update_slice(trace, values, (i * check_every,))
-            elbos = jax.lax.dynamic_update_slice(elbos, elbo, (i * check_every,))
-            finite = jnp.isfinite(values)
-            count = jnp.maximum(jnp.sum(finite), 1)
-            mean = jnp.sum(jnp.where(finite, values, 0.0)) / count
-            se2 = jnp.sum(jnp.where(finite, (values - mean) ** 2, 0.0)) / \
-                jnp.maximum(count - 1, 1) / count
-            change = jnp.abs(mean - previous[0])
-            plateau = (i > 0) & ((change < tol * jnp.maximum(jnp.abs(mean), 1.0))
-                                 | (change < 2.0 * jnp.sqrt(se2 + previous[1])))
-            scale = jnp.where(plateau, 0.5 * scale, scale)
-            average = jax.tree.map(lambda t: t / check_every, total)
-            tail_sum, tail_n = tail
-            # Polyak averaging of the chunks since the last plateau.
-            tail = jax.lax.cond(flat > 0,
-                                lambda: (jax.tree.map(jnp.add, tail_sum, average), tail_n + 1),
-                                lambda: (average, jnp.asarray(1, jnp.int32)))
-            flat = flat + plateau.astype(jnp.int32)
-            restart = plateau & (flat < plateaus) & (i + 1 < chunks)
-            tail = jax.lax.cond(restart, lambda: (jax.tree.map(jnp.zeros_like, average),
-                                                  jnp.asarray(0, jnp.int32)), lambda: tail)
-            return i + 1, params, tail, state, key, trace, elbos, (mean, se2), scale, flat
-
-        def going(carry):
-            return (carry[0] < chunks) & (carry[-1] < plateaus)
-
-        empty = jnp.full((chunks * check_every,), jnp.nan, dtype)
-        zero = jnp.asarray(0, jnp.int32)
-        carry = (zero, raw, (raw, zero), optimizer.init(raw), key, empty, empty,
-                 (jnp.asarray(jnp.inf, dtype), jnp.zeros((), dtype)), jnp.ones((), dtype), zero)
-        return jax.lax.while_loop(going, chunk, carry)
-
-    i, _, (tail_sum, tail_n), _, _, trace, elbos, (mean, _), _, flat = \
-        jax.jit(run)(init_raw, key, data)
-    steps = int(i) * check_every
-    return {"params": jax.tree.map(lambda t: t / tail_n, tail_sum), "steps": steps,
-            "converged": bool(int(flat) >= plateaus), "objective": float(mean),
-            "objective_trace": np.asarray(trace[:steps]), "elbo_trace": np.asarray(elbos[:steps])}
+    return fit_summary(jax.jit(run)(init_raw, key, data), check_every, plateaus)
 
 
 def _support_values(dist, spec) -> np.ndarray | None:
