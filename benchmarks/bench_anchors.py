@@ -88,7 +88,7 @@ def load_problem(name: str, kit: Path = KIT) -> Problem:
     time (or simulated, for ``logistic``). Raises FileNotFoundError without the kit."""
     if name == "logistic":
         data, truth = logistic_data()
-        reference = {k: (float(v), None) for k, v in
+        reference = {k: (float(v.item()), None) for k, v in
                      stan_names({n: v[None, None] for n, v in truth.items()}).items()}
         return Problem(name, HERE / "logistic.ppl", data, reference)
     from benchmarks.bench_conformance import MODELS_DIR
