@@ -38,9 +38,11 @@ if str(HERE.parent) not in sys.path:  # run as a script: make ``benchmarks`` imp
 
 
 def best_seconds(call: Callable[[], object], min_total: float = 1.0, repeats: int = 5
-                 ) -> float:
-    """The median over ``repeats`` of the mean time of ``call()`` over a loop of at least
-    ``min_total / repeats`` seconds (results waited for when they are JAX arrays)."""
+                 ) -> tuple[float, float]:
+    """Seconds of one ``call()``, wall clock and this process's CPU time (all its threads):
+    the medians over ``repeats`` of the mean over a loop of at least ``min_total / repeats``
+    seconds (results waited for when they are JAX arrays). On a loaded machine the wall
+    clock counts the time other processes hold the cores; the CPU time does not."""
     import jax
 
     jax.block_until_ready(call())  # compile, warm caches
@@ -48,28 +50,32 @@ def best_seconds(call: Callable[[], object], min_total: float = 1.0, repeats: in
     jax.block_until_ready(call())
     once = max(time.perf_counter() - began, 1e-6)
     inner = max(1, int(min_total / repeats / once))
-    times = []
+    walls, cpus = [], []
     for _ in range(repeats):
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         for _ in range(inner):
             out = call()
         jax.block_until_ready(out)
-        times.append((time.perf_counter() - began) / inner)
-    return statistics.median(times)
+        walls.append((time.perf_counter() - began) / inner)
+        cpus.append((time.process_time() - cpu) / inner)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def read_bandwidth(array) -> dict:
-    """Bytes per second read by a sum over ``array`` (NumPy, one thread; jitted JAX)."""
+    """Bytes per second read by a sum over ``array``: NumPy (one thread), by the wall clock
+    and by CPU time, and a jitted JAX sum (XLA's threads) by the wall clock."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
     nbytes = array.nbytes
-    numpy_s = best_seconds(lambda: np.add.reduce(array, axis=None), min_total=2.0)
+    numpy_wall, numpy_cpu = best_seconds(lambda: np.add.reduce(array, axis=None), min_total=2.0)
     device = jnp.asarray(array)
     total = jax.jit(jnp.sum)
-    jax_s = best_seconds(lambda: total(device), min_total=2.0)
-    return {"numpy_reduce_GBps": nbytes / numpy_s / 1e9, "jax_sum_GBps": nbytes / jax_s / 1e9}
+    jax_wall, _ = best_seconds(lambda: total(device), min_total=2.0)
+    return {"numpy_reduce_GBps": nbytes / numpy_wall / 1e9,
+            "numpy_reduce_cpu_GBps": nbytes / numpy_cpu / 1e9,
+            "jax_sum_GBps": nbytes / jax_wall / 1e9}
 
 
 def dot_generals(jaxpr) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
@@ -149,24 +155,28 @@ def measure(sizes: Sequence[int], d: int) -> dict:
                 row[f"{label}_dots"] = [list(map(list, pair)) for pair in shapes]
                 row[f"{label}_one_matvec_each_way"] = is_one_matvec_per_direction(shapes, n, d)
             # interleaved, so that load changes hit both sides alike
-            times: dict[str, list[float]] = {label: [] for label in functions}
+            times: dict[str, list[tuple[float, float]]] = {label: [] for label in functions}
             for _ in range(3):
                 for label, (grad, args) in functions.items():
                     times[label].append(best_seconds(lambda g=grad, a=args: g(*a),
                                                      min_total=1.0, repeats=3))
             for label in functions:
-                row[f"{label}_grad_ms"] = 1e3 * statistics.median(times[label])
+                row[f"{label}_grad_ms"] = 1e3 * statistics.median(t[0] for t in times[label])
+                row[f"{label}_grad_cpu_ms"] = 1e3 * statistics.median(t[1] for t in times[label])
             if n == max(sizes):
                 bandwidth = read_bandwidth(data["X"])
             rows.append(row)
             del functions, data
             jax.clear_caches()
-    best = max(bandwidth.values()) * 1e9
+    best = max(bandwidth["numpy_reduce_GBps"], bandwidth["jax_sum_GBps"]) * 1e9
     for row in rows:
-        two_reads_ms = 1e3 * 2 * row["N"] * row["D"] * 8 / best
-        row["two_reads_ms"] = two_reads_ms
+        two_reads = 2 * row["N"] * row["D"] * 8  # bytes
+        row["two_reads_ms"] = 1e3 * two_reads / best
+        row["two_reads_cpu_ms"] = 1e3 * two_reads / (bandwidth["numpy_reduce_cpu_GBps"] * 1e9)
         for label in ("ppl", "numpyro"):
-            row[f"{label}_over_two_reads"] = row[f"{label}_grad_ms"] / two_reads_ms
+            row[f"{label}_over_two_reads"] = row[f"{label}_grad_ms"] / row["two_reads_ms"]
+            row[f"{label}_cpu_over_two_reads"] = (row[f"{label}_grad_cpu_ms"]
+                                                  / row["two_reads_cpu_ms"])
     return {"rows": rows, "bandwidth": bandwidth}
 
 
@@ -178,18 +188,22 @@ def linear_growth(rows: Sequence[dict], key: str) -> list[float]:
 
 
 def table(result: dict) -> str:
+    """The rows as a Markdown table: wall-clock and CPU-time figures side by side."""
     rows = result["rows"]
-    growth = {label: linear_growth(rows, f"{label}_grad_ms") for label in ("ppl", "numpyro")}
-    lines = ["| N | X MB | ppl grad ms | NumPyro grad ms | ppl / NumPyro | X read twice ms | "
-             "ppl / read twice | NumPyro / read twice | ppl time per obs vs N = first | "
-             "dot_generals ppl (NumPyro) |", "|" + "---|" * 10]
-    for i, row in enumerate(rows):
+    growth = {label: linear_growth(rows, f"{label}_grad_cpu_ms") for label in ("ppl", "numpyro")}
+    lines = ["| N | X MB | ppl grad ms wall (CPU) | NumPyro grad ms wall (CPU) | "
+             "X read twice ms wall (CPU) | ppl / read twice, wall (CPU) | "
+             "NumPyro / read twice, wall (CPU) | CPU time per obs / first N's, ppl (NumPyro) | "
+             "dot_generals ppl (NumPyro) |", "|" + "---|" * 9]
+    for i, r in enumerate(rows):
         lines.append(
-            f"| {row['N']:,} | {row['X_MB']:.0f} | {row['ppl_grad_ms']:.3f} | "
-            f"{row['numpyro_grad_ms']:.3f} | {row['ppl_grad_ms'] / row['numpyro_grad_ms']:.2f} | "
-            f"{row['two_reads_ms']:.3f} | {row['ppl_over_two_reads']:.2f} | "
-            f"{row['numpyro_over_two_reads']:.2f} | {growth['ppl'][i]:.2f} | "
-            f"{len(row['ppl_dots'])} ({len(row['numpyro_dots'])}) |")
+            f"| {r['N']:,} | {r['X_MB']:.0f} | {r['ppl_grad_ms']:.2f} ({r['ppl_grad_cpu_ms']:.2f})"
+            f" | {r['numpyro_grad_ms']:.2f} ({r['numpyro_grad_cpu_ms']:.2f}) | "
+            f"{r['two_reads_ms']:.2f} ({r['two_reads_cpu_ms']:.2f}) | "
+            f"{r['ppl_over_two_reads']:.2f} ({r['ppl_cpu_over_two_reads']:.2f}) | "
+            f"{r['numpyro_over_two_reads']:.2f} ({r['numpyro_cpu_over_two_reads']:.2f}) | "
+            f"{growth['ppl'][i]:.2f} ({growth['numpyro'][i]:.2f}) | "
+            f"{len(r['ppl_dots'])} ({len(r['numpyro_dots'])}) |")
     return "\n".join(lines)
 
 
@@ -205,8 +219,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(json.dumps(row), flush=True)
     bw = result["bandwidth"]
     print(f"\nmemory read bandwidth over the largest X: {bw['numpy_reduce_GBps']:.1f} GB/s "
-          f"(np.add.reduce, one thread), {bw['jax_sum_GBps']:.1f} GB/s (jitted jnp.sum); the "
-          "better is used for 'X read twice'")
+          f"wall, {bw['numpy_reduce_cpu_GBps']:.1f} GB/s per CPU-second (np.add.reduce, one "
+          f"thread), {bw['jax_sum_GBps']:.1f} GB/s wall (jitted jnp.sum); 'X read twice' uses "
+          "the better wall-clock figure, and in brackets the CPU-time one")
     print(table(result))
     for row in result["rows"]:
         for label in ("ppl", "numpyro"):
