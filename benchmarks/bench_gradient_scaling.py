@@ -16,7 +16,9 @@ better of the two bandwidths, ``2 * N * D * 8 bytes / bandwidth``: a gradient th
 matrix-vector product forward (``X @ beta``) and one back (``X.T @ r``) reads X twice.
 
 It also lists the ``dot_general`` operations of each gradient's jaxpr with their operand
-shapes: one product per direction is two matrix-vector products with the (N, D) matrix.
+shapes: one product per direction is two matrix-vector products with the (N, D) matrix. The
+two products alone (``X @ b`` and ``r @ X``, jitted) are timed too: the floor under any JAX
+gradient of this model.
 
     python benchmarks/bench_gradient_scaling.py [--sizes 20000,200000,2000000] [--dim 50]
 """
@@ -133,8 +135,12 @@ def gradients(n: int, d: int) -> tuple[dict, dict]:
         return -log_density(logistic, (), {**kwargs, "N": n, "K": d}, params)[0]
 
     hand_args = {"X": hand_data["X"], "y": hand_data["y"]}
+    r = jnp.full(n, 0.01, dtype=jnp.float64)
+    # The floor under both: the two products alone, as XLA compiles them.
+    bare = jax.jit(lambda x, b, r: (x @ b, r @ x))
     return ({"ppl": (jax.jit(jax.grad(compiled.log_density_with)), (u, compiled.traced_data)),
-             "numpyro": (jax.jit(jax.grad(hand_potential)), (u, hand_args))},
+             "numpyro": (jax.jit(jax.grad(hand_potential)), (u, hand_args)),
+             "matvecs": (bare, (hand_data["X"], u[1:], r))},
             {"X": data["X"]})
 
 
@@ -173,7 +179,7 @@ def measure(sizes: Sequence[int], d: int) -> dict:
         two_reads = 2 * row["N"] * row["D"] * 8  # bytes
         row["two_reads_ms"] = 1e3 * two_reads / best
         row["two_reads_cpu_ms"] = 1e3 * two_reads / (bandwidth["numpy_reduce_cpu_GBps"] * 1e9)
-        for label in ("ppl", "numpyro"):
+        for label in ("ppl", "numpyro", "matvecs"):
             row[f"{label}_over_two_reads"] = row[f"{label}_grad_ms"] / row["two_reads_ms"]
             row[f"{label}_cpu_over_two_reads"] = (row[f"{label}_grad_cpu_ms"]
                                                   / row["two_reads_cpu_ms"])
@@ -193,8 +199,9 @@ def table(result: dict) -> str:
     growth = {label: linear_growth(rows, f"{label}_grad_cpu_ms") for label in ("ppl", "numpyro")}
     lines = ["| N | X MB | ppl grad ms wall (CPU) | NumPyro grad ms wall (CPU) | "
              "X read twice ms wall (CPU) | ppl / read twice, wall (CPU) | "
-             "NumPyro / read twice, wall (CPU) | CPU time per obs / first N's, ppl (NumPyro) | "
-             "dot_generals ppl (NumPyro) |", "|" + "---|" * 9]
+             "NumPyro / read twice, wall (CPU) | X @ b and r @ X alone / read twice, wall (CPU) | "
+             "CPU time per obs / first N's, ppl (NumPyro) | dot_generals ppl (NumPyro) |",
+             "|" + "---|" * 10]
     for i, r in enumerate(rows):
         lines.append(
             f"| {r['N']:,} | {r['X_MB']:.0f} | {r['ppl_grad_ms']:.2f} ({r['ppl_grad_cpu_ms']:.2f})"
@@ -202,6 +209,7 @@ def table(result: dict) -> str:
             f"{r['two_reads_ms']:.2f} ({r['two_reads_cpu_ms']:.2f}) | "
             f"{r['ppl_over_two_reads']:.2f} ({r['ppl_cpu_over_two_reads']:.2f}) | "
             f"{r['numpyro_over_two_reads']:.2f} ({r['numpyro_cpu_over_two_reads']:.2f}) | "
+            f"{r['matvecs_over_two_reads']:.2f} ({r['matvecs_cpu_over_two_reads']:.2f}) | "
             f"{growth['ppl'][i]:.2f} ({growth['numpyro'][i]:.2f}) | "
             f"{len(r['ppl_dots'])} ({len(r['numpyro_dots'])}) |")
     return "\n".join(lines)
