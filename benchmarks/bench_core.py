@@ -47,21 +47,28 @@ REGRESSION_POSTERIORS = (
 
 def model_data(name: str) -> dict:
     """Data for a benchmark model: the conformance kit's, or simulated with a fixed seed."""
-    import numpy as np
-
     if name == "logistic":
-        rng = np.random.default_rng(20261123)
-        n, k = 20_000, 50
-        x = rng.normal(size=(n, k))
-        beta = rng.normal(scale=0.3, size=k)
-        p = 1 / (1 + np.exp(-(0.5 + x @ beta)))
-        return {"N": n, "K": k, "X": x, "y": (rng.uniform(size=n) < p).astype(np.int64)}
+        return logistic_data()[0]
     path = KIT / "data" / f"{name}.json"
     if not path.exists():
         if name == "eight_schools":
             return json.loads((HERE.parent / "examples" / "eight_schools.json").read_text())
         raise SystemExit(f"{path} not found: set PPL_CONFORMANCE_DIR to the conformance kit")
     return json.loads(path.read_text())
+
+
+def logistic_data(n: int = 20_000, k: int = 50, seed: int = 20261123) -> tuple[dict, dict]:
+    """The synthetic logistic regression (``logistic.ppl``): data ``{N, K, X, y}`` with
+    standard normal predictors, and the true coefficients ``{alpha: 0.5, beta: (k,)}`` they
+    were simulated from (a fixed seed, so every process simulates the same data)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, k))
+    beta = rng.normal(scale=0.3, size=k)
+    p = 1 / (1 + np.exp(-(0.5 + x @ beta)))
+    data = {"N": n, "K": k, "X": x, "y": (rng.uniform(size=n) < p).astype(np.int64)}
+    return data, {"alpha": np.float64(0.5), "beta": beta}
 
 
 def hand_kwargs(model_fn: Callable, data: Mapping) -> dict:
