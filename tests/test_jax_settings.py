@@ -251,7 +251,8 @@ def test_the_public_entry_points_are_wrapped_in_ppl_settings():
 def test_a_user_jax_cache_is_kept_and_ppl_cache_is_not_used_outside_its_calls(tmp_path):
     """With no cache of the user's own, ppl's programs go to PPL_CACHE_DIR, and the user's own
     compilations afterwards do not (JAX's cache is closed again on return), even with the user's
-    threshold at 0 s. A user's own cache folder is used as it is, and ppl's stays empty."""
+    threshold at 0 s. A user's own cache folder is used as it is, and ppl's gets no compiled
+    program (only the parser's tables, which are ppl's own)."""
     script = PRELUDE.replace('unchanged("import ppl")', "") + textwrap.dedent("""
     import os, sys
     from pathlib import Path
@@ -285,7 +286,8 @@ def test_a_user_jax_cache_is_kept_and_ppl_cache_is_not_used_outside_its_calls(tm
             assert before >= 1 and after == before == in_ours
         else:  # the user's cache takes everything, ppl's folder nothing
             assert before >= 1 and after > before and in_ours == 0
-            assert not folder.exists()
+            # ppl's folder holds at most the parser's tables (ppl/frontend/parse.py)
+            assert not folder.exists() or all(p.suffix == ".lark" for p in folder.iterdir())
 
 
 def test_the_cache_is_bounded_by_evicting_the_least_recently_used_entries(tmp_path):
