@@ -388,8 +388,8 @@ def test_a_size_may_be_computed_from_an_integer_array_of_the_data():
 def test_a_size_the_data_cannot_give_is_a_located_error_not_a_crash(monkeypatch):
     """Whatever makes an integer definition fail to evaluate on the data (simulated here),
     the size reaches code generation as a number or not at all."""
-    model_module = importlib.import_module("ppl.model")  # ppl.model is also a function
-    monkeypatch.setattr(model_module, "integer_definitions", lambda *args, **kwargs: {})
+    binding = importlib.import_module("ppl.binding")  # where Model.bind computes the sizes
+    monkeypatch.setattr(binding, "integer_definitions", lambda *args, **kwargs: {})
     src = "data N: int\ndata y: int[N]\nn = max(y)\nx: vector[n - 1] ~ normal(0, 1)\n"
     with pytest.raises(ModelError, match=r"m\.ppl:4:11: error: the size n - 1 could not be "
                                          r"computed from the data"):
