@@ -151,6 +151,12 @@ def table(rows: list[dict], first_draw: bool, repeat: bool) -> str:
     if first_draw and repeat:
         columns += [("repeat DSL s", "dsl_repeat_s", ".1f"), ("hand s", "hand_repeat_s", ".1f"),
                     ("ratio", "repeat_ratio", ".2f")]
+    return markdown_table(rows, columns)
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str, str | None]]) -> str:
+    """``rows`` as a Markdown table: ``columns`` are (title, key, format), ``-`` where a row
+    has no value for the key (a measurement that failed)."""
     lines = ["| " + " | ".join(title for title, _, _ in columns) + " |",
              "|" + "---|" * len(columns)]
     for r in rows:

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.bench_conformance import load_case, select  # noqa: E402
+from benchmarks.bench_conformance import load_case, markdown_table, select  # noqa: E402
 from benchmarks.bench_core import KIT  # noqa: E402
 
 # Small posteriors of several kinds, for a modest default run on a shared machine.
@@ -118,12 +118,7 @@ def table(rows: list[dict]) -> str:
                ("ESS / 1000 evals", "ess_per_1k_evals", ".1f"), ("ESS/s", "ess_per_s", ".1f"),
                ("s", "seconds", ".1f"), ("max abs z", "max_abs_z", ".2f"),
                ("max sd err", "max_sd_error", ".3f"), ("matches", "matches", None)]
-    lines = ["| " + " | ".join(title for title, _, _ in columns) + " |",
-             "|" + "---|" * len(columns)]
-    for r in rows:
-        cells = [format(r[key], fmt or "") if key in r else "-" for _, key, fmt in columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(rows, columns)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from ppl.backends.options import (
 )
 from ppl.codegen.model import CompiledModel
 from ppl.errors import PerformanceWarning, SamplingError, error
-from ppl.host_devices import too_late_note, wanted_host_devices
+from ppl.host_devices import DEVICE_COUNT_FLAG, cores, too_late_note, wanted_host_devices
 from ppl.jax_settings import in_ppl_settings
 
 # Dense mass matrices by default up to this dimension, by measurement: benchmarks/bench_metric.py
@@ -76,8 +76,9 @@ def chain_method(options: Mapping[str, Any], chains: int) -> str:
         raise SamplingError([error(
             f"chain_method='parallel' needs more than one device, and JAX has "
             f"{jax.local_device_count()}",
-            hint=too_late_note(chains).replace("run vectorised", "cannot run in parallel")
-            + "; or use chain_method='vectorized' or 'sequential'")])
+            hint="import ppl before using JAX (it then asks for a CPU device per chain), or "
+                 f"set XLA_FLAGS={DEVICE_COUNT_FLAG}={max(chains, cores())} before starting "
+                 "Python; or use chain_method='vectorized' or 'sequential'")])
     return method
 
 
