@@ -14,3 +14,7 @@ def cache_folder() -> Path | None:
     if folder is None:
         return Path.home() / ".cache" / "ppl" / "jax"
     return Path(folder).expanduser() if folder else None
+
+
+# The traced programs ppl keeps in the same folder (ppl/codegen/stored.py), one file each.
+EXPORT_SUFFIX = ".exported"

@@ -120,12 +120,10 @@ QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensiv
 
 def _run_quickly(model: CompiledModel, name: str, function: Callable, *args):
     """``function(*args, data)`` with the model's traced data, compiled with
-    :data:`QUICK_COMPILE` once per model, data shapes and argument shapes."""
-    data = model.traced_data
-    shapes = tuple((jax.numpy.shape(a), str(jax.numpy.result_type(a))) for a in args)
-    compiled = model.program(("quickly", name, shapes), lambda: jax.jit(function).lower(
-        *args, data).compile(compiler_options=QUICK_COMPILE))
-    return compiled(*args, data)
+    :data:`QUICK_COMPILE` once per model, data shapes and argument shapes (and kept on disk,
+    see :mod:`ppl.codegen.stored`)."""
+    program = model.stored(("quickly", name), function, compiler_options=QUICK_COMPILE)
+    return program(*args, model.traced_data)
 
 
 def _gradients(model: CompiledModel, points: np.ndarray) -> jax.Array:

@@ -21,6 +21,7 @@ at the chains. What this module adds:
 
 from __future__ import annotations
 
+import functools
 import signal
 import threading
 import time
@@ -32,8 +33,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.infer.hmc import hmc
-from numpyro.infer.hmc_util import euclidean_kinetic_energy
+from jax.sharding import PartitionSpec as P
+from numpyro.infer.hmc import HMCState, hmc
+from numpyro.infer.hmc_util import HMCAdaptState, euclidean_kinetic_energy
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -145,12 +147,14 @@ def shortened(trajectory_lengths: np.ndarray, trajectory_length: float) -> np.nd
     return np.asarray(trajectory_lengths) < trajectory_length * (1 - 1e-9)
 
 
-def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool = True,
-                   step_size=1.0, inverse_mass_matrix=None) -> Callable:
-    def init(point, key, step_size=step_size, inverse_mass_matrix=inverse_mass_matrix):
+def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool = True
+                   ) -> Callable:
+    """``init(point, key, resumed)``: a chain's first state; ``resumed`` is empty or holds the
+    ``step_size`` and ``inverse_mass_matrix`` a resumed chain keeps."""
+    def init(point, key, resumed):
         return init_kernel(
-            point, num_warmup=warmup, step_size=step_size,
-            inverse_mass_matrix=inverse_mass_matrix, adapt_step_size=adapt,
+            point, num_warmup=warmup, step_size=resumed.get("step_size", 1.0),
+            inverse_mass_matrix=resumed.get("inverse_mass_matrix"), adapt_step_size=adapt,
             adapt_mass_matrix=adapt, dense_mass=config.dense,
             target_accept_prob=config.target_accept, num_steps=config.num_steps,
             trajectory_length=_trajectory_length(config),
@@ -213,54 +217,105 @@ def devices_for(chains: int, devices: int) -> int:
     return max(d for d in range(1, min(chains, devices) + 1) if chains % d == 0)
 
 
+def plain_jit(name: str, function: Callable, **placement) -> Callable:
+    """The layout's programs when nothing keeps them on disk: ``jax.jit``."""
+    return jax.jit(function, **placement)
+
+
+@functools.cache
+def _serialisable_states() -> None:
+    """Give NumPyro's state tuples a name in JAX's export format, so that programs taking and
+    returning them can be kept on disk (:mod:`ppl.codegen.stored`). Done once, on first use."""
+    for state in (HMCState, HMCAdaptState):
+        try:
+            jax.export.register_namedtuple_serialization(
+                state, serialized_name=f"numpyro.{state.__name__}")
+        except ValueError:  # already named (by the user, or another library)
+            pass
+
+
+class _InitTracedFirst:
+    """NumPyro's ``hmc()`` sample kernel reads settings that its init kernel sets while it is
+    traced (the tree depth, the adaptation's update function). A process whose init program
+    came from disk (:mod:`ppl.codegen.stored`) never traces it, so a chunk program traced
+    there first traces the init kernel abstractly (``jax.eval_shape``) at the shapes of the
+    run's first call (``shapes``: one chain's point, key and resumed settings, and the data)."""
+
+    def __init__(self, init: Callable) -> None:
+        self._raw = init
+        self.traced = False
+        self.shapes: tuple | None = None
+
+    def init(self, *args):
+        self.traced = True
+        return self._raw(*args)
+
+    def before(self, chunk: Callable) -> Callable:
+        def run(*args):
+            if not self.traced:
+                jax.eval_shape(self.init, *self.shapes)
+            return chunk(*args)
+        return run
+
+
 class _Layout:
     """How the chains sit on the devices: ``vectorized`` (one device, in lockstep),
-    ``parallel`` (a device each, or a group of chains vectorised on each device when there are
-    fewer devices than chains) or ``sequential`` (one after another, chunk by chunk).
-    ``init`` and ``advance`` take the data (a pytree of arrays, the same for every chain) as
-    an argument of the compiled programs; ``advance`` returns records as (chains, n, ...)
-    NumPy arrays."""
+    ``parallel`` (the chains split over the devices by ``shard_map``, vectorised within each
+    device when there are fewer devices than chains) or ``sequential`` (one after another,
+    chunk by chunk). ``init`` and ``advance`` take the data (a pytree of arrays, the same for
+    every chain) as an argument of the compiled programs; ``advance`` returns records as
+    (chains, n, ...) NumPy arrays. ``jit(name, function, **placement)`` compiles each program
+    (:func:`plain_jit`, or a model's programs kept on disk)."""
 
     def __init__(self, method: str, init: Callable, step: Callable, capacity: int,
-                 box: _DataBox, chains: int = 1):
+                 box: _DataBox, chains: int = 1, jit: Callable = plain_jit):
         self.method = method
         self.chains = chains
-        self.groups = devices_for(chains, jax.local_device_count()) if method == "parallel" \
-            else 1
-        init = box.reading(init)
-        if method == "vectorized":
-            self._init = jax.jit(jax.vmap(init, in_axes=(0, 0, None)))
-            self._chunk = jax.jit(box.reading(_chunk_function(jax.vmap(step), capacity)))
-        elif method == "parallel" and self.groups == chains:
-            self._init = jax.pmap(init, in_axes=(0, 0, None))
-            self._chunk = jax.pmap(box.reading(_chunk_function(step, capacity)),
-                                   in_axes=(0, None, None))
-        elif method == "parallel":  # (groups, chains per group, ...): vmap within a device
-            self._init = jax.pmap(jax.vmap(init, in_axes=(0, 0, None)), in_axes=(0, 0, None))
-            self._chunk = jax.pmap(box.reading(_chunk_function(jax.vmap(step), capacity)),
-                                   in_axes=(0, None, None))
-        elif method == "sequential":
-            self._init = jax.jit(init)
-            self._chunk = jax.jit(box.reading(_chunk_function(step, capacity)))
-        else:
+        self.devices = devices_for(chains, jax.local_device_count()) \
+            if method == "parallel" else 1
+        _serialisable_states()
+        self._kernels = _InitTracedFirst(box.reading(init))
+        init = self._kernels.init
+        if method == "sequential":
+            self._init = jit("init", init)
+            self._chunk = jit("chunk", self._kernels.before(
+                box.reading(_chunk_function(step, capacity))))
+            return
+        if method not in ("vectorized", "parallel"):
             raise ValueError(method)
+        batched_init = jax.vmap(init, in_axes=(0, 0, 0, None))
+        chunk = self._kernels.before(box.reading(_chunk_function(jax.vmap(step), capacity)))
+        if method == "vectorized":
+            self._init, self._chunk = jit("init", batched_init), jit("chunk", chunk)
+            return
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chains",))
+        by_chain, whole = P("chains"), P()
+        records = P(None, "chains")  # (capacity, chains, ...)
+        placed = functools.partial(jax.sharding.NamedSharding, mesh)
+        # check_vma=False: NumPyro's tree building returns values from lax.cond branches that
+        # shard_map's type check sees as varying over the chains in one branch and not in the
+        # other (every chain's values are its own, so nothing is lost by not checking).
+        self._init = jit("init", jax.shard_map(
+            batched_init, mesh=mesh, in_specs=(by_chain, by_chain, by_chain, whole),
+            out_specs=by_chain, check_vma=False),
+            in_shardings=tuple(map(placed, (by_chain, by_chain, by_chain, whole))),
+            out_shardings=placed(by_chain))
+        self._chunk = jit("chunk", jax.shard_map(
+            chunk, mesh=mesh, in_specs=(by_chain, whole, whole),
+            out_specs=(by_chain, records), check_vma=False),
+            in_shardings=(placed(by_chain), placed(whole), placed(whole)),
+            out_shardings=(placed(by_chain), placed(records)))
 
-    @property
-    def grouped(self) -> bool:
-        return self.method == "parallel" and self.groups != self.chains
-
-    def _split(self, x):
-        """(chains, ...) -> (groups, chains per group, ...)."""
-        return jnp.reshape(x, (self.groups, -1) + jnp.shape(x)[1:])
-
-    def init(self, points, keys, data, **kwargs):
+    def init(self, points, keys, data, **resumed):
+        one_chain = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:],
+                                                                jnp.result_type(x)),
+                                 (points, keys, resumed))
+        self._kernels.shapes = (*one_chain, jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), data))
         if self.method == "sequential":
-            return [self._init(p, k, data, **{n: v[c] for n, v in kwargs.items()})
+            return [self._init(p, k, {n: v[c] for n, v in resumed.items()}, data)
                     for c, (p, k) in enumerate(zip(points, keys, strict=True))]
-        if self.grouped:
-            points, keys = self._split(points), self._split(keys)
-            kwargs = {n: self._split(v) for n, v in kwargs.items()}
-        return self._init(points, keys, data, **kwargs)
+        return self._init(points, keys, resumed, data)
 
     def advance(self, state, n: int, data):
         count = np.int32(n)
@@ -269,24 +324,14 @@ class _Layout:
             records = [jax.tree.map(lambda b: np.asarray(b)[:n], r) for _, r in results]
             return ([s for s, _ in results],
                     {k: np.stack([r[k] for r in records]) for k in records[0]})
-        state, records = self._chunk(state, count, data)
-        if self.method == "vectorized":  # (capacity, chains, ...)
-            return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
-        if self.grouped:  # (groups, capacity, chains per group, ...)
-            return state, {k: self._chains_first(np.swapaxes(np.asarray(v)[:, :n], 1, 2))
-                           for k, v in records.items()}
-        return state, {k: np.asarray(v)[:, :n] for k, v in records.items()}
-
-    def _chains_first(self, x: np.ndarray) -> np.ndarray:
-        """(groups, chains per group, ...) -> (chains, ...)."""
-        return np.reshape(x, (self.chains,) + x.shape[2:])
+        state, records = self._chunk(state, count, data)  # (capacity, chains, ...)
+        return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
 
     def field(self, state, get: Callable) -> np.ndarray:
         """A field of every chain's state, (chains, ...)."""
         if self.method == "sequential":
             return np.stack([np.asarray(get(s)) for s in state])
-        value = np.asarray(get(state))
-        return self._chains_first(value) if self.grouped else value
+        return np.asarray(get(state))
 
     def copy_chain(self, state, chain: int, donor: int):
         """``state`` with chain ``chain`` replaced by ``donor``'s, keeping its own keys."""
@@ -298,10 +343,6 @@ class _Layout:
             state = list(state)
             state[chain] = take(state[chain], state[donor])
             return state
-        if self.grouped:
-            flat = jax.tree.map(lambda x: self._chains_first(np.asarray(x)), state)
-            copied = self._copy_vectorised(flat, chain, donor)
-            return jax.tree.map(self._split, copied)
         return self._copy_vectorised(state, chain, donor)
 
     @staticmethod
@@ -397,26 +438,30 @@ def _moved(z: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 
 def layout_of(log_density: Callable, config: KernelConfig, warmup: int, adapt: bool,
-              method: str, capacity: int, chains: int = 1) -> _Layout:
+              method: str, capacity: int, chains: int = 1, jit: Callable = plain_jit
+              ) -> _Layout:
     """The compiled programs of a run: ``log_density(u, data)`` is the target, with the data
     an argument of the programs (so a cached layout serves any data of the same shapes)."""
     box = _DataBox()
     init_kernel, sample_kernel = _kernels(lambda u: log_density(u, box.value), config)
     init = _init_function(init_kernel, config, warmup, adapt=adapt)
-    return _Layout(method, init, sample_kernel, capacity, box, chains)
+    return _Layout(method, init, sample_kernel, capacity, box, chains, jit)
 
 
 def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
                draws: int, method: str, progress: bool = False,
                resume: dict | None = None, *, data: Any = None,
-               programs: Callable[[Hashable, Callable[[], _Layout]], _Layout] | None = None
-               ) -> ChainsRun:
+               programs: Callable[[Hashable, Callable[[], _Layout]], _Layout] | None = None,
+               stored: Callable[..., Callable] | None = None) -> ChainsRun:
     """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
 
     ``log_density(u)``, or with ``data`` given ``log_density(u, data)``: the data then go into
     the compiled programs as an argument. ``programs(key, build)`` (a model's
     :class:`~ppl.codegen.programs.ProgramCache`, keyed by its data signature) keeps the
-    compiled programs for the next run of the same settings and data shapes.
+    compiled programs for the next run of the same settings and data shapes;
+    ``stored(key, function, **placement)`` (a model's
+    :meth:`~ppl.codegen.model.CompiledModel.stored`) keeps their traces on disk for the next
+    process.
 
     With ``resume`` (a :class:`ChainsRun` ``state``: positions, step sizes, inverse mass
     matrices) the chains continue from it with fixed adaptation and no warm-up.
@@ -437,8 +482,11 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     capacity = chunk_capacity(warmup + draws, chains, dimension)
     settings = (config, warmup, resume is None, method, capacity, chains)
 
+    def jit(name: str, function: Callable, **placement) -> Callable:
+        return stored(("hmc_chains", name) + settings, function, **placement)
+
     def build() -> _Layout:
-        return layout_of(log_density, *settings)
+        return layout_of(log_density, *settings, jit=plain_jit if stored is None else jit)
 
     layout = build() if programs is None else programs(("hmc_chains",) + settings, build)
     state = layout.init(points, keys, data, **kwargs)

@@ -161,7 +161,8 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
         return dataclasses.replace(result, attrs=attrs, notes=tuple(notes))
     run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
                      run_key, settings.warmup, settings.draws, method, settings.progress,
-                     data=model.traced_data, programs=model.program)
+                     data=model.traced_data, programs=model.program,
+                     stored=model.stored)
     result = result_of(run, _attrs(config, method, init))
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
@@ -180,7 +181,8 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
     run = run_chains(model.log_density_with, config, state["position"], key, 0,
                      settings.draws, method, settings.progress, resume=dict(state),
-                     data=model.traced_data, programs=model.program)
+                     data=model.traced_data, programs=model.program,
+                     stored=model.stored)
     return result_of(run, _attrs(config, method, None))
 
 

@@ -13,6 +13,7 @@ energy (NumPyro) negate it at their edge.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -38,6 +39,7 @@ from ppl.codegen.simulate import (
     sequential_draw,
     with_stand_in,
 )
+from ppl.codegen.stored import StoredProgram
 from ppl.codegen.transforms import biject_to
 from ppl.codegen.truncation import Truncated, bound_value, truncate, truncating_bounds
 from ppl.errors import DataError, ModelError, error
@@ -105,6 +107,17 @@ class CompiledModel:
         them."""
         return self.programs.get((self.signature,) + tuple(key), build)
 
+    def stored(self, key: tuple, function: Callable, **placement: Any) -> StoredProgram:
+        """``jax.jit(function, **placement)`` kept on disk (see :mod:`ppl.codegen.stored`),
+        stored under ``key`` for this binding's signature like :meth:`program`: a new process
+        running the same model, settings and data shapes does not trace it again. ``function``
+        takes the traced data as an argument and everything else its trace depends on must
+        be in ``key``."""
+        identity = (hashlib.sha256(self.graph.source.text.encode()).hexdigest(),
+                    self.signature) + tuple(key)
+        return self.program(("stored",) + tuple(key),
+                            lambda: StoredProgram(function, identity, **placement))
+
     @cached_property
     def log_density_program(self) -> Callable:
         """``log_density_with`` jitted once per model and data shapes: ``(u, data)``. Inside
@@ -122,8 +135,7 @@ class CompiledModel:
     @cached_property
     def jitted_value_and_grad(self) -> Callable:
         """``(log_density(u), its gradient)`` compiled once per model and data shapes."""
-        program = self.program(("value_and_grad",), lambda: jax.jit(jax.value_and_grad(
-            self.log_density_with)))
+        program = self.stored(("value_and_grad",), jax.value_and_grad(self.log_density_with))
         return in_ppl_settings(lambda u: program(u, self.traced_data))
 
     @cached_property
