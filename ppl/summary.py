@@ -29,11 +29,12 @@ def drawn_after_sampling(fit) -> set[str]:
     return {n for n in str(fit.attrs.get("drawn_after_sampling", "")).split(",") if n}
 
 
-def summary_rows(fit, var_names: list[str] | None = None) -> list[dict]:
-    """One row per scalar parameter: mean, sd, 94% HDI, bulk/tail ESS and R-hat."""
+def summary_rows(fit, var_names: list[str] | None = None, kind: str = "all") -> list[dict]:
+    """One row per scalar parameter: mean, sd, 94% HDI, bulk/tail ESS and R-hat (with
+    ``kind="diagnostics"`` the ESS, R-hat and MCSE only)."""
     with warnings.catch_warnings():  # a label constant over the draws has no R-hat: NaN is fine
         warnings.simplefilter("ignore", RuntimeWarning)
-        table = az.summary(fit, var_names=var_names, kind="all", ci_prob=0.94, ci_kind="hdi")
+        table = az.summary(fit, var_names=var_names, kind=kind, ci_prob=0.94, ci_kind="hdi")
     rows = []
     for label, row in table.iterrows():
         rows.append({"name": str(label), **{k: float(v) for k, v in row.items()}})
@@ -81,7 +82,7 @@ def sampler_warnings(fit) -> list[str]:
                          "energy poorly, typical of heavy tails or funnels; reparameterise")
     sampled = [n for n in fit["posterior"].data_vars if n not in drawn_after_sampling(fit)]
     notes += _draw_problems(fit, sampled)
-    rows = summary_rows(fit, sampled) if sampled else []
+    rows = summary_rows(fit, sampled, kind="diagnostics") if sampled else []
     chains = fit["posterior"].sizes.get("chain", 1)
     bad_rhat = [r["name"] for r in rows if r.get("r_hat", 1.0) > RHAT_LIMIT]
     if bad_rhat and chains > 1:
