@@ -83,7 +83,7 @@ TWO_PI = 2 * math.pi
 WARMUP_WINDOWS = (0.1, 0.1, 0.15, 0.25, 0.4)
 # The adaptation targets: direction proposals per draw and stepping-out steps per draw.
 TARGET_DIRECTION_PROPOSALS = 2.0
-TARGET_STEPS_OUT = 1.0
+TARGET_STEPS_OUT = 0.25
 ADAPTATION_DECAY = 0.6
 # A dense standardisation (the Cholesky factor of the warm-up covariance) up to this dimension,
 # as the nuts backend's dense mass matrix: it decorrelates correlated regressions, which the
@@ -190,27 +190,34 @@ def gpss_transition(log_density, key, z, lp, angle, window, max_steps):
     y = jax.random.normal(normal_key, (d,), dtype)
     y = y - jnp.dot(theta, y) * theta
     y = y / jnp.maximum(jnp.linalg.norm(y), jnp.finfo(dtype).tiny)
+    # The paper's direction update: on the whole circle the first proposal is a uniform angle
+    # ``w`` and the bracket is ``[w - 2 pi, w]``; a shorter bracket is placed at random around
+    # 0 and its first proposal drawn uniformly inside it (the paper's form is valid only for
+    # the whole circle, where the bracket's two ends are one point).
+    first_key, bracket_key = jax.random.split(bracket_key)
     high = angle * jax.random.uniform(bracket_key, (), dtype)
     low = high - angle
+    whole = angle >= TWO_PI * (1 - 1e-9)
+    first = jnp.where(whole, high, _uniform(first_key, low, high))
 
     def direction_body(carry):
-        k, lo, hi, _, best, best_lp, n = carry
-        k, sub = jax.random.split(k)
-        w = _uniform(sub, lo, hi)
+        k, lo, hi, w, _, best, best_lp, n = carry
         candidate = theta * jnp.cos(w) + y * jnp.sin(w)
         value = finite(log_density(r * candidate))
         inside = (d - 1) * jnp.log(r) + value > level
         lo = jnp.where(inside | (w >= 0), lo, w)
         hi = jnp.where(inside | (w < 0), hi, w)
-        return (k, lo, hi, inside, jnp.where(inside, candidate, best),
+        k, sub = jax.random.split(k)
+        return (k, lo, hi, _uniform(sub, lo, hi), inside, jnp.where(inside, candidate, best),
                 jnp.where(inside, value, best_lp), n + 1)
 
     def direction_cond(carry):
-        return ~carry[3] & (carry[6] < max_steps)
+        return ~carry[4] & (carry[7] < max_steps)
 
-    _, _, _, found, theta_new, lp_new, n_direction = jax.lax.while_loop(
+    _, _, _, _, found, theta_new, lp_new, n_direction = jax.lax.while_loop(
         direction_cond, direction_body,
-        (loop_key, low, high, jnp.asarray(False), theta, lp, jnp.asarray(0, jnp.int32)))
+        (loop_key, low, high, first, jnp.asarray(False), theta, lp,
+         jnp.asarray(0, jnp.int32)))
     exhausted = (~found).astype(jnp.int32)
 
     # -- radius: stepping out and shrinkage on {r > 0 : p1(r theta_new) > T} --------------
@@ -219,13 +226,13 @@ def gpss_transition(log_density, key, z, lp, angle, window, max_steps):
         safe = jnp.where(radius > 0, radius, 1.0)
         return jnp.where(radius > 0, (d - 1) * jnp.log(safe) + value, -jnp.inf), value
 
-    split_key, place_key, shrink_key = jax.random.split(radius_key, 3)
+    place_key, shrink_key = jax.random.split(radius_key)
     place = jax.random.uniform(place_key, (), dtype)
-    left_steps = jnp.floor(max_steps * jax.random.uniform(split_key, (), dtype)).astype(
-        jnp.int32)
-    right_steps = max_steps - 1 - left_steps
 
-    def step_out(start, sign, steps):
+    def step_out(start, sign):
+        """The paper's stepping out, unlimited but for the safety bound ``max_steps`` on each
+        side (reaching it is counted with the exhausted loops): the end, its evaluations and
+        whether the bound stopped it inside the slice."""
         def body(carry):
             edge, left, _, n = carry
             edge = edge + sign * window
@@ -235,13 +242,14 @@ def gpss_transition(log_density, key, z, lp, angle, window, max_steps):
             return carry[2] & (carry[1] > 0)
 
         inside0 = (start > 0) & (log_p1(start)[0] > level)
-        edge, _, _, n = jax.lax.while_loop(
-            cond, body, (start, steps, inside0, jnp.asarray(0, jnp.int32)))
-        return edge, n + (start > 0)
+        edge, _, inside, n = jax.lax.while_loop(
+            cond, body, (start, max_steps, inside0, jnp.asarray(0, jnp.int32)))
+        return edge, n + (start > 0), inside
 
-    lower, n_lower = step_out(jnp.maximum(r - place * window, 0.0), -1.0, left_steps)
-    upper, n_upper = step_out(r + (1 - place) * window, 1.0, right_steps)
+    lower, n_lower, capped_lower = step_out(jnp.maximum(r - place * window, 0.0), -1.0)
+    upper, n_upper, capped_upper = step_out(r + (1 - place) * window, 1.0)
     lower = jnp.maximum(lower, 0.0)
+    exhausted = exhausted + capped_lower.astype(jnp.int32) + capped_upper.astype(jnp.int32)
     # the stepping-out steps beyond the two first evaluations of the window's ends
     steps_out = n_lower + n_upper - (r - place * window > 0) - 1
 
