@@ -490,10 +490,11 @@ def run_gpss(model: CompiledModel, settings: RunSettings, *, angle: Any = TWO_PI
     kept_exhausted = int(records["exhausted"].sum())
     if kept_exhausted or exhausted:
         notes.append(
-            f"gpss: {kept_exhausted} shrinkage loops in the kept draws ({exhausted} in "
-            f"warm-up) reached max_steps={max_steps} evaluations without finding a point in "
-            "the slice and kept the current value: the log density is probably not finite or "
-            "discontinuous near the chains; raise max_steps or check the model")
+            f"gpss: {kept_exhausted} loops in the kept draws ({exhausted} in warm-up) reached "
+            f"max_steps={max_steps} evaluations (a shrinkage loop without finding a point in "
+            "the slice, which kept the current value, or a stepping out still inside it): the "
+            "log density is probably not finite or discontinuous near the chains, or the "
+            "radius window far too small; raise max_steps or check the model")
     stats = {"lp": lp, "n_evals": records["n_evals"],
              "direction_proposals": records["direction_proposals"]}
     attrs: dict[str, Any] = {
