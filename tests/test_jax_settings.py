@@ -108,6 +108,7 @@ def test_every_compiled_model_method_runs_in_64_bit_and_leaves_jax_settings_alon
         "with_data": lambda: c.with_data(c.traced_data).data,
         "log_density_with": lambda: c.log_density_with(u, c.traced_data),
         "program": lambda: c.program(("probe",), lambda: jnp.ones(2)),
+        "stored": lambda: c.stored(("probe",), c.log_density_with)(u, c.traced_data),
         "distribution": lambda: c.distribution(y, env),
         "variate": lambda: c.variate(y, env, (3,)),
         "log_density_parts": lambda: c.log_density_parts(u),

@@ -37,6 +37,7 @@ from typing import Any
 import jax
 
 from ppl.cache_paths import EXPORT_SUFFIX, cache_folder
+from ppl.jax_settings import in_ppl_settings
 
 # The bytes all exports may take: beyond it the least recently used are deleted (an export of
 # a NUTS chunk program is 0.1-1 MB).
@@ -144,6 +145,7 @@ def evict_exports(folder: Path, max_bytes: int) -> None:
         total -= size
 
 
+@in_ppl_settings
 class StoredProgram:
     """``jax.jit(function, in_shardings, out_shardings)`` whose trace is kept on disk.
 
@@ -166,6 +168,10 @@ class StoredProgram:
         self._ready: dict[str, Callable] = {}
 
     def __call__(self, *args):
+        return self.run(*args)
+
+    def run(self, *args):
+        """The program's value at ``args`` (in ppl's JAX settings, as every program of ppl)."""
         signature = _argument_signature(args)
         program = self._ready.get(signature)
         if program is None:
