@@ -224,7 +224,7 @@ def _fused_jvp(family, block_rows, primals, tangents):
     # keeps them and only scales them, so a gradient reads X once.
     out = jnp.zeros((), value.dtype)
     if not isinstance(dbeta, SymbolicZero):
-        out = out + grad @ dbeta
+        out = out + jnp.sum(grad * dbeta)  # a product, not a dot: ct * grad in reverse
     if not isinstance(dalpha, SymbolicZero):
         out = out + jnp.sum(d_eta * dalpha)
     if d_sigma is not None and not isinstance(dsigma, SymbolicZero):
