@@ -6,19 +6,25 @@ observations (simulated, ``bench_core.logistic_data``). For each N it times one 
 - ppl's compiled model: ``jax.jit(jax.grad(compiled.log_density_with))`` with the data as an
   argument (``compiled.traced_data``), as ppl's samplers call it (``log_density_with(u, data)``
   is ``log_density(u)`` with the data traced, so an 800 MB design matrix is not baked into the
-  program as a constant), inside ``ppl.jax_settings.ppl_settings()`` (float64);
+  program as a constant), inside ``ppl.jax_settings.ppl_settings()`` (float64). Its statement
+  ``y ~ bernoulli_logit(alpha + X * beta)`` is GLM-shaped with a data matrix, so ppl computes
+  the term's value and gradient in one pass over X in blocks of rows (``ppl.codegen.glm``);
+- the same model compiled by plain autodiff ("ppl plain"): ``logistic.ppl`` with the linear
+  predictor a definition (``eta = alpha + X * beta``, ``y ~ bernoulli_logit(eta)``), which the
+  one-pass rule leaves as written: one product forward, one back;
 - the hand-written NumPyro model's potential (``handwritten.logistic``), the data also an
   argument, in float64;
 and, in the same run, the machine's memory read bandwidth: the best time of ``np.add.reduce``
 (one thread) and of a jitted ``jnp.sum`` (XLA's threads) over the largest design matrix (far
 larger than any cache). The ratio printed is the gradient's time over "reading X twice" at the
 better of the two bandwidths, ``2 * N * D * 8 bytes / bandwidth``: a gradient that is one
-matrix-vector product forward (``X @ beta``) and one back (``X.T @ r``) reads X twice.
+matrix-vector product forward (``X @ beta``) and one back (``X.T @ r``) reads X twice; the
+one-pass gradient reads it once from memory (and each block a second time from cache).
 
 It also lists the ``dot_general`` operations of each gradient's jaxpr with their operand
-shapes: one product per direction is two matrix-vector products with the (N, D) matrix. The
-two products alone (``X @ b`` and ``r @ X``, jitted) are timed too: the floor under any JAX
-gradient of this model.
+shapes: the plain gradients have two matrix-vector products with the (N, D) matrix, the one-pass
+gradient two per block of rows (the loop's body, and the ragged last block). The two products
+alone (``X @ b`` and ``r @ X``, jitted) are timed too: the floor under a two-pass gradient.
 
     python benchmarks/bench_gradient_scaling.py [--sizes 20000,200000,2000000] [--dim 50]
 """
@@ -115,6 +121,28 @@ def is_one_matvec_per_direction(shapes: Sequence[tuple], n: int, d: int) -> bool
     return len(shapes) == 2 and all(matvec(pair) for pair in shapes)
 
 
+def matvec_blocks(shapes: Sequence[tuple], n: int, d: int) -> list[int] | None:
+    """The row counts of the blocks of X that the products read, each block once forward
+    (``X_b @ beta``) and once back (``r_b @ X_b``), covering distinct block shapes; None
+    when a product is anything else. ``[n]``: one product each way over the whole matrix."""
+    forward, back = [], []
+    for pair in shapes:
+        if len(pair) == 2 and len(pair[0]) == 2 and pair[0][1] == d and pair[1] == (d,):
+            forward.append(pair[0][0])
+        elif len(pair) == 2 and len(pair[1]) == 2 and pair[1][1] == d \
+                and pair[0] == (pair[1][0],):
+            back.append(pair[1][0])
+        else:
+            return None
+    if sorted(forward) != sorted(back) or not forward or any(b > n for b in forward):
+        return None
+    return sorted(forward, reverse=True)
+
+
+PLAIN_STATEMENT = ("y ~ bernoulli_logit(alpha + X * beta)",
+                   "eta = alpha + X * beta\ny ~ bernoulli_logit(eta)")
+
+
 def gradients(n: int, d: int) -> tuple[dict, dict]:
     """For N = ``n``: (the two gradient functions with their arguments, the data's size)."""
     import jax
@@ -127,6 +155,9 @@ def gradients(n: int, d: int) -> tuple[dict, dict]:
 
     data, _ = logistic_data(n=n, k=d)
     compiled = ppl.load(HERE / "logistic.ppl").compile(data)
+    text = (HERE / "logistic.ppl").read_text()
+    plain = ppl.model(text.replace(*PLAIN_STATEMENT)).compile(data)
+    assert list(compiled.glm_plans) == ["y"] and not plain.glm_plans
     u = jnp.zeros(compiled.dimension, dtype=jnp.float64) + 0.01
     hand_data = {"N": n, "K": d, "X": jnp.asarray(data["X"]), "y": jnp.asarray(data["y"])}
 
@@ -139,6 +170,7 @@ def gradients(n: int, d: int) -> tuple[dict, dict]:
     # The floor under both: the two products alone, as XLA compiles them.
     bare = jax.jit(lambda x, b, r: (x @ b, r @ x))
     return ({"ppl": (jax.jit(jax.grad(compiled.log_density_with)), (u, compiled.traced_data)),
+             "ppl_plain": (jax.jit(jax.grad(plain.log_density_with)), (u, plain.traced_data)),
              "numpyro": (jax.jit(jax.grad(hand_potential)), (u, hand_args)),
              "matvecs": (bare, (hand_data["X"], u[1:], r))},
             {"X": data["X"]})
@@ -160,6 +192,7 @@ def measure(sizes: Sequence[int], d: int) -> dict:
                 shapes = dot_generals(jax.make_jaxpr(grad)(*args))
                 row[f"{label}_dots"] = [list(map(list, pair)) for pair in shapes]
                 row[f"{label}_one_matvec_each_way"] = is_one_matvec_per_direction(shapes, n, d)
+                row[f"{label}_blocks"] = matvec_blocks(shapes, n, d)
             # interleaved, so that load changes hit both sides alike
             times: dict[str, list[tuple[float, float]]] = {label: [] for label in functions}
             for _ in range(3):
@@ -179,11 +212,14 @@ def measure(sizes: Sequence[int], d: int) -> dict:
         two_reads = 2 * row["N"] * row["D"] * 8  # bytes
         row["two_reads_ms"] = 1e3 * two_reads / best
         row["two_reads_cpu_ms"] = 1e3 * two_reads / (bandwidth["numpy_reduce_cpu_GBps"] * 1e9)
-        for label in ("ppl", "numpyro", "matvecs"):
+        for label in LABELS:
             row[f"{label}_over_two_reads"] = row[f"{label}_grad_ms"] / row["two_reads_ms"]
             row[f"{label}_cpu_over_two_reads"] = (row[f"{label}_grad_cpu_ms"]
                                                   / row["two_reads_cpu_ms"])
     return {"rows": rows, "bandwidth": bandwidth}
+
+
+LABELS = ("ppl", "ppl_plain", "numpyro", "matvecs")
 
 
 def linear_growth(rows: Sequence[dict], key: str) -> list[float]:
@@ -196,22 +232,28 @@ def linear_growth(rows: Sequence[dict], key: str) -> list[float]:
 def table(result: dict) -> str:
     """The rows as a Markdown table: wall-clock and CPU-time figures side by side."""
     rows = result["rows"]
-    growth = {label: linear_growth(rows, f"{label}_grad_cpu_ms") for label in ("ppl", "numpyro")}
-    lines = ["| N | X MB | ppl grad ms wall (CPU) | NumPyro grad ms wall (CPU) | "
-             "X read twice ms wall (CPU) | ppl / read twice, wall (CPU) | "
-             "NumPyro / read twice, wall (CPU) | X @ b and r @ X alone / read twice, wall (CPU) | "
-             "CPU time per obs / first N's, ppl (NumPyro) | dot_generals ppl (NumPyro) |",
-             "|" + "---|" * 10]
+    growth = {label: linear_growth(rows, f"{label}_grad_cpu_ms") for label in LABELS[:3]}
+    lines = ["| N | X MB | X read twice ms wall (CPU) | ppl one pass: grad ms wall (CPU) | "
+             "/ read twice | ppl plain autodiff: grad ms | / read twice | NumPyro: grad ms | "
+             "/ read twice | `X @ b`, `r @ X` alone / read twice | CPU time per obs / first "
+             "N's, ppl (plain, NumPyro) | rows per block, ppl |",
+             "|" + "---|" * 12]
+
+    def pair(r, key):
+        return f"{r[key + '_ms']:.2f} ({r[key + '_cpu_ms']:.2f})"
+
+    def ratio(r, label):
+        return f"{r[label + '_over_two_reads']:.2f} ({r[label + '_cpu_over_two_reads']:.2f})"
+
     for i, r in enumerate(rows):
+        blocks = r["ppl_blocks"]
         lines.append(
-            f"| {r['N']:,} | {r['X_MB']:.0f} | {r['ppl_grad_ms']:.2f} ({r['ppl_grad_cpu_ms']:.2f})"
-            f" | {r['numpyro_grad_ms']:.2f} ({r['numpyro_grad_cpu_ms']:.2f}) | "
-            f"{r['two_reads_ms']:.2f} ({r['two_reads_cpu_ms']:.2f}) | "
-            f"{r['ppl_over_two_reads']:.2f} ({r['ppl_cpu_over_two_reads']:.2f}) | "
-            f"{r['numpyro_over_two_reads']:.2f} ({r['numpyro_cpu_over_two_reads']:.2f}) | "
-            f"{r['matvecs_over_two_reads']:.2f} ({r['matvecs_cpu_over_two_reads']:.2f}) | "
-            f"{growth['ppl'][i]:.2f} ({growth['numpyro'][i]:.2f}) | "
-            f"{len(r['ppl_dots'])} ({len(r['numpyro_dots'])}) |")
+            f"| {r['N']:,} | {r['X_MB']:.0f} | {pair(r, 'two_reads')} | "
+            f"{pair(r, 'ppl_grad')} | {ratio(r, 'ppl')} | {pair(r, 'ppl_plain_grad')} | "
+            f"{ratio(r, 'ppl_plain')} | {pair(r, 'numpyro_grad')} | {ratio(r, 'numpyro')} | "
+            f"{ratio(r, 'matvecs')} | {growth['ppl'][i]:.2f} ({growth['ppl_plain'][i]:.2f}, "
+            f"{growth['numpyro'][i]:.2f}) | "
+            f"{' + '.join(map(str, blocks)) if blocks else 'not matvecs'} |")
     return "\n".join(lines)
 
 
@@ -232,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           "the better wall-clock figure, and in brackets the CPU-time one")
     print(table(result))
     for row in result["rows"]:
-        for label in ("ppl", "numpyro"):
+        for label in ("ppl_plain", "numpyro"):
             if not row[f"{label}_one_matvec_each_way"]:
                 print(f"N = {row['N']}: {label}'s gradient is not one matrix-vector product per "
                       f"direction: dot_general operand shapes {row[f'{label}_dots']}")

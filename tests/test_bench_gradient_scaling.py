@@ -20,6 +20,7 @@ from benchmarks.bench_gradient_scaling import (  # noqa: E402
     gradients,
     is_one_matvec_per_direction,
     linear_growth,
+    matvec_blocks,
 )
 
 
@@ -48,6 +49,16 @@ def test_one_matvec_per_direction():
     assert not is_one_matvec_per_direction([((n, d), (d, 2)), ((n,), (n, d))], n, d)
 
 
+def test_matvec_blocks_pairs_forward_and_backward_products_of_row_blocks():
+    n, d = 20, 3
+    assert matvec_blocks([((n, d), (d,)), ((n,), (n, d))], n, d) == [n]
+    blocked = [((8, d), (d,)), ((8,), (8, d)), ((4, d), (d,)), ((4,), (4, d))]
+    assert matvec_blocks(blocked, n, d) == [8, 4]
+    assert matvec_blocks(blocked[:3], n, d) is None  # a block read one way only
+    assert matvec_blocks([((n, d), (d, 2)), ((n,), (n, d))], n, d) is None
+    assert matvec_blocks([((2 * n, d), (d,)), ((2 * n,), (2 * n, d))], n, d) is None
+
+
 def test_linear_growth_is_time_per_observation_relative_to_the_first():
     rows = [{"N": 10, "t": 1.0}, {"N": 100, "t": 10.0}, {"N": 1000, "t": 200.0}]
     assert linear_growth(rows, "t") == pytest.approx([1.0, 1.0, 2.0])
@@ -60,7 +71,10 @@ def test_both_logistic_gradients_are_one_matvec_each_way_and_agree():
     with ppl_settings():
         functions, _ = gradients(300, 4)
         (g_ppl, a_ppl), (g_hand, a_hand) = functions["ppl"], functions["numpyro"]
+        g_plain, a_plain = functions["ppl_plain"]
         for grad, args in functions.values():
             assert is_one_matvec_per_direction(dot_generals(jax.make_jaxpr(grad)(*args)), 300, 4)
         # the gradient of the log density and of the potential (its negative): same model
         assert jnp.allclose(g_ppl(*a_ppl), -g_hand(*a_hand), rtol=1e-10, atol=1e-10)
+        # the one-pass rule and plain autodiff: the same gradient
+        assert jnp.allclose(g_ppl(*a_ppl), g_plain(*a_plain), rtol=1e-10, atol=1e-10)

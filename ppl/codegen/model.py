@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import validation_enabled
 
-from ppl.codegen import marginal, missing
+from ppl.codegen import glm, marginal, missing
 from ppl.codegen.definitions import definition_value
 from ppl.codegen.evaluate import comprehension_range, concrete_int, evaluate, function_key, map_over
 from ppl.codegen.index_check import index_problems
@@ -139,6 +139,16 @@ class CompiledModel:
         return in_ppl_settings(lambda u: program(u, self.traced_data))
 
     @cached_property
+    def glm_plans(self) -> dict[str, glm.GlmPlan]:
+        """The observed statements whose log-likelihood is GLM-shaped with a data design
+        matrix, by name: their log-density term and its gradient read the matrix once
+        (:mod:`ppl.codegen.glm`), where its arguments' shapes are a GLM's."""
+        plans = {node.name: glm.glm_plan(node, self.graph)
+                 for node in self.graph.of_kind("observed") if node.name not in self.imputed
+                 and node.name not in self.truncations}
+        return {name: plan for name, plan in plans.items() if plan is not None}
+
+    @cached_property
     def discrete_groups(self) -> tuple[marginal.DiscreteGroup, ...]:
         return marginal.discrete_groups(self.graph)
 
@@ -238,12 +248,14 @@ class CompiledModel:
         return _as_variate(node, value)
 
     def _walk(self, u, *, on_latent=None, on_observed=None, on_factor=None, on_marginal=None,
-              given: Mapping[str, jax.Array] | None = None):
+              on_glm=None, given: Mapping[str, jax.Array] | None = None):
         """Evaluate every node in order; callbacks collect log-density terms. Terms that
         depend on a discrete latent come in summed over it, through ``on_marginal``. With
         ``given`` (constrained values by name) the latents take those values exactly, and
         ``u`` is only read for the log |Jacobian| (a round trip through the unconstrained
-        space can move values such as a simplex's entry of 1e-30)."""
+        space can move values such as a simplex's entry of 1e-30). With ``on_glm`` the
+        GLM-shaped observed statements (:attr:`glm_plans`) report their summed term there,
+        computed in one pass over their design matrix, instead of to ``on_observed``."""
         env = dict(self.data)
         deferred = marginal.deferred_terms(self.discrete_groups)
         for group in self.discrete_groups:  # a stand-in value until the draws of z exist
@@ -269,6 +281,9 @@ class CompiledModel:
                 if on_latent:
                     on_latent(node, None if node.name in deferred else dist, value,
                               transform.log_abs_det_jacobian(raw, value))
+            elif (term := self._glm_term(node, env, on_glm is not None
+                                         and node.name not in deferred)) is not None:
+                on_glm(node, term)
             elif node.kind == "observed" and (node.name in self.imputed or
                                               (node.name not in deferred and on_observed)):
                 dist, shape = self.distribution(node, env)
@@ -283,6 +298,13 @@ class CompiledModel:
             for group in self.discrete_groups:
                 on_marginal(group, marginal.marginal_log_prob(group, self, env))
         return env
+
+    def _glm_term(self, node: Node, env, wanted: bool) -> jax.Array | None:
+        """``node``'s term in one pass over its design matrix, where it is GLM-shaped."""
+        if not wanted or node.name not in self.glm_plans:
+            return None
+        shape = tuple(int(d) for d in node.type.shape)
+        return glm.fused_term(self.glm_plans[node.name], env, self.variate(node, env, shape))
 
     def _impute(self, node: Node, dist, shape, env, u, given, on_latent, deferred: bool):
         """Complete the observed ``node`` in ``env`` with its imputed entries, report their
@@ -334,7 +356,7 @@ class CompiledModel:
             (lik if group.has_likelihood else prior).append(value)
 
         self._walk(u, on_latent=latent, on_observed=observed, on_factor=factor,
-                   on_marginal=summed_out, given=given)
+                   on_marginal=summed_out, on_glm=factor, given=given)
         zero = jnp.zeros((), self.dtype)
         return sum(prior, zero), sum(lik, zero)
 
