@@ -143,3 +143,41 @@ def test_grouped_parallel_chains_are_the_chains_a_sequential_run_gives(tmp_path)
     import numpy as np
 
     np.testing.assert_allclose(out["parallel"], out["sequential"], rtol=1e-6)
+
+
+RECOVERED = """
+import json, jax, jax.numpy as jnp, numpy as np
+import ppl
+from ppl.backends.hmc_chains import KernelConfig, run_chains
+
+def stuck_beyond_three(u):  # a standard normal with a NaN gradient where u > 3
+    x = u[0]
+    return -0.5 * x ** 2 + jnp.sqrt(jnp.where(x > 3, 0.0 * x, 1.0))
+
+with ppl.jax_settings.ppl_settings():
+    points = jnp.array([[0.1], [0.5], [-0.5], [4.0]])
+    out = {}
+    for method in ("parallel", "vectorized"):
+        run = run_chains(stuck_beyond_three, KernelConfig(dense=False), points,
+                         jax.random.PRNGKey(0), warmup=200, draws=300, method=method)
+        out[method] = {"recovered": run.recovered, "z": run.draws["z"][..., 0].tolist()}
+print(json.dumps(out))
+"""
+
+
+def test_a_stuck_chain_among_parallel_chains_is_restarted_as_among_vectorised_ones(tmp_path):
+    """The recovery at the end of warm-up copies a healthy chain's state into the stuck one;
+    with the chains split over devices the copy must go back to its device and the run go on
+    exactly as the vectorised run does."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "PPL_CACHE_DIR": str(tmp_path / "c"),
+                   "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    environment.pop("PPL_HOST_DEVICES", None)
+    done = subprocess.run([sys.executable, "-c", RECOVERED], env=environment,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    import numpy as np
+
+    assert out["parallel"]["recovered"] == out["vectorized"]["recovered"]
+    assert [chain for chain, _ in out["parallel"]["recovered"]] == [4]
+    np.testing.assert_allclose(out["parallel"]["z"], out["vectorized"]["z"], rtol=1e-6)
