@@ -130,11 +130,13 @@ print(json.dumps(out))
 """
 
 
-def test_grouped_parallel_chains_are_the_chains_a_sequential_run_gives(tmp_path):
-    """Two devices for four chains: two chains vectorised on each device. Chain c must be the
-    chain c of a sequential run (same keys, same starting points), in the same order."""
+@pytest.mark.parametrize("devices", [2, 4])
+def test_grouped_parallel_chains_are_the_chains_a_sequential_run_gives(tmp_path, devices):
+    """Two devices for four chains: two chains vectorised on each device; four: one chain
+    each, not vectorised. Chain c must be the chain c of a sequential run (same keys, same
+    starting points), in the same order."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT), "PPL_CACHE_DIR": str(tmp_path / "c"),
-                   "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+                   "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
     environment.pop("PPL_HOST_DEVICES", None)
     done = subprocess.run([sys.executable, "-c", GROUPED.format(model=MODEL, data=DATA)],
                           env=environment, capture_output=True, text=True, timeout=600)

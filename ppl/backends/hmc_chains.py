@@ -234,6 +234,24 @@ def _serialisable_states() -> None:
             pass
 
 
+def _one_chain_each(function: Callable, in_axes: tuple, out_axes: Any) -> Callable:
+    """``function`` of one chain applied to a block holding one chain (a device's block of
+    ``shard_map``), with the chain axis of each argument (``in_axes``, None: not split) and of
+    each output (``out_axes``, a prefix of the outputs' tree) as ``jax.vmap`` would place
+    them. Not ``vmap`` itself: NumPyro's vectorised tree building traces and compiles several
+    times longer than one chain's (eight schools' warm-up chunk: 0.75 s against 0.12 s)."""
+    def run(*args):
+        one = [a if axis is None else jax.tree.map(lambda x: x[0], a)
+               for a, axis in zip(args, in_axes, strict=True)]
+        out = function(*one)
+        axes = out_axes if isinstance(out_axes, tuple) else (out_axes,)
+        outs = out if isinstance(out_axes, tuple) else (out,)
+        placed = tuple(jax.tree.map(lambda x, axis=axis: jnp.expand_dims(x, axis), o)
+                       for o, axis in zip(outs, axes, strict=True))
+        return placed if isinstance(out_axes, tuple) else placed[0]
+    return run
+
+
 class _InitTracedFirst:
     """NumPyro's ``hmc()`` sample kernel reads settings that its init kernel sets while it is
     traced (the tree depth, the adaptation's update function). A process whose init program
@@ -288,6 +306,10 @@ class _Layout:
         if method == "vectorized":
             self._init, self._chunk = jit("init", batched_init), jit("chunk", chunk)
             return
+        if chains == self.devices:  # a chain per device: its program is not vectorised
+            batched_init = _one_chain_each(init, (0, 0, 0, None), 0)
+            chunk = self._kernels.before(_one_chain_each(
+                box.reading(_chunk_function(step, capacity)), (0, None, None), (0, 1)))
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chains",))
         by_chain, whole = P("chains"), P()
         records = P(None, "chains")  # (capacity, chains, ...)
