@@ -744,8 +744,9 @@ def test_deterministics_are_left_out_largest_first_until_the_run_fits():
 
 
 def test_auto_init_climbs_from_max_8_or_twice_the_chains_points(monkeypatch):
-    """python-api.md: `init="auto"`: 'L-BFGS climbs from max(8, 2 x chains) uniform(-2, 2)
-    points'."""
+    """python-api.md: `init="auto"`: for a model with a sum over alternatives ..., 'L-BFGS
+    climbs from max(8, 2 x chains) uniform(-2, 2) points'; any other model starts at the
+    uniform points without climbing."""
     from ppl.backends import base
 
     counts = []
@@ -756,11 +757,14 @@ def test_auto_init_climbs_from_max_8_or_twice_the_chains_points(monkeypatch):
         return real(model, key, n, *args, **kwargs)
 
     monkeypatch.setattr(base, "finite_initial_points", spy)
-    compiled = _compiled("x ~ normal(0, 1)\n")
-    for chains in (2, 6):
-        counts.append(0)
-        base.initial_points(compiled, jax.random.PRNGKey(0), chains, init="auto")
-    assert counts == [8, 12]
+    mixture = _compiled("x ~ normal(0, 1)\ntarget += log_mix(0.5, normal_lpdf(x, 1, 1), "
+                        "normal_lpdf(x, -1, 1))\n")
+    plain = _compiled("x ~ normal(0, 1)\n")
+    for compiled in (mixture, plain):
+        for chains in (2, 6):
+            counts.append(0)
+            base.initial_points(compiled, jax.random.PRNGKey(0), chains, init="auto")
+    assert counts == [8, 12, 2, 6]
 
 
 def test_above_200_dimensions_the_uniform_points_are_used():
@@ -1174,7 +1178,7 @@ def test_r_hat_and_ess_warnings_start_at_the_documented_limits(r_hat, ess_bulk, 
     (2 chains here: below 200)."""
     from ppl import summary
 
-    monkeypatch.setattr(summary, "summary_rows", lambda fit, names=None: [
+    monkeypatch.setattr(summary, "summary_rows", lambda fit, names=None, kind="all": [
         {"name": "mu", "r_hat": r_hat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}])
     notes = summary.sampler_warnings(_summary_fit())
     assert [n.split(":")[0] for n in notes] == expected

@@ -73,3 +73,47 @@ def test_nuts_records_the_default_initialisation():
     fit = ppl.model(TWO_MODES).sample({}, chains=2, draws=100, warmup=100, seed=2)
     assert fit.attrs["init"] == "auto"
     assert float(fit["posterior"]["x"].min()) > 0  # no chain starts in (or visits) x = -3
+
+
+ODE_FREE_MIXTURE_FREE = """
+data y: vector[3]
+mu ~ normal(0, 10)
+tau ~ exponential(1)
+theta: vector[3] ~ normal(0, 1)
+y ~ normal(mu + tau * theta, 1)
+"""
+
+
+def test_auto_climbs_only_where_separated_modes_or_rough_regions_can_be(monkeypatch):
+    """init="auto" runs the climbs for a model with a sum over alternatives (log_mix,
+    log_sum_exp, a discrete latent summed out), a numerical solve or a periodic family, and
+    starts a model without any of them at the uniform points straight away (issue 16: a cheap
+    start where the posterior does not need the climbs)."""
+    from ppl.backends import base
+
+    climbed = []
+    real = base.laplace_start
+
+    def spy(model, *args, **kwargs):
+        climbed.append(True)
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(base, "laplace_start", spy)
+    key = jax.random.PRNGKey(3)
+    plain = ppl.model(ODE_FREE_MIXTURE_FREE).compile({"y": [0.5, 1.0, 1.5]})
+    points = np.asarray(initial_points(plain, key, 4, init="auto"))
+    assert climbed == []
+    assert np.array_equal(points, np.asarray(initial_points(plain, key, 4, init="uniform")))
+    assert not base.climbs_worthwhile(plain)
+    for text, data in [(TWO_MODES, {}),
+                       ("data y: vector[3]\nparam m: real\n"
+                        "target += log_sum_exp(normal_lpdf(y, m, 1))\n", {"y": [1.0, 2, 3]}),
+                       ("data y: real\nmu ~ von_mises(0, 1)\ny ~ von_mises(mu, 2)\n",
+                        {"y": 0.5}),
+                       ("data y: int[4]\nz ~ bernoulli(0.5)\np = z * 0.6 + 0.2\n"
+                        "y ~ bernoulli(p)\nq ~ beta(2, 2)\n", {"y": [0, 1, 1, 1]})]:
+        compiled = ppl.model(text).compile(data)
+        assert base.climbs_worthwhile(compiled), text
+        climbed.clear()
+        initial_points(compiled, key, 2, init="auto")
+        assert climbed == [True], text
