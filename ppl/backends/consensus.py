@@ -9,8 +9,13 @@ covariance.
 The combination is exact when every subposterior is Gaussian (then so is their product, the
 posterior); otherwise it is an approximation whose error shrinks as each shard's subposterior
 becomes more Gaussian (more observations per shard). It is not exact for skewed or multimodal
-subposteriors, nor for parameters that few observations inform. The shards never communicate:
-one round of work per shard, which is what makes it fast on a cluster.
+subposteriors, nor for parameters that few observations inform. The weights are estimated
+from the draws, and their sampling error moves the combined means by more than the draws'
+effective sample size shows, of the order of ``sqrt(S D / draws)`` posterior sds (the shards'
+means scatter by about ``sqrt(S)`` posterior sds, and a relative error in the weights weighs
+that scatter; measured in benchmarks/README.md); it shrinks as the draws per shard grow.
+The shards never communicate: one round of work per shard, which is what makes it fast on a
+cluster.
 """
 
 from __future__ import annotations
