@@ -128,3 +128,12 @@ def test_the_least_recently_used_exports_go_first(tmp_path):
     stored.evict_exports(tmp_path, 250)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"middle{EXPORT_SUFFIX}", f"new{EXPORT_SUFFIX}", "notes.txt"])
+
+
+def test_a_cache_folder_ppl_cannot_write_leaves_the_fit_as_it_is(monkeypatch, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("PPL_CACHE_DIR", str(blocked / "cache"))  # mkdir fails under a file
+    with ppl_settings():
+        program = stored.StoredProgram(lambda x: jax.numpy.sin(x) * 2, ("test", "blocked"))
+        np.testing.assert_allclose(program(np.arange(3.0)), 2 * np.sin(np.arange(3.0)))

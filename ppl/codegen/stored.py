@@ -98,10 +98,13 @@ def program_key(identity: Hashable, args: tuple) -> str:
 def _read(path: Path) -> jax.export.Exported | None:
     try:
         exported = jax.export.deserialize(bytearray(path.read_bytes()))
-    except FileNotFoundError:
+    except OSError:  # not there, or a folder ppl may not read: traced as if new
         return None
     except Exception:  # noqa: BLE001 - any unreadable file (truncated, another format)
-        path.unlink(missing_ok=True)  # is written anew
+        try:
+            path.unlink(missing_ok=True)  # is written anew
+        except OSError:
+            pass
         return None
     try:
         os.utime(path)  # recently used: kept by the eviction below
@@ -187,7 +190,10 @@ class StoredProgram:
             if exported is None:
                 exported, serialized = self._export(args)
                 if serialized is not None:
-                    _write(path, serialized)
+                    try:
+                        _write(path, serialized)
+                    except OSError:  # a folder ppl may not write: the fit goes on without
+                        pass
             if exported is not None:
                 runner = jax.jit(exported.call, **self._placement)
         if self._compiler_options:
