@@ -72,11 +72,11 @@ def marked(owner, attribute, phase, first_only=False):
     setattr(owner, attribute, wrapper)
 
 model_module = sys.modules["ppl.model"]
-from ppl.backends import hmc_chains, nuts
+from ppl.backends import chain_layout, nuts
 marked(model_module.Model, "_compile", "bind and generate code")
 marked(nuts, "noted_starting_state", "starting points")
-marked(hmc_chains._Layout, "init", "sampler set-up")
-marked(hmc_chains._Layout, "advance", "warm-up chunk", first_only=True)
+marked(chain_layout.ChainLayout, "init", "sampler set-up")
+marked(chain_layout.ChainLayout, "advance", "warm-up chunk", first_only=True)
 marked(nuts, "run_chains", "first draw")
 
 with jax.log_compiles(True):

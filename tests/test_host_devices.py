@@ -103,7 +103,7 @@ def test_the_flag_is_added_only_when_the_user_chose_nothing_and_jax_has_not_star
 @pytest.mark.parametrize("chains, devices, used", [(4, 4, 4), (4, 2, 2), (8, 4, 4), (6, 4, 3),
                                                     (5, 4, 1), (2, 16, 2)])
 def test_chains_are_spread_over_the_largest_divisor_of_their_number(chains, devices, used):
-    from ppl.backends.hmc_chains import devices_for
+    from ppl.backends.chain_layout import devices_for
 
     assert devices_for(chains, devices) == used
 

@@ -21,7 +21,6 @@ at the chains. What this module adds:
 
 from __future__ import annotations
 
-import functools
 import signal
 import threading
 import time
@@ -33,9 +32,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import PartitionSpec as P
-from numpyro.infer.hmc import HMCState, hmc
-from numpyro.infer.hmc_util import HMCAdaptState, euclidean_kinetic_energy
+from numpyro.infer.hmc import hmc
+from numpyro.infer.hmc_util import euclidean_kinetic_energy
+
+from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -162,220 +162,6 @@ def _init_function(init_kernel, config: KernelConfig, warmup: int, adapt: bool =
     return init
 
 
-def _record(state) -> dict:
-    return {"z": state.z, "diverging": state.diverging, "num_steps": state.num_steps,
-            "step_size": state.adapt_state.step_size, "energy": state.energy,
-            "potential_energy": state.potential_energy, "accept_prob": state.accept_prob,
-            "trajectory_length": state.trajectory_length}
-
-
-def _chunk_function(step: Callable, capacity: int) -> Callable:
-    """``(state, n) -> (state, records)``: ``n <= capacity`` steps, their records in the first
-    ``n`` rows of buffers of ``capacity`` rows (``n`` is traced: one program for every
-    chunk length)."""
-
-    def chunk(state, n):
-        template = _record(state)
-        buffers = jax.tree.map(lambda r: jnp.zeros((capacity,) + r.shape, r.dtype), template)
-
-        def body(i, carry):
-            state, buffers = carry
-            state = step(state)
-            buffers = jax.tree.map(lambda b, r: b.at[i].set(r), buffers, _record(state))
-            return state, buffers
-
-        return jax.lax.fori_loop(0, n, body, (state, buffers))
-
-    return chunk
-
-
-class _DataBox:
-    """The data that the potential reads while a program is traced: each program takes the
-    data as its last argument and puts it here for the length of the trace, so the kernels,
-    built once, close over the program's argument rather than over constant arrays."""
-
-    def __init__(self) -> None:
-        self.value: Any = None
-
-    def reading(self, function: Callable) -> Callable:
-        """``function`` with one more, last argument: the data, boxed while it runs."""
-
-        def run(*args, **kwargs):
-            *args, data = args
-            self.value = data
-            try:
-                return function(*args, **kwargs)
-            finally:
-                self.value = None
-
-        return run
-
-
-def devices_for(chains: int, devices: int) -> int:
-    """How many devices ``chains`` parallel chains use: the largest divisor of ``chains`` that
-    is at most ``devices`` (each device then runs ``chains / that`` chains vectorised)."""
-    return max(d for d in range(1, min(chains, devices) + 1) if chains % d == 0)
-
-
-def plain_jit(name: str, function: Callable, **placement) -> Callable:
-    """The layout's programs when nothing keeps them on disk: ``jax.jit``."""
-    return jax.jit(function, **placement)
-
-
-@functools.cache
-def _serialisable_states() -> None:
-    """Give NumPyro's state tuples a name in JAX's export format, so that programs taking and
-    returning them can be kept on disk (:mod:`ppl.codegen.stored`). Done once, on first use."""
-    for state in (HMCState, HMCAdaptState):
-        try:
-            jax.export.register_namedtuple_serialization(
-                state, serialized_name=f"numpyro.{state.__name__}")
-        except ValueError:  # already named (by the user, or another library)
-            pass
-
-
-def _one_chain_each(function: Callable, in_axes: tuple, out_axes: Any) -> Callable:
-    """``function`` of one chain applied to a block holding one chain (a device's block of
-    ``shard_map``), with the chain axis of each argument (``in_axes``, None: not split) and of
-    each output (``out_axes``, a prefix of the outputs' tree) as ``jax.vmap`` would place
-    them. Not ``vmap`` itself: NumPyro's vectorised tree building traces and compiles several
-    times longer than one chain's (eight schools' warm-up chunk: 0.75 s against 0.12 s)."""
-    def run(*args):
-        one = [a if axis is None else jax.tree.map(lambda x: x[0], a)
-               for a, axis in zip(args, in_axes, strict=True)]
-        out = function(*one)
-        axes = out_axes if isinstance(out_axes, tuple) else (out_axes,)
-        outs = out if isinstance(out_axes, tuple) else (out,)
-        placed = tuple(jax.tree.map(lambda x, axis=axis: jnp.expand_dims(x, axis), o)
-                       for o, axis in zip(outs, axes, strict=True))
-        return placed if isinstance(out_axes, tuple) else placed[0]
-    return run
-
-
-class _InitTracedFirst:
-    """NumPyro's ``hmc()`` sample kernel reads settings that its init kernel sets while it is
-    traced (the tree depth, the adaptation's update function). A process whose init program
-    came from disk (:mod:`ppl.codegen.stored`) never traces it, so a chunk program traced
-    there first traces the init kernel abstractly (``jax.eval_shape``) at the shapes of the
-    run's first call (``shapes``: one chain's point, key and resumed settings, and the data)."""
-
-    def __init__(self, init: Callable) -> None:
-        self._raw = init
-        self.traced = False
-        self.shapes: tuple | None = None
-
-    def init(self, *args):
-        self.traced = True
-        return self._raw(*args)
-
-    def before(self, chunk: Callable) -> Callable:
-        def run(*args):
-            if not self.traced:
-                jax.eval_shape(self.init, *self.shapes)
-            return chunk(*args)
-        return run
-
-
-class _Layout:
-    """How the chains sit on the devices: ``vectorized`` (one device, in lockstep),
-    ``parallel`` (the chains split over the devices by ``shard_map``, vectorised within each
-    device when there are fewer devices than chains) or ``sequential`` (one after another,
-    chunk by chunk). ``init`` and ``advance`` take the data (a pytree of arrays, the same for
-    every chain) as an argument of the compiled programs; ``advance`` returns records as
-    (chains, n, ...) NumPy arrays. ``jit(name, function, **placement)`` compiles each program
-    (:func:`plain_jit`, or a model's programs kept on disk)."""
-
-    def __init__(self, method: str, init: Callable, step: Callable, capacity: int,
-                 box: _DataBox, chains: int = 1, jit: Callable = plain_jit):
-        self.method = method
-        self.chains = chains
-        self.devices = devices_for(chains, jax.local_device_count()) \
-            if method == "parallel" else 1
-        _serialisable_states()
-        self._kernels = _InitTracedFirst(box.reading(init))
-        init = self._kernels.init
-        if method == "sequential":
-            self._init = jit("init", init)
-            self._chunk = jit("chunk", self._kernels.before(
-                box.reading(_chunk_function(step, capacity))))
-            return
-        if method not in ("vectorized", "parallel"):
-            raise ValueError(method)
-        batched_init = jax.vmap(init, in_axes=(0, 0, 0, None))
-        chunk = self._kernels.before(box.reading(_chunk_function(jax.vmap(step), capacity)))
-        if method == "vectorized":
-            self._init, self._chunk = jit("init", batched_init), jit("chunk", chunk)
-            return
-        if chains == self.devices:  # a chain per device: its program is not vectorised
-            batched_init = _one_chain_each(init, (0, 0, 0, None), 0)
-            chunk = self._kernels.before(_one_chain_each(
-                box.reading(_chunk_function(step, capacity)), (0, None, None), (0, 1)))
-        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chains",))
-        by_chain, whole = P("chains"), P()
-        records = P(None, "chains")  # (capacity, chains, ...)
-        placed = functools.partial(jax.sharding.NamedSharding, mesh)
-        # check_vma=False: NumPyro's tree building returns values from lax.cond branches that
-        # shard_map's type check sees as varying over the chains in one branch and not in the
-        # other (every chain's values are its own, so nothing is lost by not checking).
-        self._init = jit("init", jax.shard_map(
-            batched_init, mesh=mesh, in_specs=(by_chain, by_chain, by_chain, whole),
-            out_specs=by_chain, check_vma=False),
-            in_shardings=tuple(map(placed, (by_chain, by_chain, by_chain, whole))),
-            out_shardings=placed(by_chain))
-        self._chunk = jit("chunk", jax.shard_map(
-            chunk, mesh=mesh, in_specs=(by_chain, whole, whole),
-            out_specs=(by_chain, records), check_vma=False),
-            in_shardings=(placed(by_chain), placed(whole), placed(whole)),
-            out_shardings=(placed(by_chain), placed(records)))
-
-    def init(self, points, keys, data, **resumed):
-        one_chain = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:],
-                                                                jnp.result_type(x)),
-                                 (points, keys, resumed))
-        self._kernels.shapes = (*one_chain, jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), data))
-        if self.method == "sequential":
-            return [self._init(p, k, {n: v[c] for n, v in resumed.items()}, data)
-                    for c, (p, k) in enumerate(zip(points, keys, strict=True))]
-        return self._init(points, keys, resumed, data)
-
-    def advance(self, state, n: int, data):
-        count = np.int32(n)
-        if self.method == "sequential":
-            results = [self._chunk(s, count, data) for s in state]
-            records = [jax.tree.map(lambda b: np.asarray(b)[:n], r) for _, r in results]
-            return ([s for s, _ in results],
-                    {k: np.stack([r[k] for r in records]) for k in records[0]})
-        state, records = self._chunk(state, count, data)  # (capacity, chains, ...)
-        return state, {k: np.swapaxes(np.asarray(v)[:n], 0, 1) for k, v in records.items()}
-
-    def field(self, state, get: Callable) -> np.ndarray:
-        """A field of every chain's state, (chains, ...)."""
-        if self.method == "sequential":
-            return np.stack([np.asarray(get(s)) for s in state])
-        return np.asarray(get(state))
-
-    def copy_chain(self, state, chain: int, donor: int):
-        """``state`` with chain ``chain`` replaced by ``donor``'s, keeping its own keys."""
-        def take(own, other):
-            return other._replace(rng_key=own.rng_key, adapt_state=other.adapt_state._replace(
-                rng_key=own.adapt_state.rng_key))
-
-        if self.method == "sequential":
-            state = list(state)
-            state[chain] = take(state[chain], state[donor])
-            return state
-        return self._copy_vectorised(state, chain, donor)
-
-    @staticmethod
-    def _copy_vectorised(state, chain: int, donor: int):
-        donated = jax.tree.map(lambda x: jnp.asarray(x).at[chain].set(jnp.asarray(x)[donor]),
-                               state)
-        keys = jax.tree.map(lambda x: jnp.asarray(x), (state.rng_key, state.adapt_state.rng_key))
-        return donated._replace(rng_key=keys[0], adapt_state=donated.adapt_state._replace(
-            rng_key=keys[1]))
-
-
 def chunk_capacity(total: int, chains: int, dimension: int) -> int:
     """Iterations per chunk buffer: at most ``MAX_CHUNK``, the run's length, and what fits in
     ``CHUNK_BYTES`` of draws."""
@@ -461,19 +247,20 @@ def _moved(z: np.ndarray, previous: np.ndarray) -> np.ndarray:
 
 def layout_of(log_density: Callable, config: KernelConfig, warmup: int, adapt: bool,
               method: str, capacity: int, chains: int = 1, jit: Callable = plain_jit
-              ) -> _Layout:
+              ) -> ChainLayout:
     """The compiled programs of a run: ``log_density(u, data)`` is the target, with the data
     an argument of the programs (so a cached layout serves any data of the same shapes)."""
-    box = _DataBox()
+    box = DataBox()
     init_kernel, sample_kernel = _kernels(lambda u: log_density(u, box.value), config)
     init = _init_function(init_kernel, config, warmup, adapt=adapt)
-    return _Layout(method, init, sample_kernel, capacity, box, chains, jit)
+    return ChainLayout(method, init, sample_kernel, capacity, box, chains, jit)
 
 
 def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
                draws: int, method: str, progress: bool = False,
                resume: dict | None = None, *, data: Any = None,
-               programs: Callable[[Hashable, Callable[[], _Layout]], _Layout] | None = None,
+               programs: Callable[[Hashable, Callable[[], ChainLayout]], ChainLayout]
+               | None = None,
                stored: Callable[..., Callable] | None = None) -> ChainsRun:
     """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
 
@@ -507,7 +294,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     def jit(name: str, function: Callable, **placement) -> Callable:
         return stored(("hmc_chains", name) + settings, function, **placement)
 
-    def build() -> _Layout:
+    def build() -> ChainLayout:
         return layout_of(log_density, *settings, jit=plain_jit if stored is None else jit)
 
     layout = build() if programs is None else programs(("hmc_chains",) + settings, build)
@@ -592,7 +379,7 @@ def _cut_short_note(cut_short: dict[str, int], done: int, warmup: int, chains: i
             "hard somewhere)")
 
 
-def _recover(layout: _Layout, state, moved: np.ndarray):
+def _recover(layout: ChainLayout, state, moved: np.ndarray):
     """Restart unhealthy chains from healthy ones (see :func:`unhealthy_chains`); the donors
     are the healthy chains in turn, nearest the median step size first. Returns the new state,
     the (chain, donor, reason) restarts and notes on chains that could not be restarted."""

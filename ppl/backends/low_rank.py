@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppl.backends.base import BackendResult, RunSettings
-from ppl.backends.hmc_chains import devices_for
+from ppl.backends.chain_layout import devices_for
 from ppl.codegen.model import CompiledModel
 
 # At most this many directions in the metric's low-rank correction (nutpie's default).
@@ -73,7 +73,7 @@ def run_low_rank(model: CompiledModel, settings: RunSettings, options: Mapping[s
                  points, key, method: str) -> BackendResult:
     """Warm up and sample ``settings.chains`` chains from ``points`` (chains, dimension) with
     the low-rank metric; chains in parallel over devices (``method="parallel"``, grouped as
-    in :func:`~ppl.backends.hmc_chains.devices_for`) or vectorised."""
+    in :func:`~ppl.backends.chain_layout.devices_for`) or vectorised."""
     chains = settings.chains
     target_accept = float(options.get("target_accept", 0.8))
     max_tree_depth = int(options.get("max_tree_depth") or 10)

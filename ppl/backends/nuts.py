@@ -14,7 +14,8 @@ import jax
 import numpy as np
 
 from ppl.backends.base import BackendResult, RunSettings, starting_points
-from ppl.backends.hmc_chains import ChainsRun, KernelConfig, devices_for, run_chains
+from ppl.backends.chain_layout import devices_for
+from ppl.backends.hmc_chains import ChainsRun, KernelConfig, run_chains
 from ppl.backends.options import (
     HMC_DEFAULT_TRAJECTORY_LENGTH,
     HMC_OPTIONS,
