@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from ppl.codegen.index_check import statement_expressions
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
 from ppl.frontend import ast
@@ -352,20 +353,13 @@ def climbs_worthwhile(model: CompiledModel) -> bool:
     graph = model.graph
     if graph.of_kind("discrete"):
         return True
-    expressions = [f.body for f in graph.functions]
-    for node in graph.nodes:
-        symbol = node.symbol
-        if node.factor is not None:
-            expressions.append(node.factor.expr)
-        if symbol is None:
-            continue
-        for sample in (symbol.sample, *(symbol.sample.pieces if symbol.sample else ())):
-            if sample is not None:
-                expressions.append(sample.dist)
-        for define in (symbol.define, *symbol.joint,
-                       *(symbol.define.pieces if symbol.define else ())):
-            if define is not None:
-                expressions.append(define.expr)
+    # The statements' expressions, plus what they leave out: user functions' bodies, the
+    # pieces of statements given in pieces and the members of joint recursions.
+    expressions = [*statement_expressions(graph), *(f.body for f in graph.functions)]
+    for symbol in (node.symbol for node in graph.nodes if node.symbol is not None):
+        expressions += [piece.dist for piece in (symbol.sample.pieces if symbol.sample else ())]
+        expressions += [d.expr for d in (*symbol.joint,
+                                         *(symbol.define.pieces if symbol.define else ()))]
     for expression in expressions:
         for call in ast.calls(expression):
             name = call.func.removesuffix("_lpdf").removesuffix("_lupdf")

@@ -158,15 +158,18 @@ class ChainLayout:
             return
         if method not in ("vectorized", "parallel"):
             raise ValueError(method)
-        batched_init = jax.vmap(init, in_axes=(0, 0, 0, None))
-        chunk = self._kernels.before(box.reading(chunk_function(jax.vmap(step), capacity)))
-        if method == "vectorized":
-            self._init, self._chunk = jit("init", batched_init), jit("chunk", chunk)
-            return
-        if chains == self.devices:  # a chain per device: its program is not vectorised
+        if method == "parallel" and chains == self.devices:
+            # a chain per device: its program is one chain's, not vectorised
             batched_init = _one_chain_each(init, (0, 0, 0, None), 0)
             chunk = self._kernels.before(_one_chain_each(
                 box.reading(chunk_function(step, capacity)), (0, None, None), (0, 1)))
+        else:
+            batched_init = jax.vmap(init, in_axes=(0, 0, 0, None))
+            chunk = self._kernels.before(box.reading(chunk_function(jax.vmap(step),
+                                                                    capacity)))
+        if method == "vectorized":
+            self._init, self._chunk = jit("init", batched_init), jit("chunk", chunk)
+            return
         mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chains",))
         by_chain, whole = P("chains"), P()
         records = P(None, "chains")  # (capacity, chains, ...)
