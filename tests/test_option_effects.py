@@ -22,7 +22,7 @@ import pytest
 from model_text import NORMAL_MEAN_MODEL, NORMAL_POSTERIOR_MEAN, NORMAL_POSTERIOR_SD, NORMAL_Y
 
 import ppl
-from ppl.backends import hmc_chains
+from ppl.backends import chain_layout
 
 TESTS = Path(__file__).resolve().parent
 
@@ -266,7 +266,7 @@ def test_hmc_target_accept_and_dense_mass():
 
 
 class _Spy:
-    """Stands in for the ``jax`` module inside :mod:`ppl.backends.hmc_chains`, counting how
+    """Stands in for the ``jax`` module inside :mod:`ppl.backends.chain_layout`, counting how
     the chains' programs are mapped over chains."""
 
     def __init__(self, real):
@@ -274,7 +274,7 @@ class _Spy:
 
     def __getattr__(self, name):
         attribute = getattr(self._real, name)
-        if name in ("vmap", "pmap"):
+        if name in ("vmap", "shard_map"):
             def mapped(*args, **kwargs):
                 self.calls.append(name)
                 return attribute(*args, **kwargs)
@@ -285,7 +285,7 @@ class _Spy:
 @pytest.mark.parametrize("backend", ["nuts", "hmc"])
 def test_chain_method_sets_how_the_chains_run(backend, monkeypatch):
     """Vectorised chains run as one program mapped over the chains, sequential ones as one
-    program per chain, parallel ones with a device each (pmap); one device here, so
+    program per chain, parallel ones split over the devices (shard_map); one device here, so
     "parallel" with two chains is refused before anything is compiled. The chains are the same
     either way (tests/test_host_devices.py runs parallel chains in processes with devices)."""
     import jax
@@ -294,20 +294,20 @@ def test_chain_method_sets_how_the_chains_run(backend, monkeypatch):
     draws, calls = {}, {}
     for method in ("vectorized", "sequential"):
         spy = _Spy(jax)
-        monkeypatch.setattr(hmc_chains, "jax", spy)
+        monkeypatch.setattr(chain_layout, "jax", spy)
         fit = _quiet(model, DATA, backend=backend, chains=2, draws=20, warmup=20, seed=2,
                      chain_method=method)
         draws[method], calls[method] = _mu(fit), spy.calls
-    assert calls["vectorized"].count("vmap") >= 2 and "pmap" not in calls["vectorized"]
+    assert calls["vectorized"].count("vmap") >= 2 and "shard_map" not in calls["vectorized"]
     assert calls["sequential"] == []
     np.testing.assert_allclose(draws["vectorized"], draws["sequential"], rtol=1e-8)
     if jax.local_device_count() < 2:
         spy = _Spy(jax)
-        monkeypatch.setattr(hmc_chains, "jax", spy)
+        monkeypatch.setattr(chain_layout, "jax", spy)
         with pytest.raises(ppl.SamplingError, match="needs more than one device"):
             _quiet(model, DATA, backend=backend, chains=2, draws=10, warmup=10,
                    chain_method="parallel")
-        assert "pmap" not in spy.calls
+        assert spy.calls == []
 
 
 # --------------------------------------------------------------------------------------------
