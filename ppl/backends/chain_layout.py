@@ -215,6 +215,24 @@ class ChainLayout:
             return np.stack([np.asarray(get(s)) for s in state])
         return np.asarray(get(state))
 
+    def diagonal_metric(self, state):
+        """``state`` with every chain's dense inverse mass matrix replaced by its diagonal (as
+        a matrix, with the square roots NumPyro's dense kernel keeps beside it): the dense
+        kernel then runs with a diagonal metric (:mod:`ppl.backends.metric_choice`)."""
+        def diagonal(s):
+            adapt = s.adapt_state
+            inverse = adapt.inverse_mass_matrix
+            eye = jnp.broadcast_to(jnp.eye(inverse.shape[-1], dtype=inverse.dtype),
+                                   inverse.shape)
+            scales = jnp.sqrt(jnp.diagonal(inverse, axis1=-2, axis2=-1))[..., None]
+            return s._replace(adapt_state=adapt._replace(
+                inverse_mass_matrix=inverse * eye, mass_matrix_sqrt=eye / scales,
+                mass_matrix_sqrt_inv=eye * scales))
+
+        if self.method == "sequential":
+            return [diagonal(s) for s in state]
+        return diagonal(state)
+
     def copy_chain(self, state, chain: int, donor: int):
         """``state`` with chain ``chain`` replaced by ``donor``'s, keeping its own keys."""
         def take(own, other):

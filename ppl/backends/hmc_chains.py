@@ -36,6 +36,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
 from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
+from ppl.backends.metric_choice import MetricChoice, choose_metric, slow_windows
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -69,6 +70,8 @@ class KernelConfig:
     max_tree_depth: int = 10
     trajectory_length: float | None = None
     num_steps: int | None = None
+    # dense: keep the dense metric or its diagonal, by the warm-up's draws (metric_choice)
+    measure_metric: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class ChainsRun:
     interrupted: bool = False
     recovered: tuple[tuple[int, int], ...] = ()  # (chain, donor), 1-based
     warmup_stats: dict[str, np.ndarray] = field(default_factory=dict)
+    metric: MetricChoice | None = None  # where the warm-up chose it (KernelConfig.measure_metric)
 
 
 def guarded_potential(log_density: Callable) -> Callable:
@@ -307,6 +311,10 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     recovered: list[tuple[int, int]] = []
     last = np.asarray(points)
     done = size = 0
+    # the windows that adapt the metric, the next first; the metric is chosen at each end
+    windows = slow_windows(warmup) if config.dense and config.measure_metric else []
+    window_draws: list[np.ndarray] = []
+    metric = None
     divergences = 0
     cut_short = {"warm-up": 0, "sampling": 0}
     capped = config.algo == "HMC" and config.num_steps is None
@@ -315,6 +323,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
         with interruptible() as stop_requested:
             while done < warmup + draws:
                 phase_end = warmup if done < warmup else warmup + draws
+                if windows:
+                    phase_end = windows[0][1] + 1  # the metric is chosen where it is fixed
                 n = min(FIRST_CHUNK if size == 0 else size, phase_end - done, capacity)
                 began = time.perf_counter()
                 state, records = layout.advance(state, n, data)
@@ -330,6 +340,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                 if capped:
                     phase = "warm-up" if done < warmup else "sampling"
                     cut_short[phase] += int(shortened(lengths, _trajectory_length(config)).sum())
+                if windows:
+                    window_draws.append(records["z"][:, max(0, windows[0][0] - done):])
                 if done < warmup:
                     for k in warmup_stats:
                         warmup_stats[k].append(records[k])
@@ -339,6 +351,9 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                     for k, v in records.items():
                         kept.setdefault(k, []).append(v)
                 done += n
+                if windows and done == windows[0][1] + 1:
+                    state, metric = _chosen_metric(layout, state, window_draws)
+                    windows, window_draws = windows[1:], []
                 bar.update(n, "warm-up" if done <= warmup else "sampling", divergences)
                 if done == warmup and warmup > 0:
                     state, recovered, lost = _recover(layout, state,
@@ -363,7 +378,19 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                                                  lambda s: s.adapt_state.inverse_mass_matrix)}
     return ChainsRun(out, final, tuple(notes), interrupted,
                      tuple((c + 1, d + 1) for c, d, _ in recovered),
-                     {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v})
+                     {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v},
+                     metric)
+
+
+def _chosen_metric(layout: ChainLayout, state, window_draws: list[np.ndarray]
+                   ) -> tuple[Any, MetricChoice]:
+    """At the end of a slow window: the state with the metric the window's draws
+    choose (:func:`~ppl.backends.metric_choice.choose_metric`), and the choice."""
+    choice = choose_metric(np.concatenate(window_draws, axis=1),
+                           layout.field(state, lambda s: s.adapt_state.inverse_mass_matrix))
+    if choice.metric == "diagonal":
+        state = layout.diagonal_metric(state)
+    return state, choice
 
 
 def _cut_short_note(cut_short: dict[str, int], done: int, warmup: int, chains: int,

@@ -28,11 +28,13 @@ from ppl.errors import PerformanceWarning, SamplingError, error
 from ppl.host_devices import DEVICE_COUNT_FLAG, cores, too_late_note, wanted_host_devices
 from ppl.jax_settings import in_ppl_settings
 
-# Dense mass matrices by default up to this dimension, by measurement: benchmarks/bench_metric.py
+# The dense kernel by default up to this dimension, by measurement: benchmarks/bench_metric.py
 # (2026-12-02, 17 conformance posteriors x seeds 0-4, the mixtures and HMMs among them) matched
 # the reference in 85 of 85 fits with either metric, and the dense one's smallest bulk ESS per
 # gradient was 1.0-92 times the diagonal one's (median per posterior; never below 0.79 in any
-# seed). Above 200 dimensions (not measured) the O(d^2) adaptation and O(d^3) factorisation grow.
+# seed). Where it does not pay (a logistic regression's 51 independent coefficients) the
+# warm-up's draws choose its diagonal (ppl/backends/metric_choice.py). Above 200 dimensions (not
+# measured) the O(d^2) adaptation and O(d^3) factorisation grow.
 DENSE_MASS_MAX_DIMENSION = 200
 
 
@@ -105,6 +107,7 @@ def kernel_config(algo: str, model: CompiledModel, options: Mapping[str, Any]
     return KernelConfig(
         algo=algo, target_accept=float(options.get("target_accept", 0.8)),
         dense=dense_metric(options.get("dense_mass", "auto"), model.dimension),
+        measure_metric=options.get("dense_mass", "auto") in ("auto", None),
         max_tree_depth=int(options.get("max_tree_depth") or 10),
         trajectory_length=options.get("trajectory_length"),
         num_steps=options.get("num_steps"))
@@ -142,6 +145,9 @@ def result_of(run: ChainsRun, attrs: Mapping[str, Any]) -> BackendResult:
         attrs["recovered_chains"] = ",".join(f"{c} from {d}" for c, d in run.recovered)
     if run.interrupted:
         attrs["partial"] = 1
+    if run.metric is not None:  # dense_mass="auto": the warm-up chose the metric
+        attrs["dense_mass"] = int(run.metric.metric == "dense")
+        attrs["metric"] = run.metric.note
     return BackendResult(draws["z"], stats, attrs=attrs, notes=run.notes, state=run.state)
 
 

@@ -220,7 +220,8 @@ def describe_options(spec: Sequence[Option]) -> str:
 TARGET_ACCEPT = Option("target_accept", FLOAT, 0.8, between(0, 1),
                        doc="the acceptance rate the step size is adapted to")
 DENSE_MASS = Option("dense_mass", AUTO_BOOL, "auto",
-                    doc="'auto' is a dense mass matrix up to 200 dimensions")
+                    doc="'auto': up to 200 dimensions dense or diagonal as the warm-up's "
+                        "draws show, else diagonal")
 CHAIN_METHOD = Option("chain_method", choice("parallel", "vectorized", "sequential"), None,
                       doc="by default parallel with a device per chain, else vectorized")
 MCMC_INIT = Option("init", choice("auto", "laplace", "uniform", "prior"), "auto",
