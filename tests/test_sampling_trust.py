@@ -135,6 +135,15 @@ def test_sequential_chains_are_recovered_too():
     assert run.recovered == ((2, 1),)
 
 
+def test_a_warmup_too_short_to_judge_restarts_no_chain():
+    """One warm-up iteration (a quick trial run, or the start-up benchmarks) says nothing of
+    a chain's health: a chain that did not move in it is not restarted, nor warned about."""
+    points = jnp.array([[0.1], [0.5], [-0.5], [4.0]])
+    run = run_chains(_stuck_beyond_three, KernelConfig(dense=False), points,
+                     jax.random.PRNGKey(0), warmup=1, draws=5, method="vectorized")
+    assert not run.recovered and not any("restarted" in note for note in run.notes)
+
+
 def test_health_check_rules():
     moved = np.ones((4, 50), dtype=bool)
     assert unhealthy_chains(np.array([0.3, 0.4, 0.35, 0.002]), moved)[0][0] == 3

@@ -355,7 +355,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                     state, metric = _chosen_metric(layout, state, window_draws)
                     windows, window_draws = windows[1:], []
                 bar.update(n, "warm-up" if done <= warmup else "sampling", divergences)
-                if done == warmup and warmup > 0:
+                if done == warmup and warmup >= RECENT_WINDOW:  # shorter: too little to judge
                     state, recovered, lost = _recover(layout, state,
                                                       np.concatenate(recent, axis=1))
                     notes += [_recovery_note(c, d, why) for c, d, why in recovered] + lost
