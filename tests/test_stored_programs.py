@@ -138,3 +138,51 @@ def test_a_cache_folder_ppl_cannot_write_leaves_the_fit_as_it_is(monkeypatch, tm
     with ppl_settings():
         program = stored.StoredProgram(lambda x: jax.numpy.sin(x) * 2, ("test", "blocked"))
         np.testing.assert_allclose(program(np.arange(3.0)), 2 * np.sin(np.arange(3.0)))
+
+
+def test_the_chunk_program_is_compiled_ahead_on_a_thread_and_is_the_one_the_run_calls(
+        cache, monkeypatch):
+    """The chunk program compiles on a thread while the init program compiles and runs; the
+    run then calls that compilation (the chunk is never prepared a second time), and the draws
+    are those of a run that compiles it when first called."""
+    ahead, prepared = [], []
+    compile_ahead, prepare = stored.StoredProgram.compile_ahead, stored.StoredProgram._prepare
+
+    def spied_ahead(self, *args):
+        ahead.append(self.identity[2:4])
+        return compile_ahead(self, *args)
+
+    def spied_prepare(self, args):
+        prepared.append(self.identity[2:4])
+        return prepare(self, args)
+
+    monkeypatch.setattr(stored.StoredProgram, "compile_ahead", spied_ahead)
+    monkeypatch.setattr(stored.StoredProgram, "_prepare", spied_prepare)
+    first = ppl.model(MODEL).sample(DATA, **UNIFORM)
+    assert ahead == [("hmc_chains", "chunk")]
+    assert ("hmc_chains", "init") in prepared and ("hmc_chains", "chunk") not in prepared
+    monkeypatch.setattr(stored.StoredProgram, "compile_ahead", lambda self, *args: None)
+    monkeypatch.setenv("PPL_CACHE_DIR", str(cache / "another"))
+    plain = ppl.model(MODEL).sample(DATA, **UNIFORM)
+    np.testing.assert_array_equal(_mu(plain), _mu(first))
+
+
+def test_a_compilation_ahead_that_fails_is_done_again_by_the_call(cache, monkeypatch):
+    """Whatever goes wrong on the thread is left to the call that needs the program: it
+    prepares the program itself (and would raise there, in the caller's thread)."""
+    class Failing:
+        def compile(self, **_):
+            raise RuntimeError("out of memory")
+
+    runner = stored.StoredProgram._runner
+
+    def failing_lowered(self, args):
+        program = runner(self, args)
+        return type("Runner", (), {"lower": lambda _, *a: Failing(),
+                                   "__call__": lambda _, *a: program(*a)})()
+
+    monkeypatch.setattr(stored.StoredProgram, "_runner", failing_lowered)
+    with ppl_settings():
+        program = stored.StoredProgram(lambda x: x * 2, ("test", "double"))
+        program.compile_ahead(jax.ShapeDtypeStruct((3,), np.float64))
+        assert float(program(np.ones(3))[1]) == 2.0

@@ -30,6 +30,7 @@ import hashlib
 import importlib.metadata
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,8 @@ class StoredProgram:
         self._jitted = jax.jit(function, **placement)
         self._compiler_options = compiler_options
         self._ready: dict[str, Callable] = {}
+        # compile_ahead's compilations: signature -> (thread, what it compiled)
+        self._pending: dict[str, tuple[threading.Thread, dict]] = {}
 
     def __call__(self, *args):
         return self.run(*args)
@@ -177,11 +180,49 @@ class StoredProgram:
         """The program's value at ``args`` (in ppl's JAX settings, as every program of ppl)."""
         signature = _argument_signature(args)
         program = self._ready.get(signature)
+        if program is None and signature in self._pending:
+            thread, compiled = self._pending.pop(signature)
+            thread.join()
+            program = compiled.get("program")  # None if it failed: prepared again below
+            if program is not None:
+                self._ready[signature] = program
         if program is None:
             program = self._ready[signature] = self._prepare(args)
         return program(*args)
 
+    def compile_ahead(self, *args) -> None:
+        """Trace and lower the program for arguments like ``args`` (arrays, or
+        ``jax.ShapeDtypeStruct`` with the arrays' sharding) now, and compile it on a thread
+        while the caller goes on; the first call with such arguments waits for it. XLA lets
+        go of Python while it compiles, so on a machine with a free core the compilation
+        costs the caller no time. A failure is left for that call, which prepares the
+        program again and raises there."""
+        signature = _argument_signature(args)
+        if signature in self._ready or signature in self._pending:
+            return
+        lowered = self._runner(args).lower(*args)
+        options = self._compiler_options
+        compiled: dict[str, Callable] = {}
+
+        def compile_it() -> None:
+            try:
+                compiled["program"] = lowered.compile(compiler_options=options)
+            except Exception:  # noqa: BLE001 - raised again by the call that needs it
+                pass
+
+        thread = threading.Thread(target=compile_it, name="ppl-compile", daemon=True)
+        thread.start()
+        self._pending[signature] = (thread, compiled)
+
     def _prepare(self, args: tuple) -> Callable:
+        runner = self._runner(args)
+        if self._compiler_options:
+            return runner.lower(*args).compile(compiler_options=self._compiler_options)
+        return runner
+
+    def _runner(self, args: tuple) -> Callable:
+        """The jitted program for ``args``: the export's ``call`` (read from the cache folder,
+        or traced, exported and written there), else the plain jitted function."""
         folder = cache_folder()
         runner = self._jitted
         if self.identity is not None and folder is not None:
@@ -196,8 +237,6 @@ class StoredProgram:
                         pass
             if exported is not None:
                 runner = jax.jit(exported.call, **self._placement)
-        if self._compiler_options:
-            return runner.lower(*args).compile(compiler_options=self._compiler_options)
         return runner
 
     def _export(self, args: tuple) -> tuple[jax.export.Exported | None, bytes | None]:
