@@ -177,9 +177,9 @@ def test_a_compilation_ahead_that_fails_is_done_again_by_the_call(cache, monkeyp
     runner = stored.StoredProgram._runner
 
     def failing_lowered(self, args):
-        program = runner(self, args)
+        program, exported = runner(self, args)
         return type("Runner", (), {"lower": lambda _, *a: Failing(),
-                                   "__call__": lambda _, *a: program(*a)})()
+                                   "__call__": lambda _, *a: program(*a)})(), exported
 
     monkeypatch.setattr(stored.StoredProgram, "_runner", failing_lowered)
     with ppl_settings():

@@ -172,6 +172,8 @@ class StoredProgram:
         self._ready: dict[str, Callable] = {}
         # compile_ahead's compilations: signature -> (thread, what it compiled)
         self._pending: dict[str, tuple[threading.Thread, dict]] = {}
+        # signature -> (the jitted program, its export or None): see _runner
+        self._runners: dict[str, tuple[Callable, jax.export.Exported | None]] = {}
 
     def __call__(self, *args):
         return self.run(*args)
@@ -200,7 +202,7 @@ class StoredProgram:
         signature = _argument_signature(args)
         if signature in self._ready or signature in self._pending:
             return
-        lowered = self._runner(args).lower(*args)
+        lowered = self._runner(args)[0].lower(*args)
         options = self._compiler_options
         compiled: dict[str, Callable] = {}
 
@@ -214,17 +216,35 @@ class StoredProgram:
         thread.start()
         self._pending[signature] = (thread, compiled)
 
+    def output_shapes(self, *args) -> Any:
+        """The outputs' shapes and types for ``args`` (``jax.ShapeDtypeStruct``s, no
+        placement), from the program's export where it has one: read from disk, nothing is
+        traced."""
+        _, exported = self._runner(args)
+        if exported is None:
+            return jax.eval_shape(self._jitted, *args)
+        return jax.tree.unflatten(exported.out_tree, [
+            jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
+            for a in exported.out_avals])
+
     def _prepare(self, args: tuple) -> Callable:
-        runner = self._runner(args)
+        runner, _ = self._runner(args)
         if self._compiler_options:
             return runner.lower(*args).compile(compiler_options=self._compiler_options)
         return runner
 
-    def _runner(self, args: tuple) -> Callable:
-        """The jitted program for ``args``: the export's ``call`` (read from the cache folder,
-        or traced, exported and written there), else the plain jitted function."""
+    def _runner(self, args: tuple) -> tuple[Callable, jax.export.Exported | None]:
+        """The jitted program for ``args`` and the export it calls: the export's ``call``
+        (read from the cache folder, or traced, exported and written there), else the plain
+        jitted function and None. Found once per signature."""
+        signature = _argument_signature(args)
+        if signature not in self._runners:
+            self._runners[signature] = self._find_runner(args)
+        return self._runners[signature]
+
+    def _find_runner(self, args: tuple) -> tuple[Callable, jax.export.Exported | None]:
         folder = cache_folder()
-        runner = self._jitted
+        runner, exported = self._jitted, None
         if self.identity is not None and folder is not None:
             path = folder / f"{program_key(self.identity, args)}{EXPORT_SUFFIX}"
             exported = _read(path)
@@ -237,7 +257,7 @@ class StoredProgram:
                         pass
             if exported is not None:
                 runner = jax.jit(exported.call, **self._placement)
-        return runner
+        return runner, exported
 
     def _export(self, args: tuple) -> tuple[jax.export.Exported | None, bytes | None]:
         """The export for ``args`` and its bytes; ``(None, None)`` when JAX cannot export the
