@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import importlib
 import json
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -198,14 +195,13 @@ class Model(GraphDisplay):
                                        hint="every quantity is data; add a parameter with '~'")],
                                 self.source)
         _check_no_discrete_latents(compiled)
+        from ppl.results import to_datatree  # ArviZ is imported only when results are made
+
         chosen = get_backend(backend)
         settings = RunSettings(chains, draws, warmup, seed, progress)
         self._show_check_warnings()
-        _import_results_libraries_meanwhile()
         with self._located():
             result = chosen.run(compiled, settings, **backend_options)
-        from ppl.results import to_datatree  # ArviZ is imported only when results are made
-
         result = dataclasses.replace(result, notes=tuple(result.notes) + plan.notes)
         fit = to_datatree(compiled, result, posterior_predictive=posterior_predictive,
                           log_likelihood=log_likelihood, seed=seed, backend=chosen.name,
@@ -405,27 +401,6 @@ class Model(GraphDisplay):
 
     def __repr__(self) -> str:
         return f"<ppl.Model {self.source.name}: {len(self.checked.symbols)} quantities>"
-
-
-# What ppl.results and ppl.summary import (see _import_results_libraries_meanwhile).
-RESULTS_LIBRARIES = ("xarray", "arviz_base", "arviz_stats")
-
-
-@functools.cache  # once per process
-def _import_results_libraries_meanwhile() -> None:
-    """Import the libraries the results and their diagnostics need (xarray, ArviZ's base and
-    statistics: about 1 s on a quiet 2-core machine) on a thread while the sampler compiles
-    and runs, most of which time Python is free (XLA lets go of it). Only third-party modules:
-    ppl's own import them when the results are made, waiting for the thread if it is still
-    at it."""
-    def run() -> None:
-        for name in RESULTS_LIBRARIES:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - imported again, and raised, where needed
-                return
-
-    threading.Thread(target=run, name="ppl-import", daemon=True).start()
 
 
 def _report(fit):
