@@ -191,32 +191,37 @@ class ChainLayout:
         self._state_sharding = placed(by_chain)
 
     def init(self, points, keys, data, **resumed):
-        one_chain = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:],
-                                                                jnp.result_type(x)),
-                                 (points, keys, resumed))
-        self._kernels.shapes = (*one_chain, jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), data))
-        self._compile_chunk_ahead(points, keys, resumed, data)
+        self.compile_ahead(points, keys, data, **resumed)
         if self.method == "sequential":
             return [self._init(p, k, {n: v[c] for n, v in resumed.items()}, data)
                     for c, (p, k) in enumerate(zip(points, keys, strict=True))]
         return self._init(points, keys, resumed, data)
 
-    def _compile_chunk_ahead(self, points, keys, resumed, data) -> None:
-        """Have the chunk program compiled on a thread while the init program compiles and
-        runs (programs kept on disk only, see StoredProgram.compile_ahead): its state is the
-        init program's output, whose shapes the init's export gives (read from disk in a warm
-        run: nothing traced). Eight schools, 4 chains, cold: the init program's 0.4 s of XLA
-        overlap the chunk's 1.4 s."""
-        ahead = getattr(self._chunk, "compile_ahead", None)
-        if ahead is None:
+    def compile_ahead(self, points, keys, data, **resumed) -> None:
+        """Have the init and chunk programs for these arguments (arrays, or
+        ``jax.ShapeDtypeStruct``) compiled on threads while the caller goes on (programs kept
+        on disk only, see StoredProgram.compile_ahead); ``init`` and ``advance`` wait for them.
+        The chunk's state is the init program's output, whose shapes the init's export gives
+        (read from disk in a warm run: nothing traced). Nothing is done twice: a program
+        already compiled or compiling is left as it is."""
+        one_chain = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:],
+                                                                jnp.result_type(x)),
+                                 (points, keys, resumed))
+        self._kernels.shapes = (*one_chain, jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), data))
+        if not hasattr(self._chunk, "compile_ahead"):
             return
-        if self.method == "sequential":  # one chain's program
-            points, keys, resumed = points[0], keys[0], {n: v[0] for n, v in resumed.items()}
+        if self.method == "sequential":  # one chain's programs
+            arguments = one_chain
+        else:
+            arguments = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x),
+                                                                    jnp.result_type(x)),
+                                     (points, keys, resumed))
+        self._init.compile_ahead(*arguments, data)
         state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(
             s.shape, s.dtype, sharding=self._state_sharding, weak_type=s.weak_type),
-            self._init.output_shapes(points, keys, resumed, data))
-        ahead(state, jax.ShapeDtypeStruct((), np.int32), data)
+            self._init.output_shapes(*arguments, data))
+        self._chunk.compile_ahead(state, jax.ShapeDtypeStruct((), np.int32), data)
 
     def advance(self, state, n: int, data):
         count = np.int32(n)

@@ -15,7 +15,12 @@ import numpy as np
 
 from ppl.backends.base import BackendResult, RunSettings, starting_points
 from ppl.backends.chain_layout import devices_for
-from ppl.backends.hmc_chains import ChainsRun, KernelConfig, run_chains
+from ppl.backends.hmc_chains import (
+    ChainsRun,
+    KernelConfig,
+    compile_chains_ahead,
+    run_chains,
+)
 from ppl.backends.options import (
     HMC_DEFAULT_TRAJECTORY_LENGTH,
     HMC_OPTIONS,
@@ -158,6 +163,14 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     init = options.get("init", "auto")
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
+    if options.get("adaptation") != "low_rank":
+        compile_chains_ahead(model.log_density_with, config,
+                             jax.ShapeDtypeStruct((settings.chains, model.dimension),
+                                                  model.dtype),
+                             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup,
+                             settings.draws, method,
+                             data=model.traced_data, programs=model.program,
+                             stored=model.stored)
     run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
     if options.get("adaptation") == "low_rank":
         from ppl.backends.low_rank import run_low_rank  # BlackJAX, loaded when asked for
