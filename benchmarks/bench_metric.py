@@ -2,7 +2,8 @@
 
 For each case of ``bench_robustness`` (by default every conformance posterior, the mixtures and
 HMMs among them) and each seed, it fits the model with the same seed and starting points once
-per setting (``dense_mass=true``, ``dense_mass=false``, ``adaptation="low_rank"``; choose with
+per setting (``dense_mass=true``, ``dense_mass=false``, ``adaptation="low_rank"``, and
+``auto``: the default ``dense_mass="auto"``, where the warm-up's draws choose; choose with
 ``--settings``, the first is the base of the ratios), and records for each whether
 the fit matches the reference, whether it was flagged, and its efficiency: the smallest bulk ESS
 of the sampled quantities per 1000 gradient evaluations of the sampling phase (which the load
@@ -40,7 +41,9 @@ from benchmarks.bench_robustness import (  # noqa: E402
 )
 
 SETTINGS = {"dense": {"dense_mass": True}, "diagonal": {"dense_mass": False},
-            "low_rank": {"adaptation": "low_rank"}}
+            "low_rank": {"adaptation": "low_rank"},
+            # the default: the warm-up's draws choose dense or diagonal (metric_choice.py)
+            "auto": {"dense_mass": "auto"}}
 
 
 def ratio_text(these: list[Result], base: list[Result]) -> str:

@@ -183,3 +183,43 @@ def test_a_stuck_chain_among_parallel_chains_is_restarted_as_among_vectorised_on
     assert out["parallel"]["recovered"] == out["vectorized"]["recovered"]
     assert [chain for chain, _ in out["parallel"]["recovered"]] == [4]
     np.testing.assert_allclose(out["parallel"]["z"], out["vectorized"]["z"], rtol=1e-6)
+
+
+ODE_PARALLEL = """
+import json, warnings
+import ppl
+from ppl.errors import PerformanceWarning
+model = ppl.model('''
+data ts: real[3]
+data y: real[3]
+function decay(t: real, z: vector[1], k: real): vector[1] = -k * z
+k ~ lognormal(0, 1)
+z = ode_solve(decay, [2.0], 0, ts, k)
+y[n] ~ normal(z[n, 1], 0.1) for n in 1:3
+''')
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("default")
+    fit = model.sample({"ts": [0.5, 1.0, 2.0], "y": [1.2, 0.75, 0.27]}, chains=2, draws=50,
+                       warmup=50, seed=0, chain_method="parallel")
+notes = [str(w.message) for w in caught if issubclass(w.category, PerformanceWarning)]
+print(json.dumps({"method": fit.attrs["chain_method"], "notes": notes,
+                  "k": float(fit["posterior"]["k"].mean())}))
+"""
+
+
+def test_an_ode_model_whose_programs_cannot_be_split_over_devices_runs_vectorised(tmp_path):
+    """diffrax's checkpointed adjoint cannot be traced inside ``shard_map`` (equinox's closure
+    conversion sees the solver's result code traced in one trace and not in the other): such
+    a model's chains run vectorised on one device, with a PerformanceWarning, instead of the
+    run stopping with a traceback."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "PPL_CACHE_DIR": str(tmp_path / "c"),
+                   "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    environment.pop("PPL_HOST_DEVICES", None)
+    done = subprocess.run([sys.executable, "-c", ODE_PARALLEL], env=environment,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["method"] == "vectorized"
+    [note] = out["notes"]
+    assert "cannot be split over the devices" in note
+    assert 0.8 < out["k"] < 1.2  # y = 2 exp(-k t) with k about 1

@@ -24,6 +24,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
 from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
 from ppl.backends.metric_choice import MetricChoice, choose_metric, slow_windows
+from ppl.errors import PerformanceWarning
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -393,19 +395,37 @@ def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension:
 
 def compile_chains_ahead(log_density: Callable, config: KernelConfig, points: Any, key,
                          warmup: int, draws: int, method: str, *, data: Any,
-                         programs: Callable, stored: Callable) -> None:
+                         programs: Callable, stored: Callable, **resumed: Any) -> str:
     """Start compiling the programs that :func:`run_chains` will run with the same arguments,
     on threads, while the caller finds the starting points: ``points`` only needs a shape and
-    a type (a ``jax.ShapeDtypeStruct`` (chains, dimension)). The run then finds them in
-    ``programs`` and waits for them where they are not done; ``key`` too is only a shape and
-    type (the run's key). Eight schools, 4 chains, cold:
-    the starting points, the init program's and the chunk program's compilations (0.7, 0.6 and
-    1.3 s) share the machine's two cores instead of following one another."""
+    a type (a ``jax.ShapeDtypeStruct`` (chains, dimension)), and so does ``key`` (the run's
+    key) and each of ``resumed`` (a resumed run's step sizes and inverse mass matrices). The
+    run then finds them in ``programs`` and waits for them where they are not done. Eight
+    schools, 4 chains, cold: the starting points, the init program's and the chunk program's
+    compilations (0.7, 0.6 and 1.3 s) share the machine's two cores instead of following one
+    another.
+
+    Returns the chain method the run is to use: ``method``, except that a model whose
+    programs cannot be traced split over the devices (diffrax's checkpointed ODE adjoint
+    inside ``shard_map``: equinox's closure conversion fails) runs its parallel chains
+    vectorised, with a :class:`PerformanceWarning`. An error of the model itself is raised
+    by the vectorised trace too."""
     chains, dimension = points.shape
-    layout = _layout(log_density, config, chains, dimension, warmup, draws, method, True,
-                     programs, stored)
     keys = jax.ShapeDtypeStruct((chains,) + tuple(key.shape), key.dtype)
-    layout.compile_ahead(points, keys, data)
+    adapt = not resumed
+    try:
+        _layout(log_density, config, chains, dimension, warmup, draws, method, adapt,
+                programs, stored).compile_ahead(points, keys, data, **resumed)
+        return method
+    except Exception as failure:  # noqa: BLE001 - the vectorised trace raises a model's own
+        if method != "parallel":
+            raise
+        reason = f"{type(failure).__name__}: {str(failure).splitlines()[0][:200]}"
+    _layout(log_density, config, chains, dimension, warmup, draws, "vectorized", adapt,
+            programs, stored).compile_ahead(points, keys, data, **resumed)
+    warnings.warn(f"the chains ran vectorised on one device: this model's programs cannot be "
+                  f"split over the devices ({reason})", PerformanceWarning, stacklevel=2)
+    return "vectorized"
 
 
 def _chosen_metric(layout: ChainLayout, state, window_draws: list[np.ndarray]

@@ -164,13 +164,11 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
     if options.get("adaptation") != "low_rank":
-        compile_chains_ahead(model.log_density_with, config,
-                             jax.ShapeDtypeStruct((settings.chains, model.dimension),
-                                                  model.dtype),
-                             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup,
-                             settings.draws, method,
-                             data=model.traced_data, programs=model.program,
-                             stored=model.stored)
+        method = compile_chains_ahead(
+            model.log_density_with, config,
+            jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),
+            jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
+            data=model.traced_data, programs=model.program, stored=model.stored)
     run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
     if options.get("adaptation") == "low_rank":
         from ppl.backends.low_rank import run_low_rank  # BlackJAX, loaded when asked for
@@ -199,6 +197,10 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
     key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
+    shapes = {k: jax.ShapeDtypeStruct(np.shape(v), np.result_type(v)) for k, v in state.items()}
+    method = compile_chains_ahead(
+        model.log_density_with, config, shapes.pop("position"), key, 0, settings.draws, method,
+        data=model.traced_data, programs=model.program, stored=model.stored, **shapes)
     run = run_chains(model.log_density_with, config, state["position"], key, 0,
                      settings.draws, method, settings.progress, resume=dict(state),
                      data=model.traced_data, programs=model.program,
