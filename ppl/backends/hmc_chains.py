@@ -24,7 +24,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
 from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
 from ppl.backends.metric_choice import MetricChoice, choose_metric, slow_windows
-from ppl.errors import PerformanceWarning
+from ppl.errors import PerformanceWarning, warn_user
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -423,8 +422,8 @@ def compile_chains_ahead(log_density: Callable, config: KernelConfig, points: An
         reason = f"{type(failure).__name__}: {str(failure).splitlines()[0][:200]}"
     _layout(log_density, config, chains, dimension, warmup, draws, "vectorized", adapt,
             programs, stored).compile_ahead(points, keys, data, **resumed)
-    warnings.warn(f"the chains ran vectorised on one device: this model's programs cannot be "
-                  f"split over the devices ({reason})", PerformanceWarning, stacklevel=2)
+    warn_user(f"the chains ran vectorised on one device: this model's programs cannot be "
+              f"split over the devices ({reason})", PerformanceWarning)
     return "vectorized"
 
 
