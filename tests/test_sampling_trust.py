@@ -178,7 +178,9 @@ def test_sampling_warnings_reach_python_and_are_recorded():
     issued = [str(w.message) for w in caught if issubclass(w.category, ppl.SamplingWarning)]
     recorded = json.loads(fit.attrs["warnings"])
     assert issued and issued == recorded
-    assert any("diverged" in note for note in recorded)
+    # the centred funnel is flagged: by divergences, or (depending on the seed's adaptation)
+    # by the energy and the chains' disagreement
+    assert any(sign in note for note in recorded for sign in ("diverged", "E-BFMI", "R-hat"))
     assert recorded == ppl.summary.sampler_warnings(fit)
 
 
