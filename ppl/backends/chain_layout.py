@@ -109,6 +109,12 @@ def _one_chain_each(function: Callable, in_axes: tuple, out_axes: Any) -> Callab
     return run
 
 
+def _shapes(tree: Any, leading: int = 0) -> Any:
+    """Each leaf's shape (less its first ``leading`` axes) and type, as ShapeDtypeStructs."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[leading:],
+                                                       jnp.result_type(x)), tree)
+
+
 class _InitTracedFirst:
     """NumPyro's ``hmc()`` sample kernel reads settings that its init kernel sets while it is
     traced (the tree depth, the adaptation's update function). A process whose init program
@@ -146,6 +152,7 @@ class ChainLayout:
                  box: DataBox, chains: int = 1, jit: Callable = plain_jit):
         self.method = method
         self.chains = chains
+        self.capacity = capacity  # the most iterations one chunk holds
         self.devices = devices_for(chains, jax.local_device_count()) \
             if method == "parallel" else 1
         self._state_sharding = None  # where init leaves the chains' state (parallel: split)
@@ -204,19 +211,12 @@ class ChainLayout:
         The chunk's state is the init program's output, whose shapes the init's export gives
         (read from disk in a warm run: nothing traced). Nothing is done twice: a program
         already compiled or compiling is left as it is."""
-        one_chain = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[1:],
-                                                                jnp.result_type(x)),
-                                 (points, keys, resumed))
-        self._kernels.shapes = (*one_chain, jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x)), data))
+        one_chain = _shapes((points, keys, resumed), leading=1)
+        self._kernels.shapes = (*one_chain, _shapes(data))
         if not hasattr(self._chunk, "compile_ahead"):
             return
-        if self.method == "sequential":  # one chain's programs
-            arguments = one_chain
-        else:
-            arguments = jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x),
-                                                                    jnp.result_type(x)),
-                                     (points, keys, resumed))
+        # sequential: one chain's programs
+        arguments = one_chain if self.method == "sequential" else _shapes((points, keys, resumed))
         self._init.compile_ahead(*arguments, data)
         state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(
             s.shape, s.dtype, sharding=self._state_sharding, weak_type=s.weak_type),

@@ -293,9 +293,9 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
         kwargs = {"step_size": jnp.asarray(resume["step_size"], points.dtype),
                   "inverse_mass_matrix": jnp.asarray(resume["inverse_mass_matrix"],
                                                      points.dtype)}
-    capacity = chunk_capacity(warmup + draws, chains, dimension)
     layout = _layout(log_density, config, chains, dimension, warmup, draws, method,
                      resume is None, programs, stored)
+    capacity = layout.capacity
     state = layout.init(points, keys, data, **kwargs)
     bar = _Progress(progress, warmup + draws)
     kept: dict[str, list] = {}
