@@ -62,7 +62,7 @@ def _sample_problems(model, backend: str, **options) -> list[tuple[str, str]]:
 
 def test_nuts_defaults_are_filled():
     assert validate_options("nuts", {}, NUTS_OPTIONS) == {
-        "target_accept": 0.8, "max_tree_depth": 10, "dense_mass": "auto",
+        "target_accept": "auto", "max_tree_depth": 10, "dense_mass": "auto",
         "chain_method": None, "init": "auto", "adaptation": "windowed"}
 
 
@@ -76,7 +76,7 @@ def test_hmc_defaults_leave_the_trajectory_to_the_backend():
     # NumPyro fixes the step size when both trajectory_length and num_steps are given, so the
     # spec leaves trajectory_length unset and the backend puts pi/2 in only without num_steps.
     assert validate_options("hmc", {}, HMC_OPTIONS) == {
-        "trajectory_length": None, "num_steps": None, "target_accept": 0.8,
+        "trajectory_length": None, "num_steps": None, "target_accept": "auto",
         "dense_mass": "auto", "chain_method": None, "init": "auto"}
     assert HMC_DEFAULT_TRAJECTORY_LENGTH == pytest.approx(math.pi / 2)
     assert validate_options("hmc", {"num_steps": 8}, HMC_OPTIONS)["num_steps"] == 8
@@ -107,13 +107,16 @@ def test_hmc_has_no_tree_depth():
 
 
 @pytest.mark.parametrize("name, value, message", [
-    ("target_accept", 2, "target_accept must be a number strictly between 0 and 1, not 2"),
-    ("target_accept", 0, "target_accept must be a number strictly between 0 and 1, not 0"),
+    ("target_accept", 2,
+     "target_accept must be 'auto' or a number strictly between 0 and 1, not 2"),
+    ("target_accept", 0,
+     "target_accept must be 'auto' or a number strictly between 0 and 1, not 0"),
     ("target_accept", "high",
-     "target_accept must be a number strictly between 0 and 1, not 'high'"),
-    ("target_accept", True, "target_accept must be a number strictly between 0 and 1, not True"),
+     "target_accept must be 'auto' or a number strictly between 0 and 1, not 'high'"),
+    ("target_accept", True,
+     "target_accept must be 'auto' or a number strictly between 0 and 1, not True"),
     ("target_accept", float("nan"),
-     "target_accept must be a number strictly between 0 and 1, not nan"),
+     "target_accept must be 'auto' or a number strictly between 0 and 1, not nan"),
     ("max_tree_depth", 0, "max_tree_depth must be an integer from 1 to 30, not 0"),
     ("max_tree_depth", 31, "max_tree_depth must be an integer from 1 to 30, not 31"),
     ("max_tree_depth", 10.0, "max_tree_depth must be an integer from 1 to 30, not 10.0"),
@@ -141,8 +144,11 @@ def test_bad_hmc_values_say_what_is_accepted(name, value, message):
 def test_a_near_miss_of_a_choice_is_suggested_and_the_default_named():
     [(_, hint)] = _problems("nuts", {"chain_method": "paralel"}, NUTS_OPTIONS)
     assert hint.startswith("did you mean 'parallel'?")
-    [(_, hint)] = _problems("nuts", {"target_accept": 2}, NUTS_OPTIONS)
-    assert "target_accept=0.8" in hint
+    [(message, hint)] = _problems("nuts", {"target_accept": 2}, NUTS_OPTIONS)
+    assert message == "target_accept must be 'auto' or a number strictly between 0 and 1, not 2"
+    assert "target_accept='auto'" in hint and "raised to 0.9" in hint
+    [(_, hint)] = _problems("nuts", {"target_accept": "atuo"}, NUTS_OPTIONS)
+    assert hint.startswith("did you mean 'auto'?")
 
 
 @pytest.mark.parametrize("options", [
@@ -161,7 +167,7 @@ def test_integers_are_numbers():
     assert validate_options("hmc", {"trajectory_length": 2}, HMC_OPTIONS)["trajectory_length"] == 2
     huge = 10 ** 400  # beyond the float range: still a number, only out of range here
     [(message, _)] = _problems("nuts", {"target_accept": huge}, NUTS_OPTIONS)
-    assert message.startswith("target_accept must be a number strictly between 0 and 1")
+    assert message.startswith("target_accept must be 'auto' or a number strictly between 0 and 1")
 
 
 def test_every_problem_is_reported_together():
@@ -197,7 +203,7 @@ def test_a_backend_without_options():
 def test_describe_options_is_one_line():
     line = describe_options(NUTS_OPTIONS)
     assert "\n" not in line
-    assert line == ("options: target_accept=0.8, max_tree_depth=10, "
+    assert line == ("options: target_accept=auto, max_tree_depth=10, "
                     "dense_mass=auto (auto|true|false), chain_method (parallel|vectorized|"
                     "sequential), init=auto (auto|laplace|uniform|prior), "
                     "adaptation=windowed (windowed|low_rank)")

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -37,6 +37,12 @@ from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
 from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
 from ppl.backends.metric_choice import MetricChoice, choose_metric, slow_windows
+from ppl.backends.target_choice import (
+    RAISED_TARGET_ACCEPT,
+    TargetChoice,
+    choose_target,
+    judged_windows,
+)
 from ppl.errors import PerformanceWarning, warn_user
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
@@ -73,6 +79,8 @@ class KernelConfig:
     num_steps: int | None = None
     # dense: keep the dense metric or its diagonal, by the warm-up's draws (metric_choice)
     measure_metric: bool = False
+    # raise target_accept where the warm-up's last metric window diverges (target_choice)
+    raise_target: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class ChainsRun:
     recovered: tuple[tuple[int, int], ...] = ()  # (chain, donor), 1-based
     warmup_stats: dict[str, np.ndarray] = field(default_factory=dict)
     metric: MetricChoice | None = None  # where the warm-up chose it (KernelConfig.measure_metric)
+    target: TargetChoice | None = None  # where the warm-up chose it (KernelConfig.raise_target)
 
 
 def guarded_potential(log_density: Callable) -> Callable:
@@ -305,10 +314,14 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     recovered: list[tuple[int, int]] = []
     last = np.asarray(points)
     done = size = 0
-    # the windows that adapt the metric, the next first; the metric is chosen at each end
-    windows = slow_windows(warmup) if config.dense and config.measure_metric else []
+    # the windows that adapt the metric, the next first; the metric is chosen at each end,
+    # the target acceptance rate at the last one's
+    choose_dense = config.dense and config.measure_metric
+    windows = slow_windows(warmup) if choose_dense or config.raise_target else []
+    judged = judged_windows(len(windows)) if config.raise_target else ()
     window_draws: list[np.ndarray] = []
-    metric = None
+    divergent = judged_iterations = 0  # in the judged windows so far
+    metric = chosen_target = None
     divergences = 0
     cut_short = {"warm-up": 0, "sampling": 0}
     capped = config.algo == "HMC" and config.num_steps is None
@@ -336,6 +349,10 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                     cut_short[phase] += int(shortened(lengths, _trajectory_length(config)).sum())
                 if windows:
                     window_draws.append(records["z"][:, max(0, windows[0][0] - done):])
+                    if len(windows) in judged:  # counted from the end
+                        window_part = records["diverging"][:, max(0, windows[0][0] - done):]
+                        divergent += int(window_part.sum())
+                        judged_iterations += window_part.size
                 if done < warmup:
                     for k in warmup_stats:
                         warmup_stats[k].append(records[k])
@@ -346,7 +363,15 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                         kept.setdefault(k, []).append(v)
                 done += n
                 if windows and done == windows[0][1] + 1:
-                    state, metric = _chosen_metric(layout, state, window_draws)
+                    if choose_dense:
+                        state, metric = _chosen_metric(layout, state, window_draws)
+                    if judged and len(windows) == min(judged):
+                        chosen_target = choose_target(divergent, judged_iterations)
+                        if chosen_target.raised:  # the later windows adapt the step size to it
+                            layout = _layout(log_density, replace(
+                                config, target_accept=RAISED_TARGET_ACCEPT,
+                                raise_target=False), chains, dimension, warmup, draws, method,
+                                resume is None, programs, stored).following(layout)
                     windows, window_draws = windows[1:], []
                 bar.update(n, "warm-up" if done <= warmup else "sampling", divergences)
                 if done == warmup and warmup >= RECENT_WINDOW:  # shorter: too little to judge
@@ -373,7 +398,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     return ChainsRun(out, final, tuple(notes), interrupted,
                      tuple((c + 1, d + 1) for c, d, _ in recovered),
                      {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v},
-                     metric)
+                     metric, chosen_target)
 
 
 def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension: int,

@@ -25,6 +25,7 @@ import numpy as np
 
 from ppl.backends.base import BackendResult, RunSettings
 from ppl.backends.chain_layout import devices_for
+from ppl.backends.target_choice import starting_target
 from ppl.codegen.model import CompiledModel
 
 # At most this many directions in the metric's low-rank correction (nutpie's default).
@@ -75,7 +76,7 @@ def run_low_rank(model: CompiledModel, settings: RunSettings, options: Mapping[s
     the low-rank metric; chains in parallel over devices (``method="parallel"``, grouped as
     in :func:`~ppl.backends.chain_layout.devices_for`) or vectorised."""
     chains = settings.chains
-    target_accept = float(options.get("target_accept", 0.8))
+    target_accept = starting_target(options)  # "auto" raises nothing here
     max_tree_depth = int(options.get("max_tree_depth") or 10)
     points = jnp.reshape(jnp.asarray(points), (chains, model.dimension))
     keys = jax.random.split(key, chains)

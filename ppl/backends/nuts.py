@@ -28,6 +28,7 @@ from ppl.backends.options import (
     describe_options,
     validate_options,
 )
+from ppl.backends.target_choice import starting_target
 from ppl.codegen.model import CompiledModel
 from ppl.errors import PerformanceWarning, SamplingError, error
 from ppl.host_devices import DEVICE_COUNT_FLAG, cores, too_late_note, wanted_host_devices
@@ -110,7 +111,8 @@ def kernel_config(algo: str, model: CompiledModel, options: Mapping[str, Any]
                   ) -> KernelConfig:
     """The kernel settings from the backend's options."""
     return KernelConfig(
-        algo=algo, target_accept=float(options.get("target_accept", 0.8)),
+        algo=algo, target_accept=starting_target(options),
+        raise_target=options.get("target_accept", "auto") == "auto",
         dense=dense_metric(options.get("dense_mass", "auto"), model.dimension),
         measure_metric=options.get("dense_mass", "auto") in ("auto", None),
         max_tree_depth=int(options.get("max_tree_depth") or 10),
@@ -153,6 +155,9 @@ def result_of(run: ChainsRun, attrs: Mapping[str, Any]) -> BackendResult:
     if run.metric is not None:  # dense_mass="auto": the warm-up chose the metric
         attrs["dense_mass"] = int(run.metric.metric == "dense")
         attrs["metric"] = run.metric.note
+    if run.target is not None:  # target_accept="auto": the warm-up chose it
+        attrs["target_accept"] = run.target.target_accept
+        attrs["target_accept_choice"] = run.target.note
     return BackendResult(draws["z"], stats, attrs=attrs, notes=run.notes, state=run.state)
 
 

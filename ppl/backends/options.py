@@ -100,6 +100,9 @@ BOOL = Kind("true or false", is_bool)
 INT = Kind("an integer", is_int)
 FLOAT = Kind("a number", is_number)
 AUTO_BOOL = Kind("'auto', true or false", _is_auto_or_bool, ("auto", "true", "false"))
+AUTO_FLOAT = Kind("'auto' or a number",
+                  lambda value: (isinstance(value, str) and value == "auto") or is_number(value),
+                  ("auto",))
 
 
 def choice(*values: str) -> Kind:
@@ -211,7 +214,7 @@ def describe_options(spec: Sequence[Option]) -> str:
     parts = []
     for option in spec:
         text = option.name if option.default is None else f"{option.name}={_show(option.default)}"
-        if option.kind.choices:
+        if len(option.kind.choices) > 1:  # ("auto",) beside a number says nothing more
             text += f" ({'|'.join(option.kind.choices)})"
         parts.append(text)
     return "options: " + ", ".join(parts)
@@ -219,6 +222,11 @@ def describe_options(spec: Sequence[Option]) -> str:
 
 TARGET_ACCEPT = Option("target_accept", FLOAT, 0.8, between(0, 1),
                        doc="the acceptance rate the step size is adapted to")
+AUTO_TARGET_ACCEPT = Option(
+    "target_accept", AUTO_FLOAT, "auto", Check("strictly between 0 and 1",
+                                               lambda value: value == "auto" or 0 < value < 1),
+    doc="the acceptance rate the step size is adapted to; 'auto': 0.8, raised to 0.9 where "
+        "the warm-up diverges in more than 2% of its last metric window's iterations")
 DENSE_MASS = Option("dense_mass", AUTO_BOOL, "auto",
                     doc="'auto': up to 200 dimensions dense or diagonal as the warm-up's "
                         "draws show, else diagonal")
@@ -228,7 +236,7 @@ MCMC_INIT = Option("init", choice("auto", "laplace", "uniform", "prior"), "auto"
                    doc="where the chains start")
 
 NUTS_OPTIONS: tuple[Option, ...] = (
-    TARGET_ACCEPT,
+    AUTO_TARGET_ACCEPT,
     Option("max_tree_depth", INT, 10, from_to(1, 30),
            doc="at most 2**max_tree_depth leapfrog steps per draw"),
     DENSE_MASS,
@@ -250,7 +258,7 @@ HMC_OPTIONS: tuple[Option, ...] = (
            doc="the integration time per draw; pi/2 unless num_steps is given"),
     Option("num_steps", INT, None, at_least(1),
            doc="a fixed number of leapfrog steps per draw, instead of trajectory_length"),
-    TARGET_ACCEPT,
+    AUTO_TARGET_ACCEPT,
     DENSE_MASS,
     CHAIN_METHOD,
     MCMC_INIT,
@@ -258,7 +266,7 @@ HMC_OPTIONS: tuple[Option, ...] = (
 """The options of the ``hmc`` backend."""
 
 
-__all__ = ["AUTO_BOOL", "BOOL", "Check", "FLOAT", "HMC_DEFAULT_TRAJECTORY_LENGTH", "HMC_OPTIONS",
-           "INT", "Kind", "NUTS_OPTIONS", "Option", "at_least", "between", "choice",
-           "describe_options", "from_to", "is_bool", "is_int", "is_number", "parse_option_items",
-           "positive", "validate_options"]
+__all__ = ["AUTO_BOOL", "AUTO_FLOAT", "AUTO_TARGET_ACCEPT", "BOOL", "Check", "FLOAT",
+           "HMC_DEFAULT_TRAJECTORY_LENGTH", "HMC_OPTIONS", "INT", "Kind", "NUTS_OPTIONS",
+           "Option", "at_least", "between", "choice", "describe_options", "from_to", "is_bool",
+           "is_int", "is_number", "parse_option_items", "positive", "validate_options"]
