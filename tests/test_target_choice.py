@@ -104,3 +104,13 @@ def test_raised_chains_go_on_in_the_raised_kernel_and_sample_the_posterior(monke
     mean_error = np.abs(draws.mean(axis=0)) / mcse_mean
     sd_error = np.abs(draws.std(axis=0) - SCALES) / mcse_sd
     assert mean_error.max() < 4.5 and sd_error.max() < 4.5, (mean_error.max(), sd_error.max())
+
+
+def test_a_resumed_fit_keeps_the_target_its_step_sizes_were_adapted_to():
+    model = ppl.model(FUNNEL)
+    with pytest.warns(ppl.SamplingWarning):
+        fit = model.sample({}, chains=2, draws=200, warmup=500, seed=1)
+        more = model.resume(fit, draws=100)
+    assert fit.attrs["target_accept"] == RAISED_TARGET_ACCEPT
+    assert more.attrs["target_accept"] == RAISED_TARGET_ACCEPT
+    assert more.attrs["target_accept_choice"] == fit.attrs["target_accept_choice"]

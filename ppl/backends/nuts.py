@@ -210,7 +210,10 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
                      settings.draws, method, settings.progress, resume=dict(state),
                      data=model.traced_data, programs=model.program,
                      stored=model.stored)
-    return result_of(run, _attrs(config, method, None))
+    attrs = _attrs(config, method, None)
+    if config.raise_target:  # the step sizes kept were adapted to the fit's own target
+        del attrs["target_accept"]
+    return result_of(run, attrs)
 
 
 @in_ppl_settings  # its public methods run in 64-bit (see ppl.jax_settings)
