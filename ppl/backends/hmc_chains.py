@@ -79,7 +79,7 @@ class KernelConfig:
     num_steps: int | None = None
     # dense: keep the dense metric or its diagonal, by the warm-up's draws (metric_choice)
     measure_metric: bool = False
-    # raise target_accept where the warm-up's last metric window diverges (target_choice)
+    # raise target_accept where the warm-up's judged metric windows diverge (target_choice)
     raise_target: bool = False
 
 
@@ -315,7 +315,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     last = np.asarray(points)
     done = size = 0
     # the windows that adapt the metric, the next first; the metric is chosen at each end,
-    # the target acceptance rate at the last one's
+    # the target acceptance rate at the end of the last judged one
     choose_dense = config.dense and config.measure_metric
     windows = slow_windows(warmup) if choose_dense or config.raise_target else []
     judged = judged_windows(len(windows)) if config.raise_target else ()

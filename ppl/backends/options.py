@@ -226,7 +226,8 @@ AUTO_TARGET_ACCEPT = Option(
     "target_accept", AUTO_FLOAT, "auto", Check("strictly between 0 and 1",
                                                lambda value: value == "auto" or 0 < value < 1),
     doc="the acceptance rate the step size is adapted to; 'auto': 0.8, raised to 0.9 where "
-        "the warm-up diverges in more than 2% of its last metric window's iterations")
+        "more than 3.5% of the warm-up's iterations diverge (its metric windows before the "
+        "last)")
 DENSE_MASS = Option("dense_mass", AUTO_BOOL, "auto",
                     doc="'auto': up to 200 dimensions dense or diagonal as the warm-up's "
                         "draws show, else diagonal")

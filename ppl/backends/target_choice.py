@@ -15,7 +15,7 @@ Measured, 4 chains x 1000 + 1000, the conformance kit's anchor posteriors (seeds
 judged windows (iterations 150-449) diverged in at most 29 of 1200 iterations (2.4 %) on
 eight_schools_noncentered, kidscore_interaction, low_dim_gauss_mix, garch11, arK and
 hmm_example, which keep 0.8. gp_pois_regr is raised on all of seeds 0-10: its divergent draws
-fell from 5-89 to 2-19 (of 4000) and its smallest bulk ESS from 128-703 (median 502) to
+fell from 5-89 to 2-19 (of 4000), and its smallest bulk ESS went from 128-703 (median 502) to
 327-687 (median 585), for about 1.25 times the leapfrog steps. A user's ``target_accept`` is
 kept as given.
 """
@@ -28,7 +28,7 @@ from typing import Any
 
 DEFAULT_TARGET_ACCEPT = 0.8
 RAISED_TARGET_ACCEPT = 0.9
-# More than this fraction of the last metric window's iterations divergent: raise the target.
+# More than this fraction of the judged windows' iterations divergent: raise the target.
 DIVERGENCE_RATE = 0.035
 
 
