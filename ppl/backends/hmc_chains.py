@@ -302,8 +302,11 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
         kwargs = {"step_size": jnp.asarray(resume["step_size"], points.dtype),
                   "inverse_mass_matrix": jnp.asarray(resume["inverse_mass_matrix"],
                                                      points.dtype)}
-    layout = _layout(log_density, config, chains, dimension, warmup, draws, method,
-                     resume is None, programs, stored)
+    def layout_for(kernel: KernelConfig) -> ChainLayout:
+        return _layout(log_density, kernel, chains, dimension, warmup, draws, method,
+                       resume is None, programs, stored)
+
+    layout = layout_for(config)
     capacity = layout.capacity
     state = layout.init(points, keys, data, **kwargs)
     bar = _Progress(progress, warmup + draws)
@@ -368,10 +371,9 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                     if judged and len(windows) == min(judged):
                         chosen_target = choose_target(divergent, judged_iterations)
                         if chosen_target.raised:  # the later windows adapt the step size to it
-                            layout = _layout(log_density, replace(
+                            layout = layout_for(replace(
                                 config, target_accept=RAISED_TARGET_ACCEPT,
-                                raise_target=False), chains, dimension, warmup, draws, method,
-                                resume is None, programs, stored).following(layout)
+                                raise_target=False)).following(layout)
                     windows, window_draws = windows[1:], []
                 bar.update(n, "warm-up" if done <= warmup else "sampling", divergences)
                 if done == warmup and warmup >= RECENT_WINDOW:  # shorter: too little to judge
