@@ -127,14 +127,16 @@ def test_summary_takes_medians_and_ppl_ratio_to_the_best_other_tool():
 
     records = [run("ppl", 30.0, 1), run("ppl", 10.0, 2), run("ppl", 20.0, 3),
                run("numpyro", 10.0, 1), run("nutpie", 8.0, 1),
-               {"problem": "p", "tool": "ppl", "phase": "warm", "first_draw_s": 1.5},
+               {"problem": "p", "tool": "ppl", "phase": "warm", "first_draw_s": 1.5,
+                "first_fit_s": 2.5},
                {"problem": "p", "tool": "nutpie", "phase": "cold", "error": "over 9 s"}]
     rows = summarise(records, ["p"], ["ppl", "numpyro", "nutpie"])
     ppl_row, numpyro_row, nutpie_row = rows
     assert ppl_row["ess_per_s"] == 20.0 and ppl_row["ratio"] == pytest.approx(2.0)
     assert ppl_row["first_cold"] == 4.0 and ppl_row["first_warm"] == 1.5
+    assert ppl_row["fit_warm"] == 2.5 and numpyro_row["fit_warm"] is None
     assert ppl_row["runs"] == 3 and nutpie_row["errors"] == ["over 9 s"]
     assert "ratio" not in numpyro_row
     # a tool without measurements (not installed) is a row of "-"
     text = table(summarise(records[:3], ["p"], ["ppl", "nutpie"]))
-    assert text.splitlines()[-1].startswith("| p | nutpie | - | - | - |")
+    assert text.splitlines()[-1].startswith("| p | nutpie | - | - | - | - |")
