@@ -60,6 +60,21 @@ def test_booleans_are_refused_as_numbers(data, name, where):
     assert text.startswith("m.ppl:")
 
 
+def test_a_boolean_deep_in_nested_lists_is_found_at_its_index():
+    # rows of plain numbers are passed over in one scan (JSON's large matrices); a true/false
+    # among them is still found, at its row and column
+    model = ppl.model("data N: int\ndata K: int\ndata X: matrix[N, K]\nmu ~ normal(0, 1)\n"
+                      "X ~ normal(mu, 1)\n", "m.ppl")
+    rows = [[float(i + j) for j in range(3)] for i in range(4)]
+    rows[2][1] = False
+    with pytest.raises(DataError, match=r"data 'X' holds true/false values \(the first at "
+                                        r"\[3, 2\]\)"):
+        model.bind({"N": 4, "K": 3, "X": rows})
+    rows[2][1], rows[3] = 1.0, (1, 2, np.True_)
+    with pytest.raises(DataError, match=r"the first at \[4, 3\]"):
+        model.bind({"N": 4, "K": 3, "X": rows})
+
+
 def test_json_booleans_are_refused(tmp_path):
     path = tmp_path / "d.json"
     path.write_text('{"N": 2, "y": [true, false]}')
