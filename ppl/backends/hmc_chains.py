@@ -308,6 +308,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
 
     layout = layout_for(config)
     capacity = layout.capacity
+    data = layout.place_data(data)
     state = layout.init(points, keys, data, **kwargs)
     bar = _Progress(progress, warmup + draws)
     kept: dict[str, list] = {}
