@@ -109,10 +109,12 @@ def _one_chain_each(function: Callable, in_axes: tuple, out_axes: Any) -> Callab
     return run
 
 
-def _shapes(tree: Any, leading: int = 0) -> Any:
-    """Each leaf's shape (less its first ``leading`` axes) and type, as ShapeDtypeStructs."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(jnp.shape(x)[leading:],
-                                                       jnp.result_type(x)), tree)
+def _shapes(tree: Any, leading: int = 0, sharding: Any = None) -> Any:
+    """Each leaf's shape (less its first ``leading`` axes), type and weak type, as
+    ShapeDtypeStructs placed by ``sharding`` (None: anywhere)."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(
+        jnp.shape(x)[leading:], jnp.result_type(x), sharding=sharding,
+        weak_type=getattr(x, "weak_type", False)), tree)
 
 
 class _InitTracedFirst:
@@ -236,12 +238,13 @@ class ChainLayout:
         self._kernels.shapes = (*one_chain, _shapes(data))
         if not hasattr(self._chunk, "compile_ahead"):
             return
-        # sequential: one chain's programs
-        arguments = one_chain if self.method == "sequential" else _shapes((points, keys, resumed))
+        # sequential: one chain's programs; parallel: placed as init and place_data place them
+        arguments = one_chain if self.method == "sequential" else _shapes(
+            (points, keys, resumed), sharding=self._state_sharding)
+        data = _shapes(data, sharding=self._whole_sharding)
         self._init.compile_ahead(*arguments, data)
-        state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(
-            s.shape, s.dtype, sharding=self._state_sharding, weak_type=s.weak_type),
-            self._init.output_shapes(*arguments, data))
+        state = _shapes(self._init.output_shapes(*arguments, data),
+                        sharding=self._state_sharding)
         self._chunk.compile_ahead(state, jax.ShapeDtypeStruct((), np.int32), data)
 
     def advance(self, state, n: int, data):
