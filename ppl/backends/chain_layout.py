@@ -74,6 +74,34 @@ def devices_for(chains: int, devices: int) -> int:
     return max(d for d in range(1, min(chains, devices) + 1) if chains % d == 0)
 
 
+# XLA's CPU runtime reads a host array in place (no copy) when it starts on this boundary.
+HOST_ALIGNMENT = 64
+
+
+def aligned_copy(value: np.ndarray, alignment: int = HOST_ALIGNMENT) -> np.ndarray:
+    """A C-ordered copy of ``value`` whose data start on an ``alignment``-byte boundary."""
+    value = np.asarray(value)
+    raw = np.empty(value.nbytes + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    copy = raw[start:start + value.nbytes].view(value.dtype).reshape(value.shape)
+    copy[...] = value
+    return copy
+
+
+def replicated(value: Any, sharding: jax.sharding.NamedSharding) -> jax.Array:
+    """``value`` on every device of ``sharding`` (which must replicate it). The CPU devices
+    share one host copy: each device's buffer aliases the same aligned array, so 4 chains
+    of a regression read one design matrix rather than 4 copies that crowd each other out of
+    the shared cache (logistic regression 20000 x 50: 8 MB each, 32 MB of L3). Other devices
+    get a copy each."""
+    devices = list(sharding.mesh.devices.flat)
+    if any(device.platform != "cpu" for device in devices):
+        return jax.device_put(value, sharding)
+    host = aligned_copy(np.asarray(value))  # ours: never written, so safe to alias
+    shards = [jax.device_put(host, device, may_alias=True) for device in devices]
+    return jax.make_array_from_single_device_arrays(host.shape, sharding, shards)
+
+
 def plain_jit(name: str, function: Callable, **placement) -> Callable:
     """The layout's programs when nothing keeps them on disk: ``jax.jit``."""
     return jax.jit(function, **placement)
@@ -207,7 +235,7 @@ class ChainLayout:
         again: the logistic regression's 8 MB matrix took 11 ms a chunk)."""
         if self._whole_sharding is None:
             return data
-        return jax.device_put(data, self._whole_sharding)
+        return jax.tree.map(lambda value: replicated(value, self._whole_sharding), data)
 
     def init(self, points, keys, data, **resumed):
         """The chains' first state; ``data`` as :meth:`place_data` leaves them."""
