@@ -117,3 +117,49 @@ def test_auto_climbs_only_where_separated_modes_or_rough_regions_can_be(monkeypa
         climbed.clear()
         initial_points(compiled, key, 2, init="auto")
         assert climbed == [True], text
+
+
+# The gradient is NaN where exp(-1000 l^2) underflows (l above about 0.86): many uniform(-2, 2)
+# starts on the log scale are unusable.
+NAN_GRADIENT = """
+l ~ lognormal(0, 1)
+target += sqrt(exp(-1000 * square(l)))
+"""
+
+
+def test_uniform_starts_are_checked_by_the_chains_init_program_not_a_program_of_their_own(
+        monkeypatch):
+    """NUTS's init program evaluates the log density and gradient at the starting points, so
+    the uniform starts are checked there: no value-and-gradient program is compiled for them
+    (diamonds, cold: 0.6 s), and one is only where a start is not finite."""
+    from ppl.backends import base
+
+    checked = []
+    real = base.usable_start
+    monkeypatch.setattr(base, "usable_start", lambda *a: checked.append(1) or real(*a))
+    plain = ppl.model(NORMAL).sample({"y": [0.5, 1.0, 1.5]}, chains=2, draws=20, warmup=20)
+    assert checked == [] and plain.attrs["init"] == "auto"
+    ppl.model(NAN_GRADIENT).sample({}, chains=4, draws=20, warmup=20, seed=1)
+    assert len(checked) >= 4
+
+
+def test_a_start_found_unusable_by_the_init_program_is_replaced_as_the_checked_search_would():
+    """Where a candidate's gradient is NaN the chains start at the points of the checked search
+    (:func:`finite_initial_points`, from the same key): the draws are those of a run handed
+    those points."""
+    from ppl.backends.base import unchecked_initial_points
+    from ppl.backends.hmc_chains import KernelConfig, run_chains
+    from ppl.jax_settings import ppl_settings
+
+    compiled = ppl.model(NAN_GRADIENT).compile({})
+    key = jax.random.PRNGKey(7)
+    with ppl_settings():
+        unchecked = unchecked_initial_points(compiled, key, 4)
+        grads = jax.vmap(jax.grad(compiled.log_density))(jax.numpy.asarray(unchecked))
+        assert not np.all(np.isfinite(np.asarray(grads)))  # the case under test
+        runs = [run_chains(compiled.log_density, KernelConfig(), start, jax.random.PRNGKey(1),
+                           warmup=30, draws=30, method="vectorized", checked_points=checked)
+                for start, checked in (
+                    (unchecked, lambda: finite_initial_points(compiled, key, 4)),
+                    (finite_initial_points(compiled, key, 4), None))]
+    np.testing.assert_array_equal(runs[0].draws["z"], runs[1].draws["z"])

@@ -9,7 +9,7 @@ no backend, so every backend can import it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -75,16 +75,34 @@ def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 1
     finite.
     """
     # Candidates come from NumPy (seeded by the key) and are scored with the model's jitted
-    # log-density and gradient, which the samplers need anyway.
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
-    dtype = np.dtype(model.dtype)
+    # log-density and gradient.
     points = []
-    for _ in range(tries):
-        candidates = rng.uniform(-2.0, 2.0, (chains, model.dimension)).astype(dtype)
+    for candidates in _uniform_candidates(model, key, chains, tries):
         points += [c for c in candidates if usable_start(model, c)]
         if len(points) >= chains:
             return jax.numpy.asarray(np.stack(points[:chains]))
     raise bad_start_error(model, candidates[0])
+
+
+def _uniform_candidates(model: CompiledModel, key, chains: int, tries: int) -> Iterator:
+    """``tries`` batches of ``chains`` uniform(-2, 2) points, from NumPy seeded by ``key``."""
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    dtype = np.dtype(model.dtype)
+    for _ in range(tries):
+        yield rng.uniform(-2.0, 2.0, (chains, model.dimension)).astype(dtype)
+
+
+def unchecked_initial_points(model: CompiledModel, key, chains: int) -> np.ndarray:
+    """The first candidates :func:`finite_initial_points` tries, not evaluated: a sampler whose
+    first program evaluates the log density and gradient at its starting points checks them
+    there (no compilation of its own) and takes :func:`finite_initial_points` only when one
+    is not finite, which then gives these same points wherever they are usable."""
+    return next(_uniform_candidates(model, key, chains, 1))
+
+
+def uniform_start(model: CompiledModel, init: str) -> bool:
+    """Whether ``init`` starts the chains at :func:`finite_initial_points`."""
+    return init == "uniform" or (init == "auto" and not climbs_worthwhile(model))
 
 
 def prior_centred_points(model: CompiledModel, key, chains: int, draws: int = 100,
@@ -372,12 +390,10 @@ def starting_points(model: CompiledModel, key, chains: int, init: str = "uniform
                     ) -> tuple[jax.Array, list[str]]:
     """:func:`initial_points` and the notes the user must hear about them (separated modes
     found by the climbs of ``"auto"`` and ``"laplace"``)."""
-    if init == "auto" and not climbs_worthwhile(model):
+    if uniform_start(model, init):
         return finite_initial_points(model, key, chains), []
     if init in ("auto", "laplace"):
         return laplace_start(model, key, chains, keep_uniform=init == "auto")
-    if init == "uniform":
-        return finite_initial_points(model, key, chains), []
     if init == "prior":
         return prior_centred_points(model, key, chains), []
     raise SamplingError([error(f"unknown init '{init}'",

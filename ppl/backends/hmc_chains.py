@@ -275,8 +275,12 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                resume: dict | None = None, *, data: Any = None,
                programs: Callable[[Hashable, Callable[[], ChainLayout]], ChainLayout]
                | None = None,
-               stored: Callable[..., Callable] | None = None) -> ChainsRun:
+               stored: Callable[..., Callable] | None = None,
+               checked_points: Callable[[], Any] | None = None) -> ChainsRun:
     """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
+
+    ``checked_points``: given when ``points`` were not checked; where the log density or its
+    gradient is not finite at one of them, the chains start at ``checked_points()`` instead.
 
     ``log_density(u)``, or with ``data`` given ``log_density(u, data)``: the data then go into
     the compiled programs as an argument. ``programs(key, build)`` (a model's
@@ -310,6 +314,9 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     capacity = layout.capacity
     data = layout.place_data(data)
     state = layout.init(points, keys, data, **kwargs)
+    if checked_points is not None and not _finite_starts(layout, state):
+        points = jnp.asarray(checked_points(), points.dtype)
+        state = layout.init(points, keys, data, **kwargs)
     bar = _Progress(progress, warmup + draws)
     kept: dict[str, list] = {}
     warmup_stats: dict[str, list] = {"step_size": [], "diverging": [], "num_steps": []}
@@ -402,6 +409,13 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                      tuple((c + 1, d + 1) for c, d, _ in recovered),
                      {k: np.concatenate(v, axis=1) for k, v in warmup_stats.items() if v},
                      metric, chosen_target)
+
+
+def _finite_starts(layout: ChainLayout, state) -> bool:
+    """Whether every chain's log density and gradient are finite where it starts."""
+    energies = layout.field(state, lambda s: s.potential_energy)
+    gradients = layout.field(state, lambda s: s.z_grad)
+    return bool(np.all(np.isfinite(energies)) and np.all(np.isfinite(gradients)))
 
 
 def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension: int,

@@ -13,7 +13,14 @@ from typing import Any
 import jax
 import numpy as np
 
-from ppl.backends.base import BackendResult, RunSettings, starting_points
+from ppl.backends.base import (
+    BackendResult,
+    RunSettings,
+    finite_initial_points,
+    starting_points,
+    unchecked_initial_points,
+    uniform_start,
+)
 from ppl.backends.chain_layout import devices_for
 from ppl.backends.hmc_chains import (
     ChainsRun,
@@ -174,7 +181,17 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
             jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),
             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
             data=model.traced_data, programs=model.program, stored=model.stored)
-    run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains, init)
+    checked_points = None
+    if options.get("adaptation") != "low_rank" and uniform_start(model, init):
+        # checked by the chains' init program, which evaluates the log density and gradient
+        # there anyway: no program of their own to compile (diamonds, cold: 0.6 s)
+        init_key, run_key = jax.random.split(jax.random.PRNGKey(settings.seed))
+        points, notes = unchecked_initial_points(model, init_key, settings.chains), []
+        checked_points = functools.partial(finite_initial_points, model, init_key,
+                                           settings.chains)
+    else:
+        run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains,
+                                                      init)
     if options.get("adaptation") == "low_rank":
         from ppl.backends.low_rank import run_low_rank  # BlackJAX, loaded when asked for
 
@@ -185,7 +202,7 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
                      run_key, settings.warmup, settings.draws, method, settings.progress,
                      data=model.traced_data, programs=model.program,
-                     stored=model.stored)
+                     stored=model.stored, checked_points=checked_points)
     result = result_of(run, _attrs(config, method, init))
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
