@@ -186,7 +186,7 @@ class ChainLayout:
         self.devices = devices_for(chains, jax.local_device_count()) \
             if method == "parallel" else 1
         self._state_sharding = None  # where init leaves the chains' state (parallel: split)
-        self._whole_sharding = None  # where the data sit (parallel: a copy on each device)
+        self._whole_sharding = None  # where the data sit (parallel: on every device)
         _serialisable_states()
         self._kernels = _InitTracedFirst(box.reading(init))
         init = self._kernels.init
@@ -230,9 +230,10 @@ class ChainLayout:
         self._whole_sharding = placed(whole)
 
     def place_data(self, data):
-        """``data`` where the programs read them: with parallel chains, a copy on each device,
-        made here once (handed data on one device, every chunk would copy them to each device
-        again: the logistic regression's 8 MB matrix took 11 ms a chunk)."""
+        """``data`` where the programs read them: with parallel chains, on every device (the
+        CPU devices sharing one copy, see :func:`replicated`), placed here once (handed data
+        on one device, every chunk copied them to each device again: the logistic
+        regression's 8 MB matrix took 11 ms a chunk)."""
         if self._whole_sharding is None:
             return data
         return jax.tree.map(lambda value: replicated(value, self._whole_sharding), data)

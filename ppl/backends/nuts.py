@@ -109,9 +109,15 @@ def starting_state(model: CompiledModel, seed: int, chains: int, init: str = "au
 def noted_starting_state(model: CompiledModel, seed: int, chains: int, init: str = "auto"
                          ) -> tuple[jax.Array, jax.Array, list[str]]:
     """:func:`starting_state` and the notes on the starting points (separated modes)."""
-    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    init_key, run_key = _run_keys(seed)
     inits, notes = starting_points(model, init_key, chains, init)
     return run_key, inits if chains > 1 else inits[0], notes
+
+
+def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """The keys of the starting points and of the chains, from the run's seed."""
+    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    return init_key, run_key
 
 
 def kernel_config(algo: str, model: CompiledModel, options: Mapping[str, Any]
@@ -185,7 +191,7 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     if options.get("adaptation") != "low_rank" and uniform_start(model, init):
         # checked by the chains' init program, which evaluates the log density and gradient
         # there anyway: no program of their own to compile (diamonds, cold: 0.6 s)
-        init_key, run_key = jax.random.split(jax.random.PRNGKey(settings.seed))
+        init_key, run_key = _run_keys(settings.seed)
         points, notes = unchecked_initial_points(model, init_key, settings.chains), []
         checked_points = functools.partial(finite_initial_points, model, init_key,
                                            settings.chains)
