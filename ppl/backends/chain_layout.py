@@ -97,7 +97,7 @@ def replicated(value: Any, sharding: jax.sharding.NamedSharding) -> jax.Array:
     devices = list(sharding.mesh.devices.flat)
     if any(device.platform != "cpu" for device in devices):
         return jax.device_put(value, sharding)
-    host = aligned_copy(np.asarray(value))  # ours: never written, so safe to alias
+    host = aligned_copy(value)  # ours: never written, so safe to alias
     shards = [jax.device_put(host, device, may_alias=True) for device in devices]
     return jax.make_array_from_single_device_arrays(host.shape, sharding, shards)
 
