@@ -16,5 +16,5 @@ def cache_folder() -> Path | None:
     return Path(folder).expanduser() if folder else None
 
 
-# The traced programs ppl keeps in the same folder (ppl/codegen/stored.py), one file each.
-EXPORT_SUFFIX = ".exported"
+# The compiled programs ppl keeps in the same folder (ppl/codegen/stored.py), one file each.
+PROGRAM_SUFFIX = ".ppl-compiled"

@@ -421,7 +421,7 @@ def _cmd_cache(args, out: Console, err: Console) -> int:
         return 0
     info = cache_info(folder)
     out.print(f"folder:  {info.folder}{'' if folder.is_dir() else ' (not created yet)'}\n"
-              f"entries: {info.entries} compiled, {info.exports} traced\n"
+              f"entries: {info.entries} compiled, {info.programs} kept by ppl\n"
               f"size:    {_binary_size(info.size_bytes)} (at most {_binary_size(CACHE_MAX_BYTES)}: "
               f"the least recently used entries go first)", markup=False)
     return 0

@@ -42,7 +42,7 @@ from pathlib import Path
 import jax
 from jax.experimental.compilation_cache import compilation_cache
 
-from ppl.cache_paths import EXPORT_SUFFIX, cache_folder
+from ppl.cache_paths import PROGRAM_SUFFIX, cache_folder
 
 # JAX's least-recently-used eviction keeps the folder under this size.
 CACHE_MAX_BYTES = 2**30
@@ -116,28 +116,28 @@ def _compilation_cache() -> Iterator[None]:
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What the compilation cache folder holds: compiled programs (``entries``) and traced
-    ones (``exports``, see :mod:`ppl.codegen.stored`)."""
+    """What the compilation cache folder holds: programs compiled by JAX's cache (``entries``)
+    and the samplers' executables kept by ppl (``programs``, see :mod:`ppl.codegen.stored`)."""
 
     folder: Path
     entries: int
     size_bytes: int
-    exports: int = 0
+    programs: int = 0
 
 
 def cache_info(folder: Path) -> CacheInfo:
-    """The number of compiled and traced programs in ``folder`` and the bytes their files
-    take."""
+    """The number of programs JAX's cache and ppl keep in ``folder`` and the bytes their
+    files take."""
     files = list(_cache_files(folder))
     entries = sum(1 for f in files if f.name.endswith(ENTRY_SUFFIX))
-    exports = sum(1 for f in files if f.name.endswith(EXPORT_SUFFIX))
-    return CacheInfo(folder, entries, sum(f.stat().st_size for f in files), exports)
+    programs = sum(1 for f in files if f.name.endswith(PROGRAM_SUFFIX))
+    return CacheInfo(folder, entries, sum(f.stat().st_size for f in files), programs)
 
 
 def clear_cache(folder: Path) -> int:
     """Delete the compiled programs in ``folder`` (only the files JAX's cache and ppl write: a
     folder named by ``PPL_CACHE_DIR`` may hold other things); returns how many compiled
-    programs went (their traces, ppl's ``.exported`` files, go too). The
+    programs went (ppl's own executables, its ``.ppl-compiled`` files, go too). The
     folder itself is removed when nothing else is left in it."""
     removed = 0
     for path in _cache_files(folder):
@@ -153,6 +153,6 @@ def _cache_files(folder: Path) -> Iterator[Path]:
         return
     for path in folder.iterdir():
         if path.is_file() and (path.name.endswith((ENTRY_SUFFIX, ACCESS_TIME_SUFFIX,
-                                                   GRAMMAR_SUFFIX, EXPORT_SUFFIX))
+                                                   GRAMMAR_SUFFIX, PROGRAM_SUFFIX))
                                or path.name == LOCK_FILE):
             yield path

@@ -22,7 +22,7 @@ import pytest
 import ppl
 from ppl import cli, jax_settings, results
 from ppl.backends.registry import builtin_backends
-from ppl.cache_paths import EXPORT_SUFFIX
+from ppl.cache_paths import PROGRAM_SUFFIX
 from ppl.codegen import model as codegen_model
 from ppl.jax_settings import ACCESS_TIME_SUFFIX, ENTRY_SUFFIX, LOCK_FILE
 
@@ -288,9 +288,9 @@ def test_a_user_jax_cache_is_kept_and_ppl_cache_is_not_used_outside_its_calls(tm
             assert before >= 1 and after == before == in_ours
         else:  # the user's cache takes everything, ppl's folder nothing
             assert before >= 1 and after > before and in_ours == 0
-            # ppl's folder holds at most the parser's tables (ppl/frontend/parse.py) and the
-            # traced programs (ppl/codegen/stored.py), no compiled one
-            assert not folder.exists() or all(p.suffix in (".lark", EXPORT_SUFFIX)
+            # ppl's folder holds at most the parser's tables (ppl/frontend/parse.py) and
+            # ppl's stored executables (ppl/codegen/stored.py), nothing of JAX's cache
+            assert not folder.exists() or all(p.suffix in (".lark", PROGRAM_SUFFIX)
                                               for p in folder.iterdir())
 
 
@@ -332,7 +332,7 @@ def _fake_cache(folder: Path) -> None:
         (folder / f"{key}{ENTRY_SUFFIX}").write_bytes(b"x" * size)
         (folder / f"{key}{ACCESS_TIME_SUFFIX}").write_bytes(b"t" * 8)
     (folder / LOCK_FILE).write_bytes(b"")
-    (folder / f"c{EXPORT_SUFFIX}").write_bytes(b"e" * 500)  # a traced program (ppl's own)
+    (folder / f"c{PROGRAM_SUFFIX}").write_bytes(b"e" * 500)  # an executable kept by ppl
     (folder / "notes.txt").write_text("mine")
 
 
@@ -345,7 +345,7 @@ def test_ppl_cache_info_and_clear(monkeypatch, tmp_path, capsys):
     _fake_cache(folder)
     assert cli.main(["cache", "info"]) == 0
     shown = capsys.readouterr().out
-    assert f"folder:  {folder}\n" in shown and "entries: 2 compiled, 1 traced\n" in shown
+    assert f"folder:  {folder}\n" in shown and "entries: 2 compiled, 1 kept by ppl\n" in shown
     assert "size:    0.0 MiB (at most 1.0 GiB" in shown  # 4,516 bytes
     assert jax_settings.cache_info(folder).size_bytes == 3000 + 1000 + 16 + 500
     assert cli.main(["cache", "clear"]) == 0
@@ -362,7 +362,7 @@ def test_ppl_cache_info_and_clear(monkeypatch, tmp_path, capsys):
 def test_ppl_cache_info_of_a_missing_folder_and_of_no_cache(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("PPL_CACHE_DIR", str(tmp_path / "none"))
     assert cli.main(["cache", "info"]) == 0
-    assert "(not created yet)\nentries: 0 compiled, 0 traced\n" in capsys.readouterr().out
+    assert "(not created yet)\nentries: 0 compiled, 0 kept by ppl\n" in capsys.readouterr().out
     assert cli.main(["cache", "clear"]) == 0
     assert capsys.readouterr().out == f"removed 0 compiled programs from {tmp_path / 'none'}\n"
     monkeypatch.setenv("PPL_CACHE_DIR", "")

@@ -1,17 +1,22 @@
-"""Traced programs kept on disk (ppl/codegen/stored.py): a new model object (as in a new
-process) runs the sampler and the starting-point search from their exports without tracing
-them, gets the same draws, and never takes an export made for other settings or another
-model."""
+"""Compiled programs kept on disk (ppl/codegen/stored.py): a new model object (as in a new
+process) runs the sampler and the starting-point search from their stored executables without
+tracing or compiling them, gets the same draws, and never takes an executable made for other
+settings, another model or another machine."""
 
+import json
 import os
+import subprocess
+import sys
+import threading
 
 import jax
 import numpy as np
 import pytest
 
 import ppl
-from ppl.cache_paths import EXPORT_SUFFIX
+from ppl.cache_paths import PROGRAM_SUFFIX
 from ppl.codegen import stored
+from ppl.codegen.stored import _argument_signature
 from ppl.jax_settings import ppl_settings
 
 MODEL = """
@@ -36,35 +41,54 @@ def cache(monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def exports(monkeypatch):
-    """The identities of the programs traced and exported from now on."""
-    traced = []
-    export = stored.StoredProgram._export
+def traced(monkeypatch):
+    """The identities of the programs traced (and lowered) from now on."""
+    identities = []
+    lower = stored.StoredProgram._lower
 
     def counted(self, args):
-        traced.append(self.identity)
-        return export(self, args)
+        if _argument_signature(args) not in self._lowered:
+            identities.append(self.identity)
+        return lower(self, args)
 
-    monkeypatch.setattr(stored.StoredProgram, "_export", counted)
-    return traced
+    monkeypatch.setattr(stored.StoredProgram, "_lower", counted)
+    return identities
+
+
+@pytest.fixture
+def compiled(monkeypatch):
+    """The identities of the programs compiled from now on."""
+    identities = []
+    compile_program = stored.StoredProgram._compile
+
+    def counted(self, lowered, path):
+        identities.append(self.identity)
+        return compile_program(self, lowered, path)
+
+    monkeypatch.setattr(stored.StoredProgram, "_compile", counted)
+    return identities
 
 
 def _mu(fit) -> np.ndarray:
     return np.asarray(fit["posterior"]["mu"])
 
 
-def test_a_new_model_object_runs_the_stored_traces_with_the_same_draws(cache, exports):
+def test_a_new_model_object_runs_the_stored_executables_with_the_same_draws(
+        cache, traced, compiled):
     first = ppl.model(MODEL).sample(DATA, **RUN)
-    names = {identity[2] for identity in exports}
+    names = {identity[2] for identity in compiled}
     assert {"hmc_chains", "quickly", "value_and_grad"} <= names  # sampler, climbs, init checks
-    assert len(list(cache.glob(f"*{EXPORT_SUFFIX}"))) == len(exports)
-    exports.clear()
+    # every program compiled is kept, under the key a new process computes (those compiled
+    # ahead on a thread too, where JAX's settings are not ppl's)
+    assert len(list(cache.glob(f"*{PROGRAM_SUFFIX}"))) == len(compiled) == len(traced)
+    traced.clear()
+    compiled.clear()
     again = ppl.model(MODEL).sample(DATA, **RUN)
-    assert exports == []  # nothing traced: every program came from disk
+    assert traced == compiled == []  # nothing traced or compiled: every program came from disk
     np.testing.assert_array_equal(_mu(again), _mu(first))
-    # New data of the same shapes: the same traces, an answer that follows the data.
+    # New data of the same shapes: the same programs, an answer that follows the data.
     shifted = ppl.model(MODEL).sample({"y": [10.5, 11.0, 11.5, 13.0]}, **RUN)
-    assert exports == []
+    assert traced == compiled == []
     assert _mu(shifted).mean() > _mu(first).mean() + 5
 
 
@@ -80,7 +104,7 @@ def test_other_settings_or_another_model_never_take_a_stored_trace(cache, monkey
         np.testing.assert_array_equal(_mu(warm), _mu(plain), err_msg=str(options))
 
 
-def test_a_chunk_traced_after_its_init_came_from_disk(cache, exports, monkeypatch):
+def test_a_chunk_traced_after_its_init_came_from_disk(cache, traced, monkeypatch):
     """NumPyro's sample kernel reads settings its init kernel sets while traced: with the init
     program from disk and the chunk program traced, the init kernel is traced abstractly
     first (without it, NumPyro's kernel fails an assertion)."""
@@ -91,44 +115,60 @@ def test_a_chunk_traced_after_its_init_came_from_disk(cache, exports, monkeypatc
         return key(identity, args) + ("-new" if "chunk" in identity else "")
 
     monkeypatch.setattr(stored, "program_key", chunk_not_stored)
-    exports.clear()
+    traced.clear()
     again = ppl.model(MODEL).sample(DATA, **UNIFORM)
-    assert [identity[3] for identity in exports] == ["chunk"]
+    assert [identity[3] for identity in traced] == ["chunk"]
     np.testing.assert_array_equal(_mu(again), _mu(first))
 
 
-def test_an_unreadable_export_is_written_anew(cache, exports):
+def test_an_unreadable_program_is_written_anew(cache, compiled):
     first = ppl.model(MODEL).sample(DATA, **UNIFORM)
-    files = sorted(cache.glob(f"*{EXPORT_SUFFIX}"))
+    files = sorted(cache.glob(f"*{PROGRAM_SUFFIX}"))
     for path in files:
-        path.write_bytes(b"not an export")
-    exports.clear()
+        path.write_bytes(b"not a program")
+    compiled.clear()
     again = ppl.model(MODEL).sample(DATA, **UNIFORM)
-    assert len(exports) == len(files)
+    assert len(compiled) == len(files)
     np.testing.assert_array_equal(_mu(again), _mu(first))
-    assert all(path.read_bytes() != b"not an export" for path in files)
+    assert all(path.read_bytes() != b"not a program" for path in files)
 
 
-def test_a_program_jax_cannot_export_runs_as_a_jitted_one(cache):
-    def host_sine(x):  # a host callback: not exportable
+def test_a_program_that_cannot_be_stored_runs_compiled_in_this_process_only(cache):
+    def host_sine(x):  # a host callback: its address means nothing in another process
         return jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x)
 
     with ppl_settings():
         program = stored.StoredProgram(host_sine, ("test", "host"))
         np.testing.assert_allclose(program(np.arange(3.0)), np.sin(np.arange(3.0)))
-    assert not list(cache.glob(f"*{EXPORT_SUFFIX}"))
+        assert not list(cache.glob(f"*{PROGRAM_SUFFIX}"))
+        kept = stored.StoredProgram(jax.numpy.sin, ("test", "sine"))  # one that can be
+        np.testing.assert_allclose(kept(np.arange(3.0)), np.sin(np.arange(3.0)))
+    assert len(list(cache.glob(f"*{PROGRAM_SUFFIX}"))) == 1
 
 
-def test_the_least_recently_used_exports_go_first(tmp_path):
+def test_another_machine_never_takes_a_stored_program(cache, compiled, monkeypatch):
+    """The key holds the machine the code was compiled for: a cache folder shared with a
+    machine of another instruction set (a home folder on a network drive) is a miss there."""
+    first = ppl.model(MODEL).sample(DATA, **UNIFORM)
+    compiled.clear()
+    machine = stored._machine()
+    monkeypatch.setattr(stored, "_machine",
+                        lambda: (*machine[:-1], "flags : fpu sse2 (another CPU)"))
+    again = ppl.model(MODEL).sample(DATA, **UNIFORM)
+    assert {identity[3] for identity in compiled} >= {"init", "chunk"}
+    np.testing.assert_array_equal(_mu(again), _mu(first))
+
+
+def test_the_least_recently_used_programs_go_first(tmp_path):
     for age, name in enumerate(("old", "middle", "new")):
-        path = tmp_path / f"{name}{EXPORT_SUFFIX}"
+        path = tmp_path / f"{name}{PROGRAM_SUFFIX}"
         path.write_bytes(b"x" * 100)
         stamp = 1_000_000 + age
         os.utime(path, (stamp, stamp))
-    (tmp_path / "notes.txt").write_bytes(b"y" * 1000)  # not an export: never deleted
-    stored.evict_exports(tmp_path, 250)
+    (tmp_path / "notes.txt").write_bytes(b"y" * 1000)  # not a program: never deleted
+    stored.evict_programs(tmp_path, 250)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"middle{EXPORT_SUFFIX}", f"new{EXPORT_SUFFIX}", "notes.txt"])
+        [f"middle{PROGRAM_SUFFIX}", f"new{PROGRAM_SUFFIX}", "notes.txt"])
 
 
 def test_a_cache_folder_ppl_cannot_write_leaves_the_fit_as_it_is(monkeypatch, tmp_path):
@@ -170,19 +210,51 @@ def test_the_sampler_is_compiled_ahead_on_threads_and_is_what_the_run_calls(
 def test_a_compilation_ahead_that_fails_is_done_again_by_the_call(cache, monkeypatch):
     """Whatever goes wrong on the thread is left to the call that needs the program: it
     prepares the program itself (and would raise there, in the caller's thread)."""
-    class Failing:
-        def compile(self, **_):
+    compile_program, threads = stored.StoredProgram._compile, []
+
+    def fails_on_a_thread(self, lowered, path):
+        threads.append(threading.current_thread().name)
+        if threading.current_thread() is not threading.main_thread():
             raise RuntimeError("out of memory")
+        return compile_program(self, lowered, path)
 
-    runner = stored.StoredProgram._runner
-
-    def failing_lowered(self, args):
-        program, exported = runner(self, args)
-        return type("Runner", (), {"lower": lambda _, *a: Failing(),
-                                   "__call__": lambda _, *a: program(*a)})(), exported
-
-    monkeypatch.setattr(stored.StoredProgram, "_runner", failing_lowered)
+    monkeypatch.setattr(stored.StoredProgram, "_compile", fails_on_a_thread)
     with ppl_settings():
         program = stored.StoredProgram(lambda x: x * 2, ("test", "double"))
         program.compile_ahead(jax.ShapeDtypeStruct((3,), np.float64))
         assert float(program(np.ones(3))[1]) == 2.0
+    assert threads == ["ppl-compile", threading.main_thread().name]
+
+
+_SECOND_PROCESS = r"""
+import json, sys
+import numpy as np
+import ppl
+from ppl.codegen import stored
+
+traced = []
+lower = stored.StoredProgram._lower
+stored.StoredProgram._lower = lambda self, args: (traced.append(self.identity[2:4]),
+                                                  lower(self, args))[1]
+fit = ppl.model(sys.argv[1]).sample(json.loads(sys.argv[2]), **json.loads(sys.argv[3]))
+print(json.dumps({"traced": traced, "mu": np.asarray(fit["posterior"]["mu"]).tolist()}))
+"""
+
+
+def test_a_second_process_runs_the_model_without_tracing_it(cache, tmp_path):
+    """As a second ``ppl run``: a fresh process, where nothing but ppl sets JAX's settings
+    (the programs compiled ahead on threads, where they are not ppl's, are found too)."""
+    environment = {**os.environ, "PPL_CACHE_DIR": str(cache), "PPL_HOST_DEVICES": "2",
+                   "PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _SECOND_PROCESS, MODEL, json.dumps(DATA),
+             json.dumps(UNIFORM)], env=environment, cwd=tmp_path, capture_output=True,
+            text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert {tuple(program) for program in runs[0]["traced"]} >= {("hmc_chains", "init"),
+                                                                 ("hmc_chains", "chunk")}
+    assert runs[1]["traced"] == []
+    assert runs[1]["mu"] == runs[0]["mu"]

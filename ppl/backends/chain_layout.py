@@ -15,8 +15,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec as P
-from numpyro.infer.hmc import HMCState
-from numpyro.infer.hmc_util import HMCAdaptState
 
 
 def _record(state) -> dict:
@@ -107,18 +105,6 @@ def plain_jit(name: str, function: Callable, **placement) -> Callable:
     return jax.jit(function, **placement)
 
 
-@functools.cache
-def _serialisable_states() -> None:
-    """Give NumPyro's state tuples a name in JAX's export format, so that programs taking and
-    returning them can be kept on disk (:mod:`ppl.codegen.stored`). Done once, on first use."""
-    for state in (HMCState, HMCAdaptState):
-        try:
-            jax.export.register_namedtuple_serialization(
-                state, serialized_name=f"numpyro.{state.__name__}")
-        except ValueError:  # already named (by the user, or another library)
-            pass
-
-
 def _one_chain_each(function: Callable, in_axes: tuple, out_axes: Any) -> Callable:
     """``function`` of one chain applied to a block holding one chain (a device's block of
     ``shard_map``), with the chain axis of each argument (``in_axes``, None: not split) and of
@@ -187,7 +173,6 @@ class ChainLayout:
             if method == "parallel" else 1
         self._state_sharding = None  # where init leaves the chains' state (parallel: split)
         self._whole_sharding = None  # where the data sit (parallel: on every device)
-        _serialisable_states()
         self._kernels = _InitTracedFirst(box.reading(init))
         init = self._kernels.init
         if method == "sequential":
@@ -260,7 +245,7 @@ class ChainLayout:
         """Have the init and chunk programs for these arguments (arrays, or
         ``jax.ShapeDtypeStruct``) compiled on threads while the caller goes on (programs kept
         on disk only, see StoredProgram.compile_ahead); ``init`` and ``advance`` wait for them.
-        The chunk's state is the init program's output, whose shapes the init's export gives
+        The chunk's state is the init program's output, whose shapes the init's executable gives
         (read from disk in a warm run: nothing traced). Nothing is done twice: a program
         already compiled or compiling is left as it is."""
         one_chain = _shapes((points, keys, resumed), leading=1)

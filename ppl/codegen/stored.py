@@ -1,26 +1,34 @@
-"""Programs kept on disk as JAX exports, so that a new process runs a program it has run
-before without tracing it again.
+"""Programs kept on disk compiled, so that a new process runs a program it has run before
+without tracing, lowering or compiling it again.
 
 JAX's persistent compilation cache keeps the *executables*, but its key is the lowered
 program: to find an executable, a new process must first trace the sampler (NumPyro's NUTS,
 the model's log density inside it) and lower it to StableHLO. For a small model that is most
 of a warm start: eight schools spent about 0.2 s tracing and 0.15 s lowering its chunk program
-alone on a quiet 2-core machine, and 4-6 times that under load, against a few milliseconds to
-read an export (``jax.export``) of the same program back. So each program's export is written
-to ppl's cache folder the first time it runs, keyed by everything its trace depends on, and a
-later process calls the export (``Exported.call``, whose lowering is a copy of the stored
-module), whose executable the compilation cache then finds.
+alone on a quiet 2-core machine, and 4-6 times that under load. So each program is written to
+ppl's cache folder, compiled (``jax.experimental.serialize_executable``), the first time it
+runs, keyed by everything its trace and its machine code depend on, and a later process loads
+that executable (a few milliseconds) instead.
+
+Why executables rather than traces (``jax.export``, which ppl kept before): an export is
+lowered for forward compatibility, so some operations become longer decompositions (``lgamma``
+is JAX's HLO series instead of the CPU's library call), and its compilation took diamonds'
+chunk program 2.6-2.8 s against 1.9-2.2 s for the same program jitted. A cold run now compiles
+the program as ``jax.jit`` does, and a warm one compiles nothing.
 
 What the key holds (:func:`program_key`): the model's source text, the binding's signature
 (precision, node kinds, static sizes, traced data shapes), what the program computes and its
 settings (given by the caller), the shapes, types and placement of the arguments, the source of
-ppl itself and the versions of the libraries traced into the programs, and JAX's settings that
-change a trace. A program whose settings are not plain values (a Python function in the key,
-whose ``repr`` names its address) is simply never found again: a miss, never a wrong hit.
+ppl itself and the versions of the libraries traced into the programs, JAX's settings that
+change a trace, and the machine the code was compiled for (backend, its version, the devices,
+the CPU's instruction set extensions: a folder shared by two machines never hands one the
+other's machine code). A program whose settings are not plain values (a Python function in the
+key, whose ``repr`` names its address) is simply never found again: a miss, never a wrong hit.
 
-Exporting is an optimisation: a program JAX cannot export (a host callback inside it) runs as
-an ordinary ``jax.jit`` program, and a file that cannot be read back (written by another
-version, truncated) is written anew.
+Storing is an optimisation: a program that cannot be stored (a host callback inside it, a
+pytree JAX cannot pickle) runs as compiled in this process only, and a file that cannot be read
+back (written by another version, truncated) is written anew. Like JAX's own cache, the files
+are Python pickles: ppl reads only its own cache folder, which must not be writable by others.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import functools
 import hashlib
 import importlib.metadata
 import os
+import pickle
+import platform
 import tempfile
 import threading
 from collections.abc import Callable, Hashable
@@ -36,13 +46,14 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from jax.experimental import serialize_executable
 
-from ppl.cache_paths import EXPORT_SUFFIX, cache_folder
+from ppl.cache_paths import PROGRAM_SUFFIX, cache_folder
 from ppl.jax_settings import in_ppl_settings
 
-# The bytes all exports may take: beyond it the least recently used are deleted (an export of
-# a NUTS chunk program is 0.1-1 MB).
-EXPORT_MAX_BYTES = 256 * 2**20
+# The bytes all stored programs may take: beyond it the least recently used are deleted (the
+# executable of a NUTS chunk program is 0.1-2 MB).
+PROGRAM_MAX_BYTES = 512 * 2**20
 # Libraries whose code is traced into ppl's programs: another version is another program.
 TRACED_LIBRARIES = ("jax", "jaxlib", "numpyro", "blackjax", "optax", "diffrax", "lineax",
                     "optimistix", "equinox")
@@ -87,23 +98,54 @@ def _argument_signature(args: tuple) -> str:
     return ";".join(parts)
 
 
+@functools.cache
+def _machine() -> tuple[str, ...]:
+    """What the compiled code is for: the backend and its version, the devices, and on the CPU
+    its instruction set extensions (XLA compiles for the CPU it runs on)."""
+    device = jax.devices()[0]
+    flags = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line for line in cpuinfo if line.startswith(("flags", "Features"))),
+                         "")
+    except OSError:  # not Linux: the processor's name is what there is
+        pass
+    return (jax.default_backend(), device.client.platform_version, device.device_kind,
+            str(jax.local_device_count()), platform.machine(), platform.processor(), flags)
+
+
 def program_key(identity: Hashable, args: tuple) -> str:
-    """The file name (a SHA-256 digest) of the export of the program ``identity`` called with
-    ``args``; see the module's docstring for what goes in."""
+    """The file name (a SHA-256 digest) of the executable of the program ``identity`` called
+    with ``args``; see the module's docstring for what goes in."""
     settings = tuple((name, str(getattr(jax.config, name, None))) for name in TRACE_SETTINGS)
     parts = (repr(identity), _argument_signature(args), _ppl_digest(), _library_versions(),
-             settings, jax.default_backend(), jax.local_device_count())
+             settings, _machine())
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _read(path: Path) -> jax.export.Exported | None:
+@functools.cache
+def _linear_algebra_ready() -> None:
+    """JAX hands XLA's CPU code its LAPACK routines only when it first lowers a linear-algebra
+    operation, and an executable loaded from disk lowers nothing: its first Cholesky factor
+    (a dense metric's, at the end of a warm-up window) would call a null pointer and crash the
+    process. So a process lowers one such operation before it loads any executable."""
+    jax.jit(jax.numpy.linalg.cholesky).lower(jax.ShapeDtypeStruct((2, 2), "float32"))
+
+
+def _read(path: Path) -> jax.stages.Compiled | None:
+    """The executable stored at ``path``, loaded onto this process's devices; None when there
+    is none (or it cannot be loaded: the file is then deleted, to be written anew)."""
     try:
-        exported = jax.export.deserialize(bytearray(path.read_bytes()))
-    except OSError:  # not there, or a folder ppl may not read: traced as if new
+        serialized = path.read_bytes()
+    except OSError:  # not there, or a folder ppl may not read: compiled as if new
         return None
+    _linear_algebra_ready()
+    try:
+        payload, in_tree, out_tree = pickle.loads(serialized)
+        compiled = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
     except Exception:  # noqa: BLE001 - any unreadable file (truncated, another format)
         try:
-            path.unlink(missing_ok=True)  # is written anew
+            path.unlink(missing_ok=True)
         except OSError:
             pass
         return None
@@ -111,31 +153,45 @@ def _read(path: Path) -> jax.export.Exported | None:
         os.utime(path)  # recently used: kept by the eviction below
     except OSError:
         pass
-    return exported
+    return compiled
+
+
+def _serialized(compiled: jax.stages.Compiled) -> bytes | None:
+    """The bytes of ``compiled`` for :func:`_read`, or None when it cannot be kept: a program
+    holding references into this process (host callbacks, objects kept alive for it, side
+    effects) would not run in another one."""
+    unloaded = getattr(compiled._executable, "_unloaded_executable", None)
+    if unloaded is None or any(getattr(unloaded, name, None) for name in (
+            "host_callbacks", "keepalive", "ordered_effects", "unordered_effects")):
+        return None
+    try:
+        return pickle.dumps(serialize_executable.serialize(compiled))
+    except Exception:  # noqa: BLE001 - not serialisable (a pytree node pickle cannot name)
+        return None
 
 
 def _write(path: Path, serialized: bytes) -> None:
     """Write atomically (a process reading the folder sees the whole file or none), then keep
-    the folder's exports under :data:`EXPORT_MAX_BYTES`."""
+    the folder's programs under :data:`PROGRAM_MAX_BYTES`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "wb") as out:
         out.write(serialized)
     os.replace(temporary, path)
-    evict_exports(path.parent, EXPORT_MAX_BYTES)
+    evict_programs(path.parent, PROGRAM_MAX_BYTES)
 
 
-def export_files(folder: Path) -> list[Path]:
-    """The exports in ``folder``."""
+def program_files(folder: Path) -> list[Path]:
+    """The stored programs in ``folder``."""
     if not folder.is_dir():
         return []
-    return [p for p in folder.iterdir() if p.is_file() and p.name.endswith(EXPORT_SUFFIX)]
+    return [p for p in folder.iterdir() if p.is_file() and p.name.endswith(PROGRAM_SUFFIX)]
 
 
-def evict_exports(folder: Path, max_bytes: int) -> None:
-    """Delete the least recently used exports until those left take at most ``max_bytes``."""
+def evict_programs(folder: Path, max_bytes: int) -> None:
+    """Delete the least recently used programs until those left take at most ``max_bytes``."""
     files = []
-    for path in export_files(folder):
+    for path in program_files(folder):
         try:
             status = path.stat()
         except FileNotFoundError:  # another process evicted it
@@ -149,16 +205,20 @@ def evict_exports(folder: Path, max_bytes: int) -> None:
         total -= size
 
 
+def _unplaced(shapes: Any) -> Any:
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type),
+                        shapes)
+
+
 @in_ppl_settings
 class StoredProgram:
-    """``jax.jit(function, in_shardings, out_shardings)`` whose trace is kept on disk.
+    """``jax.jit(function, in_shardings, out_shardings)`` whose executable is kept on disk.
 
     Called like the jitted function. On the first call with arguments of a new structure or
-    shape, the export of ``function`` for them is read from ppl's cache folder (or traced,
-    exported and written there) and its ``call`` jitted; with ``compiler_options`` that program
-    is compiled ahead of time with them. ``identity`` says what the program is (see
-    :func:`program_key`); ``None``, or no cache folder (``PPL_CACHE_DIR`` empty), makes it a
-    plain jitted function."""
+    shape, the executable for them is loaded from ppl's cache folder, or traced, compiled (with
+    ``compiler_options`` where given) and written there. ``identity`` says what the program is
+    (see :func:`program_key`); ``None``, or no cache folder (``PPL_CACHE_DIR`` empty), makes it
+    a plain jitted function (compiled ahead where :meth:`compile_ahead` is asked to)."""
 
     def __init__(self, function: Callable, identity: Hashable | None, *,
                  in_shardings: Any = None, out_shardings: Any = None,
@@ -166,14 +226,14 @@ class StoredProgram:
         self.identity = identity
         placement = {} if in_shardings is None else {"in_shardings": in_shardings,
                                                      "out_shardings": out_shardings}
-        self._placement = placement
         self._jitted = jax.jit(function, **placement)
         self._compiler_options = compiler_options
+        # signature -> the program to call (an executable, or the jitted function)
         self._ready: dict[str, Callable] = {}
         # compile_ahead's compilations: signature -> (thread, what it compiled)
         self._pending: dict[str, tuple[threading.Thread, dict]] = {}
-        # signature -> (the jitted program, its export or None): see _runner
-        self._runners: dict[str, tuple[Callable, jax.export.Exported | None]] = {}
+        # signature -> the program traced and lowered, not yet compiled (see output_shapes)
+        self._lowered: dict[str, jax.stages.Lowered] = {}
 
     def __call__(self, *args):
         return self.run(*args)
@@ -193,22 +253,27 @@ class StoredProgram:
         return program(*args)
 
     def compile_ahead(self, *args) -> None:
-        """Trace and lower the program for arguments like ``args`` (arrays, or
-        ``jax.ShapeDtypeStruct`` with the arrays' sharding) now, and compile it on a thread
-        while the caller goes on; the first call with such arguments waits for it. XLA lets
-        go of Python while it compiles, so on a machine with a free core the compilation
-        costs the caller no time. A failure is left for that call, which prepares the
-        program again and raises there."""
+        """Have the program for arguments like ``args`` (arrays, or ``jax.ShapeDtypeStruct``
+        with the arrays' sharding) now: loaded from disk, or traced and lowered here and
+        compiled (and stored) on a thread while the caller goes on; the first call with such
+        arguments waits for it. XLA lets go of Python while it compiles, so on a machine with
+        a free core the compilation costs the caller no time. A failure is left for that call,
+        which prepares the program again and raises there."""
         signature = _argument_signature(args)
         if signature in self._ready or signature in self._pending:
             return
-        lowered = self._runner(args)[0].lower(*args)
-        options = self._compiler_options
+        stored = self._load(args)
+        if stored is not None:
+            self._ready[signature] = stored
+            return
+        # The key is taken here: the thread lacks ppl's JAX settings (64-bit is set per
+        # thread), and the key reads the arguments' types under them.
+        lowered, path = self._lower(args), self._path(args)
         compiled: dict[str, Callable] = {}
 
         def compile_it() -> None:
             try:
-                compiled["program"] = lowered.compile(compiler_options=options)
+                compiled["program"] = self._compile(lowered, path)
             except Exception:  # noqa: BLE001 - raised again by the call that needs it
                 pass
 
@@ -218,57 +283,53 @@ class StoredProgram:
 
     def output_shapes(self, *args) -> Any:
         """The outputs' shapes and types for ``args`` (``jax.ShapeDtypeStruct``s, no
-        placement), from the program's export where it has one: read from disk, nothing is
-        traced."""
-        _, exported = self._runner(args)
-        if exported is None:
-            return jax.eval_shape(self._jitted, *args)
-        return jax.tree.unflatten(exported.out_tree, [
-            jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type)
-            for a in exported.out_avals])
+        placement): from the executable where it is at hand (loaded from disk: nothing is
+        traced), else from the program's trace, which its compilation then uses."""
+        signature = _argument_signature(args)
+        program = self._ready.get(signature)
+        if program is None and signature not in self._pending:
+            program = self._load(args)
+            if program is not None:
+                self._ready[signature] = program
+        if isinstance(program, jax.stages.Compiled):
+            return _unplaced(program.out_info)
+        return _unplaced(self._lower(args).out_info)
 
     def _prepare(self, args: tuple) -> Callable:
-        runner, _ = self._runner(args)
-        if self._compiler_options:
-            return runner.lower(*args).compile(compiler_options=self._compiler_options)
-        return runner
+        """The program to call with ``args``: loaded from disk, or compiled (and stored); the
+        plain jitted function when nothing is stored and no compiler options are given."""
+        stored = self._load(args)
+        if stored is not None:
+            return stored
+        if self._path(args) is None and not self._compiler_options:
+            return self._jitted
+        return self._compile(self._lower(args), self._path(args))
 
-    def _runner(self, args: tuple) -> tuple[Callable, jax.export.Exported | None]:
-        """The jitted program for ``args`` and the export it calls: the export's ``call``
-        (read from the cache folder, or traced, exported and written there), else the plain
-        jitted function and None. Found once per signature."""
+    def _lower(self, args: tuple) -> jax.stages.Lowered:
+        """The program traced and lowered for ``args``, once per signature."""
         signature = _argument_signature(args)
-        if signature not in self._runners:
-            self._runners[signature] = self._find_runner(args)
-        return self._runners[signature]
+        if signature not in self._lowered:
+            self._lowered[signature] = self._jitted.lower(*args)
+        return self._lowered[signature]
 
-    def _find_runner(self, args: tuple) -> tuple[Callable, jax.export.Exported | None]:
+    def _compile(self, lowered: jax.stages.Lowered, path: Path | None) -> jax.stages.Compiled:
+        """``lowered`` compiled, and written to ``path`` where it is given."""
+        compiled = lowered.compile(compiler_options=self._compiler_options)
+        serialized = None if path is None else _serialized(compiled)
+        if serialized is not None:
+            try:
+                _write(path, serialized)
+            except OSError:  # a folder ppl may not write: the fit goes on without
+                pass
+        return compiled
+
+    def _load(self, args: tuple) -> jax.stages.Compiled | None:
+        path = self._path(args)
+        return None if path is None else _read(path)
+
+    def _path(self, args: tuple) -> Path | None:
+        """Where the executable for ``args`` is kept; None when it is not kept."""
         folder = cache_folder()
-        runner, exported = self._jitted, None
-        if self.identity is not None and folder is not None:
-            path = folder / f"{program_key(self.identity, args)}{EXPORT_SUFFIX}"
-            exported = _read(path)
-            if exported is None:
-                exported, serialized = self._export(args)
-                if serialized is not None:
-                    try:
-                        _write(path, serialized)
-                    except OSError:  # a folder ppl may not write: the fit goes on without
-                        pass
-            if exported is not None:
-                runner = jax.jit(exported.call, **self._placement)
-        return runner, exported
-
-    def _export(self, args: tuple) -> tuple[jax.export.Exported | None, bytes | None]:
-        """The export for ``args`` and its bytes; ``(None, None)`` when JAX cannot export the
-        program (a host callback, an effect: it runs as an ordinary jitted program, and an
-        error of the model itself is raised again by that program's own trace), and no bytes
-        when it cannot serialise it (a pytree node without a serialisation name)."""
-        try:
-            exported = jax.export.export(self._jitted)(*args)
-        except (ValueError, NotImplementedError, TypeError):
-            return None, None
-        try:
-            return exported, exported.serialize()
-        except (ValueError, TypeError, ImportError):
-            return exported, None
+        if self.identity is None or folder is None:
+            return None
+        return folder / f"{program_key(self.identity, args)}{PROGRAM_SUFFIX}"
