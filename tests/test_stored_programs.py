@@ -17,7 +17,7 @@ import ppl
 from ppl.cache_paths import PROGRAM_SUFFIX
 from ppl.codegen import stored
 from ppl.codegen.stored import _argument_signature
-from ppl.jax_settings import ppl_settings
+from ppl.jax_settings import ENTRY_SUFFIX, ppl_settings
 
 MODEL = """
 data y: vector[4]
@@ -126,6 +126,8 @@ def test_an_unreadable_program_is_written_anew(cache, compiled):
     files = sorted(cache.glob(f"*{PROGRAM_SUFFIX}"))
     for path in files:
         path.write_bytes(b"not a program")
+    for entry in cache.glob(f"*{ENTRY_SUFFIX}"):  # nor served by JAX's cache (tested below)
+        entry.unlink()
     compiled.clear()
     again = ppl.model(MODEL).sample(DATA, **UNIFORM)
     assert len(compiled) == len(files)
@@ -258,3 +260,36 @@ def test_a_second_process_runs_the_model_without_tracing_it(cache, tmp_path):
                                                                  ("hmc_chains", "chunk")}
     assert runs[1]["traced"] == []
     assert runs[1]["mu"] == runs[0]["mu"]
+
+
+def test_a_program_jaxs_own_cache_served_is_run_but_not_stored(cache):
+    """JAX's persistent cache hands back an executable that XLA cannot serialise again whole
+    (its kernels are lost, and the copy fails with "Function ... not found" when run), so a
+    program that JAX's cache served is run but not stored; a later one compiles it again."""
+    x = np.linspace(0.0, 1.0, 5)
+    expected = np.exp(x).sum() + np.log1p(x).sum()
+
+    def program():  # a new object, as in a new process
+        return stored.StoredProgram(lambda v: jax.numpy.exp(v).sum() + jax.numpy.log1p(v).sum(),
+                                    ("test", "served"))
+
+    with ppl_settings():
+        np.testing.assert_allclose(program()(x), expected)  # compiled, kept by ppl and JAX
+        for path in cache.glob(f"*{PROGRAM_SUFFIX}"):
+            path.unlink()  # evicted from ppl's programs, still in JAX's cache
+        np.testing.assert_allclose(program()(x), expected)  # served by JAX's cache
+        np.testing.assert_allclose(program()(x), expected)
+
+
+def test_a_new_version_of_ppl_is_not_served_its_programs_by_jaxs_cache(cache, monkeypatch):
+    """A stored program's name holds ppl's digest: after an upgrade (the same module, a new
+    key of ppl's) JAX's cache misses and XLA compiles it, so it is stored again."""
+    x = np.linspace(0.0, 1.0, 5)
+    def program():  # a new function each time, as in a new process (else JAX's memory has it)
+        return stored.StoredProgram(lambda v: jax.numpy.sin(v), ("test", "upgraded"))
+
+    with ppl_settings():
+        program()(x)
+        monkeypatch.setattr(stored, "_ppl_digest", lambda: "another version of ppl")
+        program()(x)
+    assert len(list(cache.glob(f"*{PROGRAM_SUFFIX}"))) == 2

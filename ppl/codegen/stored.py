@@ -26,8 +26,9 @@ other's machine code). A program whose settings are not plain values (a Python f
 key, whose ``repr`` names its address) is simply never found again: a miss, never a wrong hit.
 
 Storing is an optimisation: a program that cannot be stored (a host callback inside it, a
-pytree JAX cannot pickle) runs as compiled in this process only, and a file that cannot be read
-back (written by another version, truncated) is written anew. Like JAX's own cache, the files
+pytree JAX cannot pickle, an executable JAX's own persistent cache handed back, which XLA
+cannot serialise again whole) runs as compiled in this process only, and a file that cannot be
+read back (written by another version, truncated) is written anew. Like JAX's own cache, the files
 are Python pickles: ppl reads only its own cache folder, which must not be writable by others.
 """
 
@@ -205,6 +206,58 @@ def evict_programs(folder: Path, max_bytes: int) -> None:
         total -= size
 
 
+def _named(function: Callable, identity: Hashable | None) -> Callable:
+    """``function`` under a name that holds a digest of ``identity`` and of ppl's source and
+    libraries: JAX's persistent cache then never serves a program ppl keeps from an entry
+    written under another key of ppl's (an earlier version of ppl compiled the same module),
+    which :func:`_compiled_by_xla` would have to leave unstored."""
+    if identity is None:
+        return function
+    digest = hashlib.sha256(repr((identity, _ppl_digest(), _library_versions())).encode())
+
+    def program(*args):
+        return function(*args)
+
+    program.__name__ = program.__qualname__ = (
+        f"{getattr(function, '__name__', 'program')}_{digest.hexdigest()[:12]}")
+    return program
+
+
+CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+
+
+def _compiled_by_xla(lowered: jax.stages.Lowered, options: dict | None
+                     ) -> tuple[jax.stages.Compiled, bool]:
+    """``lowered`` compiled, and whether XLA compiled it rather than JAX's persistent cache
+    handing it back: XLA cannot serialise such an executable again whole (its kernels are
+    lost: "Function ... not found" when it is loaded), so it must not be stored. JAX says
+    which it was only through its monitoring events, recorded in the compiling thread."""
+    thread, hits = threading.get_ident(), []
+
+    def listen(event: str, **_: Any) -> None:
+        if event == CACHE_HIT_EVENT and threading.get_ident() == thread:
+            hits.append(event)
+
+    jax.monitoring.register_event_listener(listen)
+    try:
+        compiled = lowered.compile(compiler_options=options)
+    finally:
+        jax.monitoring.unregister_event_listener(listen)
+    return compiled, not hits
+
+
+def _abstract(value: Any) -> Any:
+    """An array's shape, type and placement, for tracing. The outputs of an executable loaded
+    from disk carry their memory layout in a form that a trace takes as a constraint (JAX
+    0.12.1): a loop whose carry starts from them fails its type check against the body's
+    default layout ("layouts do not match"), as when the chunk program is first traced at the
+    state a stored init program returned."""
+    if isinstance(value, jax.Array):
+        return jax.ShapeDtypeStruct(value.shape, value.dtype, sharding=value.sharding,
+                                    weak_type=value.weak_type)
+    return value
+
+
 def _unplaced(shapes: Any) -> Any:
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type),
                         shapes)
@@ -226,7 +279,7 @@ class StoredProgram:
         self.identity = identity
         placement = {} if in_shardings is None else {"in_shardings": in_shardings,
                                                      "out_shardings": out_shardings}
-        self._jitted = jax.jit(function, **placement)
+        self._jitted = jax.jit(_named(function, identity), **placement)
         self._compiler_options = compiler_options
         # signature -> the program to call (an executable, or the jitted function)
         self._ready: dict[str, Callable] = {}
@@ -309,13 +362,14 @@ class StoredProgram:
         """The program traced and lowered for ``args``, once per signature."""
         signature = _argument_signature(args)
         if signature not in self._lowered:
-            self._lowered[signature] = self._jitted.lower(*args)
+            self._lowered[signature] = self._jitted.lower(*jax.tree.map(_abstract, args))
         return self._lowered[signature]
 
     def _compile(self, lowered: jax.stages.Lowered, path: Path | None) -> jax.stages.Compiled:
-        """``lowered`` compiled, and written to ``path`` where it is given."""
-        compiled = lowered.compile(compiler_options=self._compiler_options)
-        serialized = None if path is None else _serialized(compiled)
+        """``lowered`` compiled, and written to ``path`` where it is given and XLA compiled
+        it (see :func:`_compiled_by_xla`)."""
+        compiled, by_xla = _compiled_by_xla(lowered, self._compiler_options)
+        serialized = None if path is None or not by_xla else _serialized(compiled)
         if serialized is not None:
             try:
                 _write(path, serialized)
