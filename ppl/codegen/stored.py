@@ -142,8 +142,10 @@ def _read(path: Path) -> jax.stages.Compiled | None:
         return None
     _linear_algebra_ready()
     try:
-        payload, in_tree, out_tree = pickle.loads(serialized)
-        compiled = serialize_executable.deserialize_and_load(payload, in_tree, out_tree)
+        payload, in_tree, out_tree, device_ids = pickle.loads(serialized)
+        by_id = {device.id: device for device in jax.devices()}
+        compiled = serialize_executable.deserialize_and_load(
+            payload, in_tree, out_tree, execution_devices=[by_id[i] for i in device_ids])
     except Exception:  # noqa: BLE001 - any unreadable file (truncated, another format)
         try:
             path.unlink(missing_ok=True)
@@ -161,12 +163,18 @@ def _serialized(compiled: jax.stages.Compiled) -> bytes | None:
     """The bytes of ``compiled`` for :func:`_read`, or None when it cannot be kept: a program
     holding references into this process (host callbacks, objects kept alive for it, side
     effects) would not run in another one."""
+    # JAX has no public way to ask what an executable holds; serialize_executable itself
+    # reads this attribute, and refuses an executable without it.
     unloaded = getattr(compiled._executable, "_unloaded_executable", None)
     if unloaded is None or any(getattr(unloaded, name, None) for name in (
             "host_callbacks", "keepalive", "ordered_effects", "unordered_effects")):
         return None
+    # The devices it runs on, kept beside it: loaded without them, an executable is put on
+    # every device (a one-device starting-point climb in a process whose 4 devices hold the
+    # chains then wanted its arguments in 4 shards).
+    device_ids = [device.id for device in unloaded.device_list]
     try:
-        return pickle.dumps(serialize_executable.serialize(compiled))
+        return pickle.dumps((*serialize_executable.serialize(compiled), device_ids))
     except Exception:  # noqa: BLE001 - not serialisable (a pytree node pickle cannot name)
         return None
 
