@@ -133,9 +133,12 @@ def _linear_algebra_ready() -> None:
     jax.jit(jax.numpy.linalg.cholesky).lower(jax.ShapeDtypeStruct((2, 2), "float32"))
 
 
-def _read(path: Path) -> jax.stages.Compiled | None:
+def _read(path: Path | None) -> jax.stages.Compiled | None:
     """The executable stored at ``path``, loaded onto this process's devices; None when there
-    is none (or it cannot be loaded: the file is then deleted, to be written anew)."""
+    is none (no path, no file, or one that cannot be loaded: it is then deleted, to be written
+    anew)."""
+    if path is None:
+        return None
     try:
         serialized = path.read_bytes()
     except OSError:  # not there, or a folder ppl may not read: compiled as if new
@@ -323,13 +326,14 @@ class StoredProgram:
         signature = _argument_signature(args)
         if signature in self._ready or signature in self._pending:
             return
-        stored = self._load(args)
+        # The key is taken here: the thread lacks ppl's JAX settings (64-bit is set per
+        # thread), and the key reads the arguments' types under them.
+        path = self._path(args)
+        stored = _read(path)
         if stored is not None:
             self._ready[signature] = stored
             return
-        # The key is taken here: the thread lacks ppl's JAX settings (64-bit is set per
-        # thread), and the key reads the arguments' types under them.
-        lowered, path = self._lower(args), self._path(args)
+        lowered = self._lower(args)
         compiled: dict[str, Callable] = {}
 
         def compile_it() -> None:
@@ -349,7 +353,7 @@ class StoredProgram:
         signature = _argument_signature(args)
         program = self._ready.get(signature)
         if program is None and signature not in self._pending:
-            program = self._load(args)
+            program = _read(self._path(args))
             if program is not None:
                 self._ready[signature] = program
         if isinstance(program, jax.stages.Compiled):
@@ -359,12 +363,13 @@ class StoredProgram:
     def _prepare(self, args: tuple) -> Callable:
         """The program to call with ``args``: loaded from disk, or compiled (and stored); the
         plain jitted function when nothing is stored and no compiler options are given."""
-        stored = self._load(args)
+        path = self._path(args)
+        stored = _read(path)
         if stored is not None:
             return stored
-        if self._path(args) is None and not self._compiler_options:
+        if path is None and not self._compiler_options:
             return self._jitted
-        return self._compile(self._lower(args), self._path(args))
+        return self._compile(self._lower(args), path)
 
     def _lower(self, args: tuple) -> jax.stages.Lowered:
         """The program traced and lowered for ``args``, once per signature."""
@@ -384,10 +389,6 @@ class StoredProgram:
             except OSError:  # a folder ppl may not write: the fit goes on without
                 pass
         return compiled
-
-    def _load(self, args: tuple) -> jax.stages.Compiled | None:
-        path = self._path(args)
-        return None if path is None else _read(path)
 
     def _path(self, args: tuple) -> Path | None:
         """Where the executable for ``args`` is kept; None when it is not kept."""
