@@ -54,6 +54,11 @@ CACHE_MAX_BYTES = 2**30
 MIN_COMPILE_SECONDS = 0.0
 # The files of one entry in JAX's cache folder (jax/_src/lru_cache.py), and its lock.
 ENTRY_SUFFIX = "-cache"
+# XLA's options for a program that runs once, briefly (NUTS's init program: the chains' first
+# log density and gradient and the step-size search): its compilation is on the way to the
+# first draw, and XLA's full optimisation made it longer than the run it speeds up
+# (low_dim_gauss_mix, cold: 1.5 s against 1.1 s beside the chunk program's compilation).
+QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
 # The parser's tables, kept beside them (ppl/frontend/parse.py).
 GRAMMAR_SUFFIX = ".lark"
 ACCESS_TIME_SUFFIX = "-atime"

@@ -9,6 +9,7 @@ no backend, so every backend can import it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import jax
 import numpy as np
 
+from ppl.backends import keys
 from ppl.codegen.index_check import statement_expressions
 from ppl.codegen.model import CompiledModel
 from ppl.errors import SamplingError, error
@@ -86,7 +88,7 @@ def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 1
 
 def _uniform_candidates(model: CompiledModel, key, chains: int, tries: int) -> Iterator:
     """``tries`` batches of ``chains`` uniform(-2, 2) points, from NumPy seeded by ``key``."""
-    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)).ravel())
+    rng = np.random.default_rng(keys.words(key))
     dtype = np.dtype(model.dtype)
     for _ in range(tries):
         yield rng.uniform(-2.0, 2.0, (chains, model.dimension)).astype(dtype)
@@ -132,27 +134,19 @@ LAPLACE_MAX_STEPS = 1000
 LAPLACE_MAX_DIMENSION = 200
 # A climb has reached a mode when its Newton decrement is below this many nats.
 LAPLACE_NEWTON_DECREMENT = 0.5
-# The climbs and Hessians run once, for a fraction of a second, but compiling them with XLA's
-# full optimisation took longer than that (1.3-1.8 s against 0.8 s with these options, on the
-# mixture and GP models): they are compiled for a quick first draw instead.
-QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
+# The climbs run on the host (SciPy's L-BFGS-B), each step one call of the model's
+# value-and-gradient program, which the start checks and the Hessians' probes call too: a cold
+# run compiles that one program. Compiled into XLA programs of their own (optax's L-BFGS in a
+# while loop, with the gradient at each of its call sites, and a loop over the probes), the
+# climbs took 1.2-1.9 s of tracing and compilation before the first draw, beside the sampler's
+# (low_dim_gauss_mix and hmm_example, cold); on the host they run in a few hundredths of a
+# second on these models.
 
 
-def _run_quickly(model: CompiledModel, name: str, function: Callable, *args):
-    """``function(*args, data)`` with the model's traced data, compiled with
-    :data:`QUICK_COMPILE` once per model, data shapes and argument shapes (and kept on disk,
-    see :mod:`ppl.codegen.stored`)."""
-    program = model.stored(("quickly", name), function, compiler_options=QUICK_COMPILE)
-    return program(*args, model.traced_data)
-
-
-def _gradients(model: CompiledModel, points: np.ndarray) -> jax.Array:
-    """The log-density's gradient at each row of ``points``, one after another in one compiled
-    call (``lax.map`` compiles the gradient once, where ``vmap`` of a model with loops inside,
-    such as an ODE solve, compiles a larger program)."""
-    program = model.log_density_program
-    return _run_quickly(model, "gradients", lambda p, data: jax.lax.map(
-        jax.grad(lambda u: program(u, data)), p), jax.numpy.asarray(points))
+def _gradients(model: CompiledModel, points: np.ndarray) -> np.ndarray:
+    """The log-density's gradient at each row of ``points``."""
+    value_and_grad = model.jitted_value_and_grad
+    return np.stack([np.asarray(value_and_grad(point)[1]) for point in points])
 
 
 def _finite_difference_hessians(model: CompiledModel, points: np.ndarray
@@ -167,7 +161,7 @@ def _finite_difference_hessians(model: CompiledModel, points: np.ndarray
     step = np.finfo(dtype).eps ** (1 / 3) * np.maximum(1.0, np.abs(points))  # (k, d)
     shifts = np.eye(d, dtype=dtype)[None] * step[:, :, None]  # (k, d, d): row i moves u_i
     probes = np.concatenate([points[:, None] + shifts, points[:, None] - shifts], axis=1)
-    grads = np.asarray(_gradients(model, probes.reshape(-1, d)), np.float64).reshape(k, 2, d, d)
+    grads = _gradients(model, probes.reshape(-1, d)).astype(np.float64).reshape(k, 2, d, d)
     with np.errstate(all="ignore"):  # non-finite gradients: the point is not used
         hessians = (grads[:, 0] - grads[:, 1]) / (2 * step[:, :, None])
     # The mean of the two one-sided probes is the gradient at the point, to O(step^2).
@@ -230,51 +224,92 @@ def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = N
     """:func:`laplace_points` and what the user must hear about them: a note when the climbs
     found separated modes that each hold a share of the mass (see
     :func:`separated_modes_note`)."""
+    points, notes, checked = unchecked_laplace_start(model, key, chains, starts, keep_uniform)
+    return jax.numpy.asarray(checked() if checked is not None else points), notes
+
+
+def unchecked_laplace_start(model: CompiledModel, key, chains: int, starts: int | None = None,
+                            keep_uniform: bool = False
+                            ) -> tuple[np.ndarray, list[str], Callable[[], np.ndarray] | None]:
+    """:func:`laplace_start` with the starting points left unchecked where a sampler's first
+    program checks them anyway: ``(points, notes, checked)``, where ``checked()`` gives the
+    points :func:`laplace_start` gives (None: ``points`` are those already). The climbs check
+    their own starts, so only a start or a Laplace draw whose log density or gradient is not
+    finite costs a value-and-gradient program of its own (low_dim_gauss_mix, cold: 1.2 s)."""
     starts = max(LAPLACE_MIN_STARTS, 2 * chains) if starts is None else max(starts, chains)
-    uniform = finite_initial_points(model, key, chains)
+    uniform = unchecked_initial_points(model, key, chains)
     if model.dimension > LAPLACE_MAX_DIMENSION:
-        return uniform, []
-    extra = finite_initial_points(model, jax.random.fold_in(key, 1), starts - chains) \
-        if starts > chains else uniform[:0]
-    candidates = jax.numpy.concatenate([uniform, extra])
-    # Imported here, so that `import ppl` does not load optax.
-    from ppl.backends.optimise import lbfgs_minimiser
-
-    # The jitted log-density is traced once, not at each place L-BFGS evaluates it.
-    program = model.log_density_program
-
-    def climbs(starts, data):
-        climb = lbfgs_minimiser(lambda u: -program(u, data), LAPLACE_MAX_STEPS, 1e-8)
-        return jax.lax.map(climb, starts)
-
-    ends, values, _, _ = _run_quickly(model, "climbs", climbs, candidates)
-    ends = np.asarray(ends, dtype=np.float64)
-    modes = _modes(model, ends, -np.asarray(values, dtype=np.float64))
+        return uniform, [], functools.partial(finite_initial_points, model, key, chains)
+    extra_key = keys.fold_in(key, 1)
+    extra = unchecked_initial_points(model, extra_key, starts - chains)
+    ends, values, usable = _climbs(model, np.concatenate([uniform, extra]))
+    if not usable.all():  # the checked search's points, which the climbs then start from
+        uniform = np.asarray(finite_initial_points(model, key, chains))
+        extra = np.asarray(finite_initial_points(model, extra_key, starts - chains)) \
+            if starts > chains else extra
+        ends, values, _ = _climbs(model, np.concatenate([uniform, extra]))
+    modes = _modes(model, ends, -values)
     if not modes:
-        return uniform, []
+        return uniform, [], None
     log_mass = np.array([m[2] for m in modes])
     if keep_uniform and len(modes) == starts:
         _, best, _, chol = modes[int(np.argmax(log_mass))]
         if all(np.linalg.norm(chol.T @ (m[1] - best)) < 1 for m in modes):
-            return uniform, []
-    rng = np.random.default_rng(
-        np.asarray(jax.random.key_data(jax.random.fold_in(key, 2))).ravel())
+            return uniform, [], None
+    rng = np.random.default_rng(keys.fold_in(key, 2))
     weights = np.exp(log_mass - np.max(log_mass))
     picks = rng.choice(len(modes), size=chains, p=weights / weights.sum())
     noise = rng.standard_normal((chains, model.dimension))
     # A draw of N(m, (L L')^-1) is m + L'^-1 z.
-    centres = np.stack([modes[k][1] for k in picks])
-    draws = np.stack([modes[k][1] + np.linalg.solve(modes[k][3].T, z)
-                      for k, z in zip(picks, noise, strict=True)])
     dtype = np.dtype(model.dtype)
-    finite = np.array([usable_start(model, x.astype(dtype)) for x in draws])
-    points = jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
+    centres = np.stack([modes[k][1] for k in picks]).astype(dtype)
+    draws = np.stack([modes[k][1] + np.linalg.solve(modes[k][3].T, z)
+                      for k, z in zip(picks, noise, strict=True)]).astype(dtype)
+
+    def checked() -> np.ndarray:  # a draw whose log density or gradient is not finite: its mode
+        finite = np.array([usable_start(model, x) for x in draws])
+        return np.where(finite[:, None], draws, centres)
+
     groups = distinct_modes(modes)
     home = {id(m): g for g, group in enumerate(groups) for m in group}
     started = [home[id(modes[k])] for k in picks]
     note = separated_modes_note(groups, started, starts,
-                                [_where(model, group[0][1]) for group in groups])
-    return points, [note] if note else []
+                                lambda g: _where(model, groups[g][0][1]))
+    return draws, [note] if note else [], checked
+
+
+def _climbs(model: CompiledModel, starts: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L-BFGS climbs of the log density from each row of ``starts`` (at most
+    ``LAPLACE_MAX_STEPS`` steps, to a gradient below 1e-8 or a relative change of ten machine
+    epsilons): the end points, the negated log density there, and whether the log density and
+    gradient were finite at each start (no climb from a start where they are not)."""
+    from scipy.optimize import minimize  # imported here: `import ppl` does not need it
+
+    value_and_grad = model.jitted_value_and_grad
+    dtype = np.dtype(model.dtype)
+
+    def negated(u: np.ndarray) -> tuple[float, np.ndarray]:
+        value, gradient = value_and_grad(np.asarray(u, dtype))
+        gradient = np.asarray(gradient, np.float64)
+        if not (np.isfinite(value) and np.all(np.isfinite(gradient))):
+            return np.inf, np.zeros_like(gradient)  # the line search steps back from here
+        return -float(value), -gradient
+
+    ends, values, usable = [], [], []
+    for start in np.asarray(starts, np.float64):
+        value, _ = negated(start)
+        usable.append(bool(np.isfinite(value)))
+        if not usable[-1]:
+            ends.append(start)
+            values.append(np.inf)
+            continue
+        with np.errstate(all="ignore"):
+            found = minimize(negated, start, jac=True, method="L-BFGS-B", options={
+                "maxiter": LAPLACE_MAX_STEPS, "gtol": 1e-8, "ftol": 10 * np.finfo(dtype).eps})
+        ends.append(found.x)
+        values.append(found.fun)
+    return np.stack(ends), np.asarray(values, np.float64), np.asarray(usable)
 
 
 # Climbs that end this many standard deviations apart (in the metric of the better end's -H)
@@ -303,11 +338,11 @@ def distinct_modes(modes: list[tuple]) -> list[list[tuple]]:
 
 
 def separated_modes_note(groups: list[list[tuple]], started: list[int], climbs: int,
-                         places: list[str]) -> str | None:
+                         place: Callable[[int], str]) -> str | None:
     """The warning for climbs that found several separated modes each holding at least
-    ``MODE_MIN_SHARE`` of the estimated mass (None otherwise): how many, where (``places``,
-    one per group) with their log density and share, which mode each chain (``started``: the
-    group of each chain) starts at, and what to do."""
+    ``MODE_MIN_SHARE`` of the estimated mass (None otherwise): how many, where (``place(g)``
+    of group ``g``, asked only for a warning) with their log density and share, which mode
+    each chain (``started``: the group of each chain) starts at, and what to do."""
     log_mass = np.array([group[0][2] for group in groups])
     share = np.exp(log_mass - np.max(log_mass))
     share /= share.sum()
@@ -321,7 +356,7 @@ def separated_modes_note(groups: list[list[tuple]], started: list[int], climbs: 
         chains = [str(c + 1) for c, home in enumerate(started) if home == g]
         at = ("no chain starts" if not chains else f"chain {chains[0]} starts" if
               len(chains) == 1 else f"chains {', '.join(chains)} start")
-        described.append(f"mode {number} at {places[g]} (log density {log_density:.3g}, "
+        described.append(f"mode {number} at {place(g)} (log density {log_density:.3g}, "
                          f"{share[g]:.0%} of the estimated mass; {at} there)")
     more = f", and {len(major) - MODES_NAMED} more" if len(major) > MODES_NAMED else ""
     return (f"the optimisation from {climbs} starting points found {len(major)} separated "
@@ -398,6 +433,22 @@ def starting_points(model: CompiledModel, key, chains: int, init: str = "uniform
         return prior_centred_points(model, key, chains), []
     raise SamplingError([error(f"unknown init '{init}'",
                                hint="use init='auto', 'laplace', 'uniform' or 'prior'")])
+
+
+def unchecked_starting_points(model: CompiledModel, key, chains: int, init: str = "uniform"
+                              ) -> tuple[Any, list[str], Callable[[], Any] | None]:
+    """:func:`starting_points` for a sampler whose first program evaluates the log density and
+    gradient at its starting points (NUTS's init program): ``(points, notes, checked)``, the
+    points unchecked where that program checks them, and ``checked()`` the points of
+    :func:`starting_points`, to start from where one of ``points`` is not finite (None:
+    ``points`` are those already)."""
+    if uniform_start(model, init):
+        return (unchecked_initial_points(model, key, chains), [],
+                functools.partial(finite_initial_points, model, key, chains))
+    if init in ("auto", "laplace"):
+        return unchecked_laplace_start(model, key, chains, keep_uniform=init == "auto")
+    points, notes = starting_points(model, key, chains, init)
+    return points, notes, None
 
 
 def bad_start_error(model: CompiledModel, point) -> SamplingError:

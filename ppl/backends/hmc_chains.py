@@ -35,6 +35,7 @@ import numpy as np
 from numpyro.infer.hmc import hmc
 from numpyro.infer.hmc_util import euclidean_kinetic_energy
 
+from ppl.backends import keys as random_keys
 from ppl.backends.chain_layout import ChainLayout, DataBox, plain_jit
 from ppl.backends.metric_choice import MetricChoice, choose_metric, slow_windows
 from ppl.backends.target_choice import (
@@ -44,6 +45,7 @@ from ppl.backends.target_choice import (
     judged_windows,
 )
 from ppl.errors import PerformanceWarning, warn_user
+from ppl.jax_settings import QUICK_COMPILE
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -298,7 +300,7 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
         log_density = lambda u, _: target(u)  # noqa: E731
     points = jnp.asarray(points)
     chains, dimension = points.shape
-    keys = jax.random.split(key, chains)
+    keys = random_keys.split(key, chains)
     kwargs = {}
     if resume is not None:
         warmup = 0
@@ -426,6 +428,8 @@ def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension:
     settings = (config, warmup, adapt, method, capacity, chains)
 
     def jit(name: str, function: Callable, **placement) -> Callable:
+        if name == "init":  # run once: compiled quickly (see QUICK_COMPILE)
+            placement["compiler_options"] = QUICK_COMPILE
         return stored(("hmc_chains", name) + settings, function, **placement)
 
     def build() -> ChainLayout:

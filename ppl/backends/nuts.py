@@ -13,13 +13,12 @@ from typing import Any
 import jax
 import numpy as np
 
+from ppl.backends import keys
 from ppl.backends.base import (
     BackendResult,
     RunSettings,
-    finite_initial_points,
     starting_points,
-    unchecked_initial_points,
-    uniform_start,
+    unchecked_starting_points,
 )
 from ppl.backends.chain_layout import devices_for
 from ppl.backends.hmc_chains import (
@@ -116,7 +115,7 @@ def noted_starting_state(model: CompiledModel, seed: int, chains: int, init: str
 
 def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     """The keys of the starting points and of the chains, from the run's seed."""
-    init_key, run_key = jax.random.split(jax.random.PRNGKey(seed))
+    init_key, run_key = keys.split(keys.seed_key(seed), 2)
     return init_key, run_key
 
 
@@ -188,13 +187,12 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
             data=model.traced_data, programs=model.program, stored=model.stored)
     checked_points = None
-    if options.get("adaptation") != "low_rank" and uniform_start(model, init):
+    if options.get("adaptation") != "low_rank" and init in ("auto", "laplace", "uniform"):
         # checked by the chains' init program, which evaluates the log density and gradient
         # there anyway: no program of their own to compile (diamonds, cold: 0.6 s)
         init_key, run_key = _run_keys(settings.seed)
-        points, notes = unchecked_initial_points(model, init_key, settings.chains), []
-        checked_points = functools.partial(finite_initial_points, model, init_key,
-                                           settings.chains)
+        points, notes, checked_points = unchecked_starting_points(model, init_key,
+                                                                  settings.chains, init)
     else:
         run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains,
                                                       init)
@@ -224,7 +222,7 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
                  "whose fits Model.resume continues")])
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
-    key = jax.random.fold_in(jax.random.PRNGKey(settings.seed), 7)
+    key = keys.fold_in(keys.seed_key(settings.seed), 7)
     shapes = {k: jax.ShapeDtypeStruct(np.shape(v), np.result_type(v)) for k, v in state.items()}
     method = compile_chains_ahead(
         model.log_density_with, config, shapes.pop("position"), key, 0, settings.draws, method,
