@@ -165,61 +165,22 @@ def test_a_start_found_unusable_by_the_init_program_is_replaced_as_the_checked_s
     np.testing.assert_array_equal(runs[0].draws["z"], runs[1].draws["z"])
 
 
-def test_climbs_check_their_own_starts_and_the_chains_check_the_laplace_draws(monkeypatch):
-    """init="auto" on a model whose climbs are worthwhile (a mixture): the climbs' program
-    checks its starting points and the chains' init program checks the Laplace draws, so no
-    value-and-gradient program is compiled for them (low_dim_gauss_mix, cold: 1.2 s before the
-    first draw)."""
-    from ppl.backends import base
+def test_the_climbs_compile_no_program_but_the_value_and_gradient_one(monkeypatch):
+    """The climbs run on the host, each step a call of the model's value-and-gradient program,
+    which also checks their starts, makes the Hessians' probes and checks the Laplace draws:
+    no program of their own (their XLA programs took 1.2-1.9 s to trace and compile on
+    low_dim_gauss_mix and hmm_example, cold)."""
+    from ppl.codegen import stored
 
-    checked = []
-    real = base.usable_start
-    monkeypatch.setattr(base, "usable_start", lambda *a: checked.append(1) or real(*a))
-    fit = ppl.model(TWO_MODES).sample({}, chains=2, draws=50, warmup=50, seed=2)
-    assert checked == []
-    assert float(fit["posterior"]["x"].min()) > 0  # the chains start in the major mode
+    compiled = ppl.model(TWO_MODES).compile({})
+    names = []
+    real = stored.StoredProgram.__init__
 
+    def spy(self, function, identity, **kwargs):
+        names.append(identity[2])
+        real(self, function, identity, **kwargs)
 
-# Two modes, and a NaN gradient at many uniform starts (above x = 1.5).
-TWO_MODES_NAN_GRADIENT = TWO_MODES + "target += sqrt(if x > 1.5 then 0 * x else 1)\n"
-
-
-def test_climbs_from_unusable_starts_climb_from_the_checked_search_s_points_instead(
-        monkeypatch):
-    """Where one of the climbs' starts has no finite gradient, the climbs run from the points
-    of the checked search (:func:`finite_initial_points`: ``chains`` from the key, the rest
-    from ``fold_in(key, 1)``), as they did when every start was checked first."""
-    from ppl.backends import base
-
-    compiled = ppl.model(TWO_MODES_NAN_GRADIENT).compile({})
-    key = jax.random.PRNGKey(4)  # starts at x = 1.53 and 1.57
-    climbed = []
-    real = base._climbs
-    monkeypatch.setattr(base, "_climbs", lambda model, starts: climbed.append(
-        np.asarray(starts)) or real(model, starts))
-    initial_points(compiled, key, 4, init="auto")
-    checked = np.concatenate([finite_initial_points(compiled, key, 4),
-                              finite_initial_points(compiled, jax.random.fold_in(key, 1), 4)])
-    assert len(climbed) == 2 and not np.array_equal(climbed[0], checked)  # the case under test
-    np.testing.assert_array_equal(climbed[-1], checked)
-
-
-def test_laplace_draws_left_to_the_chains_are_those_of_the_checked_start():
-    """The unchecked Laplace draws handed to the chains, with their fallback applied, are the
-    points ``initial_points`` gives (which checks each draw and puts an unusable one at its
-    mode)."""
-    from ppl.backends.base import unchecked_starting_points
-
-    # a NaN gradient above x = 3.3, where about a quarter of N(3, 0.5^2) draws fall
-    near_the_mode = TWO_MODES + "target += sqrt(if x > 3.3 then 0 * x else 1)\n"
-    replaced = []
-    for text, key in ((TWO_MODES, 0), (near_the_mode, 0)):
-        compiled = ppl.model(text).compile({})
-        points, _, checked = unchecked_starting_points(compiled, jax.random.PRNGKey(key), 4,
-                                                       "auto")
-        assert checked is not None
-        replaced.append(not np.array_equal(np.asarray(points), np.asarray(checked())))
-        np.testing.assert_array_equal(
-            np.asarray(checked()),
-            np.asarray(initial_points(compiled, jax.random.PRNGKey(key), 4, init="auto")))
-    assert replaced == [False, True]  # the second puts a draw at its mode
+    monkeypatch.setattr(stored.StoredProgram, "__init__", spy)
+    points = np.asarray(initial_points(compiled, jax.random.PRNGKey(0), 4, init="laplace"))
+    assert names == ["value_and_grad"]
+    assert np.all(np.abs(points[:, 0] - 3) < 2.5)  # draws of N(3, 0.5^2)

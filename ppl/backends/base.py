@@ -9,7 +9,6 @@ no backend, so every backend can import it.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -139,8 +138,8 @@ LAPLACE_NEWTON_DECREMENT = 0.5
 # run compiles that one program. Compiled into XLA programs of their own (optax's L-BFGS in a
 # while loop, with the gradient at each of its call sites, and a loop over the probes), the
 # climbs took 1.2-1.9 s of tracing and compilation before the first draw, beside the sampler's
-# (low_dim_gauss_mix and hmm_example, cold); on the host they run in a few hundredths of a
-# second on these models.
+# (low_dim_gauss_mix and hmm_example, cold); on the host they run in a few tenths of a second
+# on these models.
 
 
 def _gradients(model: CompiledModel, points: np.ndarray) -> np.ndarray:
@@ -224,66 +223,44 @@ def laplace_start(model: CompiledModel, key, chains: int, starts: int | None = N
     """:func:`laplace_points` and what the user must hear about them: a note when the climbs
     found separated modes that each hold a share of the mass (see
     :func:`separated_modes_note`)."""
-    points, notes, checked = unchecked_laplace_start(model, key, chains, starts, keep_uniform)
-    return jax.numpy.asarray(checked() if checked is not None else points), notes
-
-
-def unchecked_laplace_start(model: CompiledModel, key, chains: int, starts: int | None = None,
-                            keep_uniform: bool = False
-                            ) -> tuple[np.ndarray, list[str], Callable[[], np.ndarray] | None]:
-    """:func:`laplace_start` with the starting points left unchecked where a sampler's first
-    program checks them anyway: ``(points, notes, checked)``, where ``checked()`` gives the
-    points :func:`laplace_start` gives (None: ``points`` are those already). The climbs check
-    their own starts, so only a start or a Laplace draw whose log density or gradient is not
-    finite costs a value-and-gradient program of its own (low_dim_gauss_mix, cold: 1.2 s)."""
     starts = max(LAPLACE_MIN_STARTS, 2 * chains) if starts is None else max(starts, chains)
-    uniform = unchecked_initial_points(model, key, chains)
+    uniform = finite_initial_points(model, key, chains)
     if model.dimension > LAPLACE_MAX_DIMENSION:
-        return uniform, [], functools.partial(finite_initial_points, model, key, chains)
-    extra_key = keys.fold_in(key, 1)
-    extra = unchecked_initial_points(model, extra_key, starts - chains)
-    ends, values, usable = _climbs(model, np.concatenate([uniform, extra]))
-    if not usable.all():  # the checked search's points, which the climbs then start from
-        uniform = np.asarray(finite_initial_points(model, key, chains))
-        extra = np.asarray(finite_initial_points(model, extra_key, starts - chains)) \
-            if starts > chains else extra
-        ends, values, _ = _climbs(model, np.concatenate([uniform, extra]))
+        return uniform, []
+    extra = finite_initial_points(model, keys.fold_in(key, 1), starts - chains) \
+        if starts > chains else uniform[:0]
+    ends, values = _climbs(model, np.concatenate([uniform, extra]))
     modes = _modes(model, ends, -values)
     if not modes:
-        return uniform, [], None
+        return uniform, []
     log_mass = np.array([m[2] for m in modes])
     if keep_uniform and len(modes) == starts:
         _, best, _, chol = modes[int(np.argmax(log_mass))]
         if all(np.linalg.norm(chol.T @ (m[1] - best)) < 1 for m in modes):
-            return uniform, [], None
+            return uniform, []
     rng = np.random.default_rng(keys.fold_in(key, 2))
     weights = np.exp(log_mass - np.max(log_mass))
     picks = rng.choice(len(modes), size=chains, p=weights / weights.sum())
     noise = rng.standard_normal((chains, model.dimension))
     # A draw of N(m, (L L')^-1) is m + L'^-1 z.
-    dtype = np.dtype(model.dtype)
-    centres = np.stack([modes[k][1] for k in picks]).astype(dtype)
+    centres = np.stack([modes[k][1] for k in picks])
     draws = np.stack([modes[k][1] + np.linalg.solve(modes[k][3].T, z)
-                      for k, z in zip(picks, noise, strict=True)]).astype(dtype)
-
-    def checked() -> np.ndarray:  # a draw whose log density or gradient is not finite: its mode
-        finite = np.array([usable_start(model, x) for x in draws])
-        return np.where(finite[:, None], draws, centres)
-
+                      for k, z in zip(picks, noise, strict=True)])
+    dtype = np.dtype(model.dtype)
+    finite = np.array([usable_start(model, x.astype(dtype)) for x in draws])
+    points = jax.numpy.asarray(np.where(finite[:, None], draws, centres).astype(dtype))
     groups = distinct_modes(modes)
     home = {id(m): g for g, group in enumerate(groups) for m in group}
     started = [home[id(modes[k])] for k in picks]
     note = separated_modes_note(groups, started, starts,
                                 lambda g: _where(model, groups[g][0][1]))
-    return draws, [note] if note else [], checked
+    return points, [note] if note else []
 
 
-def _climbs(model: CompiledModel, starts: np.ndarray
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _climbs(model: CompiledModel, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """L-BFGS climbs of the log density from each row of ``starts`` (at most
     ``LAPLACE_MAX_STEPS`` steps, to a gradient below 1e-8 or a relative change of ten machine
-    epsilons): the end points, the negated log density there, and whether the log density and
-    gradient were finite at each start (no climb from a start where they are not)."""
+    epsilons): the end points and the negated log density there."""
     from scipy.optimize import minimize  # imported here: `import ppl` does not need it
 
     value_and_grad = model.jitted_value_and_grad
@@ -296,20 +273,14 @@ def _climbs(model: CompiledModel, starts: np.ndarray
             return np.inf, np.zeros_like(gradient)  # the line search steps back from here
         return -float(value), -gradient
 
-    ends, values, usable = [], [], []
+    ends, values = [], []
     for start in np.asarray(starts, np.float64):
-        value, _ = negated(start)
-        usable.append(bool(np.isfinite(value)))
-        if not usable[-1]:
-            ends.append(start)
-            values.append(np.inf)
-            continue
         with np.errstate(all="ignore"):
             found = minimize(negated, start, jac=True, method="L-BFGS-B", options={
                 "maxiter": LAPLACE_MAX_STEPS, "gtol": 1e-8, "ftol": 10 * np.finfo(dtype).eps})
         ends.append(found.x)
         values.append(found.fun)
-    return np.stack(ends), np.asarray(values, np.float64), np.asarray(usable)
+    return np.stack(ends), np.asarray(values, np.float64)
 
 
 # Climbs that end this many standard deviations apart (in the metric of the better end's -H)
@@ -433,22 +404,6 @@ def starting_points(model: CompiledModel, key, chains: int, init: str = "uniform
         return prior_centred_points(model, key, chains), []
     raise SamplingError([error(f"unknown init '{init}'",
                                hint="use init='auto', 'laplace', 'uniform' or 'prior'")])
-
-
-def unchecked_starting_points(model: CompiledModel, key, chains: int, init: str = "uniform"
-                              ) -> tuple[Any, list[str], Callable[[], Any] | None]:
-    """:func:`starting_points` for a sampler whose first program evaluates the log density and
-    gradient at its starting points (NUTS's init program): ``(points, notes, checked)``, the
-    points unchecked where that program checks them, and ``checked()`` the points of
-    :func:`starting_points`, to start from where one of ``points`` is not finite (None:
-    ``points`` are those already)."""
-    if uniform_start(model, init):
-        return (unchecked_initial_points(model, key, chains), [],
-                functools.partial(finite_initial_points, model, key, chains))
-    if init in ("auto", "laplace"):
-        return unchecked_laplace_start(model, key, chains, keep_uniform=init == "auto")
-    points, notes = starting_points(model, key, chains, init)
-    return points, notes, None
 
 
 def bad_start_error(model: CompiledModel, point) -> SamplingError:

@@ -45,7 +45,7 @@ from ppl.backends.target_choice import (
     judged_windows,
 )
 from ppl.errors import PerformanceWarning, warn_user
-from ppl.jax_settings import QUICK_COMPILE
+from ppl.jax_settings import CHUNK_COMPILE, QUICK_COMPILE
 
 # The most iterations one chunk holds, and the bytes its buffer of draws may take.
 MAX_CHUNK = 1000
@@ -420,6 +420,10 @@ def _finite_starts(layout: ChainLayout, state) -> bool:
     return bool(np.all(np.isfinite(energies)) and np.all(np.isfinite(gradients)))
 
 
+# XLA's options per program: the init program runs once, the chunk program all the time.
+COMPILER_OPTIONS = {"init": QUICK_COMPILE, "chunk": CHUNK_COMPILE}
+
+
 def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension: int,
             warmup: int, draws: int, method: str, adapt: bool, programs, stored) -> ChainLayout:
     """The run's programs: kept by ``programs`` per settings (and data shapes), traced through
@@ -428,8 +432,7 @@ def _layout(log_density: Callable, config: KernelConfig, chains: int, dimension:
     settings = (config, warmup, adapt, method, capacity, chains)
 
     def jit(name: str, function: Callable, **placement) -> Callable:
-        if name == "init":  # run once: compiled quickly (see QUICK_COMPILE)
-            placement["compiler_options"] = QUICK_COMPILE
+        placement["compiler_options"] = COMPILER_OPTIONS[name]
         return stored(("hmc_chains", name) + settings, function, **placement)
 
     def build() -> ChainLayout:

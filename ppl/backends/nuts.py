@@ -17,8 +17,10 @@ from ppl.backends import keys
 from ppl.backends.base import (
     BackendResult,
     RunSettings,
+    finite_initial_points,
     starting_points,
-    unchecked_starting_points,
+    unchecked_initial_points,
+    uniform_start,
 )
 from ppl.backends.chain_layout import devices_for
 from ppl.backends.hmc_chains import (
@@ -187,12 +189,13 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
             data=model.traced_data, programs=model.program, stored=model.stored)
     checked_points = None
-    if options.get("adaptation") != "low_rank" and init in ("auto", "laplace", "uniform"):
+    if options.get("adaptation") != "low_rank" and uniform_start(model, init):
         # checked by the chains' init program, which evaluates the log density and gradient
         # there anyway: no program of their own to compile (diamonds, cold: 0.6 s)
         init_key, run_key = _run_keys(settings.seed)
-        points, notes, checked_points = unchecked_starting_points(model, init_key,
-                                                                  settings.chains, init)
+        points, notes = unchecked_initial_points(model, init_key, settings.chains), []
+        checked_points = functools.partial(finite_initial_points, model, init_key,
+                                           settings.chains)
     else:
         run_key, points, notes = noted_starting_state(model, settings.seed, settings.chains,
                                                       init)
