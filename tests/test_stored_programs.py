@@ -135,6 +135,40 @@ def test_an_unreadable_program_is_written_anew(cache, compiled):
     assert all(path.read_bytes() != b"not a program" for path in files)
 
 
+def test_a_stored_program_that_fails_when_run_is_compiled_anew_and_replaced(cache,
+                                                                            monkeypatch):
+    """An executable that loads but fails when run (the failure a copy of one that JAX's cache
+    served showed: "Function ... not found") costs a compilation, not the fit: it is compiled
+    again from the model, run, and written over the stored one."""
+    x = np.linspace(0.0, 1.0, 5)
+
+    def program():  # a new object, as in a new process
+        return stored.StoredProgram(jax.numpy.cos, ("test", "broken"))
+
+    with ppl_settings():
+        program()(x)
+        [path] = cache.glob(f"*{PROGRAM_SUFFIX}")
+        read = stored._read
+
+        def broken(where):
+            loaded = read(where)
+            if loaded is None:
+                return None
+
+            def fails(*args):
+                raise RuntimeError("INTERNAL: Function kernel_3 not found")
+            return fails
+
+        monkeypatch.setattr(stored, "_read", broken)
+        for entry in cache.glob(f"*{ENTRY_SUFFIX}"):  # nor served by JAX's cache
+            entry.unlink()
+        before = path.stat().st_mtime_ns
+        np.testing.assert_allclose(program()(x), np.cos(x))
+        assert path.stat().st_mtime_ns != before  # written anew
+        monkeypatch.setattr(stored, "_read", read)
+        np.testing.assert_allclose(program()(x), np.cos(x))  # the new one loads and runs
+
+
 def test_a_program_that_cannot_be_stored_runs_compiled_in_this_process_only(cache):
     def host_sine(x):  # a host callback: its address means nothing in another process
         return jax.pure_callback(np.sin, jax.ShapeDtypeStruct(x.shape, x.dtype), x)

@@ -298,6 +298,8 @@ class StoredProgram:
         self._pending: dict[str, tuple[threading.Thread, dict]] = {}
         # signature -> the program traced and lowered, not yet compiled (see output_shapes)
         self._lowered: dict[str, jax.stages.Lowered] = {}
+        # the signatures whose executable came from disk and has not run yet
+        self._unproven: set[str] = set()
 
     def __call__(self, *args):
         return self.run(*args)
@@ -314,7 +316,18 @@ class StoredProgram:
                 self._ready[signature] = program
         if program is None:
             program = self._ready[signature] = self._prepare(args)
-        return program(*args)
+        if signature not in self._unproven:
+            return program(*args)
+        self._unproven.discard(signature)
+        try:
+            return program(*args)
+        except Exception:  # noqa: BLE001 - an executable that loads but cannot run
+            # (a copy of one that JAX's cache served: "Function ... not found"): deleted and
+            # compiled anew from the model; an error of the program itself is raised again
+            path = self._path(args)
+            path.unlink(missing_ok=True)
+            program = self._ready[signature] = self._compile(self._lower(args), path)
+            return program(*args)
 
     def compile_ahead(self, *args) -> None:
         """Have the program for arguments like ``args`` (arrays, or ``jax.ShapeDtypeStruct``
@@ -332,6 +345,7 @@ class StoredProgram:
         stored = _read(path)
         if stored is not None:
             self._ready[signature] = stored
+            self._unproven.add(signature)
             return
         lowered = self._lower(args)
         compiled: dict[str, Callable] = {}
@@ -356,6 +370,7 @@ class StoredProgram:
             program = _read(self._path(args))
             if program is not None:
                 self._ready[signature] = program
+                self._unproven.add(signature)
         if isinstance(program, jax.stages.Compiled):
             return _unplaced(program.out_info)
         return _unplaced(self._lower(args).out_info)
@@ -366,6 +381,7 @@ class StoredProgram:
         path = self._path(args)
         stored = _read(path)
         if stored is not None:
+            self._unproven.add(_argument_signature(args))
             return stored
         if path is None and not self._compiler_options:
             return self._jitted
