@@ -115,7 +115,7 @@ def noted_starting_state(model: CompiledModel, seed: int, chains: int, init: str
     return run_key, inits if chains > 1 else inits[0], notes
 
 
-def _run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+def _run_keys(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The keys of the starting points and of the chains, from the run's seed."""
     init_key, run_key = keys.split(keys.seed_key(seed), 2)
     return init_key, run_key

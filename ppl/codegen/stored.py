@@ -342,10 +342,9 @@ class StoredProgram:
         # The key is taken here: the thread lacks ppl's JAX settings (64-bit is set per
         # thread), and the key reads the arguments' types under them.
         path = self._path(args)
-        stored = _read(path)
+        stored = self._load(signature, path)
         if stored is not None:
             self._ready[signature] = stored
-            self._unproven.add(signature)
             return
         lowered = self._lower(args)
         compiled: dict[str, Callable] = {}
@@ -367,10 +366,9 @@ class StoredProgram:
         signature = _argument_signature(args)
         program = self._ready.get(signature)
         if program is None and signature not in self._pending:
-            program = _read(self._path(args))
+            program = self._load(signature, self._path(args))
             if program is not None:
                 self._ready[signature] = program
-                self._unproven.add(signature)
         if isinstance(program, jax.stages.Compiled):
             return _unplaced(program.out_info)
         return _unplaced(self._lower(args).out_info)
@@ -379,9 +377,8 @@ class StoredProgram:
         """The program to call with ``args``: loaded from disk, or compiled (and stored); the
         plain jitted function when nothing is stored and no compiler options are given."""
         path = self._path(args)
-        stored = _read(path)
+        stored = self._load(_argument_signature(args), path)
         if stored is not None:
-            self._unproven.add(_argument_signature(args))
             return stored
         if path is None and not self._compiler_options:
             return self._jitted
@@ -405,6 +402,14 @@ class StoredProgram:
             except OSError:  # a folder ppl may not write: the fit goes on without
                 pass
         return compiled
+
+    def _load(self, signature: str, path: Path | None) -> jax.stages.Compiled | None:
+        """The executable stored at ``path`` (see :func:`_read`), to be proven by its first
+        run (see :meth:`run`)."""
+        stored = _read(path)
+        if stored is not None:
+            self._unproven.add(signature)
+        return stored
 
     def _path(self, args: tuple) -> Path | None:
         """Where the executable for ``args`` is kept; None when it is not kept."""
