@@ -4,6 +4,7 @@ uniform points when every climb reaches the same mode, else the Laplace draws)."
 
 import jax
 import numpy as np
+import pytest
 
 import ppl
 from ppl.backends.base import finite_initial_points, initial_points
@@ -184,3 +185,46 @@ def test_the_climbs_compile_no_program_but_the_value_and_gradient_one(monkeypatc
     points = np.asarray(initial_points(compiled, jax.random.PRNGKey(0), 4, init="laplace"))
     assert names == ["value_and_grad"]
     assert np.all(np.abs(points[:, 0] - 3) < 2.5)  # draws of N(3, 0.5^2)
+
+
+# (the suite runs with one device: parallel chains are tested in tests/test_host_devices.py)
+@pytest.mark.parametrize("method", ["vectorized", "sequential"])
+def test_the_climbs_starts_reach_the_init_program_with_their_values(monkeypatch, method):
+    """The climbs' starts were evaluated by the value-and-gradient program already: the chains'
+    init program takes their potential energies and gradients (NumPyro's ``ParamInfo``) instead
+    of evaluating the model again, so it compiles without the model's gradient (hmm_example,
+    cold: 0.3 against 1.0 s). Uniform starts are checked by the init program (test above), so
+    they reach it bare."""
+    from numpyro.infer.util import ParamInfo
+
+    from ppl.backends.chain_layout import ChainLayout
+
+    starts = []
+    real = ChainLayout.init
+    monkeypatch.setattr(ChainLayout, "init",
+                        lambda self, points, *a, **k: starts.append(points) or
+                        real(self, points, *a, **k))
+    model = ppl.model(TWO_MODES)
+    fit = model.sample({}, chains=2, draws=20, warmup=20, chain_method=method, seed=2)
+    assert fit.attrs["chain_method"] == method
+    [given] = starts
+    assert isinstance(given, ParamInfo)
+    compiled = model.compile({})
+    for z, energy, gradient in zip(*(np.asarray(x) for x in given), strict=True):
+        value, grad = jax.value_and_grad(compiled.log_density)(jax.numpy.asarray(z))
+        np.testing.assert_allclose(energy, -float(value), rtol=1e-12)
+        np.testing.assert_allclose(gradient, -np.asarray(grad), rtol=1e-12, atol=1e-300)
+    starts.clear()
+    ppl.model(NORMAL).sample({"y": [0.5, 1.0, 1.5]}, chains=2, draws=20, warmup=20)
+    [bare] = starts
+    assert not isinstance(bare, ParamInfo) and np.shape(bare) == (2, 1)
+
+
+def test_a_given_start_whose_energy_is_nan_or_minus_infinity_counts_as_infinite():
+    """As :func:`guarded_potential` makes a NaN or ``-inf`` energy ``+inf`` (a divergence)."""
+    from ppl.backends.hmc_chains import given_start_values
+
+    points = np.zeros((3, 2))
+    given = given_start_values(points, [np.nan, -np.inf, 1.5], np.ones((3, 2)))
+    np.testing.assert_array_equal(np.asarray(given.potential_energy), [np.inf, np.inf, 1.5])
+    np.testing.assert_array_equal(np.asarray(given.z_grad), np.ones((3, 2)))

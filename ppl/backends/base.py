@@ -69,6 +69,14 @@ def usable_start(model: CompiledModel, point) -> bool:
     return bool(np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(gradient))))
 
 
+def potential_values(model: CompiledModel, points) -> tuple[np.ndarray, np.ndarray]:
+    """The potential energy (the negated log density) and its gradient at each row of
+    ``points``, by the model's value-and-gradient program."""
+    pairs = [model.jitted_value_and_grad(point) for point in np.asarray(points)]
+    return (-np.array([float(value) for value, _ in pairs]),
+            -np.stack([np.asarray(gradient) for _, gradient in pairs]))
+
+
 def finite_initial_points(model: CompiledModel, key, chains: int, tries: int = 100) -> jax.Array:
     """Uniform(-2, 2) starting points with a finite log-density and gradient, one per chain.
 

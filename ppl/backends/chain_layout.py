@@ -224,11 +224,14 @@ class ChainLayout:
         return jax.tree.map(lambda value: replicated(value, self._whole_sharding), data)
 
     def init(self, points, keys, data, **resumed):
-        """The chains' first state; ``data`` as :meth:`place_data` leaves them."""
+        """The chains' first state; ``data`` as :meth:`place_data` leaves them. ``points``:
+        (chains, dimension), or NumPyro's ``ParamInfo`` of the points, their potential
+        energies and its gradients (the init program then evaluates nothing)."""
         self.compile_ahead(points, keys, data, **resumed)
         if self.method == "sequential":
-            return [self._init(p, k, {n: v[c] for n, v in resumed.items()}, data)
-                    for c, (p, k) in enumerate(zip(points, keys, strict=True))]
+            return [self._init(jax.tree.map(lambda x, c=c: x[c], points), k,
+                               {n: v[c] for n, v in resumed.items()}, data)
+                    for c, k in enumerate(keys)]
         if self._state_sharding is not None:  # each chain's start to its device, once
             points, keys, resumed = jax.device_put((points, keys, resumed),
                                                    self._state_sharding)

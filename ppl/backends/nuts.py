@@ -18,6 +18,7 @@ from ppl.backends.base import (
     BackendResult,
     RunSettings,
     finite_initial_points,
+    potential_values,
     starting_points,
     unchecked_initial_points,
     uniform_start,
@@ -182,14 +183,19 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     init = options.get("init", "auto")
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
+    checked_by_init = options.get("adaptation") != "low_rank" and uniform_start(model, init)
+    # Starts that the model's value-and-gradient program evaluates anyway (the climbs'): the
+    # chains' init program takes their values instead of evaluating them again
+    given_values = not checked_by_init and init != "prior"
     if options.get("adaptation") != "low_rank":
         method = compile_chains_ahead(
             model.log_density_with, config,
             jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),
             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
-            data=model.traced_data, programs=model.program, stored=model.stored)
+            data=model.traced_data, programs=model.program, stored=model.stored,
+            given_values=given_values)
     checked_points = None
-    if options.get("adaptation") != "low_rank" and uniform_start(model, init):
+    if checked_by_init:
         # checked by the chains' init program, which evaluates the log density and gradient
         # there anyway: no program of their own to compile (diamonds, cold: 0.6 s)
         init_key, run_key = _run_keys(settings.seed)
@@ -206,10 +212,12 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
         attrs = {**_attrs(config, method, init), "adaptation": "low_rank"}
         attrs.pop("dense_mass")
         return dataclasses.replace(result, attrs=attrs, notes=tuple(notes))
-    run = run_chains(model.log_density_with, config, np.reshape(points, (settings.chains, -1)),
+    points = np.reshape(points, (settings.chains, -1))
+    run = run_chains(model.log_density_with, config, points,
                      run_key, settings.warmup, settings.draws, method, settings.progress,
                      data=model.traced_data, programs=model.program,
-                     stored=model.stored, checked_points=checked_points)
+                     stored=model.stored, checked_points=checked_points,
+                     start_values=potential_values(model, points) if given_values else None)
     result = result_of(run, _attrs(config, method, init))
     return dataclasses.replace(result, notes=tuple(notes) + result.notes)
 
