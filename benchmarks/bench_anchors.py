@@ -62,7 +62,13 @@ HERE = Path(__file__).resolve().parent
 if str(HERE.parent) not in sys.path:  # run as a script: make ``benchmarks`` importable
     sys.path.insert(0, str(HERE.parent))
 
-from benchmarks.bench_core import KIT, logistic_data, min_bulk_ess, stan_names  # noqa: E402
+from benchmarks.bench_core import (  # noqa: E402
+    KIT,
+    byte_compile_checkout,
+    logistic_data,
+    min_bulk_ess,
+    stan_names,
+)
 
 PROBLEMS = ("eight_schools-eight_schools_noncentered", "kidiq-kidscore_interaction",
             "diamonds-diamonds", "arK-arK", "garch-garch11", "gp_pois_regr-gp_pois_regr",
@@ -423,6 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"{tool} is not installed: its rows are '-' (pip install -e .[bench])")
     settings = ["--chains", str(args.chains), "--draws", str(args.draws),
                 "--warmup", str(args.warmup)]
+    byte_compile_checkout()
     load_start = os.getloadavg()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in load_start)}", flush=True)
     records: list[dict] = []

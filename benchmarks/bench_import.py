@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args(argv)
+    if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` importable
+        sys.path.insert(0, str(ROOT))
+    from benchmarks.bench_core import byte_compile_checkout
+
+    byte_compile_checkout()
     times: dict[str, list[float]] = {label: [] for label in COMMANDS}
     for _ in range(args.reps):  # interleaved, so that a burst of load hits every command
         for label, arguments in COMMANDS.items():
