@@ -144,3 +144,23 @@ def test_hmc_num_steps_and_trajectory_length_set_the_leapfrog_steps():
     step = float(np.asarray(long["sampler_state"]["step_size"]).ravel()[0])
     steps = np.unique(long["sample_stats"]["n_steps"])
     assert len(steps) == 1 and steps[0] == int(np.ceil(3.0 / step))
+
+
+@pytest.mark.parametrize("backend", ["nuts", "hmc"])
+def test_single_precision_samples_the_conjugate_normal_posterior_and_resumes(backend):
+    """``precision="float32"`` with NUTS or HMC stopped with JAX's "cond branches must have
+    equal output types": NumPyro's step size is of JAX's widest float in ppl's 64-bit
+    programs, so single-precision positions turned double in the first leapfrog step. The
+    chains now move in double precision and the model reads them in its own."""
+    data = {"N": len(Y), "y": Y}
+    model = ppl.model(NORMAL)
+    fit = model.sample(data, backend=backend, precision="float32", chains=2, draws=500,
+                       warmup=300, seed=4)
+    draws = fit["posterior"]["mu"]
+    ess = float(az.ess(draws, method="mean"))
+    mean, sd = _closed_form()
+    assert ess > 150
+    assert abs(float(draws.mean()) - mean) < 4.5 * float(draws.std()) / np.sqrt(ess)
+    assert abs(float(draws.std()) - sd) < 4.5 * sd / np.sqrt(2 * ess)
+    more = model.resume(fit, data, draws=50, precision="float32")
+    assert more["posterior"]["mu"].shape == (2, 550)
