@@ -37,3 +37,38 @@ def test_split_follows_jax_when_the_process_turned_off_partitionable_threefry():
                                       np.asarray(jax.random.split(jax.random.PRNGKey(3), 4)))
     finally:
         jax.config.update("jax_threefry_partitionable", True)
+
+
+def test_the_fits_results_draw_their_keys_on_the_host(monkeypatch):
+    """After the chains, the fit's generated quantities and posterior predictive draws take
+    their keys from :func:`keys.split` (the same keys): JAX's split compiled two programs on
+    the way to the fit (0.2 s, cold). A call of ``jax.random.split`` after the chains, outside
+    a traced program, fails this test."""
+    import ppl
+    from ppl.backends import nuts
+
+    split = jax.random.split
+
+    def forbidden(key, *args, **kwargs):
+        if not isinstance(key, jax.core.Tracer):
+            raise AssertionError("jax.random.split called on the host after the chains")
+        return split(key, *args, **kwargs)
+
+    run_chains = nuts.run_chains
+
+    def then_forbid(*args, **kwargs):
+        run = run_chains(*args, **kwargs)
+        monkeypatch.setattr(jax.random, "split", forbidden)
+        return run
+
+    monkeypatch.setattr(nuts, "run_chains", then_forbid)
+    model = ppl.model("""
+data y: real[3]
+mu ~ normal(0, 10)
+y ~ normal(mu, 1)
+generated z ~ normal(mu, 1)
+""")
+    fit = model.sample({"y": [0.1, 0.5, 0.3]}, chains=2, draws=5, warmup=20, seed=3,
+                       posterior_predictive=True)
+    assert fit["posterior"]["z"].shape == (2, 5)
+    assert fit["posterior_predictive"]["y"].shape == (2, 5, 3)
