@@ -423,9 +423,9 @@ def given_start_values(points, potential_energies, gradients) -> ParamInfo:
     """The chains' starts with their potential energies and its gradients, which NumPyro's
     init kernel then takes instead of evaluating the potential: an init program without the
     model's gradient compiles in a fraction of the time (hmm_example, cold: traced and compiled
-    in 0.4 against 1.5 s), where the caller evaluated the points already (the climbs' starts). A NaN or ``-inf`` energy is
-    ``+inf``, as :func:`guarded_potential` makes it. Shapes and types (``jax.ShapeDtypeStruct``)
-    give the arguments' shapes and types."""
+    in 0.4 against 1.5 s), where the caller evaluated the points already (the climbs' starts).
+    A NaN or ``-inf`` energy is ``+inf``, as :func:`guarded_potential` makes it. Given shapes
+    and types (``jax.ShapeDtypeStruct``), the shapes and types of those arguments."""
     if isinstance(points, jax.ShapeDtypeStruct):
         return ParamInfo(points, jax.ShapeDtypeStruct(points.shape[:1], points.dtype), points)
     dtype = jnp.result_type(points)
