@@ -274,6 +274,17 @@ def layout_of(log_density: Callable, config: KernelConfig, warmup: int, adapt: b
     return ChainLayout(method, init, sample_kernel, capacity, box, chains, jit)
 
 
+def in_double_precision(log_density: Callable, own: Any) -> Callable:
+    """``log_density(u, data)`` of a model of type ``own`` for chains that move in double
+    precision: NumPyro's kernels make the step size of JAX's widest float (ppl's programs run
+    in 64-bit), so positions of single precision came out of the first leapfrog step in double
+    and the tree building failed on the mixed types. The model reads the position in its own
+    precision (the sampler's own arithmetic is cheap beside the model's)."""
+    if jnp.dtype(own) == jnp.float64:
+        return log_density
+    return lambda u, data: log_density(u.astype(own), data)
+
+
 def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup: int,
                draws: int, method: str, progress: bool = False,
                resume: dict | None = None, *, data: Any = None,
@@ -282,7 +293,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
                stored: Callable[..., Callable] | None = None,
                checked_points: Callable[[], Any] | None = None,
                start_values: tuple[np.ndarray, np.ndarray] | None = None) -> ChainsRun:
-    """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension).
+    """Warm up and sample ``len(points)`` chains from ``points`` (chains, dimension), which
+    move in double precision whatever the model's (see :func:`in_double_precision`).
 
     ``checked_points``: given when ``points`` were not checked; where the log density or its
     gradient is not finite at one of them, the chains start at ``checked_points()`` instead.
@@ -303,7 +315,8 @@ def run_chains(log_density: Callable, config: KernelConfig, points, key, warmup:
     if data is None:
         data, target = {}, log_density
         log_density = lambda u, _: target(u)  # noqa: E731
-    points = jnp.asarray(points)
+    log_density = in_double_precision(log_density, jnp.result_type(points))
+    points = jnp.asarray(points, jnp.float64)
     chains, dimension = points.shape
     keys = random_keys.split(key, chains)
     kwargs = {}
@@ -484,6 +497,11 @@ def compile_chains_ahead(log_density: Callable, config: KernelConfig, points: An
     chains, dimension = points.shape
     keys = jax.ShapeDtypeStruct((chains,) + tuple(key.shape), key.dtype)
     adapt = not resumed
+    # as run_chains places them
+    log_density = in_double_precision(log_density, points.dtype)
+    points = jax.ShapeDtypeStruct(points.shape, jnp.float64)
+    resumed = {name: jax.ShapeDtypeStruct(value.shape, jnp.float64)
+               for name, value in resumed.items()}
     if given_values:
         points = given_start_values(points, None, None)
     try:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ppl.backends import keys
@@ -177,23 +176,6 @@ def result_of(run: ChainsRun, attrs: Mapping[str, Any]) -> BackendResult:
     return BackendResult(draws["z"], stats, attrs=attrs, notes=run.notes, state=run.state)
 
 
-def sampler_target(model: CompiledModel) -> tuple[Callable, Any]:
-    """The chains' target ``log_density(u, data)`` and the type of their positions: the
-    model's own, except that a model of single precision is evaluated at positions of double
-    precision, rounded to its own. NumPyro's kernels make the step size of JAX's widest float
-    (ppl's programs run in 64-bit), so positions of single precision came out of the first
-    leapfrog step in double precision and the tree building failed on the mixed types; the
-    sampler's own arithmetic is cheap beside the model's, which keeps its precision."""
-    if jnp.dtype(model.dtype) == jnp.float64:
-        return model.log_density_with, model.dtype
-    own = model.dtype
-
-    def log_density(u, data):
-        return model.log_density_with(u.astype(own), data)
-
-    return log_density, jnp.float64
-
-
 def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
             options: Mapping[str, Any]) -> BackendResult:
     """Warm up and sample with the NUTS or HMC kernel (``algo``) and ``options``."""
@@ -205,11 +187,10 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
     # Starts that the model's value-and-gradient program evaluates anyway (the climbs'): the
     # chains' init program takes their values instead of evaluating them again
     given_values = not checked_by_init and init != "prior"
-    target, position_type = sampler_target(model)
     if options.get("adaptation") != "low_rank":
         method = compile_chains_ahead(
-            target, config,
-            jax.ShapeDtypeStruct((settings.chains, model.dimension), position_type),
+            model.log_density_with, config,
+            jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),
             jax.eval_shape(jax.random.PRNGKey, 0), settings.warmup, settings.draws, method,
             data=model.traced_data, programs=model.program, stored=model.stored,
             given_values=given_values)
@@ -233,7 +214,7 @@ def run_hmc(algo: str, model: CompiledModel, settings: RunSettings,
         return dataclasses.replace(result, attrs=attrs, notes=tuple(notes))
     points = np.reshape(points, (settings.chains, -1))
     start_values = potential_values(model, points) if given_values else None
-    run = run_chains(target, config, points.astype(position_type),
+    run = run_chains(model.log_density_with, config, points,
                      run_key, settings.warmup, settings.draws, method, settings.progress,
                      data=model.traced_data, programs=model.program,
                      stored=model.stored, checked_points=checked_points,
@@ -254,13 +235,13 @@ def resume_hmc(algo: str, model: CompiledModel, state: Mapping[str, np.ndarray],
     config = kernel_config(algo, model, options)
     method = chain_method(options, settings.chains)
     key = keys.fold_in(keys.seed_key(settings.seed), 7)
-    target, position_type = sampler_target(model)
-    state = {k: np.asarray(v, position_type) for k, v in state.items()}
+    # in the model's precision, as a first run's starts (the chains move in double precision)
+    state = {**state, "position": np.asarray(state["position"], model.dtype)}
     shapes = {k: jax.ShapeDtypeStruct(np.shape(v), np.result_type(v)) for k, v in state.items()}
     method = compile_chains_ahead(
-        target, config, shapes.pop("position"), key, 0, settings.draws, method,
+        model.log_density_with, config, shapes.pop("position"), key, 0, settings.draws, method,
         data=model.traced_data, programs=model.program, stored=model.stored, **shapes)
-    run = run_chains(target, config, state["position"], key, 0,
+    run = run_chains(model.log_density_with, config, state["position"], key, 0,
                      settings.draws, method, settings.progress, resume=dict(state),
                      data=model.traced_data, programs=model.program,
                      stored=model.stored)
