@@ -49,8 +49,10 @@ MUTATIONS = [
              "dense_mass=False,\n            target_accept_prob=0.8,",
              ("tests/test_backends_mcmc.py",)),
     Mutation("the sampler's programs close over the first data set", "ppl/backends/nuts.py",
-             "run = run_chains(model.log_density_with, config, points,",
-             "run = run_chains(lambda u, data: model.log_density(u), config, points,",
+             "            model.log_density_with, config,\n"
+             "            jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),",
+             "            lambda u, data: model.log_density(u), config,\n"
+             "            jax.ShapeDtypeStruct((settings.chains, model.dimension), model.dtype),",
              ("tests/test_data_arguments.py",)),
     Mutation("max_tree_depth ignored", "ppl/backends/hmc_chains.py",
              "max_tree_depth=config.max_tree_depth, rng_key=key)",
